@@ -1,0 +1,1 @@
+"""One module per ``emodiffhead`` sub-command (see :mod:`emodiffhead.cli`)."""

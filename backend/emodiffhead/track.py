@@ -1,0 +1,353 @@
+"""The expression track: per-frame head parameters plus emotion intensities.
+
+This module is the one definition of the format used by the CLI, the server, the renderers and the
+Blender add-on (which reads and writes the same JSON with the standard library). The JSON Schema
+published in ``docs/track.schema.json`` is generated from :func:`json_schema`.
+
+JSON layout (version 1)::
+
+    {
+      "format": "emodiffhead.track", "version": 1,
+      "fps": 25.0, "num_frames": T,
+      "head_model": "builtin",
+      "expression_names": [E names],
+      "expression": [[E floats] * T],        # final expression coefficients (speech + emotion)
+      "joint_names": ["root", "neck", "jaw", "eye_left", "eye_right"],
+      "pose": [[[3 floats] * 5] * T],        # axis-angle, radians, per joint
+      "translation": [[3 floats] * T],       # metres
+      "emotion_names": [C names],            # emotion.EMOTIONS
+      "emotion": [[C floats] * T],           # intensity per category, 0..1.5
+      "expression_base": [[E floats] * T],   # optional: speech + idle motion before emotion
+      "emotion_basis": [[E floats] * C],     # optional: the emotion vectors used
+      "meta": {"audio": {"file": "...", "duration_s": 3.1}, "generator": "...", "generator_version": "..."}
+    }
+
+A compact ``.npz`` twin holds the same arrays (meta as a JSON string) for long clips.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import TrackError
+from .head.model import JOINT_NAMES, NUM_JOINTS
+
+FORMAT_NAME = "emodiffhead.track"
+FORMAT_VERSION = 1
+MAX_INTENSITY = 1.5
+MAX_FRAMES = 25 * 60 * 30  # 30 minutes at 25 fps
+
+
+@dataclass
+class Track:
+    """A per-frame animation of a head model.
+
+    expression: (T, E) float32; pose: (T, 5, 3) float32 axis-angle (JOINT_NAMES order);
+    translation: (T, 3) float32 metres; emotion: (T, C) float32 intensities (names in
+    ``emotion_names``); expression_base: optional (T, E) motion before emotion was added;
+    emotion_basis: optional (C, E) emotion vectors; fps: frames per second.
+    """
+
+    fps: float
+    head_model: str
+    expression_names: list[str]
+    expression: np.ndarray
+    pose: np.ndarray
+    translation: np.ndarray
+    emotion_names: list[str]
+    emotion: np.ndarray
+    expression_base: np.ndarray | None = None
+    emotion_basis: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.expression.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / float(self.fps)
+
+    @classmethod
+    def neutral(cls, num_frames: int, fps: float, head_model: str, expression_names: list[str],
+                emotion_names: list[str] | None = None) -> "Track":
+        """A still, neutral track of ``num_frames`` frames."""
+        from .emotion import EMOTIONS
+
+        names = list(EMOTIONS if emotion_names is None else emotion_names)
+        T, E = int(num_frames), len(expression_names)
+        return cls(fps=float(fps), head_model=head_model, expression_names=list(expression_names),
+                   expression=np.zeros((T, E), np.float32), pose=np.zeros((T, NUM_JOINTS, 3), np.float32),
+                   translation=np.zeros((T, 3), np.float32), emotion_names=names,
+                   emotion=np.zeros((T, len(names)), np.float32))
+
+    def validate(self) -> "Track":
+        """Check types, shapes and values; raise :class:`TrackError` naming the field. Returns self."""
+        _validate(self)
+        return self
+
+    def slice(self, start: int, stop: int) -> "Track":
+        """Frames [start, stop) as a new track."""
+        def s(a):
+            return None if a is None else a[start:stop].copy()
+        return Track(fps=self.fps, head_model=self.head_model, expression_names=list(self.expression_names),
+                     expression=s(self.expression), pose=s(self.pose), translation=s(self.translation),
+                     emotion_names=list(self.emotion_names), emotion=s(self.emotion),
+                     expression_base=s(self.expression_base), emotion_basis=self.emotion_basis,
+                     meta=dict(self.meta))
+
+    # ---- conversion ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict (lists of floats rounded to 6 decimals)."""
+        def L(a):
+            return np.round(np.asarray(a, np.float64), 6).tolist()
+        d: dict[str, Any] = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "fps": float(self.fps),
+            "num_frames": self.num_frames,
+            "head_model": self.head_model,
+            "expression_names": list(self.expression_names),
+            "expression": L(self.expression),
+            "joint_names": list(JOINT_NAMES),
+            "pose": L(self.pose),
+            "translation": L(self.translation),
+            "emotion_names": list(self.emotion_names),
+            "emotion": L(self.emotion),
+        }
+        if self.expression_base is not None:
+            d["expression_base"] = L(self.expression_base)
+        if self.emotion_basis is not None:
+            d["emotion_basis"] = L(self.emotion_basis)
+        d["meta"] = self.meta
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Track":
+        """Parse and validate a JSON-like dict; raises :class:`TrackError` naming the bad field."""
+        if not isinstance(d, dict):
+            raise TrackError("track: expected a JSON object at the top level")
+        if d.get("format") != FORMAT_NAME:
+            raise TrackError(f"track field 'format': expected {FORMAT_NAME!r}, got {d.get('format')!r}")
+        version = d.get("version")
+        if version != FORMAT_VERSION:
+            raise TrackError(f"track field 'version': unknown version {version!r} (this build reads {FORMAT_VERSION})")
+        for key in ("fps", "head_model", "expression_names", "expression", "pose", "translation",
+                    "emotion_names", "emotion"):
+            if key not in d:
+                raise TrackError(f"track field {key!r} is missing")
+        if "joint_names" in d and list(d["joint_names"]) != list(JOINT_NAMES):
+            raise TrackError(f"track field 'joint_names': expected {list(JOINT_NAMES)}, got {d['joint_names']!r}")
+        t = cls(
+            fps=_number(d["fps"], "fps"),
+            head_model=_string(d["head_model"], "head_model"),
+            expression_names=_names(d["expression_names"], "expression_names"),
+            expression=_array(d["expression"], "expression", 2),
+            pose=_array(d["pose"], "pose", 3),
+            translation=_array(d["translation"], "translation", 2),
+            emotion_names=_names(d["emotion_names"], "emotion_names"),
+            emotion=_array(d["emotion"], "emotion", 2),
+            expression_base=_array(d["expression_base"], "expression_base", 2) if d.get("expression_base") is not None else None,
+            emotion_basis=_array(d["emotion_basis"], "emotion_basis", 2) if d.get("emotion_basis") is not None else None,
+            meta=d.get("meta") or {},
+        )
+        if not isinstance(t.meta, dict):
+            raise TrackError("track field 'meta': expected an object")
+        if "num_frames" in d and d["num_frames"] != t.num_frames:
+            raise TrackError(f"track field 'num_frames' is {d['num_frames']!r} but 'expression' has {t.num_frames} frames")
+        return t.validate()
+
+
+# ---- files -------------------------------------------------------------------------------------
+
+def save_track(track: Track, path: str | os.PathLike) -> Path:
+    """Validate and write ``track`` to ``path`` (``.json`` or ``.npz``) atomically. Returns the path."""
+    track.validate()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".npz":
+        d = track.to_dict()
+        arrays = {k: np.asarray(getattr(track, k), np.float32) for k in
+                  ("expression", "pose", "translation", "emotion", "expression_base", "emotion_basis")
+                  if getattr(track, k) is not None}
+        header = {k: v for k, v in d.items() if k not in arrays}
+        writer = lambda f: np.savez_compressed(f, header_json=np.array(json.dumps(header)), **arrays)  # noqa: E731
+        mode = "wb"
+    else:
+        text = json.dumps(track.to_dict(), separators=(",", ":"))
+        writer = lambda f: f.write(text)  # noqa: E731
+        mode = "w"
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            writer(f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def load_track(path: str | os.PathLike) -> Track:
+    """Read and validate a track file (``.json`` or ``.npz``); raises :class:`TrackError` or ``InputFileError``."""
+    from .errors import InputFileError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"track file not found: {path}")
+    if path.suffix.lower() == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                d = json.loads(str(z["header_json"]))
+                for k in z.files:
+                    if k != "header_json":
+                        d[k] = z[k]
+        except (OSError, ValueError, KeyError) as e:
+            raise TrackError(f"{path.name}: not a valid track npz ({e})") from None
+        return Track.from_dict(d)
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TrackError(f"{path.name}: not valid JSON ({e})") from None
+    return Track.from_dict(d)
+
+
+def track_from_json_bytes(data: bytes) -> Track:
+    """Parse a track from JSON bytes (server uploads)."""
+    try:
+        d = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TrackError(f"track: not valid JSON ({e})") from None
+    return Track.from_dict(d)
+
+
+# ---- validation --------------------------------------------------------------------------------
+
+def _number(v: Any, name: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise TrackError(f"track field {name!r}: expected a finite number, got {v!r}")
+    return float(v)
+
+
+def _string(v: Any, name: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise TrackError(f"track field {name!r}: expected a non-empty string, got {v!r}")
+    return v
+
+
+def _names(v: Any, name: str) -> list[str]:
+    if not isinstance(v, (list, tuple, np.ndarray)) or not all(isinstance(s, (str, np.str_)) for s in v):
+        raise TrackError(f"track field {name!r}: expected a list of strings")
+    names = [str(s) for s in v]
+    if len(set(names)) != len(names):
+        raise TrackError(f"track field {name!r}: names are not unique")
+    return names
+
+
+def _array(v: Any, name: str, ndim: int) -> np.ndarray:
+    try:
+        a = np.asarray(v, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise TrackError(f"track field {name!r}: not a rectangular array of numbers") from None
+    if a.ndim != ndim:
+        raise TrackError(f"track field {name!r}: expected {ndim} dimensions, got shape {a.shape}")
+    return a
+
+
+def _validate(t: Track) -> None:
+    if not (0 < t.fps <= 240):
+        raise TrackError(f"track field 'fps': {t.fps} is outside (0, 240]")
+    T = t.expression.shape[0] if np.ndim(t.expression) == 2 else -1
+    E = len(t.expression_names)
+    C = len(t.emotion_names)
+    if T < 1:
+        raise TrackError("track field 'expression': needs at least one frame of shape (T, E)")
+    if T > MAX_FRAMES:
+        raise TrackError(f"track has {T} frames; the limit is {MAX_FRAMES}")
+    expected = {
+        "expression": (T, E),
+        "pose": (T, NUM_JOINTS, 3),
+        "translation": (T, 3),
+        "emotion": (T, C),
+    }
+    if t.expression_base is not None:
+        expected["expression_base"] = (T, E)
+    if t.emotion_basis is not None:
+        expected["emotion_basis"] = (C, E)
+    for key, shape in expected.items():
+        a = np.asarray(getattr(t, key))
+        if a.shape != shape:
+            raise TrackError(f"track field {key!r}: expected shape {shape}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            bad = np.argwhere(~np.isfinite(a))[0].tolist()
+            raise TrackError(f"track field {key!r}: NaN or infinite value at index {bad}")
+        setattr(t, key, a.astype(np.float32, copy=False))
+    if len(set(t.expression_names)) != E:
+        raise TrackError("track field 'expression_names': names are not unique")
+    from .emotion import EMOTIONS
+
+    unknown = [n for n in t.emotion_names if n not in EMOTIONS]
+    if unknown:
+        raise TrackError(f"track field 'emotion_names': unknown emotion(s) {unknown}; known: {list(EMOTIONS)}")
+    if np.any(t.emotion < 0) or np.any(t.emotion > MAX_INTENSITY + 1e-6):
+        raise TrackError(f"track field 'emotion': intensities must lie in [0, {MAX_INTENSITY}]")
+
+
+def check_compatible(track: Track, expression_names: list[str]) -> None:
+    """Raise :class:`TrackError` unless the track's expression components match the head model's."""
+    if list(track.expression_names) != list(expression_names):
+        missing = [n for n in expression_names if n not in track.expression_names]
+        extra = [n for n in track.expression_names if n not in expression_names]
+        raise TrackError(
+            "track field 'expression_names' does not match the head model "
+            f"(missing {missing[:5]}{'...' if len(missing) > 5 else ''}, unknown {extra[:5]}{'...' if len(extra) > 5 else ''})"
+        )
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the track file."""
+    num = {"type": "number"}
+    row = {"type": "array", "items": num}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://emodiffhead.invalid/track.schema.json",
+        "title": "emodiffhead expression track",
+        "type": "object",
+        "required": ["format", "version", "fps", "head_model", "expression_names", "expression", "pose",
+                     "translation", "emotion_names", "emotion"],
+        "properties": {
+            "format": {"const": FORMAT_NAME},
+            "version": {"const": FORMAT_VERSION},
+            "fps": {"type": "number", "exclusiveMinimum": 0, "maximum": 240},
+            "num_frames": {"type": "integer", "minimum": 1, "maximum": MAX_FRAMES},
+            "head_model": {"type": "string", "minLength": 1, "description": "id of the head model (e.g. builtin)"},
+            "expression_names": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+            "expression": {"type": "array", "items": row, "description": "(T, E) final expression coefficients"},
+            "joint_names": {"const": list(JOINT_NAMES)},
+            "pose": {"type": "array", "items": {"type": "array", "minItems": NUM_JOINTS, "maxItems": NUM_JOINTS,
+                                                 "items": {"type": "array", "items": num, "minItems": 3, "maxItems": 3}},
+                     "description": "(T, 5, 3) axis-angle radians: root, neck, jaw, eye_left, eye_right"},
+            "translation": {"type": "array", "items": {"type": "array", "items": num, "minItems": 3, "maxItems": 3},
+                            "description": "(T, 3) metres"},
+            "emotion_names": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+            "emotion": {"type": "array", "items": {"type": "array", "items": {"type": "number", "minimum": 0,
+                                                                              "maximum": MAX_INTENSITY}},
+                        "description": "(T, C) intensity per emotion category"},
+            "expression_base": {"type": "array", "items": row,
+                                "description": "(T, E) optional: speech and idle motion before emotion"},
+            "emotion_basis": {"type": "array", "items": row,
+                              "description": "(C, E) optional: the expression vector of each emotion at intensity 1"},
+            "meta": {"type": "object"},
+        },
+    }
