@@ -31,6 +31,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,7 @@ def load_track(path: str | os.PathLike) -> Track:
                 for k in z.files:
                     if k != "header_json":
                         d[k] = z[k]
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise TrackError(f"{path.name}: not a valid track npz ({e})") from None
         return Track.from_dict(d)
     try:

@@ -1,0 +1,101 @@
+"""The ``emodiffhead`` command line: help, export-head, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emodiffhead.cli import main
+from emodiffhead.track import Track, save_track
+from synthetic_heads import make_head, write_flame_pickle
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """Run the installed console script (fall back to ``python -m emodiffhead``)."""
+    exe = Path(sys.executable).with_name("emodiffhead")
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "emodiffhead"]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120)
+
+
+def glb_json(path: Path) -> dict:
+    data = path.read_bytes()
+    assert data[:4] == b"glTF"
+    (n,) = struct.unpack("<I", data[12:16])
+    return json.loads(data[20:20 + n])
+
+
+def test_help_lists_commands():
+    proc = cli("--help")
+    assert proc.returncode == 0
+    assert "export-head" in proc.stdout and "serve" in proc.stdout
+    proc = cli("export-head", "--help")
+    assert proc.returncode == 0 and "--model" in proc.stdout and "--track" in proc.stdout
+
+
+def test_bad_model_path_exit_2_one_line(tmp_path):
+    proc = cli("export-head", "--model", str(tmp_path / "missing.pkl"), "-o", str(tmp_path / "h.glb"))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "missing.pkl" in lines[0] and "not found" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "h.glb").exists()
+
+
+def test_export_builtin(tmp_path, capsys):
+    out = tmp_path / "head.glb"
+    assert main(["export-head", "-o", str(out)]) == 0
+    doc = glb_json(out)
+    assert len(doc["meshes"][0]["extras"]["targetNames"]) == 52
+    assert [n["name"] for n in doc["nodes"][:5]] == ["root", "neck", "jaw", "eye_left", "eye_right"]
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_export_flame_with_shape_and_track(tmp_path):
+    head = make_head(posedirs=True)
+    model = write_flame_pickle(tmp_path / "generic_model.pkl", head)
+    tr = Track.neutral(4, 30.0, "flame", [f"exp{i:03d}" for i in range(5)])
+    tr.expression[:, 0] = [0, 1, 2, 1]
+    track = save_track(tr, tmp_path / "t.json")
+    out = tmp_path / "flame.glb"
+    rc = main(["export-head", "--model", str(model), "--num-expression", "5", "--num-shape", "4",
+               "--shape", '{"shape001": 1.5}', "--track", str(track), "-o", str(out)])
+    assert rc == 0
+    doc = glb_json(out)
+    assert doc["meshes"][0]["extras"]["targetNames"] == [f"exp{i:03d}" for i in range(5)]
+    assert doc["extras"]["emodiffhead"]["shape"] == [0.0, 1.5, 0.0, 0.0]
+    assert doc["animations"][0]["name"] == "track"
+    pos = doc["accessors"][doc["meshes"][0]["primitives"][0]["attributes"]["POSITION"]]
+    expected = head.template + 1.5 * head.shape_basis[:, :, 1]
+    np.testing.assert_allclose(pos["max"], expected.max(0), atol=1e-6)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--shape", "1,2,x"], "--shape: expected comma-separated numbers"),
+    (["--shape", '{"nose_width": 1}'], "unknown shape name"),
+    (["--shape", "[1, NaN]"], "finite"),
+    (["--shape", "missing.json"], "--shape file not found"),
+    (["--track", "missing.json"], "track file not found"),
+])
+def test_user_errors_exit_2(tmp_path, capsys, args, message):
+    rc = main(["export-head", *args, "-o", str(tmp_path / "h.glb")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_track_for_another_model_is_refused(tmp_path, capsys):
+    tr = Track.neutral(2, 25.0, "flame", ["exp000", "exp001"])
+    track = save_track(tr, tmp_path / "t.json")
+    assert main(["export-head", "--track", str(track), "-o", str(tmp_path / "h.glb")]) == 2
+    assert "expression_names" in capsys.readouterr().err
+
+
+def test_output_must_be_glb(tmp_path, capsys):
+    assert main(["export-head", "-o", str(tmp_path / "h.obj")]) == 2
+    assert ".glb" in capsys.readouterr().err
