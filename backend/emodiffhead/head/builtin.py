@@ -1,0 +1,77 @@
+"""The built-in CC0 head: MakeHuman's head and neck with the Face Units ARKit blendshapes.
+
+The arrays live in ``emodiffhead/assets/builtin_head.npz`` (built by ``backend/tools/build_builtin_head.py``;
+provenance and licence in ``assets/BUILTIN_HEAD_LICENSE.md`` and in ``HeadModel.meta``).
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .model import HeadModel
+
+__all__ = ["ASSET_PATH", "load_builtin_head", "builtin_vertex_colors"]
+
+#: The shipped asset.
+ASSET_PATH = Path(__file__).resolve().parents[1] / "assets" / "builtin_head.npz"
+
+
+@lru_cache(maxsize=1)
+def _load() -> HeadModel:
+    if not ASSET_PATH.is_file():
+        from ..errors import HeadModelError
+
+        raise HeadModelError(f"the built-in head asset is missing: {ASSET_PATH} "
+                             "(run backend/tools/build_builtin_head.py)")
+    with np.load(ASSET_PATH, allow_pickle=False) as d:
+        return HeadModel.from_npz_dict({k: d[k] for k in d.files})
+
+
+def load_builtin_head() -> HeadModel:
+    """The built-in head (name ``"builtin"``): V=4750 vertices, 52 ARKit expressions, 40 named shapes.
+
+    Loaded once per process; each call returns a shallow copy, so callers may replace attributes
+    (but must not modify the shared arrays in place).
+    """
+    return copy.copy(_load())
+
+
+#: Albedo (linear-ish RGB in [0, 1]) of the parts of the built-in head, for pictures and guidance renders.
+SKIN_RGB = (0.85, 0.68, 0.58)
+PART_RGB = {
+    "lips": (0.74, 0.44, 0.42),
+    "teeth_upper": (0.93, 0.91, 0.86),
+    "teeth_lower": (0.93, 0.91, 0.86),
+    "tongue": (0.68, 0.36, 0.36),
+    "mouth_inside": (0.45, 0.22, 0.22),
+    "eyelid_rim": (0.45, 0.32, 0.27),
+    "eyebrows": (0.42, 0.30, 0.24),
+}
+SCLERA_RGB = (0.95, 0.94, 0.92)
+IRIS_RGB = (0.32, 0.22, 0.14)
+
+
+def builtin_vertex_colors(model: HeadModel) -> np.ndarray:
+    """(V, 3) float32 vertex albedo for ``model``'s regions: skin, lips, mouth, lid rims, brows, sclera
+    and iris.
+
+    The iris is the front cap of each eyeball (within about 25 degrees of +z in the template), so it
+    follows eye rotations. Works for any model with the built-in head's region names.
+    """
+    V = model.num_vertices
+    col = np.tile(np.asarray(SKIN_RGB, np.float32), (V, 1))
+    for name, rgb in PART_RGB.items():
+        if name in model.regions:
+            col[model.regions[name]] = rgb
+    for eye in ("eye_left", "eye_right"):
+        if eye not in model.regions:
+            continue
+        idx = model.regions[eye]
+        d = model.template[idx] - model.template[idx].mean(0)
+        cos = d[:, 2] / np.maximum(np.linalg.norm(d, axis=1), 1e-12)
+        col[idx] = np.where((cos > 0.9)[:, None], np.asarray(IRIS_RGB, np.float32), np.asarray(SCLERA_RGB, np.float32))
+    return col

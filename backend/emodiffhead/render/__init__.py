@@ -1,0 +1,1 @@
+"""Rendering: the z-buffer rasteriser (``raster``) and the video renderers built on it."""
