@@ -1,0 +1,88 @@
+"""Emotion editing: key an intensity at the current frame, crossfade two emotions over a range."""
+
+from __future__ import annotations
+
+import bpy
+
+from ..scene import head as head_scene
+from ..scene import keyframes
+from .common import active_head, settings
+
+
+def _emotion_block(mesh, name: str):
+    return head_scene.key_of(mesh).key_blocks.get(head_scene.EMOTION_PREFIX + name)
+
+
+def _curve(mesh, name: str):
+    bag = keyframes.ensure_action(head_scene.key_of(mesh), f"{mesh.name}_expression")
+    return keyframes.fcurve(bag, f'key_blocks["{head_scene.EMOTION_PREFIX}{name}"].value', group="Emotion")
+
+
+def key_emotion(mesh, name: str, frame: float, value: float) -> None:
+    """Set emotion ``name`` to ``value`` at ``frame`` (replacing a key there)."""
+    fc = _curve(mesh, name)
+    keyframes.replace_keys(fc, [frame], [value], frame, frame, interpolation="BEZIER")
+
+
+def crossfade(mesh, from_name: str, to_name: str, start: int, end: int, intensity: float, hold: bool = True) -> None:
+    """Fade ``from_name`` out and ``to_name`` in to ``intensity`` between frames start..end.
+
+    Keys between start and end are replaced; the curves keep their values at ``start``. With ``hold``
+    both curves' keys after ``end`` are removed, so the new emotion holds to the end of the clip.
+    """
+    a, b = _curve(mesh, from_name), _curve(mesh, to_name)
+    a0 = a.evaluate(start) if len(a.keyframe_points) else _emotion_block(mesh, from_name).value
+    b0 = b.evaluate(start) if len(b.keyframe_points) else 0.0
+    hi = float("inf") if hold else end
+    keyframes.replace_keys(a, [start, end], [a0, 0.0], start, hi, interpolation="BEZIER")
+    keyframes.replace_keys(b, [start, end], [b0, intensity], start, hi, interpolation="BEZIER")
+
+
+class _EmotionOp:
+    @classmethod
+    def poll(cls, context):
+        mesh = active_head(context)
+        return mesh is not None and bool(head_scene.emotion_names(mesh))
+
+
+class EMODIFFHEAD_OT_emotion_key(_EmotionOp, bpy.types.Operator):
+    """Key the chosen emotion at the current frame with the chosen intensity"""
+
+    bl_idname = "emodiffhead.emotion_key"
+    bl_label = "Key at current frame"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        s, mesh = settings(context), active_head(context)
+        if _emotion_block(mesh, s.emotion) is None:
+            self.report({"ERROR"}, f"the head has no '{s.emotion}' emotion key; animate it from audio first")
+            return {"CANCELLED"}
+        key_emotion(mesh, s.emotion, context.scene.frame_current, s.intensity)
+        context.scene.frame_set(context.scene.frame_current)
+        self.report({"INFO"}, f"{s.emotion} = {s.intensity:.2f} at frame {context.scene.frame_current}")
+        return {"FINISHED"}
+
+
+class EMODIFFHEAD_OT_emotion_crossfade(_EmotionOp, bpy.types.Operator):
+    """Crossfade from the chosen emotion to another over a frame range"""
+
+    bl_idname = "emodiffhead.emotion_crossfade"
+    bl_label = "Crossfade"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        s, mesh = settings(context), active_head(context)
+        if s.fade_end <= s.fade_start:
+            self.report({"ERROR"}, "the crossfade needs 'To frame' after 'From frame'")
+            return {"CANCELLED"}
+        for n in (s.emotion, s.fade_to):
+            if _emotion_block(mesh, n) is None:
+                self.report({"ERROR"}, f"the head has no '{n}' emotion key; animate it from audio first")
+                return {"CANCELLED"}
+        crossfade(mesh, s.emotion, s.fade_to, s.fade_start, s.fade_end, s.intensity, s.fade_hold)
+        context.scene.frame_set(context.scene.frame_current)
+        self.report({"INFO"}, f"crossfade {s.emotion} -> {s.fade_to} over frames {s.fade_start}-{s.fade_end}")
+        return {"FINISHED"}
+
+
+classes = (EMODIFFHEAD_OT_emotion_key, EMODIFFHEAD_OT_emotion_crossfade)

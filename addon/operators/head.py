@@ -1,0 +1,63 @@
+"""Create a head through the backend (POST /heads) and import it with its shape keys and bones."""
+
+from __future__ import annotations
+
+import os
+
+import bpy
+
+from ..client import BackendError
+from ..preferences import make_client
+from ..scene import head as head_scene
+from .common import settings, work_dir
+from .server import check_health
+
+
+class EMODIFFHEAD_OT_create_head(bpy.types.Operator):
+    """Make a head (built-in, FLAME file or fitted to a photo) with the backend and import it"""
+
+    bl_idname = "emodiffhead.create_head"
+    bl_label = "Create head"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        s = settings(context)
+        model, photo = "builtin", None
+        if s.head_source == "FLAME":
+            model = os.path.realpath(bpy.path.abspath(s.flame_path))  # the server knows it by this path
+            if not s.flame_path or not os.path.isfile(model):
+                self.report({"ERROR"}, f"FLAME file not found: {model or '(none chosen)'}")
+                return {"CANCELLED"}
+        elif s.head_source == "PHOTO":
+            photo = bpy.path.abspath(s.photo_path)
+            if not s.photo_path or not os.path.isfile(photo):
+                self.report({"ERROR"}, f"photo not found: {photo or '(none chosen)'}")
+                return {"CANCELLED"}
+        check_health(context)  # fills the emotion and renderer lists the panels offer
+        try:
+            glb = make_client(context).create_head(model, photo)
+        except BackendError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        path = os.path.join(work_dir(), f"head_{s.head_source.lower()}.glb")
+        with open(path, "wb") as f:
+            f.write(glb)
+        try:
+            mesh, arm = head_scene.import_glb(context, path)
+        except (RuntimeError, FileNotFoundError) as e:
+            self.report({"ERROR"}, f"could not import the head: {e}")
+            return {"CANCELLED"}
+        mesh.name = "emodiffhead_head"
+        head_scene.set_expression_slider_ranges(mesh)
+        head_scene.remember(mesh, head_model="builtin" if s.head_source != "FLAME" else os.path.basename(model),
+                            model_spec=model,
+                            expression_names=[kb.name for kb in mesh.data.shape_keys.key_blocks[1:]])
+        s.head = mesh
+        context.view_layer.objects.active = mesh
+        n = len(mesh.data.shape_keys.key_blocks) - 1
+        bones = len(arm.data.bones) if arm is not None else 0
+        self.report({"INFO"}, f"head imported: {n} expression shape keys, {bones} bones")
+        return {"FINISHED"}
+
+
+classes = (EMODIFFHEAD_OT_create_head,)

@@ -1,0 +1,211 @@
+"""Render the clip through the backend: a modal, timer-driven operator that never blocks the UI.
+
+The HTTP work runs in :class:`..jobs.RenderJob`'s worker thread; ``modal()`` runs on the main thread
+at every timer tick, copies the job's status into ``scene.emodiffhead`` (drawn by the panel) and, when
+done, loads the mp4 into the sequencer at the audio's start frame. ESC or the panel's Cancel button
+cancels the job on the server. Without a window (``blender --background``, tests) ``execute``
+follows the same job synchronously.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import bpy
+
+from ..jobs import RenderJob
+from ..preferences import make_client
+from ..scene import export, sequencer
+from ..track_io import write_track
+from .common import active_head, scene_fps, settings, work_dir
+
+_active: dict = {"job": None}
+
+
+def is_running() -> bool:
+    """True while a render job started in this Blender session is being followed."""
+    job = _active.get("job")
+    return job is not None and (job.alive or bool(job._queue.qsize()))
+
+
+def _prepare(op, context):
+    """Export the evaluated track and pick photo + audio; returns (RenderJob, frame_start) or None."""
+    scene, s = context.scene, settings(context)
+    mesh = active_head(context)
+    if mesh is None:
+        op.report({"ERROR"}, "no head: create and animate one first")
+        return None
+    strip = sequencer.find_sound_strip(scene)
+    if strip is None:
+        op.report({"ERROR"}, "no sound strip in the sequencer: animate from audio first")
+        return None
+    audio = sequencer.strip_audio_path(strip)
+    photo = bpy.path.abspath(s.photo_path) if s.photo_path else None
+    if not photo or not os.path.isfile(photo):
+        op.report({"ERROR"}, f"photo not found: {photo}" if photo else "choose the identity Photo to render")
+        return None
+    frame_start = int(round(strip.frame_start))
+    _, last = export.head_frame_range(scene, mesh)
+    track = export.evaluate_track(context, mesh, (frame_start, max(last, frame_start)),
+                                  meta={"audio": {"file": os.path.basename(audio)}})
+    folder = work_dir()
+    track_path = write_track(track, os.path.join(folder, "render_track.json"))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    result = os.path.join(folder, f"render_{stamp}.mp4")
+    frames_dir = os.path.join(folder, f"render_{stamp}_frames") if s.image_sequence else ""
+    job = RenderJob(make_client(context, timeout=60.0), photo, audio, track_path, result,
+                    renderer=s.renderer, size=s.size, fps=scene_fps(scene), frames_dir=frames_dir)
+    return job, frame_start
+
+
+def _apply(context, update: dict) -> None:
+    """Mirror a job update into the scene settings (main thread)."""
+    s = settings(context)
+    s.job_id = update.get("id") or s.job_id
+    if update.get("progress") is not None:
+        s.job_progress = float(update["progress"])
+    state = update.get("state", "")
+    msg = update.get("message") or ""
+    eta = update.get("eta_s")
+    done, total = update.get("frames_done"), update.get("frames_total")
+    parts = [state]
+    if total:
+        parts.append(f"{done or 0}/{total} frames")
+    if eta is not None and state == "running":
+        parts.append(f"about {eta:.0f} s left")
+    if msg:
+        parts.append(msg)
+    s.job_message = ", ".join(p for p in parts if p)
+
+
+def _finish(op, context, update: dict, frame_start: int) -> set:
+    """Handle a terminal update: add the movie strip, or report the failure/cancellation."""
+    s = settings(context)
+    s.job_running = False
+    s.job_cancel_requested = False
+    state = update.get("state")
+    if state == "done" and update.get("result"):
+        strip = sequencer.add_movie_strip(context.scene, update["result"], frame_start)
+        s.last_result = update["result"]
+        s.job_progress = 1.0
+        s.job_message = f"done: {os.path.basename(update['result'])} on channel {strip.channel}"
+        if update.get("frames"):
+            images = sequencer.add_image_sequence(context.scene, update["frames"], frame_start)
+            s.job_message += f"; {len(update['frames'])} frames on channel {images.channel}"
+        op.report({"INFO"}, f"rendered clip loaded into the sequencer at frame {frame_start}")
+        return {"FINISHED"}
+    if state == "cancelled":
+        s.job_message = "cancelled"
+        op.report({"WARNING"}, "render cancelled")
+        return {"CANCELLED"}
+    err = update.get("error") or update.get("message") or "unknown error"
+    s.job_message = f"failed: {err}"
+    op.report({"ERROR"}, f"render failed: {err}")
+    return {"CANCELLED"}
+
+
+class EMODIFFHEAD_OT_render_clip(bpy.types.Operator):
+    """Render the clip with the backend (photo + evaluated track + audio); ESC cancels"""
+
+    bl_idname = "emodiffhead.render_clip"
+    bl_label = "Render clip"
+
+    _timer = None
+    _job = None
+    _frame_start = 1
+
+    @classmethod
+    def poll(cls, context):
+        return not is_running()  # module state, not the saved property: a crash cannot lock the button
+
+    def _start(self, context) -> bool:
+        prepared = _prepare(self, context)
+        if prepared is None:
+            return False
+        self._job, self._frame_start = prepared
+        s = settings(context)
+        s.job_running, s.job_cancel_requested = True, False
+        s.job_progress, s.job_message, s.job_id = 0.0, "submitting", ""
+        self._job.start()
+        _active["job"] = self._job
+        return True
+
+    def invoke(self, context, event):
+        if context.window is None:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.25, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        s = settings(context)
+        if event.type == "ESC" or s.job_cancel_requested:
+            if not self._job._cancel.is_set():
+                self._job.cancel()
+                s.job_message = "cancelling..."
+        if event.type != "TIMER":
+            return {"RUNNING_MODAL"} if event.type == "ESC" else {"PASS_THROUGH"}
+        for update in self._job.updates():
+            _apply(context, update)
+            if update.get("state") in ("done", "failed", "cancelled") and (
+                    update.get("state") != "done" or update.get("result")):
+                self._cleanup(context)
+                return _finish(self, context, update, self._frame_start)
+        if not self._job.alive and not self._job._queue.qsize():
+            self._cleanup(context)
+            return _finish(self, context, {"state": "failed", "error": "the job ended without a result"},
+                           self._frame_start)
+        for area in context.screen.areas if context.screen else ():
+            if area.type in ("VIEW_3D", "SEQUENCE_EDITOR", "PROPERTIES"):
+                area.tag_redraw()
+        return {"PASS_THROUGH"}
+
+    def _cleanup(self, context):
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+        _active["job"] = None
+
+    def execute(self, context):
+        """Headless path: the same job, followed on this thread until it ends."""
+        if not self._start(context):
+            return {"CANCELLED"}
+        s = settings(context)
+        while True:
+            if s.job_cancel_requested:
+                self._job.cancel()
+            for update in self._job.updates():
+                _apply(context, update)
+                if update.get("state") in ("failed", "cancelled") or update.get("result"):
+                    _active["job"] = None
+                    return _finish(self, context, update, self._frame_start)
+            if not self._job.alive and not self._job._queue.qsize():
+                _active["job"] = None
+                return _finish(self, context, {"state": "failed", "error": "the job ended without a result"},
+                               self._frame_start)
+            time.sleep(0.1)
+
+
+class EMODIFFHEAD_OT_render_cancel(bpy.types.Operator):
+    """Cancel the running render job on the server"""
+
+    bl_idname = "emodiffhead.render_cancel"
+    bl_label = "Cancel render"
+
+    @classmethod
+    def poll(cls, context):
+        return is_running()
+
+    def execute(self, context):
+        settings(context).job_cancel_requested = True
+        job = _active.get("job")
+        if job is not None:
+            job.cancel()
+        return {"FINISHED"}
+
+
+classes = (EMODIFFHEAD_OT_render_clip, EMODIFFHEAD_OT_render_cancel)

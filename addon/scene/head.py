@@ -1,0 +1,141 @@
+"""The head in the scene: import the backend's glb, find its mesh and armature, emotion shape keys.
+
+What the add-on remembers about a head lives as custom properties on its shape-key datablock
+(``mesh.data.shape_keys``), so it is saved with the .blend file:
+
+- ``emodiffhead_expression_names``: JSON list of the expression components (shape keys, E).
+- ``emodiffhead_emotion_names``: JSON list of emotion categories (C), from the track / server.
+- ``emodiffhead_emotion_basis``: JSON (C, E) expression vector of each emotion at intensity 1.
+- ``emodiffhead_head_model``: the model id written into exported tracks.
+- ``emodiffhead_range``: [first, last] scene frame of the last animation.
+
+Emotions are shape keys named ``emotion_<name>`` whose offsets are the emotion's expression vector
+(sum_e basis[c, e] * offset_e); their value is the intensity (0..1.5). See docs/blender.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import bpy
+
+EMOTION_PREFIX = "emotion_"
+JOINTS = ("root", "neck", "jaw", "eye_left", "eye_right")  # glTF joint names written by the backend
+
+
+def import_glb(context, path: str):
+    """Import a head glb; returns (mesh_object, armature_object or None). Leaves the mesh active."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(path)
+    before = set(bpy.data.objects)
+    bpy.ops.import_scene.gltf(filepath=path)
+    new = [o for o in bpy.data.objects if o not in before]
+    meshes = [o for o in new if o.type == "MESH" and o.data.shape_keys is not None]
+    if not meshes:
+        meshes = [o for o in new if o.type == "MESH"]
+    if not meshes:
+        raise RuntimeError(f"{os.path.basename(path)} has no mesh")
+    mesh = max(meshes, key=lambda o: len(o.data.vertices))
+    arm = find_armature(mesh)
+    return mesh, arm
+
+
+def find_armature(mesh_obj):
+    """The armature that deforms ``mesh_obj`` (modifier or parent), or None."""
+    arm = mesh_obj.find_armature()
+    if arm is None and mesh_obj.parent is not None and mesh_obj.parent.type == "ARMATURE":
+        arm = mesh_obj.parent
+    return arm
+
+
+def key_of(mesh_obj):
+    """The mesh's shape-key datablock (raises ValueError when it has none)."""
+    key = mesh_obj.data.shape_keys if mesh_obj is not None and mesh_obj.type == "MESH" else None
+    if key is None:
+        raise ValueError("the head has no shape keys; create it with 'Create head'")
+    return key
+
+
+def _get_json(key, name: str, default):
+    raw = key.get(name)
+    return json.loads(raw) if isinstance(raw, str) else default
+
+
+def expression_names(mesh_obj) -> list[str]:
+    """The expression components of the head (stored names, else every non-emotion shape key)."""
+    key = key_of(mesh_obj)
+    names = _get_json(key, "emodiffhead_expression_names", None)
+    if names is None:
+        names = [kb.name for kb in key.key_blocks[1:] if not kb.name.startswith(EMOTION_PREFIX)]
+    return names
+
+
+def emotion_names(mesh_obj) -> list[str]:
+    """Emotion categories known to the head (empty before the first track)."""
+    try:
+        return _get_json(key_of(mesh_obj), "emodiffhead_emotion_names", [])
+    except (ValueError, ReferenceError):
+        return []
+
+
+def emotion_basis(mesh_obj) -> list[list[float]] | None:
+    """(C, E) emotion vectors stored on the head, or None."""
+    return _get_json(key_of(mesh_obj), "emodiffhead_emotion_basis", None)
+
+
+def remember(mesh_obj, **values) -> None:
+    """Store ``values`` (JSON-able) as ``emodiffhead_<name>`` custom properties of the head's shape keys."""
+    key = key_of(mesh_obj)
+    for k, v in values.items():
+        key[f"emodiffhead_{k}"] = json.dumps(v)
+
+
+def recall(mesh_obj, name: str, default=None):
+    """A value stored by :func:`remember`."""
+    return _get_json(key_of(mesh_obj), f"emodiffhead_{name}", default)
+
+
+def ensure_emotion_keys(mesh_obj, names: list[str], basis: list[list[float]], expr_names: list[str]) -> list:
+    """Create or update one shape key per emotion: offsets = sum_e basis[c][e] * offset of key e.
+
+    names: C emotion names; basis: (C, E) rows in ``expr_names`` order. Returns the key blocks.
+    Keys of expression names missing on the mesh are skipped.
+    """
+    import numpy as np  # ships with Blender's Python
+
+    key = key_of(mesh_obj)
+    blocks = key.key_blocks
+    n = len(mesh_obj.data.vertices)
+    ref = np.empty(n * 3, np.float32)
+    key.reference_key.data.foreach_get("co", ref)
+    offsets = {}
+    for e in expr_names:
+        kb = blocks.get(e)
+        if kb is not None:
+            co = np.empty(n * 3, np.float32)
+            kb.data.foreach_get("co", co)
+            offsets[e] = co - ref
+    out = []
+    for c, name in enumerate(names):
+        delta = np.zeros(n * 3, np.float32)
+        for e, w in zip(expr_names, basis[c]):
+            if w and e in offsets:
+                delta += np.float32(w) * offsets[e]
+        kname = EMOTION_PREFIX + name
+        kb = blocks.get(kname)
+        if kb is None:
+            kb = mesh_obj.shape_key_add(name=kname, from_mix=False)
+        kb.slider_min, kb.slider_max = 0.0, 1.5
+        kb.relative_key = key.reference_key
+        kb.data.foreach_set("co", ref + delta)
+        out.append(kb)
+    mesh_obj.data.update()
+    return out
+
+
+def set_expression_slider_ranges(mesh_obj, lo: float = -1.0, hi: float = 1.5) -> None:
+    """Let expression sliders go a little past [0, 1] (FLAME-style components can be negative)."""
+    for kb in key_of(mesh_obj).key_blocks[1:]:
+        if not kb.name.startswith(EMOTION_PREFIX):
+            kb.slider_min, kb.slider_max = lo, hi

@@ -1,0 +1,245 @@
+"""Write a track as keyframes, and the F-curve helpers (Blender 5.0 layered actions).
+
+- Expression (the speech and idle motion: ``expression - emotion @ emotion_basis``) -> shape-key F-curves
+  ``key_blocks["<component>"].value`` in the shape keys' action, one key per frame (linear).
+- Emotion intensities -> ``key_blocks["emotion_<name>"].value`` F-curves in the same action, thinned to
+  the points where the curve bends (so an artist can grab and move a handful of keys).
+- Pose -> XYZ Euler rotation curves on the neck/jaw/eye bones (and root, plus root location for the
+  head translation) in the armature's action.
+
+Writing into a frame range deletes only the keys inside that range; keys elsewhere survive.
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy_extras import anim_utils
+
+from ..track_io import TrackData
+from . import head as head_scene
+from . import rig
+
+EMOTION_TOLERANCE = 0.005  # intensity error allowed when thinning emotion curves
+
+
+def _layered() -> bool:
+    """True on Blender 4.4+ (slotted actions: F-curves live in a channelbag per action slot)."""
+    return hasattr(anim_utils, "action_ensure_channelbag_for_slot")
+
+
+def ensure_action(id_data, name: str):
+    """The F-curve container of ``id_data``'s action, created (with a slot) when missing.
+
+    Blender 4.4+ (5.0: ``Action.fcurves`` is gone): the channelbag of the assigned slot.
+    Blender 4.2/4.3: the action itself. Either way, use its ``.fcurves``.
+    """
+    ad = id_data.animation_data or id_data.animation_data_create()
+    if ad.action is None:
+        ad.action = bpy.data.actions.new(name)
+    action = ad.action
+    if not _layered():
+        return action
+    if ad.action_slot is None:
+        slot = anim_utils.action_get_first_suitable_slot(action, id_data.id_type) if hasattr(
+            anim_utils, "action_get_first_suitable_slot") else None
+        if slot is None:
+            slot = action.slots.new(id_type=id_data.id_type, name=id_data.name)
+        ad.action_slot = slot
+    return anim_utils.action_ensure_channelbag_for_slot(action, ad.action_slot)
+
+
+def channelbag(id_data):
+    """The F-curve container (channelbag, or legacy action) of ``id_data``'s action, or None.
+    Use its ``.fcurves``."""
+    ad = id_data.animation_data if id_data is not None else None
+    if ad is None or ad.action is None:
+        return None
+    if not _layered():
+        return ad.action
+    if ad.action_slot is None:
+        return None
+    return anim_utils.action_get_channelbag_for_slot(ad.action, ad.action_slot)
+
+
+def fcurve(bag, data_path: str, index: int = 0, group: str = ""):
+    """Find or create the F-curve ``data_path[index]`` in ``bag`` (a channelbag or legacy fcurves)."""
+    curves = getattr(bag, "fcurves", bag)
+    fc = curves.find(data_path, index=index)
+    if fc is None:
+        if not group:
+            fc = curves.new(data_path, index=index)
+        elif _layered():
+            fc = curves.new(data_path, index=index, group_name=group)
+        else:
+            fc = curves.new(data_path, index=index, action_group=group)
+    return fc
+
+
+def replace_keys(fc, frames: list[float], values: list[float], lo: float, hi: float,
+                 interpolation: str = "LINEAR") -> None:
+    """Delete ``fc``'s keys with lo <= frame <= hi, then insert (frames, values)."""
+    kps = fc.keyframe_points
+    for i in range(len(kps) - 1, -1, -1):
+        x = kps[i].co.x
+        if lo - 1e-3 <= x <= hi + 1e-3:
+            kps.remove(kps[i], fast=True)
+    for f, v in zip(frames, values):
+        kp = kps.insert(f, v, options={"FAST"})
+        kp.interpolation = interpolation
+    fc.update()
+
+
+def thin(values: list[float], tol: float, chunk: int = 500) -> list[int]:
+    """Indices of the points a polyline needs to stay within ``tol`` of ``values`` (Ramer-Douglas-Peucker)."""
+    n = len(values)
+    if n <= 2:
+        return list(range(n))
+    if n > chunk + 1:  # bounded cost on long clips: thin windows that share their end points
+        out: set[int] = set()
+        for a in range(0, n - 1, chunk):
+            b = min(n - 1, a + chunk)
+            out.update(a + i for i in thin(values[a:b + 1], tol, chunk))
+        return sorted(out)
+    keep = {0, n - 1}
+    stack = [(0, n - 1)]
+    while stack:
+        a, b = stack.pop()
+        worst, idx = 0.0, -1
+        for i in range(a + 1, b):
+            y = values[a] + (values[b] - values[a]) * (i - a) / (b - a)
+            d = abs(values[i] - y)
+            if d > worst:
+                worst, idx = d, i
+        if worst > tol:
+            keep.add(idx)
+            stack += [(a, idx), (idx, b)]
+    return sorted(keep)
+
+
+def speech_curves(track: TrackData) -> list[list[float]]:
+    """(T, E) what the expression shape keys carry: expression - emotion @ emotion_basis.
+
+    The backend's composition adjusts the emotion term frame by frame (a /p/ still closes the lips
+    under a smile); keying this residual instead of ``expression_base`` keeps those corrections, so
+    shape keys + emotion keys reproduce the track's final ``expression`` exactly.
+    """
+    B = track.emotion_basis or []
+    out = []
+    for x, w in zip(track.expression, track.emotion):
+        row = list(x)
+        for c, wc in enumerate(w):
+            if wc:
+                bc = B[c]
+                for e in range(len(row)):
+                    row[e] -= wc * bc[e]
+        out.append(row)
+    return out
+
+
+def frames_for(track: TrackData, frame_start: int, scene_fps: float) -> list[float]:
+    """Scene frame of each track frame: frame_start + i * scene_fps / track_fps."""
+    s = scene_fps / track.fps
+    return [frame_start + i * s for i in range(track.num_frames)]
+
+
+def apply_track(context, mesh_obj, track: TrackData, frame_start: int,
+                region: tuple[int, int] | None = None) -> dict:
+    """Key ``track`` onto the head from ``frame_start``; only keys inside ``region`` (scene frames,
+    inclusive; default the track's whole span) are replaced. Returns a summary dict."""
+    scene = context.scene
+    fps = scene.render.fps / scene.render.fps_base
+    frames = frames_for(track, frame_start, fps)
+    lo, hi = (frames[0], frames[-1]) if region is None else (float(region[0]), float(region[1]))
+    sel = [i for i, f in enumerate(frames) if lo - 1e-3 <= f <= hi + 1e-3]
+    if not sel:
+        raise ValueError(f"frame range {lo:g}-{hi:g} does not overlap the audio (frames {frames[0]:g}-{frames[-1]:g})")
+    key = head_scene.key_of(mesh_obj)
+    names = track.expression_names
+    blocks = key.key_blocks
+    missing = [n for n in names if n not in blocks]
+    if len(missing) == len(names):
+        raise ValueError("none of the track's expression components is a shape key of this head "
+                         f"(track has {names[:3]}...; was it made for another head model?)")
+    have_split = track.emotion_basis is not None
+    base = speech_curves(track) if have_split else track.expression
+
+    head_scene.remember(mesh_obj, expression_names=names, emotion_names=track.emotion_names,
+                        head_model=track.head_model)
+    if have_split:
+        head_scene.remember(mesh_obj, emotion_basis=track.emotion_basis)
+        head_scene.ensure_emotion_keys(mesh_obj, track.emotion_names, track.emotion_basis, names)
+    old = head_scene.recall(mesh_obj, "range", None)
+    span = [frames[0], frames[-1]] if old is None else [min(old[0], frames[0]), max(old[1], frames[-1])]
+    head_scene.remember(mesh_obj, range=[int(round(span[0])), int(round(span[1]))])
+
+    bag = ensure_action(key, f"{mesh_obj.name}_expression")
+    fsel = [frames[i] for i in sel]
+    for e, name in enumerate(names):
+        if name in missing:
+            continue
+        fc = fcurve(bag, f'key_blocks["{name}"].value', group="Expression")
+        replace_keys(fc, fsel, [base[i][e] for i in sel], lo, hi)
+    n_emotion = 0
+    if have_split:
+        for c, name in enumerate(track.emotion_names):
+            fc = fcurve(bag, f'key_blocks["{head_scene.EMOTION_PREFIX}{name}"].value', group="Emotion")
+            vals = [track.emotion[i][c] for i in sel]
+            keep = thin(vals, EMOTION_TOLERANCE)
+            replace_keys(fc, [fsel[k] for k in keep], [vals[k] for k in keep], lo, hi)
+            n_emotion += len(keep)
+
+    arm = head_scene.find_armature(mesh_obj)
+    n_bones = 0
+    if arm is not None:
+        n_bones = _apply_pose(arm, track, frames, sel, lo, hi)
+    return {"frames": [frames[sel[0]], frames[sel[-1]]], "expression_curves": len(names) - len(missing),
+            "emotion_keys": n_emotion, "bone_curves": n_bones, "missing": missing}
+
+
+def _apply_pose(arm, track: TrackData, frames: list[float], sel: list[int], lo: float, hi: float) -> int:
+    joint_names = track.joint_names or list(head_scene.JOINTS)
+    bag = ensure_action(arm, f"{arm.name}_pose")
+    count = 0
+    fsel = [frames[i] for i in sel]
+    for j, jname in enumerate(joint_names):
+        pb = arm.pose.bones.get(jname)
+        if pb is None:
+            continue
+        pb.rotation_mode = "XYZ"
+        m = rig.head_to_bone_matrix(arm, jname)
+        eulers, prev = [], None
+        for i in sel:
+            prev = rig.axis_angle_to_euler(m, track.pose[i][j], prev)
+            eulers.append(prev.copy())
+        for axis in range(3):
+            fc = fcurve(bag, f'pose.bones["{jname}"].rotation_euler', axis, group=jname)
+            replace_keys(fc, fsel, [e[axis] for e in eulers], lo, hi)
+            count += 1
+        if jname == "root":
+            locs = [rig.translation_to_location(arm, jname, track.translation[i]) for i in sel]
+            for axis in range(3):
+                fc = fcurve(bag, f'pose.bones["{jname}"].location', axis, group=jname)
+                replace_keys(fc, fsel, [v[axis] for v in locs], lo, hi)
+                count += 1
+    return count
+
+
+def emotion_timeline(mesh_obj, frame_start: float, num_frames: int, scene_fps: float) -> dict | None:
+    """The head's emotion curves over frames [frame_start, frame_start + num_frames) as the backend's
+    emotion-timeline JSON (keys at the frames where any curve bends; times in seconds from frame_start),
+    or None when the head has no emotion curves yet."""
+    key = head_scene.key_of(mesh_obj)
+    bag = channelbag(key)
+    names = head_scene.emotion_names(mesh_obj)
+    if bag is None or not names:
+        return None
+    curves = {n: bag.fcurves.find(f'key_blocks["{head_scene.EMOTION_PREFIX}{n}"].value') for n in names}
+    curves = {n: fc for n, fc in curves.items() if fc is not None and len(fc.keyframe_points)}
+    if not curves:
+        return None
+    frames = [frame_start + i for i in range(max(1, num_frames))]
+    values = {n: [min(1.5, max(0.0, fc.evaluate(f))) for f in frames] for n, fc in curves.items()}
+    idx = sorted(set().union(*(thin(v, EMOTION_TOLERANCE) for v in values.values())))
+    keys = [{"t": round(i / scene_fps, 6), "emotions": {n: round(values[n][i], 6) for n in values},
+             "interp": "linear"} for i in idx]
+    return {"keys": keys}

@@ -1,0 +1,79 @@
+"""Benchmark: keying and exporting a long track in Blender (bpy 5.0.1, built-in head, no backend).
+
+    .venv/bin/python benchmarks/bench_addon.py [SECONDS ...]
+
+Prints a table: clip length, frames, time to key the track (52 shape-key curves + 8 emotion curves +
+18 bone curves), time to export the evaluated track (frame_set per frame), and the largest export error.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+if len(sys.argv) < 2 or sys.argv[1] != "--inside":
+    import numpy as np
+
+    from emodiffhead.commands.build_addon import build_addon
+    from emodiffhead.emotion import EMOTIONS
+    from emodiffhead.head import load_head
+    from emodiffhead.head.gltf import export_glb
+    from emodiffhead.track import Track, save_track
+
+    tmp = Path(tempfile.mkdtemp(prefix="emodiffhead-bench-"))
+    head = load_head("builtin")
+    export_glb(head, tmp / "head.glb")
+    zip_path = build_addon(tmp / "addon.zip", REPO)
+    rng = np.random.default_rng(0)
+    print(f"{'clip s':>7} {'frames':>7} {'key s':>7} {'export s':>9} {'max err':>9}")
+    for seconds in [float(a) for a in sys.argv[1:]] or [3.0, 30.0]:
+        T = int(seconds * 25)
+        t = Track.neutral(T, 25.0, "builtin", head.expression_names)
+        t.expression_base = np.clip(rng.normal(0, 0.2, (T, 52)), 0, 1).astype(np.float32)
+        t.emotion_basis = rng.normal(0, 0.3, (len(EMOTIONS), 52)).astype(np.float32)
+        t.emotion[:, 1] = np.linspace(0, 1, T)
+        t.expression = t.expression_base + t.emotion @ t.emotion_basis
+        t.pose[:, 2, 0] = np.abs(rng.normal(0, 0.1, T))
+        src = save_track(t, tmp / f"t{T}.json")
+        env = {"BLENDER_USER_RESOURCES": str(tmp / "user"), "TMPDIR": str(tmp)}
+        import os
+
+        out = subprocess.run([sys.executable, __file__, "--inside", str(zip_path), str(tmp / "head.glb"), str(src),
+                              str(tmp / f"o{T}.json")], capture_output=True, text=True, env={**os.environ, **env})
+        line = [ln for ln in out.stdout.splitlines() if ln.startswith("BENCH ")]
+        if not line:
+            print(out.stdout[-2000:], out.stderr[-2000:])
+            sys.exit(1)
+        key_s, export_s = map(float, line[-1].split()[1:3])
+        from emodiffhead.track import load_track
+
+        err = float(np.abs(load_track(tmp / f"o{T}.json").expression - t.expression).max())
+        print(f"{seconds:7.1f} {T:7d} {key_s:7.2f} {export_s:9.2f} {err:9.2e}")
+    sys.exit(0)
+
+# ---- inside bpy ------------------------------------------------------------------------------------
+import bpy  # noqa: E402
+
+zip_path, glb, src, dst = sys.argv[2:6]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+mod = "bl_ext.user_default.emodiffhead"
+head = importlib.import_module(mod + ".scene.head")
+keyframes = importlib.import_module(mod + ".scene.keyframes")
+export = importlib.import_module(mod + ".scene.export")
+track_io = importlib.import_module(mod + ".track_io")
+bpy.context.scene.render.fps = 25
+mesh, arm = head.import_glb(bpy.context, glb)
+track = track_io.read_track(src)
+t0 = time.perf_counter()
+keyframes.apply_track(bpy.context, mesh, track, 1)
+t1 = time.perf_counter()
+track_io.write_track(export.evaluate_track(bpy.context, mesh), dst)
+t2 = time.perf_counter()
+print(f"BENCH {t1 - t0:.3f} {t2 - t1:.3f}")

@@ -1,0 +1,24 @@
+"""Run Blender scenario scripts in their own processes and collect their JSON results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+def run_blender_script(name: str, *args: str, user_dir: Path, timeout: float = 170.0, env: dict | None = None) -> dict:
+    """Run ``scripts/<name>`` with this Python (which has bpy); returns the dict it printed after RESULT:."""
+    tmp = Path(user_dir) / "tmp"  # the add-on's scratch files (unsaved .blend) stay inside the test's folder
+    tmp.mkdir(exist_ok=True)
+    e = dict(os.environ, BLENDER_USER_RESOURCES=str(user_dir), PYTHONUNBUFFERED="1", TMPDIR=str(tmp), **(env or {}))
+    p = subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], capture_output=True, text=True,
+                       timeout=timeout, env=e, cwd=str(SCRIPTS))
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT:")]
+    if p.returncode != 0 or not lines:
+        raise AssertionError(f"{name} failed (exit {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}")
+    return json.loads(lines[-1][len("RESULT:"):])
