@@ -1,0 +1,159 @@
+"""The animator: audio (+ transcript, + emotion timeline) -> :class:`~emodiffhead.track.Track`.
+
+Stages: decode -> prosody -> phones (alignment with a transcript, else allphone recognition, else the
+acoustic fallback) -> coarticulated mouth -> idle motion -> emotion intensities -> composition (rules in
+compose.py) -> retarget to the head model -> Track.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..audio import phonemes as ph
+from ..audio.io import AudioClip, check_speech_present, load_audio
+from ..audio.prosody import Prosody, analyze, sustained_pitch_ratio
+from ..emotion import EMOTIONS
+from ..errors import AudioError
+from ..facs import ARKIT_INDEX
+from ..head.model import HeadModel
+from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
+from ..track import Track
+from .acoustic import acoustic_mouth
+from .coarticulation import MouthMotion, coarticulate
+from .emotion_timeline import EmotionTimeline
+from .emotion_vectors import emotion_basis_arkit
+from .compose import compose
+from .idle import idle_motion
+from .retarget import build_retarget
+
+GENERATOR = "emodiffhead.animate"
+SPEECH_MODES = ("auto", "allphone", "alignment", "acoustic")
+#: A clip whose voiced time is at least this share held notes is treated as singing (acoustic path).
+HELD_NOTE_LIMIT = 0.12
+#: Fewer speech phones per second of sound than this: not speech (acoustic path).
+MIN_PHONE_RATE = 3.0
+#: Less voiced time than this share of the sound: not speech (noise, percussion; acoustic path).
+MIN_VOICED_SHARE = 0.25
+
+
+def _activity_gate(pro: Prosody, times_s: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) 0..1 smoothed sound activity: 0 in silences, so the mouth rests there."""
+    act = pro.at("active", times_s)
+    n = max(3, int(round(0.12 * fps)) | 1)
+    k = np.hanning(n + 2)[1:-1]
+    return np.clip(np.convolve(np.pad(act, n // 2, mode="edge"), k / k.sum(), mode="valid"), 0, 1).astype(np.float32)
+
+
+def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float, transcript: str | None = None,
+                  mode: str = "auto", progress: ProgressFn | None = None,
+                  cancel: CancelFn | None = None, phone_preset: str = "accurate") -> tuple[MouthMotion, dict]:
+    """Mouth motion (canonical ARKit) and a meta dict {"speech_path": ..., ...} for one clip."""
+    if mode not in SPEECH_MODES:
+        raise ValueError(f"speech mode must be one of {SPEECH_MODES}")
+    info: dict = {}
+    loud = pro.at("loudness", times_s)
+    result = None
+    if transcript and mode in ("auto", "alignment"):
+        try:
+            result = ph.align_transcript(clip, transcript)
+        except AudioError as e:
+            info["alignment_failed"] = str(e)
+        report(progress, 1.0, "aligned transcript")
+    if result is None and mode in ("auto", "allphone", "alignment"):
+        result = ph.recognize_phones(clip, progress=progress, cancel=cancel, preset=phone_preset)
+    if result is not None and mode == "auto" and result.method == "allphone":
+        held = sustained_pitch_ratio(pro)
+        sound_s = max(0.1, float(pro.active.sum()) * 0.01)
+        rate = sum(p.label != "sil" for p in result.phones) / sound_s
+        voiced = float(pro.voiced.sum() / max(1, pro.active.sum()))
+        info.update(held_note_ratio=round(held, 3), phone_rate=round(rate, 2), voiced_share=round(voiced, 3))
+        if held > HELD_NOTE_LIMIT or rate < MIN_PHONE_RATE or voiced < MIN_VOICED_SHARE:
+            result = None
+    if result is None:
+        motion = acoustic_mouth(pro, times_s)
+        info["speech_path"] = "acoustic"
+    else:
+        motion = coarticulate(result.phones, times_s, fps, loudness=loud)
+        info["speech_path"] = result.method
+        info["num_phones"] = sum(p.label != "sil" for p in result.phones)
+        if result.dropped_words:
+            info["dropped_words"] = result.dropped_words
+    gate = _activity_gate(pro, times_s, fps)
+    w = motion.weights * np.maximum(gate, motion.closure)[:, None]
+    motion = MouthMotion(weights=w.astype(np.float32), closure=motion.closure, labiodental=motion.labiodental,
+                         rounding=motion.rounding)
+    return motion, info
+
+
+def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript: str | None = None,
+            emotion: EmotionTimeline | None = None, fps: float = 25.0, seed: int = 0,
+            speech_mode: str = "auto", phone_preset: str = "accurate", progress: ProgressFn | None = None,
+            cancel: CancelFn | None = None) -> Track:
+    """Animate ``head`` to ``audio``: returns a validated Track of round(duration * fps) frames.
+
+    transcript: known text (force-aligned; much more accurate). emotion: intensity timeline (None:
+    neutral). seed: idle motion (blinks, gaze, sway). speech_mode: "auto" (alignment if a transcript,
+    else allphone, else acoustic for non-speech), or force one path. phone_preset: "accurate" or "fast"
+    allphone settings (audio.phonemes.ALLPHONE_PRESETS). progress/cancel: job hooks.
+    """
+    if not (0 < fps <= 240):
+        raise ValueError("fps must be in (0, 240]")
+    report(progress, 0.0, "decoding audio")
+    clip = audio if isinstance(audio, AudioClip) else load_audio(audio)
+    if isinstance(audio, AudioClip):
+        check_speech_present(clip)
+    check_cancel(cancel)
+    T = max(1, int(round(clip.duration_s * fps)))
+    times = (np.arange(T) / fps).astype(np.float64)
+    report(progress, 0.05, "analysing prosody")
+    pro = analyze(clip)
+    check_cancel(cancel)
+    motion, info = speech_motion(clip, pro, times, fps, transcript, speech_mode, scaled(progress, 0.1, 0.8), cancel,
+                                 phone_preset)
+    check_cancel(cancel)
+    report(progress, 0.85, "idle motion and emotion")
+    idle = idle_motion(times, pro, seed=seed)
+    base = motion.weights + idle.weights
+    tl = emotion if emotion is not None else EmotionTimeline.neutral()
+    inten = tl.sample(times)
+    basis_arkit = emotion_basis_arkit()
+    comp = compose(base, inten, basis_arkit, closure=motion.closure, rounding=motion.rounding)
+
+    rt = build_retarget(head)
+    jaw_i = ARKIT_INDEX["jawOpen"]
+    final = comp.final.copy()
+    base_c = comp.base.copy()
+    pose = idle.pose.copy()
+    jaw_angle = rt.jaw_angle(comp.speech_jaw)
+    final[:, jaw_i] = comp.emotion_jaw if rt.has_jaw_blendshape else 0.0
+    base_c[:, jaw_i] = 0.0
+    if not rt.has_jaw_blendshape:
+        jaw_angle = rt.jaw_angle(comp.speech_jaw + comp.emotion_jaw)
+    pose[:, 2, 0] = jaw_angle
+    expr = rt.expression(final)
+    expr_base = rt.expression(base_c)
+    basis = rt.expression(basis_arkit)
+    if head.expression_limits is not None:
+        lim = np.asarray(head.expression_limits, np.float32)
+        expr = np.clip(expr, lim[:, 0], lim[:, 1])
+    track = Track(
+        fps=float(fps), head_model=head.name, expression_names=list(head.expression_names),
+        expression=expr, pose=pose, translation=np.zeros((T, 3), np.float32), emotion_names=list(EMOTIONS),
+        emotion=inten, expression_base=expr_base, emotion_basis=basis,
+        meta={
+            "audio": {"file": Path(clip.source).name if clip.source else "", "duration_s": round(clip.duration_s, 4),
+                      "original_rate": clip.original_rate, "original_channels": clip.original_channels},
+            "generator": GENERATOR, "generator_version": __version__, "seed": int(seed),
+            "speech_path": info.pop("speech_path"), "speech": info,
+            "retarget": rt.method, "jaw": "joint (pose[:, 2, 0]) for speech; jawOpen blendshape for emotion"
+            if rt.has_jaw_blendshape else "joint (pose[:, 2, 0])",
+            "composition": "base + emotion with conflict rules (docs/animator.md#composition)",
+            "emotion_timeline": tl.to_dict(),
+            "blinks": int(len(idle.blink_times_s)),
+        })
+    report(progress, 1.0, "done")
+    return track.validate()

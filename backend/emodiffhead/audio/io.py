@@ -1,0 +1,150 @@
+"""Decode any audio (wav, flac, mp3, m4a/aac, a video's audio track) to 16 kHz mono float32 with PyAV.
+
+User problems raise :class:`~emodiffhead.errors.InputFileError` (missing / unreadable file) or
+:class:`~emodiffhead.errors.AudioError` (not audio, zero length, all silence, too long).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AudioError, InputFileError
+
+SAMPLE_RATE = 16000
+#: Default longest accepted input, seconds (10 minutes).
+MAX_DURATION_S = 600.0
+#: A clip whose loudest 30 ms frame is below this RMS (dBFS) counts as all silence.
+SILENCE_DBFS = -50.0
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """Decoded audio.
+
+    samples: (N,) float32 in [-1, 1], mono, at ``sample_rate`` (16 kHz).
+    source: the file it came from ("" for in-memory audio).
+    original_rate / original_channels: what the file held before resampling and down-mixing.
+    """
+
+    samples: np.ndarray
+    sample_rate: int = SAMPLE_RATE
+    source: str = ""
+    original_rate: int = SAMPLE_RATE
+    original_channels: int = 1
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / float(self.sample_rate)
+
+    @classmethod
+    def from_array(cls, samples: np.ndarray, sample_rate: int = SAMPLE_RATE, source: str = "") -> "AudioClip":
+        """Wrap an array (N,) or (N, channels) at any rate; down-mixed and resampled to 16 kHz mono."""
+        x = np.asarray(samples, np.float32)
+        ch = 1 if x.ndim == 1 else x.shape[1]
+        if x.ndim == 2:
+            x = x.mean(axis=1)
+        x = resample(x, int(sample_rate), SAMPLE_RATE)
+        return cls(samples=x.astype(np.float32), source=source, original_rate=int(sample_rate), original_channels=ch)
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Polyphase resampling of (N,) float32 from ``rate_in`` to ``rate_out`` Hz."""
+    if rate_in == rate_out:
+        return np.asarray(x, np.float32)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(int(rate_in), int(rate_out))
+    return resample_poly(np.asarray(x, np.float64), rate_out // g, rate_in // g).astype(np.float32)
+
+
+def load_audio(path: str | os.PathLike, *, max_duration_s: float = MAX_DURATION_S,
+               require_sound: bool = True) -> AudioClip:
+    """Decode the first audio stream of ``path`` to a 16 kHz mono :class:`AudioClip`.
+
+    max_duration_s: longer inputs raise AudioError (the limit is named in the message).
+    require_sound: raise AudioError when the clip is all silence (see :func:`check_speech_present`).
+    """
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"audio file not found: {path}")
+    if not path.is_file():
+        raise InputFileError(f"audio path is not a file: {path}")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path.name}: the file is empty (zero length)")
+    try:
+        container = av.open(str(path))
+    except (av.error.InvalidDataError, UnicodeDecodeError) as e:
+        raise AudioError(f"{path.name}: not an audio file that can be decoded ({type(e).__name__})") from None
+    except av.error.FFmpegError as e:
+        raise AudioError(f"{path.name}: cannot be opened as audio ({e})") from None
+    try:
+        streams = [s for s in container.streams if s.type == "audio"]
+        if not streams:
+            raise AudioError(f"{path.name}: contains no audio stream")
+        stream = streams[0]
+        orig_rate = int(stream.codec_context.sample_rate or 0)
+        orig_ch = int(stream.codec_context.channels or 0)
+        limit = max_duration_s
+        if stream.duration is not None and stream.time_base is not None:
+            dur = float(stream.duration * stream.time_base)
+            if dur > limit + 1.0:
+                raise AudioError(f"{path.name}: {dur:.1f} s is longer than the limit of {limit:g} s")
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        chunks: list[np.ndarray] = []
+        n = 0
+        max_n = int(limit * SAMPLE_RATE) + 1
+        try:
+            for frame in container.decode(stream):
+                orig_rate = orig_rate or int(frame.sample_rate)
+                for out in resampler.resample(frame):
+                    a = out.to_ndarray().reshape(-1)
+                    chunks.append(a)
+                    n += a.size
+                if n > max_n:
+                    raise AudioError(f"{path.name}: longer than the limit of {limit:g} s")
+            for out in resampler.resample(None):
+                a = out.to_ndarray().reshape(-1)
+                chunks.append(a)
+                n += a.size
+        except av.error.FFmpegError as e:
+            raise AudioError(f"{path.name}: the audio stream cannot be decoded ({e})") from None
+    finally:
+        container.close()
+    if n > max_n:
+        raise AudioError(f"{path.name}: longer than the limit of {limit:g} s")
+    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    if samples.size < SAMPLE_RATE // 100:
+        raise AudioError(f"{path.name}: the audio has zero length")
+    clip = AudioClip(samples=np.clip(samples, -1.0, 1.0), source=str(path), original_rate=orig_rate,
+                     original_channels=orig_ch or 1)
+    if require_sound:
+        check_speech_present(clip)
+    return clip
+
+
+def frame_rms_db(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, win_s: float = 0.03) -> np.ndarray:
+    """RMS level in dBFS of consecutive ``win_s`` windows: (N // win,) float32."""
+    w = max(1, int(win_s * sample_rate))
+    n = len(samples) // w
+    if n == 0:  # shorter than one window: the level of the whole clip
+        w, n = max(1, len(samples)), 1
+    x = np.asarray(samples[: n * w], np.float64).reshape(n, w)
+    rms = np.sqrt(np.mean(x * x, axis=1))
+    return (20 * np.log10(np.maximum(rms, 1e-6))).astype(np.float32)
+
+
+def check_speech_present(clip: AudioClip, threshold_dbfs: float = SILENCE_DBFS) -> None:
+    """Raise AudioError when no 30 ms window of ``clip`` is louder than ``threshold_dbfs`` (all silence)."""
+    peak = float(frame_rms_db(clip.samples, clip.sample_rate).max())
+    if peak < threshold_dbfs:
+        name = Path(clip.source).name if clip.source else "audio"
+        raise AudioError(f"{name}: the audio is all silence (loudest part {peak:.0f} dBFS, "
+                         f"below {threshold_dbfs:g} dBFS); nothing to animate")

@@ -1,0 +1,110 @@
+"""FACS: emotion prototypes as Action Units, and the one AU -> ARKit blendshape table.
+
+Everything that turns an emotion or an Action Unit into expression weights reads this module:
+:mod:`emodiffhead.animate.emotion_vectors` builds each category's expression vector from
+``EMOTION_PROTOTYPES`` through ``AU_TO_ARKIT``, in the canonical ARKit space (52 blendshapes), and then
+retargets to the head model's own components.
+
+Prototypes follow Ekman & Friesen's EMFACS (happy AU6+12; sad AU1+4+15; surprise AU1+2+5+26;
+fear AU1+2+4+5+7+20+26; anger AU4+5+7+23; disgust AU9+15+16; contempt unilateral AU12+14), with
+per-AU intensities (0..1) chosen so that intensity 1 is a clear, full expression. Unilateral AUs carry a
+side prefix: ``"R12"`` is AU12 on the subject's right only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: The 52 ARKit face blendshapes (Apple ARFaceAnchor.BlendShapeLocation), the canonical animation space.
+ARKIT_BLENDSHAPES: tuple[str, ...] = (
+    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight",
+    "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight",
+    "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight",
+    "eyeWideLeft", "eyeWideRight",
+    "jawForward", "jawLeft", "jawOpen", "jawRight",
+    "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight", "mouthFunnel",
+    "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker",
+    "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
+    "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft",
+    "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight", "tongueOut",
+)
+ARKIT_INDEX: dict[str, int] = {n: i for i, n in enumerate(ARKIT_BLENDSHAPES)}
+NUM_ARKIT = len(ARKIT_BLENDSHAPES)
+
+#: Action Unit -> ARKit blendshape weights. Names ending in "{side}" are bilateral pairs
+#: (``Left`` and ``Right``); a side-prefixed AU ("L12"/"R12") uses only that side.
+AU_TO_ARKIT: dict[int, dict[str, float]] = {
+    1: {"browInnerUp": 1.0},                                    # inner brow raiser
+    2: {"browOuterUp{side}": 1.0},                              # outer brow raiser
+    4: {"browDown{side}": 1.0},                                 # brow lowerer
+    5: {"eyeWide{side}": 1.0},                                  # upper lid raiser
+    6: {"cheekSquint{side}": 1.0, "eyeSquint{side}": 0.25},     # cheek raiser
+    7: {"eyeSquint{side}": 1.0},                                # lid tightener
+    9: {"noseSneer{side}": 1.0, "mouthUpperUp{side}": 0.2},     # nose wrinkler
+    10: {"mouthUpperUp{side}": 1.0},                            # upper lip raiser
+    12: {"mouthSmile{side}": 1.0},                              # lip corner puller
+    14: {"mouthDimple{side}": 1.0},                             # dimpler
+    15: {"mouthFrown{side}": 1.0},                              # lip corner depressor
+    16: {"mouthLowerDown{side}": 1.0},                          # lower lip depressor
+    17: {"mouthShrugLower": 1.0},                               # chin raiser
+    18: {"mouthPucker": 1.0},                                   # lip pucker
+    20: {"mouthStretch{side}": 1.0},                            # lip stretcher
+    22: {"mouthFunnel": 1.0},                                   # lip funneler
+    23: {"mouthPress{side}": 0.7, "mouthRollUpper": 0.2, "mouthRollLower": 0.2},  # lip tightener
+    24: {"mouthPress{side}": 1.0},                              # lip pressor
+    25: {"mouthLowerDown{side}": 0.3, "mouthUpperUp{side}": 0.1},  # lips part
+    26: {"jawOpen": 0.45},                                      # jaw drop
+    27: {"jawOpen": 1.0},                                       # mouth stretch
+    28: {"mouthRollLower": 1.0, "mouthRollUpper": 1.0},         # lip suck
+    43: {"eyeBlink{side}": 1.0},                                # eyes closed
+    45: {"eyeBlink{side}": 1.0},                                # blink
+}
+
+#: EMFACS prototypes: AU code -> intensity at emotion intensity 1. "neutral" is empty (zero vector).
+EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
+    "neutral": {},
+    "happy": {"6": 0.8, "12": 1.0},
+    "sad": {"1": 0.9, "4": 0.6, "15": 0.9, "17": 0.3},
+    "angry": {"4": 1.0, "5": 0.4, "7": 0.7, "23": 0.8},
+    "surprised": {"1": 1.0, "2": 1.0, "5": 0.9, "26": 0.8},
+    "fearful": {"1": 1.0, "2": 0.6, "4": 0.5, "5": 0.9, "7": 0.3, "20": 0.8, "26": 0.4},
+    "disgusted": {"9": 1.0, "15": 0.6, "16": 0.5, "10": 0.4},
+    "contemptuous": {"R12": 0.7, "R14": 0.9},
+}
+
+
+def au_to_arkit(code: str | int, intensity: float = 1.0) -> np.ndarray:
+    """ARKit weights (52,) float32 of one AU code (``12``, ``"12"``, ``"R12"``) at ``intensity``."""
+    s = str(code).strip().upper()
+    sides = ("Left", "Right")
+    if s[:1] in ("L", "R"):
+        sides = ("Left",) if s[0] == "L" else ("Right",)
+        s = s[1:]
+    au = int(s)
+    if au not in AU_TO_ARKIT:
+        raise KeyError(f"AU{au} has no entry in facs.AU_TO_ARKIT")
+    w = np.zeros(NUM_ARKIT, np.float32)
+    for name, val in AU_TO_ARKIT[au].items():
+        names = [name.format(side=sd) for sd in sides] if "{side}" in name else [name]
+        for n in names:
+            w[ARKIT_INDEX[n]] += val * intensity
+    return w
+
+
+def prototype_arkit(emotion: str) -> np.ndarray:
+    """ARKit weights (52,) float32 of an emotion category's FACS prototype at intensity 1."""
+    if emotion not in EMOTION_PROTOTYPES:
+        raise KeyError(f"no FACS prototype for emotion {emotion!r}")
+    w = np.zeros(NUM_ARKIT, np.float32)
+    for code, val in EMOTION_PROTOTYPES[emotion].items():
+        w += au_to_arkit(code, val)
+    return w
+
+
+def prototypes_arkit(emotions: tuple[str, ...] | list[str] | None = None) -> np.ndarray:
+    """(C, 52) float32 prototypes for ``emotions`` (default: emotion.EMOTIONS order)."""
+    from .emotion import EMOTIONS
+
+    names = EMOTIONS if emotions is None else emotions
+    return np.stack([prototype_arkit(e) for e in names]).astype(np.float32)

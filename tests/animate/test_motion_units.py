@@ -1,0 +1,136 @@
+"""Coarticulation constraints, idle motion and composition rules on synthetic inputs (no audio)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emodiffhead.animate.coarticulation import coarticulate
+from emodiffhead.animate.compose import compose
+from emodiffhead.animate.emotion_vectors import emotion_basis_arkit
+from emodiffhead.animate.idle import blink_times, idle_motion
+from emodiffhead.audio.io import AudioClip
+from emodiffhead.audio.phonemes import Phone
+from emodiffhead.audio.prosody import analyze
+from emodiffhead.emotion import EMOTIONS
+from emodiffhead.facs import ARKIT_INDEX, au_to_arkit, prototype_arkit
+
+JAW, PUCK = ARKIT_INDEX["jawOpen"], ARKIT_INDEX["mouthPucker"]
+FPS = 25.0
+
+
+def _phones(seq):
+    out, t = [], 0.0
+    for label, d in seq:
+        out.append(Phone(label, t, t + d))
+        t += d
+    return out
+
+
+def test_bilabial_closes_between_open_vowels():
+    ph = _phones([("sil", 0.2), ("aa", 0.15), ("p", 0.06), ("aa", 0.15), ("b", 0.05), ("ae", 0.2), ("sil", 0.2)])
+    t = np.arange(int(1.01 * FPS)) / FPS
+    m = coarticulate(ph, t, FPS)
+    for p in ph:
+        f = int(round(p.centre_s * FPS))
+        if p.label in ("p", "b"):
+            assert m.weights[f, JAW] == pytest.approx(0.0, abs=1e-6) and m.closure[f] == 1.0
+        elif p.label in ("aa", "ae"):
+            assert m.weights[f, JAW] > 0.3
+    # smooth: no frame-to-frame jump of the jaw larger than a full open-close
+    assert np.abs(np.diff(m.weights[:, JAW])).max() < 0.7
+
+
+def test_rounding_anticipates_and_is_enforced():
+    ph = _phones([("sil", 0.3), ("s", 0.1), ("t", 0.08), ("uw", 0.2), ("sil", 0.3)])
+    t = np.arange(int(0.98 * FPS)) / FPS
+    m = coarticulate(ph, t, FPS)
+    fu = int(round(ph[3].centre_s * FPS))
+    ft = int(round(ph[2].centre_s * FPS))
+    assert m.weights[fu, PUCK] >= 0.8 * 0.85 - 1e-6
+    assert m.weights[ft, PUCK] > 0.2  # anticipatory rounding on the /t/ before /uw/
+    assert m.weights[int(0.1 * FPS), PUCK] < 0.05  # silence at rest
+
+
+def test_labiodental():
+    ph = _phones([("sil", 0.2), ("aa", 0.15), ("f", 0.1), ("aa", 0.15), ("sil", 0.2)])
+    t = np.arange(int(0.8 * FPS)) / FPS
+    m = coarticulate(ph, t, FPS)
+    f = int(round(ph[2].centre_s * FPS))
+    assert m.weights[f, ARKIT_INDEX["mouthRollLower"]] >= 0.5 and m.weights[f, JAW] <= 0.07
+
+
+def test_facs_table():
+    w = au_to_arkit("R12", 0.5)
+    assert w[ARKIT_INDEX["mouthSmileRight"]] == 0.5 and w[ARKIT_INDEX["mouthSmileLeft"]] == 0
+    assert np.all(prototype_arkit("neutral") == 0)
+    happy = prototype_arkit("happy")
+    assert happy[ARKIT_INDEX["mouthSmileLeft"]] > 0 and happy[ARKIT_INDEX["cheekSquintLeft"]] > 0
+    B = emotion_basis_arkit()
+    assert B.shape == (len(EMOTIONS), 52) and np.all(B[1:].sum(1) > 0)
+
+
+def _speechy_clip(seconds=12.0, seed=1):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * seconds)) / 16000
+    env = (np.sin(2 * np.pi * 4 * t) > 0) * (t % 4 < 3)  # syllables, 1 s pause every 4 s
+    f0 = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    x = 0.3 * env * np.sin(2 * np.pi * np.cumsum(f0) / 16000) + 0.002 * rng.normal(size=t.size)
+    return AudioClip(x.astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def prosody():
+    return analyze(_speechy_clip())
+
+
+def test_blink_rate_and_reproducibility(prosody):
+    rates = [len(blink_times(600.0, np.random.default_rng(s))) / 10.0 for s in range(5)]
+    assert all(13 <= r <= 22 for r in rates), rates  # 15-20 per minute, gamma intervals
+    assert len(set(rates)) > 1  # varied across seeds
+    gaps = np.diff(blink_times(600.0, np.random.default_rng(0)))
+    assert gaps.min() > 0.1 and gaps.std() / gaps.mean() > 0.3  # irregular, not a metronome
+    t = np.arange(int(12 * FPS)) / FPS
+    a, b, c = idle_motion(t, prosody, seed=3), idle_motion(t, prosody, seed=3), idle_motion(t, prosody, seed=4)
+    assert np.array_equal(a.weights, b.weights) and np.array_equal(a.pose, b.pose)
+    assert not np.array_equal(a.pose, c.pose)
+    assert a.weights[:, ARKIT_INDEX["eyeBlinkLeft"]].max() > 0.85  # blinks close the eyes on some frame
+
+
+def test_head_still_in_silence_and_nods_in_speech(prosody):
+    t = np.arange(int(12 * FPS)) / FPS
+    m = idle_motion(t, prosody, seed=0)
+    speed = np.linalg.norm(np.diff(m.pose[:, 1], axis=0), axis=1)
+    pause = (t[1:] % 4 > 3.3) & (t[1:] % 4 < 3.9)
+    talk = (t[1:] % 4 > 0.3) & (t[1:] % 4 < 2.7)
+    assert speed[pause].mean() < 0.5 * speed[talk].mean()
+    assert len(m.nod_times_s) >= 5 and np.all((m.nod_times_s % 4) < 3.2)
+
+
+def test_compose_conflict_rules():
+    T = 5
+    base = np.zeros((T, 52), np.float32)
+    base[:, JAW] = [0.0, 0.5, 0.0, 0.3, 0.0]
+    closure = np.array([0, 0, 1, 0, 0], np.float32)
+    rounding = np.array([0, 0, 0, 1, 0], np.float32)
+    base[4, ARKIT_INDEX["eyeBlinkLeft"]] = base[4, ARKIT_INDEX["eyeBlinkRight"]] = 1.0
+    B = emotion_basis_arkit()
+    I = np.zeros((T, len(EMOTIONS)), np.float32)
+    I[:, EMOTIONS.index("surprised")] = 1.0
+    I[:, EMOTIONS.index("happy")] = 1.0
+    c = compose(base, I, B, closure=closure, rounding=rounding)
+    e_jaw = B[EMOTIONS.index("surprised"), JAW]
+    assert c.final[0, JAW] == pytest.approx(e_jaw)  # pause: the surprised mouth is open
+    assert c.final[1, JAW] == pytest.approx(0.5 + e_jaw * 0.5)  # screen blend keeps speech on top
+    assert c.final[1, JAW] > c.final[0, JAW]  # speech still opens further
+    assert c.final[2, JAW] == 0.0  # /p/: closed despite surprise
+    smile = ARKIT_INDEX["mouthSmileLeft"]
+    assert c.final[2, smile] == pytest.approx(0.5 * B[EMOTIONS.index("happy"), smile])  # smile halved at /p/
+    assert c.final[3, smile] < c.final[0, smile]  # rounding beats the smile
+    assert c.final[4, ARKIT_INDEX["eyeWideLeft"]] == 0.0 and c.final[4, ARKIT_INDEX["eyeBlinkLeft"]] == 1.0
+    assert c.final[0, ARKIT_INDEX["eyeWideLeft"]] > 0
+    assert np.all((c.final >= 0) & (c.final <= 1))
+    # without conflicts composition is linear
+    c2 = compose(np.zeros((1, 52), np.float32), I[:1] * 0.5, B)
+    lin = 0.5 * (B[EMOTIONS.index("surprised")] + B[EMOTIONS.index("happy")])
+    assert np.allclose(c2.final[0], np.clip(lin, 0, 1), atol=1e-6)

@@ -1,0 +1,77 @@
+"""Speech -> phones with pocketsphinx on the shipped ARCTIC clip, against its ground-truth labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emodiffhead.audio import phonemes as P
+from emodiffhead.audio.io import AudioClip, load_audio
+from emodiffhead.audio.prosody import analyze, sustained_pitch_ratio
+from emodiffhead.errors import AudioError
+
+TEXT = "He turned sharply, and faced Gregson across the table."
+
+
+@pytest.fixture(scope="module")
+def clip(example_audio):
+    return load_audio(example_audio)
+
+
+@pytest.fixture(scope="module")
+def truth(example_audio):
+    return P.read_lab(example_audio.with_name("arctic_a0009_phone.lab"))
+
+
+def test_read_lab(truth):
+    labels = [p.label for p in truth]
+    assert labels[0] == "sil" and labels[-1] == "sil"
+    assert labels[1:4] == ["hh", "iy", "t"] and "ax" not in labels  # ARCTIC's schwa mapped to CMU "ah"
+    assert all(b.start_s == pytest.approx(a.end_s) for a, b in zip(truth, truth[1:]))
+
+
+def test_normalize_label():
+    assert P.normalize_label("AH1") == "ah"
+    assert P.normalize_label("and(2)") == "and"
+    assert P.normalize_label("+NSN+") == "sil"
+    assert P.transcript_words(TEXT)[:3] == ["he", "turned", "sharply"]
+
+
+def test_allphone_plausible(clip, truth):
+    r = P.recognize_phones(clip)
+    assert r.method == "allphone"
+    speech = [p for p in r.phones if p.label != "sil"]
+    assert 20 <= len(speech) <= 50  # 38 true phones
+    assert r.phones[0].start_s == 0 and r.phones[-1].end_s == pytest.approx(clip.duration_s)
+    labels = {p.label for p in speech}
+    assert {"p", "l", "f", "s"} <= labels
+    err = P.boundary_errors(r.phones, truth)
+    assert np.median(err) < 0.04
+
+
+def test_alignment_matches_labels(clip, truth):
+    r = P.align_transcript(clip, TEXT)
+    assert r.method == "alignment" and r.dropped_words == []
+    speech = [p.label for p in r.phones if p.label != "sil"]
+    true_speech = [p.label for p in truth if p.label != "sil"]
+    assert speech == true_speech  # the dictionary pronunciation equals ARCTIC's here
+    err = P.aligned_boundary_errors(r.phones, truth)
+    assert len(err) == 2 * len(true_speech)
+    assert np.median(err) <= 0.04 and np.percentile(err, 90) <= 0.08
+
+
+def test_alignment_drops_unknown_words(clip):
+    r = P.align_transcript(clip, TEXT + " zzqxv")
+    assert r.dropped_words == ["zzqxv"]
+    with pytest.raises(AudioError, match="no words"):
+        P.align_transcript(clip, "  ,.; ")
+
+
+def test_prosody_speech_vs_held_notes(clip):
+    pro = analyze(clip)
+    assert pro.active.mean() > 0.5 and 80 < np.nanmedian(pro.f0_hz) < 300
+    assert sustained_pitch_ratio(pro) < 0.1
+    t = np.arange(32000) / 16000
+    notes = 0.4 * np.sin(2 * np.pi * np.where(t < 1, 220, 330) * t) * (1 + 0.3 * np.sin(2 * np.pi * 440 * t))
+    sung = analyze(AudioClip(notes.astype(np.float32)))
+    assert sustained_pitch_ratio(sung) > 0.5
