@@ -1,0 +1,23 @@
+"""The local HTTP job service used by the Blender add-on (``emodiffhead serve``).
+
+- ``app``         FastAPI routes, error mapping, request log (``create_app(ServerConfig)``).
+- ``jobs``        job state, the queue and the one render worker thread.
+- ``render_job``  the default job function (render pipeline + optional frames zip).
+- ``inputs``      upload content types, fixed file names, validation before queuing.
+- ``security``    token file, Origin / Host / token / body-size guards.
+- ``storage``     the data folder: job folders and atomic job.json files.
+- ``schemas``     response models (the published OpenAPI spec).
+- ``testing``     ``start_server(data_dir)`` for other test suites (e.g. the add-on's).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ServerConfig", "create_app"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from . import app
+
+        return getattr(app, name)
+    raise AttributeError(name)

@@ -1,0 +1,416 @@
+"""The FastAPI application: routes, error mapping and request logging.
+
+``create_app(config)`` builds the app; ``emodiffhead serve`` runs it with uvicorn. Heavy endpoints are plain
+``def`` handlers (FastAPI runs them in its thread pool); status endpoints are ``async`` and only read memory, so
+they answer while the worker thread renders. See ``docs/server.md`` for the API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..emotion import EMOTIONS
+from ..errors import EmodiffheadError, NotAvailableError
+from . import inputs
+from .jobs import FRAMES_NAME, RESULT_NAME, JobFn, JobManager
+from .schemas import ErrorBody, Health, JobCreated, JobStatus
+from .security import GuardMiddleware, send_json
+from .storage import JobStore, is_job_id
+
+log = logging.getLogger("emodiffhead.server")
+
+EmotionName = Literal[EMOTIONS]  # type: ignore[valid-type]
+FORM_PATHS = {"/heads", "/animate", "/jobs"}
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+@dataclass
+class ServerConfig:
+    """Settings of one server.
+
+    data_dir: jobs and token live here; token: the bearer token; max_upload_mb: request body limit (MB);
+    max_audio_s: longest audio (s); flame_paths: FLAME model files the clients may name; loopback_only: check
+    the Host header (False with --allow-remote); job_fn: runs a render job (default: the render pipeline);
+    renderers_fn: name -> (available, reason) of the renderers job_fn offers (default: the render registry);
+    switch_interval_s: ``sys.setswitchinterval`` while serving (how soon a request handler gets the GIL from
+    a render holding it; CPython's default is 0.005 s), None to leave it.
+    """
+
+    data_dir: Path
+    token: str
+    max_upload_mb: float = 200.0
+    max_audio_s: float = 600.0
+    flame_paths: list[Path] = field(default_factory=list)
+    loopback_only: bool = True
+    job_fn: JobFn | None = None
+    renderers_fn: Callable[[], dict[str, tuple[bool, str]]] | None = None
+    switch_interval_s: float | None = 0.001
+
+
+def _error_responses(*codes: int) -> dict[int, dict[str, Any]]:
+    return {c: {"model": ErrorBody} for c in codes}
+
+
+class HeadCache:
+    """Loads head models on first use: ``"builtin"`` and the configured FLAME files (by path or file stem)."""
+
+    def __init__(self, flame_paths: list[Path]) -> None:
+        self.flame = {p.stem: p for p in flame_paths}
+        self.flame.update({str(p): p for p in flame_paths})
+        self._heads: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return ["builtin"] + sorted({p.stem for p in self.flame.values()})
+
+    def get(self, name: str):
+        from ..head import load_head
+
+        if name != "builtin" and name not in self.flame:
+            raise inputs.ParameterError(f"field 'model': unknown head model {name!r}; this server has "
+                                        f"{', '.join(self.names())} (FLAME files are added with serve --flame PATH)")
+        key = "builtin" if name == "builtin" else str(self.flame[name])
+        with self._lock:
+            if key not in self._heads:
+                self._heads[key] = load_head("builtin" if name == "builtin" else self.flame[name])
+            return self._heads[key]
+
+
+def renderer_status() -> dict[str, tuple[bool, str]]:
+    """``available_renderers()`` of the render registry, or why it cannot be asked."""
+    try:
+        from ..render.registry import available_renderers
+    except ImportError as e:
+        return {"warp": (False, f"the render pipeline is not installed ({e})")}
+    return {name: (bool(ok), str(reason)) for name, (ok, reason) in available_renderers().items()}
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    """The FastAPI app for ``config`` (starts its job worker on startup, stops it on shutdown)."""
+    store = JobStore(config.data_dir)
+    if config.job_fn is None:
+        from .render_job import render_job
+
+        job_fn: JobFn = render_job
+    else:
+        job_fn = config.job_fn
+    manager = JobManager(store, job_fn)
+    renderers = config.renderers_fn or renderer_status
+    heads = HeadCache(config.flame_paths)
+    heavy = threading.BoundedSemaphore(2)  # at most two fits / animations at once beside the render worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        import sys
+
+        if config.switch_interval_s:
+            sys.setswitchinterval(config.switch_interval_s)
+        manager.start()
+        log.info("data folder %s, %d job(s) on disk", config.data_dir, len(manager.list()))
+        try:
+            yield
+        finally:
+            manager.stop()
+
+    app = FastAPI(title="emodiffhead server", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, description="Local job service of emodiffhead (see docs/server.md). Every "
+                  "endpoint except GET /health needs 'Authorization: Bearer <token>' (token file in the data folder).")
+    app.state.config = config
+    app.state.manager = manager
+    app.state.heads = heads
+
+    # ---- errors -------------------------------------------------------------------------------
+    @app.exception_handler(EmodiffheadError)
+    async def _user_error(request: Request, exc: EmodiffheadError):
+        return JSONResponse({"detail": str(exc)}, status_code=int(getattr(exc, "http_status", 400)))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        parts = []
+        for err in exc.errors():
+            loc = [str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "header")]
+            parts.append(f"field '{'.'.join(loc) or '?'}': {err.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception):
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": f"internal server error ({type(exc).__name__}); see the server log"},
+                            status_code=500)
+
+    # ---- health -------------------------------------------------------------------------------
+    health_cache: dict[str, Any] = {}
+
+    @app.get("/health", response_model=Health, summary="Version, head models, renderers, limits (no token needed)")
+    def health() -> dict[str, Any]:
+        now = time.monotonic()
+        if "t" not in health_cache or now - health_cache["t"] > 5.0:
+            try:
+                names = list(heads.get("builtin").expression_names)
+            except Exception as e:  # the built-in head assets are not installed yet
+                log.warning("built-in head not available: %s", e)
+                names = []
+            rend = renderers()
+            health_cache.update(t=now, names=names,
+                                renderers={k: {"available": ok, "reason": r} for k, (ok, r) in rend.items()})
+        return {"status": "ok", "version": __version__, "head_models": heads.names(),
+                "renderers": health_cache["renderers"], "emotions": list(EMOTIONS),
+                "expression_names": health_cache["names"],
+                "limits": {"max_upload_mb": config.max_upload_mb, "max_audio_s": config.max_audio_s}}
+
+    # ---- heads --------------------------------------------------------------------------------
+    @app.post("/heads", summary="A head model (optionally fitted to a photo) as binary glTF",
+              response_class=Response, responses={200: {"content": {"model/gltf-binary": {}}},
+                                                  **_error_responses(400, 413, 415, 422)})
+    def post_heads(model: str = Form("builtin", max_length=4096), photo: UploadFile | None = File(None),
+                   shape: str | None = Form(None, max_length=100_000,
+                                            description="JSON array of shape coefficients")) -> Response:
+        import tempfile
+
+        export_glb_bytes = inputs.need("emodiffhead.head.gltf", "export_glb_bytes", "glTF export")
+        head = heads.get(model)
+        shape_arr = _parse_shape(shape, head)
+        if photo is not None and photo.filename is not None:
+            with tempfile.TemporaryDirectory(prefix="emodiffhead-head-") as tmp:
+                path = inputs.save_upload("photo", photo.content_type, photo.file, Path(tmp))
+                rgb = inputs.load_photo_rgb(path)
+                fit_head = inputs.need("emodiffhead.face.fit", "fit_head", "photo fitting")
+                with heavy:
+                    fit = fit_head(rgb, head)
+                shape_arr = getattr(fit, "shape", shape_arr)
+        data = export_glb_bytes(head, shape=shape_arr)
+        return Response(content=data, media_type="model/gltf-binary")
+
+    # ---- animate ------------------------------------------------------------------------------
+    @app.post("/animate", summary="Speech audio + emotion -> expression track (track JSON)",
+              responses=_error_responses(400, 409, 413, 415, 422))
+    def post_animate(audio: UploadFile = File(..., description="speech recording"),
+                     emotion: EmotionName = Form("neutral"), intensity: float = Form(1.0, ge=0.0, le=1.5),
+                     emotion_timeline: str | None = Form(None, max_length=1_000_000,
+                                                         description="JSON emotion timeline (overrides emotion)"),
+                     transcript: str | None = Form(None, max_length=100_000),
+                     fps: float = Form(25.0, ge=10.0, le=120.0), seed: int = Form(0, ge=0, le=2**31 - 1),
+                     model: str = Form("builtin", max_length=4096)) -> JSONResponse:
+        import tempfile
+
+        animate = inputs.need("emodiffhead.animate", "animate", "the animator")
+        head = heads.get(model)
+        timeline = inputs.parse_emotion(emotion, intensity, emotion_timeline)
+        with tempfile.TemporaryDirectory(prefix="emodiffhead-animate-") as tmp:
+            path = inputs.save_upload("audio", audio.content_type, audio.file, Path(tmp))
+            clip = inputs.check_audio(path, config.max_audio_s)
+            with heavy:
+                track = animate(clip, head, transcript=transcript or None, emotion=timeline, fps=fps, seed=seed)
+        return JSONResponse(track.to_dict())
+
+    # ---- jobs ---------------------------------------------------------------------------------
+    @app.post("/jobs", status_code=202, response_model=JobCreated, summary="Queue a render job",
+              responses=_error_responses(400, 409, 413, 415, 422))
+    def post_jobs(photo: UploadFile = File(..., description="identity photo with one face"),
+                  audio: UploadFile = File(..., description="speech recording"),
+                  track: UploadFile | None = File(None, description="expression track JSON (else animated here)"),
+                  renderer: str = Form("warp", max_length=64), size: int = Form(512, ge=64, le=1024),
+                  fps: float = Form(25.0, ge=10.0, le=120.0, description="ignored with a track (its fps is used)"),
+                  emotion: EmotionName = Form("neutral"),
+                  intensity: float = Form(1.0, ge=0.0, le=1.5),
+                  emotion_timeline: str | None = Form(None, max_length=1_000_000),
+                  transcript: str | None = Form(None, max_length=100_000),
+                  seed: int = Form(0, ge=0, le=2**31 - 1),
+                  frames: Literal["none", "zip"] = Form("none")) -> JSONResponse:
+        rend = renderers()
+        if renderer not in rend:
+            raise inputs.ParameterError(f"field 'renderer': unknown renderer {renderer!r}; "
+                                        f"this server has {', '.join(sorted(rend))}")
+        ok, reason = rend[renderer]
+        if not ok:
+            raise NotAvailableError(f"renderer {renderer!r} is not available: {reason}")
+        if not track or not track.filename:
+            track = None
+            inputs.parse_emotion(emotion, intensity, emotion_timeline)
+        job_id, job_dir = manager.new_job_dir()
+        try:
+            names = {"photo": inputs.save_upload("photo", photo.content_type, photo.file, job_dir).name,
+                     "audio": inputs.save_upload("audio", audio.content_type, audio.file, job_dir).name}
+            if track is not None:
+                names["track"] = inputs.save_upload("track", track.content_type, track.file, job_dir).name
+            clip = inputs.check_audio(job_dir / names["audio"], config.max_audio_s)
+            frames_total = int(round(clip.duration_s * fps))
+            if track is not None:
+                t = inputs.parse_track_file(job_dir / names["track"])
+                inputs.check_track_for_render(t, clip.duration_s)
+                fps = t.fps  # a given track is rendered at its own frame rate
+                frames_total = int(round(clip.duration_s * fps))
+            inputs.check_photo(job_dir / names["photo"])
+        except BaseException:
+            store.delete(job_id)
+            raise
+        options = {"renderer": renderer, "size": size, "fps": fps, "emotion": emotion, "intensity": intensity,
+                   "emotion_timeline": emotion_timeline or "", "transcript": transcript or "", "seed": seed,
+                   "frames": frames, "audio_duration_s": round(clip.duration_s, 4)}
+        job = manager.submit(job_id, job_dir, options, names, frames_total=frames_total)
+        return JSONResponse({"id": job.id, "state": job.state}, status_code=202)
+
+    def _job(job_id: str):
+        job = manager.get(job_id) if is_job_id(job_id) else None
+        if job is None:
+            raise StarletteHTTPException(404, f"unknown job id {job_id[:64]!r}")
+        return job
+
+    @app.get("/jobs", response_model=list[JobStatus], summary="All jobs, oldest first")
+    async def list_jobs() -> list[dict[str, Any]]:
+        return [j.status() for j in manager.list()]
+
+    @app.get("/jobs/{job_id}", response_model=JobStatus, summary="State and progress of a job",
+             responses=_error_responses(404))
+    async def get_job(job_id: str) -> dict[str, Any]:
+        return _job(job_id).status()
+
+    @app.post("/jobs/{job_id}/cancel", response_model=JobStatus, responses=_error_responses(404),
+              summary="Cancel a queued job at once or stop a running one at its next frame")
+    async def cancel_job(job_id: str) -> dict[str, Any]:
+        _job(job_id)
+        return manager.cancel(job_id).status()
+
+    @app.delete("/jobs/{job_id}", status_code=204, response_class=Response, responses=_error_responses(404, 409),
+                summary="Delete a finished job and its files")
+    async def delete_job(job_id: str) -> Response:
+        job = _job(job_id)
+        if not manager.delete(job_id):
+            raise StarletteHTTPException(409, f"job {job_id} is {job.state}; cancel it before deleting it")
+        return Response(status_code=204)
+
+    def _output(job_id: str, key: str, name: str, media_type: str) -> FileResponse:
+        job = _job(job_id)
+        if job.state != "done":
+            raise StarletteHTTPException(409, f"job {job_id} is {job.state}; its result is ready when the state "
+                                              "is done" + (f" (error: {job.error})" if job.error else ""))
+        path = job.dir / name
+        if key not in job.outputs or not path.is_file():
+            what = "frames were not requested (frames=zip)" if key == "frames" else "the result file is missing"
+            raise StarletteHTTPException(404, f"job {job_id}: {what}")
+        return FileResponse(path, media_type=media_type, filename=f"emodiffhead-{job_id}{Path(name).suffix}")
+
+    @app.get("/jobs/{job_id}/result", response_class=FileResponse, summary="The rendered video (when done)",
+             responses={200: {"content": {"video/mp4": {}}}, **_error_responses(404, 409)})
+    async def job_result(job_id: str):
+        return _output(job_id, "video", RESULT_NAME, "video/mp4")
+
+    @app.get("/jobs/{job_id}/frames.zip", response_class=FileResponse, summary="The frames as PNGs in a zip",
+             responses={200: {"content": {"application/zip": {}}}, **_error_responses(404, 409)})
+    async def job_frames(job_id: str):
+        return _output(job_id, "frames", FRAMES_NAME, "application/zip")
+
+    _add_security_scheme(app)
+    # first added = innermost: request log -> guards (origin, host, token, size) -> form content type -> routes
+    app.add_middleware(FormTypeMiddleware)
+    app.add_middleware(GuardMiddleware, token=config.token, loopback_only=config.loopback_only,
+                       max_body_bytes=int(config.max_upload_mb * 2**20))
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+def _parse_shape(text: str | None, head):
+    import numpy as np
+
+    if not text:
+        return None
+    try:
+        values = json.loads(text)
+        arr = np.asarray(values, np.float32)
+    except (ValueError, TypeError):
+        raise inputs.ParameterError("field 'shape': expected a JSON array of numbers") from None
+    S = int(head.shape_basis.shape[-1])
+    if arr.ndim != 1 or arr.size > S or not np.all(np.isfinite(arr)):
+        raise inputs.ParameterError(f"field 'shape': expected a JSON array of at most {S} finite numbers")
+    out = np.zeros(S, np.float32)
+    out[: arr.size] = arr
+    return out
+
+
+def _add_security_scheme(app: FastAPI) -> None:
+    """Declare the bearer token in the published OpenAPI spec."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = base()
+        spec.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        for path, ops in spec.get("paths", {}).items():
+            for method, op in ops.items():
+                if (method.upper(), path) != ("GET", "/health"):
+                    op["security"] = [{"bearer": []}]
+                    op.setdefault("responses", {}).setdefault("401", {"description": "token missing or wrong"})
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+class FormTypeMiddleware:
+    """415 for a POST to a form endpoint whose body is not multipart/form-data (or urlencoded)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in FORM_PATHS:
+            ct = ""
+            for k, v in scope.get("headers", []):
+                if k.lower() == b"content-type":
+                    ct = v.decode("latin-1").split(";")[0].strip().lower()
+            if ct and ct not in FORM_TYPES:
+                await send_json(send, 415, {"detail": f"content type {ct!r} is not accepted; {scope['path']} takes "
+                                                      "multipart/form-data"})
+                return
+        await self.app(scope, receive, send)
+
+
+class RequestLogMiddleware:
+    """One log line per request: method, path, status, milliseconds."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.log = logging.getLogger("emodiffhead.server.requests")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = [0]
+
+        async def send_logged(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_logged)
+        except Exception:
+            if status[0] == 0:
+                log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                await send_json(send, 500, {"detail": "internal server error; see the server log"})
+                status[0] = 500
+            else:
+                raise
+        finally:
+            self.log.info("%s %s %d %.1f ms", scope["method"], scope["path"][:200], status[0],
+                          (time.perf_counter() - t0) * 1e3)

@@ -1,0 +1,229 @@
+"""Benchmark of the job server: responsiveness while a render runs, time to first progress, overhead.
+
+Prints a table:
+- requests/s and latency (p50, p95) of ``GET /jobs/{id}`` with the server idle and while a job renders;
+- time from ``POST /jobs`` (sent) to the 202 answer and to the first progress > 0 seen by a client;
+- render wall time through the server (POST sent -> state done seen) vs ``render_video`` called directly
+  in a fresh process with the same inputs (target: overhead < 10%).
+
+The server runs in its own process (as ``emodiffhead serve`` does); the client here. Jobs:
+``--job real``: the render pipeline (warp renderer); ``--job gil``: a pure-Python job that holds the GIL
+for ``--gil-ms`` per frame (worst case for the one-thread worker design).
+
+    .venv/bin/python benchmarks/bench_server.py --job real --size 128
+    .venv/bin/python benchmarks/bench_server.py --job gil
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "backend" / "emodiffhead" / "assets" / "examples"
+
+
+def gil_job_fn(frames: int, gil_ms: float):
+    """A job that holds the GIL in pure Python for ``gil_ms`` per frame and writes a small file."""
+
+    def job_fn(job, progress, cancel):
+        from emodiffhead.progress import check_cancel
+
+        for i in range(frames):
+            check_cancel(cancel)
+            t_end = time.perf_counter() + gil_ms / 1e3
+            x = 0
+            while time.perf_counter() < t_end:
+                for k in range(1000):
+                    x += k * k
+            progress((i + 1) / frames, f"frame {i + 1}/{frames}")
+        (job.dir / job.output_tmp).write_bytes(b"\0" * 1024)
+
+    return job_fn
+
+
+def _serve(data_dir: str, job: str, frames: int, gil_ms: float, switch_ms: float, port_q) -> None:
+    import logging
+
+    import uvicorn
+
+    from emodiffhead.server.app import ServerConfig, create_app
+    from emodiffhead.server.security import load_or_create_token
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("emodiffhead.server.jobs").setLevel(logging.INFO)
+    kw = {}
+    if job == "gil":
+        kw = dict(job_fn=gil_job_fn(frames, gil_ms), renderers_fn=lambda: {"warp": (True, "")})
+    app = create_app(ServerConfig(data_dir=Path(data_dir), token=load_or_create_token(Path(data_dir)),
+                                  switch_interval_s=switch_ms / 1e3, **kw))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY on accept
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port_q.put(sock.getsockname()[1])
+    uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, log_level="warning")).run(sockets=[sock])
+
+
+def _direct_worker(photo: str, audio: str, out: str, size: int, cmd_q, res_q) -> None:
+    """Calls render_video once per command in one process (first call cold, later ones warm); sends the times."""
+    from emodiffhead.render.pipeline import render_video
+
+    while cmd_q.get() is not None:
+        t0, c0 = time.perf_counter(), time.process_time()
+        r = render_video(photo, audio, out, renderer="warp", size=size, fps=25.0, seed=0)
+        res_q.put((time.perf_counter() - t0, time.process_time() - c0))
+        print("direct:", ", ".join(f"{k} {v:.2f} s" for k, v in r.timings.items()), file=sys.stderr)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all threads), from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def hammer(client, path: str, seconds: float, stop_when=None) -> list[float]:
+    """GET ``path`` back to back for ``seconds``; returns per-request latencies (s)."""
+    lat: list[float] = []
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        r = client.get(path)
+        lat.append(time.perf_counter() - t0)
+        assert r.status_code == 200, r.text
+        if stop_when is not None and stop_when(r.json()):
+            break
+    return lat
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def main() -> int:
+    import httpx
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--job", choices=["real", "gil"], default="real")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--frames", type=int, default=150, help="frames of the gil job")
+    ap.add_argument("--gil-ms", type=float, default=40.0, help="GIL-holding time per frame of the gil job")
+    ap.add_argument("--switch-ms", type=float, default=1.0,
+                    help="sys.setswitchinterval of the server in ms (the server's default 1; CPython's 5)")
+    ap.add_argument("--seconds", type=float, default=3.0, help="length of each request-rate window")
+    ap.add_argument("--repeats", type=int, default=2, help="render runs for the overhead comparison")
+    a = ap.parse_args()
+
+    ctx = mp.get_context("spawn")
+    photo, audio = EXAMPLES / "einstein_1921.jpg", EXAMPLES / "arctic_a0009.wav"
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        port_q = ctx.Queue()
+        proc = ctx.Process(target=_serve, args=(tmp, a.job, a.frames, a.gil_ms, a.switch_ms, port_q), daemon=True)
+        proc.start()
+        url = f"http://127.0.0.1:{port_q.get(timeout=120)}"
+        token = (Path(tmp) / "token").read_text().strip()
+        c = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+        deadline = time.time() + 120
+        while True:
+            try:
+                if c.get("/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.time() < deadline
+            time.sleep(0.1)
+
+        def files():
+            return {"photo": ("p.jpg", photo.read_bytes(), "image/jpeg"),
+                    "audio": ("a.wav", audio.read_bytes(), "audio/wav")}
+
+        form = {"renderer": "warp", "size": str(a.size), "fps": "25"}
+        # warm-up job (first imports, model loading) so later numbers are steady-state
+        jid = c.post("/jobs", files=files(), data=form).json()["id"]
+        while c.get(f"/jobs/{jid}").json()["state"] not in ("done", "failed", "cancelled"):
+            time.sleep(0.05)
+        idle = hammer(c, f"/jobs/{jid}", a.seconds)
+        rows.append(("GET /jobs/{id} idle: req/s", f"{len(idle) / sum(idle):.0f}"))
+        rows.append(("  latency p50 / p95 (ms)", f"{pct(idle, .5) * 1e3:.1f} / {pct(idle, .95) * 1e3:.1f}"))
+
+        def run_job(hammer_s: float = 0.0):
+            """POST a job; poll at 10 Hz like a client (or hammer for hammer_s); returns timings."""
+            t0, c0 = time.perf_counter(), cpu_seconds(proc.pid)
+            r = c.post("/jobs", files=files(), data=form)
+            t_post = time.perf_counter() - t0
+            assert r.status_code == 202, r.text
+            jid = r.json()["id"]
+            while c.get(f"/jobs/{jid}").json()["progress"] <= 0:
+                time.sleep(0.002)
+            t_first = time.perf_counter() - t0
+            lat = hammer(c, f"/jobs/{jid}", hammer_s, stop_when=lambda s: s["state"] != "running") if hammer_s else []
+            while (st := c.get(f"/jobs/{jid}").json())["state"] not in ("done", "failed", "cancelled"):
+                time.sleep(0.1)
+            assert st["state"] == "done", st
+            return (t_post, t_first, time.perf_counter() - t0, st["finished"] - st["started"], lat,
+                    cpu_seconds(proc.pid) - c0)
+
+        busy = run_job(a.seconds)[4]
+        rows.append(("GET /jobs/{id} while rendering: req/s", f"{len(busy) / sum(busy):.0f}"))
+        rows.append(("  latency p50 / p95 / max (ms)",
+                     f"{pct(busy, .5) * 1e3:.1f} / {pct(busy, .95) * 1e3:.1f} / {max(busy) * 1e3:.1f}"))
+        direct, cold = [], None
+        if a.job == "real":  # a direct caller in its own process, interleaved with the server jobs
+            cmd_q, res_q = ctx.Queue(), ctx.Queue()
+            dproc = ctx.Process(target=_direct_worker, args=(str(photo), str(audio), str(Path(tmp) / "d.mp4"),
+                                                            a.size, cmd_q, res_q), daemon=True)
+            dproc.start()
+            cmd_q.put(1)
+            cold = res_q.get(timeout=900)[0]
+        runs = []
+        for rep in range(a.repeats):
+            runs.append(run_job())
+            if a.job == "real":
+                cmd_q.put(1)
+                direct.append(res_q.get(timeout=900))
+        rows.append(("POST /jobs -> 202 (s, validation incl.)", f"{statistics.median(r[0] for r in runs):.3f}"))
+        rows.append(("POST /jobs -> first progress seen (s)", f"{statistics.median(r[1] for r in runs):.3f}"))
+        total = statistics.median(r[2] for r in runs)
+        rows.append(("render via server, client POST->done (s)", f"{total:.2f}"))
+        rows.append(("  of which in the worker (started->finished)", f"{statistics.median(r[3] for r in runs):.2f}"))
+        rows.append(("server process CPU per job (s, all threads)", f"{statistics.median(r[5] for r in runs):.2f}"))
+        c.close()
+        proc.terminate()
+        proc.join(10)
+        if a.job == "real":
+            cmd_q.put(None)
+            dproc.join(30)
+            warm = statistics.median(d[0] for d in direct)
+            ratios = [r[2] / d[0] for r, d in zip(runs, direct)]
+            cpu_direct = statistics.median(d[1] for d in direct)
+            cpu_server = statistics.median(r[5] for r in runs)
+            rows.append(("render_video direct, cold first call (s)", f"{cold:.2f}"))
+            rows.append(("render_video direct, warm (s)", f"{warm:.2f}"))
+            rows.append(("render_video direct, CPU (s, all threads)", f"{cpu_direct:.2f}"))
+            rows.append(("server overhead, wall: median of pair ratios",
+                         f"{(statistics.median(ratios) - 1) * 100:+.1f}% (pairs {min(ratios):.2f}..{max(ratios):.2f})"))
+            rows.append(("server overhead, wall: median vs median", f"{(total / warm - 1) * 100:+.1f}%"))
+            rows.append(("server overhead, CPU time", f"{(cpu_server / cpu_direct - 1) * 100:+.1f}%"))
+            rows.append(("server overhead vs cold call (as the CLI)", f"{(total / cold - 1) * 100:+.1f}%"))
+
+    w = max(len(k) for k, _ in rows)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nbench_server (--job {a.job}, size {a.size}, switch interval {a.switch_ms:g} ms, 3.1 s clip at "
+          f"25 fps; {mp.cpu_count()} CPU cores, load average {load:.1f})")
+    print(f"{'measure':<{w}} | value")
+    print(f"{'-' * w}-|------")
+    for k, v in rows:
+        print(f"{k:<{w}} | {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""POST /heads (glTF) and POST /animate (track JSON) with the real head, fitter and animator."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from emodiffhead.emotion import EMOTIONS
+from emodiffhead.track import Track
+
+
+def test_heads_builtin_glb_and_fitted_to_photo(live, example_photo):
+    pytest.importorskip("emodiffhead.head.gltf")
+    with live.client() as c:
+        r = c.post("/heads", data={"model": "builtin"})
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "model/gltf-binary" and r.content[:4] == b"glTF"
+        plain = r.content
+        r = c.post("/heads", data={"model": "builtin", "shape": json.dumps([0.5, -0.5])})
+        assert r.status_code == 200 and r.content[:4] == b"glTF" and r.content != plain
+        r = c.post("/heads", data={"model": "builtin"}, files={"photo": ("p.jpg", example_photo.read_bytes(), "image/jpeg")})
+        assert r.status_code == 200, r.text
+        assert r.content[:4] == b"glTF" and r.content != plain
+        r = c.post("/heads", data={"model": "/etc/passwd"})
+        assert r.status_code == 422 and "unknown head model" in r.json()["detail"]
+        r = c.post("/heads", data={"shape": "[1, 2, \"x\"]"})
+        assert r.status_code == 422 and "shape" in r.json()["detail"]
+        grey = cv2.imencode(".png", np.full((200, 200, 3), 128, np.uint8))[1].tobytes()
+        r = c.post("/heads", files={"photo": ("g.png", grey, "image/png")})
+        assert r.status_code == 422 and "face" in r.json()["detail"].lower()
+
+
+def test_animate_returns_a_valid_track(live, example_audio):
+    pytest.importorskip("emodiffhead.animate")
+    with live.client() as c:
+        files = {"audio": ("speech.wav", example_audio.read_bytes(), "audio/wav")}
+        r = c.post("/animate", files=files, data={"emotion": "happy", "intensity": "0.8", "fps": "25",
+                                                 "transcript": "he turned sharply and faced gregson across the table"})
+        assert r.status_code == 200, r.text
+        track = Track.from_dict(r.json())
+        assert abs(track.duration_s - 3.1) < 0.2 and track.fps == 25.0
+        happy = track.emotion[:, EMOTIONS.index("happy")]
+        assert np.median(happy) == pytest.approx(0.8, abs=0.05)
+        assert float(np.ptp(track.expression)) > 0  # it moves
+        timeline = json.dumps([{"t": 0.0, "emotion": "sad", "intensity": 1.0}])
+        r = c.post("/animate", files=files, data={"emotion_timeline": timeline})
+        assert r.status_code == 200, r.text
+        sad = Track.from_dict(r.json()).emotion[:, EMOTIONS.index("sad")]
+        assert sad.max() > 0.5
+        r = c.post("/animate", files=files, data={"emotion_timeline": "[{\"t\": \"x\"}]"})
+        assert r.status_code == 422 and "emotion_timeline" in r.json()["detail"]
+        # a timeline is JSON text, never a path on the server
+        r = c.post("/animate", files=files, data={"emotion_timeline": str(live.data_dir / "token")})
+        assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
