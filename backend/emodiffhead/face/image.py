@@ -1,0 +1,50 @@
+"""Reading photos and video frames as RGB uint8 arrays."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputFileError
+
+#: Photos larger than this on the long side are scaled down on load (pixels).
+MAX_PHOTO_SIDE = 4096
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+
+
+def load_photo(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file (JPEG, PNG, ...; EXIF orientation applied) -> (H, W, 3) uint8 RGB."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"photo not found: {path}")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise InputFileError(f"{path.name}: not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF)")
+    h, w = img.shape[:2]
+    if max(h, w) > MAX_PHOTO_SIDE:
+        s = MAX_PHOTO_SIDE / max(h, w)
+        img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Check and normalise an image array: (H, W, 3) uint8 RGB (greyscale (H, W) is expanded)."""
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise InputFileError(f"image must be (H, W, 3) RGB, got shape {a.shape}")
+    a = a[:, :, :3]
+    if a.dtype != np.uint8:
+        a = np.clip(a * (255.0 if a.dtype.kind == "f" and a.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    """True when ``path`` names a video file by its suffix."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES

@@ -1,0 +1,98 @@
+"""From a track to per-frame 2D driving landmarks for image-space renderers.
+
+For frame t the fitted head is posed with the track (root rotation composed with the photo's head
+rotation, expression from the track) and projected with the fitted camera. The photo's own landmarks
+then move by the *difference* between that projection and the projection of the photo's fit, so the
+fit residual never shows and a neutral, still track reproduces the photo up to its expression
+(``keep_photo_expression`` = 1 keeps the photo's expression and adds the track on top).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..face.fit import FitResult
+from ..head.lbs import batch_rodrigues
+from ..head.model import HeadModel
+from ..track import Track
+
+CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Drive:
+    """Driving data for T frames, in output-image pixels.
+
+    landmarks: (T, 478, 3) float32 moved photo landmarks ``(x, y, depth)``; smaller depth is closer.
+    rigid: (T, 478, 3) float32 where they would be with the head's motion but a neutral face
+        (closed mouth): the upper teeth hang from its upper lip; ``jaw`` (T, 2) float32 pixel
+        displacement of the chin from the neutral face (the lower teeth follow it).
+    """
+
+    landmarks: np.ndarray
+    rigid: np.ndarray
+    jaw: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.landmarks.shape[0])
+
+
+def _compose_root(fit_root: np.ndarray, track_root: np.ndarray) -> np.ndarray:
+    """(T, 3) axis-angle of R_fit @ R_track."""
+    from scipy.spatial.transform import Rotation
+
+    Rf = batch_rodrigues(fit_root[None])[0].astype(np.float64)
+    Rt = batch_rodrigues(track_root).astype(np.float64)
+    return Rotation.from_matrix(Rf[None] @ Rt).as_rotvec().astype(np.float32)
+
+
+def frame_pose(fit: FitResult, track: Track, start: int = 0, stop: int | None = None):
+    """(pose (T, 5, 3), translation (T, 3)) of the head in the photo's camera for track frames [start, stop)."""
+    pose = np.array(track.pose[start:stop], np.float32)
+    pose[:, 0] = _compose_root(fit.pose[0], pose[:, 0])
+    trans = fit.translation[None] + np.asarray(track.translation[start:stop], np.float32)
+    return pose, trans
+
+
+def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_expression: float = 0.0) -> Drive:
+    """Per-frame driving landmarks of ``track`` for the photo fitted by ``fit`` (at the output size)."""
+    from . import facemesh_topology as topo
+
+    cam = fit.camera
+    ref = head.forward(fit.shape, fit.expression[None], fit.pose[None], fit.translation[None]).landmarks[0]
+    P0 = cam.project(ref)
+    photo = np.array(fit.landmarks, np.float64)
+    # lips parted further than the fitted model could follow: close that excess too, so a neutral track
+    # closes the mouth of an open-mouthed photo (unless the photo's expression is kept)
+    mu, ml = topo.mouth_lines()
+    e = photo[mu[-1], :2] - photo[mu[0], :2]
+    n = np.array([-e[1], e[0]]) / max(float(np.hypot(*e)), 1e-6)
+    excess = ((photo[ml, :2] - photo[mu, :2]) @ n) - ((P0[ml, :2] - P0[mu, :2]) @ n)
+    excess = np.maximum(excess, 0.0) * (1.0 - float(np.clip(keep_photo_expression, 0, 1)))
+    photo[mu, :2] += 0.5 * excess[:, None] * n
+    photo[ml, :2] -= 0.5 * excess[:, None] * n
+    T = track.num_frames
+    out = np.empty((T, photo.shape[0], 3), np.float32)
+    rig = np.empty_like(out)
+    E = head.num_expression
+    base_expr = keep_photo_expression * fit.expression[None] if keep_photo_expression else np.zeros((1, E), np.float32)
+    for s in range(0, T, CHUNK):
+        e = min(T, s + CHUNK)
+        pose, trans = frame_pose(fit, track, s, e)
+        expr = np.asarray(track.expression[s:e], np.float32) + base_expr
+        lm = head.forward(fit.shape, expr, pose, trans).landmarks
+        rpose = pose.copy()
+        rpose[:, 2:] = 0.0  # jaw and eyes at rest
+        rl = head.forward(fit.shape, np.repeat(base_expr, e - s, 0), rpose, trans).landmarks
+        for k in range(e - s):
+            d = cam.project(lm[k]) - P0
+            out[s + k, :, :2] = photo[:, :2] + d[:, :2]
+            out[s + k, :, 2] = (cam.project(lm[k])[:, 2]).astype(np.float32)
+            dr = cam.project(rl[k]) - P0
+            rig[s + k, :, :2] = photo[:, :2] + dr[:, :2]
+            rig[s + k, :, 2] = out[s + k, :, 2]
+    jaw = (out[:, topo.CHIN, :2] - rig[:, topo.CHIN, :2]).astype(np.float32)
+    return Drive(landmarks=out, rigid=rig, jaw=jaw)

@@ -1,0 +1,197 @@
+"""The default renderer ("warp"): animate the photo itself, no weights.
+
+``prepare`` scales the photo to the output size, finds the face, fits the head and builds the warp mesh;
+``frames(track)`` poses the fitted head per frame, moves the photo's landmarks by the projected motion
+(:mod:`.drive`), warps the photo (:mod:`.warp`) and paints the mouth interior (:mod:`.mouth`).
+``render_landmarks`` is the general entry point for any other driver (e.g. a guidance image for the
+diffusion renderer): it takes the moved landmarks of one frame.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from ..face.detect import FaceDetection, detect_face
+from ..face.fit import FitResult, fit_head
+from ..head.model import HeadModel
+from ..progress import CancelFn, ProgressFn, check_cancel, report
+from ..track import Track
+from . import facemesh_topology as topo
+from .drive import Drive, drive_from_track
+from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
+from .mouth import draw_mouth, mouth_style
+from .warp import TriangleWarper, build_warp_mesh, drive_points
+
+#: Upper teeth show this far below the neutral upper lip line, lower teeth overlap them by this much
+#: (fractions of the mouth width).
+UPPER_TEETH = 0.10
+TEETH_OVERLAP = 0.03
+#: The lower incisors move with this fraction of the chin's displacement.
+JAW_TO_TEETH = 0.8
+#: Frames posed at once by ``frames``.
+DRIVE_CHUNK = 256
+
+
+def output_size_for(image_hw: tuple[int, int], size: int) -> tuple[int, int]:
+    """(H, W) with the short side ``size`` pixels and both sides even."""
+    H, W = image_hw
+    s = size / min(H, W)
+    return max(2, int(round(H * s / 2)) * 2), max(2, int(round(W * s / 2)) * 2)
+
+
+def resize_photo(photo: np.ndarray, size: int) -> np.ndarray:
+    """The photo (H, W, 3) uint8 scaled to :func:`output_size_for`."""
+    import cv2
+
+    h, w = output_size_for(photo.shape[:2], size)
+    interp = cv2.INTER_AREA if h < photo.shape[0] else cv2.INTER_CUBIC
+    return cv2.resize(photo, (w, h), interpolation=interp)
+
+
+def clamp_lines(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, move: str = "both",
+                min_gap: float = 0.0) -> None:
+    """Keep the inner points of an ``upper`` line above the ``lower`` line (index arrays into ``lm``
+    (N, 2+), sharing their end points), measured across the corner-to-corner axis at the same position
+    along it (the other line is interpolated); in place.
+    move: "upper" (the upper line stops at the lower one, as a lid) or "both" (meet in the middle, as lips)."""
+    c0, c1 = lm[upper[0], :2], lm[upper[-1], :2]
+    e = c1 - c0
+    length = max(float(np.hypot(*e)), 1e-6)
+    e = e / length
+    n = np.array([-e[1], e[0]], np.float32)  # points down in the image
+
+    def uv(idx):
+        d = lm[idx, :2] - c0
+        return d @ e, d @ n
+
+    uu, vu = uv(upper)
+    ul, vl = uv(lower)
+    ku, kl = np.argsort(uu), np.argsort(ul)
+    iu, il = upper[1:-1], lower[1:-1]
+    over_u = np.maximum(vu[1:-1] - np.interp(uu[1:-1], ul[kl], vl[kl]) + min_gap, 0.0)
+    over_l = np.maximum(np.interp(ul[1:-1], uu[ku], vu[ku]) - vl[1:-1] + min_gap, 0.0)
+    if not (over_u.any() or over_l.any()):
+        return
+    if move == "upper":
+        lm[iu, :2] -= over_u[:, None] * n
+    else:
+        lm[iu, :2] -= 0.5 * over_u[:, None] * n
+        lm[il, :2] += 0.5 * over_l[:, None] * n
+
+
+class WarpRenderer:
+    """Dense triangle warp of the photo following the posed, projected head.
+
+    Options: ``keep_photo_expression`` 0..1 (0: the track replaces the photo's expression, the default;
+    1: the track is added on top of it), ``mouth`` (paint the mouth interior, default True).
+    """
+
+    name = "warp"
+
+    def __init__(self, keep_photo_expression: float = 0.0, mouth: bool = True) -> None:
+        self.keep_photo_expression = float(keep_photo_expression)
+        self.mouth = bool(mouth)
+        self.photo: np.ndarray | None = None
+        self.fit: FitResult | None = None
+        self.head: HeadModel | None = None
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        """The warp renderer needs no weights: always available."""
+        return True, "built in (no weights needed)"
+
+    # ---- setup ---------------------------------------------------------------------------------
+    def prepare(self, photo: np.ndarray, head: HeadModel, *, size: int = 512, fit: FitResult | None = None,
+                detection: FaceDetection | None = None, progress: ProgressFn | None = None,
+                cancel: CancelFn | None = None) -> FitResult:
+        """Scale ``photo`` (H, W, 3) uint8 to ``size`` px on the short side, detect and fit the face.
+
+        fit/detection: reuse results computed on the same, already scaled photo. Returns the fit.
+        """
+        img = resize_photo(np.asarray(photo), size) if fit is None else np.asarray(photo)
+        report(progress, 0.0, "finding the face")
+        if fit is None:
+            if detection is None:
+                detection = detect_face(img)
+            check_cancel(cancel)
+            report(progress, 0.4, "fitting the head")
+            fit = fit_head(img, head, detection)
+        self.photo, self.fit, self.head = np.ascontiguousarray(img), fit, head
+        self.mesh = build_warp_mesh(fit.landmarks, img.shape[:2])
+        self.warper = TriangleWarper(self.photo, self.mesh)
+        self.style = mouth_style(self.photo, fit.landmarks)
+        self._mu, self._ml = topo.mouth_lines()
+        self._eyes = {}
+        for side in ("left", "right"):
+            up, lo = topo.eye_lines(side)
+            lm = fit.landmarks[:, :2]
+            gap = float(np.max(np.linalg.norm(lm[lo[1:-1]] - lm[up[1:-1]], axis=1)))
+            width = float(np.linalg.norm(lm[up[-1]] - lm[up[0]]))
+            self._eyes[side] = (up, lo, gap, width, lash_colour(self.photo, lm[up]),
+                                skin_colour_below(self.photo, lm[lo], width))
+        report(progress, 1.0, "head fitted")
+        return fit
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(H, W) of the frames."""
+        return tuple(self.photo.shape[:2])  # type: ignore[union-attr]
+
+    # ---- frames --------------------------------------------------------------------------------
+    def drive(self, track: Track) -> Drive:
+        """Per-frame driving landmarks for ``track`` (see :func:`emodiffhead.render.drive.drive_from_track`)."""
+        return drive_from_track(self.head, self.fit, track, self.keep_photo_expression)
+
+    def render_landmarks(self, landmarks: np.ndarray, rigid: np.ndarray | None = None,
+                         jaw: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """One frame from moved landmarks.
+
+        landmarks: (478, 2|3) target pixel positions (optional third column: depth, smaller is closer).
+        rigid: (478, 2+) the neutral-face landmarks under the same head motion (teeth placement);
+        default: the photo's landmarks. jaw: (2,) chin displacement in pixels (lower teeth); default
+        from the landmarks. Returns (H, W, 3) uint8.
+        """
+        lm = np.array(landmarks, np.float32)
+        for side in ("left", "right"):  # a lid never passes the other one (blink overshoot folds the warp)
+            up, lo = topo.eye_lines(side)
+            clamp_lines(lm, up, lo, move="upper")
+        clamp_lines(lm, self._mu, self._ml, move="both")
+        depth = lm[:, 2] if lm.shape[1] > 2 else None
+        img = self.warper.warp(drive_points(self.mesh, lm[:, :2]), depth, out=out)
+        rig = np.asarray(self.fit.landmarks if rigid is None else rigid, np.float32)[:, :2]
+        for up, lo, gap, width, colour, skin in self._eyes.values():
+            c = closure(lm[up, :2], lm[lo, :2], gap)
+            tone_lid(img, lm[up, :2], rig[up], skin, 0.8 * c)
+            draw_lash_line(img, lm[up, :2], lm[lo, :2], colour, 0.85 * float(np.clip((c - 0.4) / 0.5, 0, 1)),
+                           max(1.0, 0.05 * width))
+        if self.mouth:
+            if jaw is None:
+                jaw = lm[topo.CHIN, :2] - rig[topo.CHIN]
+            self._paint_mouth(img, lm[:, :2], rig, np.asarray(jaw, np.float32))
+        return img
+
+    def _paint_mouth(self, img, lm, rig, jaw) -> None:
+        mu, ml = self._mu, self._ml
+        cr, cl = rig[topo.MOUTH_CORNER_RIGHT], rig[topo.MOUTH_CORNER_LEFT]
+        axis = cl - cr
+        w = float(np.hypot(*axis))
+        n = np.array([-axis[1], axis[0]], np.float32) / max(w, 1e-6)
+        line = (rig[mu] + rig[ml]) / 2  # neutral lip line
+        upper_edge = line + n * (UPPER_TEETH * w)
+        lower_edge = line + n * ((UPPER_TEETH - TEETH_OVERLAP) * w) + JAW_TO_TEETH * jaw
+        draw_mouth(img, lm[mu], lm[ml], upper_edge, lower_edge, self.style)
+
+    def frames(self, track: Track, *, audio=None, progress: ProgressFn | None = None,
+               cancel: CancelFn | None = None) -> Iterator[np.ndarray]:
+        """Yield the T frames (H, W, 3) uint8 of ``track`` (``audio`` is not needed by this renderer)."""
+        if self.fit is None:
+            raise RuntimeError("call prepare() first")
+        T = track.num_frames
+        for s in range(0, T, DRIVE_CHUNK):  # pose the head chunk by chunk: long clips stay small in memory
+            d = self.drive(track.slice(s, min(T, s + DRIVE_CHUNK)))
+            for k in range(d.num_frames):
+                check_cancel(cancel)
+                yield self.render_landmarks(d.landmarks[k], d.rigid[k], d.jaw[k])
+                report(progress, (s + k + 1) / T, f"frame {s + k + 1}/{T}")

@@ -1,0 +1,73 @@
+"""Face detection gate and landmarks (mediapipe, real models)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emodiffhead.errors import FaceNotFoundError
+from emodiffhead.face.detect import MIN_FACE_PX, detect_face
+from emodiffhead.face.image import load_photo
+
+
+def test_example_photo_has_one_face_with_478_landmarks(example_photo):
+    img = load_photo(example_photo)
+    d = detect_face(img)
+    assert d.num_faces == 1 and d.warnings == []
+    assert d.score > 0.5
+    assert d.landmarks.shape == (478, 3)
+    x0, y0, x1, y1 = d.box
+    # the mesh lies on the detected face: nose tip inside the box, eyes above the mouth
+    assert x0 < d.landmarks[1, 0] < x1 and y0 < d.landmarks[1, 1] < y1
+    assert d.landmarks[159, 1] < d.landmarks[13, 1] < d.landmarks[152, 1]
+
+
+@pytest.mark.parametrize("kind", ["noise", "gradient"])
+def test_gate_rejects_images_without_a_face(kind):
+    rng = np.random.default_rng(0)
+    if kind == "noise":
+        img = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    else:
+        img = np.broadcast_to(np.linspace(0, 255, 256, dtype=np.uint8)[None, :, None], (256, 256, 3)).copy()
+    with pytest.raises(FaceNotFoundError, match="no face found"):
+        detect_face(img)
+
+
+def test_gate_rejects_the_dog_photo(shared_data):
+    img = load_photo(shared_data / "photos" / "no_human_dog.jpg")
+    with pytest.raises(FaceNotFoundError, match="no face found"):
+        detect_face(img)
+
+
+def test_too_small_face_is_refused_with_the_reason(example_photo):
+    import cv2
+
+    img = load_photo(example_photo)
+    small = cv2.resize(img, (img.shape[1] // 5, img.shape[0] // 5), interpolation=cv2.INTER_AREA)
+    canvas = np.full((400, 400, 3), 128, np.uint8)
+    canvas[100:100 + small.shape[0], 100:100 + small.shape[1]] = small
+    with pytest.raises(FaceNotFoundError, match="too small|no face"):
+        detect_face(canvas)
+    assert MIN_FACE_PX >= 32
+
+
+def test_cut_off_face_is_refused_with_the_reason(example_photo):
+    img = load_photo(example_photo)
+    d = detect_face(img)
+    cut = img[:, int((d.box[0] + d.box[2]) / 2):]  # keep only the right half of the face
+    with pytest.raises(FaceNotFoundError, match="cut off|no face"):
+        detect_face(cut)
+
+
+def test_two_faces_use_the_largest_and_say_so(example_photo):
+    import cv2
+
+    img = load_photo(example_photo)
+    small = cv2.resize(img, (img.shape[1] * 3 // 5, img.shape[0] * 3 // 5), interpolation=cv2.INTER_AREA)
+    canvas = np.concatenate([img, np.pad(small, ((0, img.shape[0] - small.shape[0]), (0, 0), (0, 0)),
+                                         constant_values=128)], axis=1)
+    d = detect_face(canvas)
+    if d.num_faces < 2:
+        pytest.skip("the detector found only one face in the side-by-side image")
+    assert any("largest" in w for w in d.warnings)
+    assert d.landmarks[1, 0] < img.shape[1]  # the big face (left) was used
