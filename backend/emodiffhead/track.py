@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .errors import TrackError
+from .fileio import atomic_path
 from .head.model import JOINT_NAMES, NUM_JOINTS
 
 FORMAT_NAME = "emodiffhead.track"
@@ -173,7 +173,6 @@ def save_track(track: Track, path: str | os.PathLike) -> Path:
     """Validate and write ``track`` to ``path`` (``.json`` or ``.npz``) atomically. Returns the path."""
     track.validate()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".npz":
         d = track.to_dict()
         arrays = {k: np.asarray(getattr(track, k), np.float32) for k in
@@ -186,17 +185,8 @@ def save_track(track: Track, path: str | os.PathLike) -> Path:
         text = json.dumps(track.to_dict(), separators=(",", ":"))
         writer = lambda f: f.write(text)  # noqa: E731
         mode = "w"
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            writer(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(path) as tmp, open(tmp, mode) as f:
+        writer(f)
     return path
 
 

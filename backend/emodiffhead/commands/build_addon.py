@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import InputFileError
+from ..fileio import atomic_path
 
 NAME = "build-addon"
 HELP = "build the Blender extension zip (blender_manifest.toml + addon/)"
@@ -55,14 +56,12 @@ def build_addon(output: str | os.PathLike | None = None, root: str | os.PathLike
             if name.endswith(".py") or name in ("LICENSE", "README.md"):
                 p = Path(dirpath) / name
                 files.append((p, p.relative_to(addon).as_posix()))
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+    with atomic_path(out, suffix=".zip") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         for src, arc in sorted(files, key=lambda x: x[1]):
             info = zipfile.ZipInfo(arc, date_time=(2026, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             z.writestr(info, src.read_bytes())
-    os.replace(tmp, out)
     return out
 
 

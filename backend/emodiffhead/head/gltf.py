@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write_bytes
 from .model import JOINT_NAMES, HeadModel
 
 __all__ = ["export_glb", "export_glb_bytes", "gltf_vertex_map"]
@@ -291,17 +291,4 @@ def export_glb(head: HeadModel, path: str | os.PathLike, shape: np.ndarray | Non
                with_uv: bool = True, vertex_colors: np.ndarray | None = None) -> Path:
     """Write :func:`export_glb_bytes` to ``path`` atomically (temp file + rename). Returns the path."""
     data = export_glb_bytes(head, shape=shape, track=track, with_uv=with_uv, vertex_colors=vertex_colors)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return atomic_write_bytes(path, data)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
@@ -11,6 +10,7 @@ from typing import Iterable
 import numpy as np
 
 from ..errors import InputFileError
+from ..fileio import atomic_path
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 
 #: x264 settings: fast enough for real time at 512 px on two cores, visually lossless-ish.
@@ -73,11 +73,9 @@ def write_mp4(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     aud = _audio_samples(audio)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".part.mp4", dir=out_path.parent)
-    os.close(fd)
     rate = Fraction(fps).limit_denominator(1001)
-    try:
-        with av.open(tmp, mode="w", format="mp4") as container:
+    with atomic_path(out_path, suffix=".part.mp4") as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
             vs = None
             n = 0
             for frame in frames:
@@ -107,16 +105,6 @@ def write_mp4(
             if as_ is not None:
                 _mux_audio(container, as_, aud[0], aud[1])
         check_cancel(cancel)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, out_path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return out_path
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import zipfile
 from pathlib import Path
 
+from ..fileio import atomic_path
 from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from .inputs import parse_emotion, parse_track_file
 from .jobs import FRAMES_NAME, Job
@@ -42,8 +42,7 @@ def write_frames_zip(video: Path, out: Path, *, progress: ProgressFn | None = No
     import av
     import cv2
 
-    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
-    try:
+    with atomic_path(out, suffix=".zip") as tmp:
         with av.open(str(video)) as container, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
             stream = container.streams.video[0]
             total = int(stream.frames or 0)
@@ -55,8 +54,4 @@ def write_frames_zip(video: Path, out: Path, *, progress: ProgressFn | None = No
                 zf.writestr(f"frame_{i:06d}.png", png.tobytes())
                 if total:
                     report(progress, i / total, f"frames {i}/{total}")
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return out

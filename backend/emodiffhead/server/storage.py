@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..fileio import atomic_write_bytes as _atomic_write_bytes
 
 #: Where the data folder lives unless ``--data-dir`` or ``EMODIFFHEAD_DATA_DIR`` say otherwise.
 DEFAULT_DATA_DIR = Path("~/.local/share/emodiffhead")
@@ -42,22 +43,8 @@ def is_job_id(text: str) -> bool:
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
-    """Write ``data`` to a temp file beside ``path`` and rename it over ``path`` (fsync first when ``durable``)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Server state files: private (0600) and fsynced by default (see :mod:`emodiffhead.fileio`)."""
+    _atomic_write_bytes(path, data, mode=mode, durable=durable)
 
 
 def atomic_write_json(path: Path, obj: Any, durable: bool = True) -> None:

@@ -1,0 +1,61 @@
+"""Atomic file output: nothing half-written ever appears under a final name.
+
+Every writer in emodiffhead (tracks, glTF, mp4, server state, add-on zip) goes through
+:func:`atomic_path`: it hands out a temporary name beside the target and renames it over the target
+only when the body finished without an exception; otherwise the temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
+
+    suffix: the temporary name's ending (some writers pick the format from it, e.g. ``.part.mp4``).
+    mode: permission bits of the final file (default: 0o666 minus the umask, like ``open``).
+    Creates missing parent folders.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, _default_mode() if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None, durable: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (fsync before the rename when ``durable``). Returns the path."""
+    with atomic_path(path, mode=mode) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, mode: int | None = None) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically. Returns the path."""
+    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
