@@ -8,8 +8,12 @@ detected box. Landmarks are returned in pixels of the full image.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 
@@ -24,13 +28,52 @@ NUM_LANDMARKS = 478
 
 _lock = threading.Lock()
 _models: dict[str, object] = {}
+_warmed: set[str] = set()
+
+
+@contextlib.contextmanager
+def quiet_native_stderr(enabled: bool = True) -> Iterator[None]:
+    """Silence native (C++) writes to file descriptor 2 inside the block.
+
+    mediapipe's graphs print a handful of harmless absl/TFLite warnings when a model is built and first
+    run; they would bury the CLI's progress bar and error lines. Python-level ``sys.stderr`` output is
+    flushed before and unaffected after.
+    """
+    if not enabled:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _run(name: str, image: np.ndarray):
+    """Run model ``name`` ("det" or "mesh") on an RGB image, silencing its first-use warnings."""
+    model = _detector() if name == "det" else _mesh()
+    first = name not in _warmed
+    with quiet_native_stderr(first):
+        res = model.process(image)
+    _warmed.add(name)
+    return res
 
 
 def _detector():
     if "det" not in _models:
         from mediapipe.python.solutions import face_detection
 
-        _models["det"] = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+        with quiet_native_stderr():
+            _models["det"] = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
     return _models["det"]
 
 
@@ -38,8 +81,9 @@ def _mesh():
     if "mesh" not in _models:
         from mediapipe.python.solutions import face_mesh
 
-        _models["mesh"] = face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1,
-                                             min_detection_confidence=0.3)
+        with quiet_native_stderr():
+            _models["mesh"] = face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1,
+                                                 min_detection_confidence=0.3)
     return _models["mesh"]
 
 
@@ -75,7 +119,7 @@ def detect_boxes(image_rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:
     img = as_rgb_uint8(image_rgb)
     H, W = img.shape[:2]
     with _lock:
-        res = _detector().process(img)
+        res = _run("det", img)
     out = []
     for d in res.detections or []:
         bb = d.location_data.relative_bounding_box
@@ -105,7 +149,7 @@ def mesh_in_box(image_rgb: np.ndarray, box: np.ndarray, margin: float = 0.6) -> 
         crop = cv2.resize(crop, (768, 768), interpolation=cv2.INTER_AREA)
     crop = np.ascontiguousarray(crop)
     with _lock:
-        res = _mesh().process(crop)
+        res = _run("mesh", crop)
     if not res.multi_face_landmarks:
         return None
     lm = res.multi_face_landmarks[0].landmark

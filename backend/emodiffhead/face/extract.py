@@ -19,7 +19,7 @@ from ..errors import FaceNotFoundError, InputFileError
 from ..head.model import NUM_JOINTS, HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
-from .detect import detect_face
+from .detect import detect_face, quiet_native_stderr
 from .fit import _axis_angle, _Problem
 from .image import is_video, load_photo
 
@@ -64,15 +64,18 @@ def video_landmarks(path: str | os.PathLike, progress: ProgressFn | None = None,
         total = int(c.streams.video[0].frames or 0)
     lms, found = [], []
     size = None
-    with face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True, max_num_faces=1,
-                            min_detection_confidence=0.5, min_tracking_confidence=0.5) as mesh:
+    with quiet_native_stderr():
+        mesh_ctx = face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True, max_num_faces=1,
+                                      min_detection_confidence=0.5, min_tracking_confidence=0.5)
+    with mesh_ctx as mesh:
         for i, frame in enumerate(read_video_frames(path)):
             check_cancel(cancel)
             H, W = frame.shape[:2]
             size = (H, W)
             if i == 0:
                 detect_face(frame)  # the gate: raises a clear error when the video shows no human face
-            res = mesh.process(frame)
+            with quiet_native_stderr(i == 0):
+                res = mesh.process(frame)
             if res.multi_face_landmarks:
                 lm = res.multi_face_landmarks[0].landmark
                 lms.append(np.array([(p.x * W, p.y * H, p.z * W) for p in lm], np.float32))
