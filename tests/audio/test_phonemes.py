@@ -75,3 +75,30 @@ def test_prosody_speech_vs_held_notes(clip):
     notes = 0.4 * np.sin(2 * np.pi * np.where(t < 1, 220, 330) * t) * (1 + 0.3 * np.sin(2 * np.pi * 440 * t))
     sung = analyze(AudioClip(notes.astype(np.float32)))
     assert sustained_pitch_ratio(sung) > 0.5
+
+
+def test_allphone_parallel_equals_serial(clip):
+    """Utterances decoded in worker processes give exactly the phones of the serial decode, every time."""
+    x = np.concatenate([clip.samples, np.zeros(8000, np.float32), clip.samples])  # 2 utterances of <= 4 s
+    two = AudioClip(x)
+    serial = P.recognize_phones(two, max_chunk_s=4.0)
+    again = P.recognize_phones(two, max_chunk_s=4.0)
+    parallel = P.recognize_phones(two, max_chunk_s=4.0, workers=2)
+    assert len(P.split_points(two.samples, max_len_s=4.0)) == 3
+    assert serial.phones == again.phones == parallel.phones
+    assert sum(p.label != "sil" for p in serial.phones) >= 40  # both halves recognised
+
+
+def test_allphone_presets_agree_on_arctic(clip, truth):
+    """The default beams decode ARCTIC a0009 like the wide reference beams."""
+    acc = P.recognize_phones(clip, preset="accurate")
+    wide = P.recognize_phones(clip, preset="wide")
+    t = np.arange(0, clip.duration_s, 0.04)
+
+    def at(ph):
+        ends = np.array([p.end_s for p in ph.phones])
+        return [ph.phones[min(len(ph.phones) - 1, int(np.searchsorted(ends, x, side="right")))].label for x in t]
+
+    assert np.mean(np.array(at(acc)) == np.array(at(wide))) >= 0.9
+    with pytest.raises(ValueError, match="preset"):
+        P.recognize_phones(clip, preset="nope")

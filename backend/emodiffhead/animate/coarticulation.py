@@ -113,12 +113,10 @@ def apply_constraints(w: np.ndarray, closure: np.ndarray, labio: np.ndarray, rou
     w = np.array(w, np.float32, copy=True)
     # labiodental: lower lip to upper teeth
     if labio.any():
-        lw = labio[:, None]
         w[:, JAW] = w[:, JAW] * (1 - labio) + np.minimum(w[:, JAW], 0.06) * labio
         for name, val in (("mouthRollLower", 0.55), ("mouthUpperUpLeft", 0.2), ("mouthUpperUpRight", 0.2)):
             i = ARKIT_INDEX[name]
             w[:, i] = np.maximum(w[:, i], val * labio)
-        del lw
     # rounding: at least 80 % of the rounded target of the phone in force
     if rounded.any() and phones is not None and times_s is not None:
         idx = np.clip(np.searchsorted([p.end_s for p in phones], times_s, side="right"), 0, len(phones) - 1)

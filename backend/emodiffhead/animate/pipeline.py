@@ -50,7 +50,8 @@ def _activity_gate(pro: Prosody, times_s: np.ndarray, fps: float) -> np.ndarray:
 
 def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float, transcript: str | None = None,
                   mode: str = "auto", progress: ProgressFn | None = None,
-                  cancel: CancelFn | None = None, phone_preset: str = "accurate") -> tuple[MouthMotion, dict]:
+                  cancel: CancelFn | None = None, phone_preset: str = "accurate",
+                  phone_workers: int = 1) -> tuple[MouthMotion, dict]:
     """Mouth motion (canonical ARKit) and a meta dict {"speech_path": ..., ...} for one clip."""
     if mode not in SPEECH_MODES:
         raise ValueError(f"speech mode must be one of {SPEECH_MODES}")
@@ -64,7 +65,8 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
             info["alignment_failed"] = str(e)
         report(progress, 1.0, "aligned transcript")
     if result is None and mode in ("auto", "allphone", "alignment"):
-        result = ph.recognize_phones(clip, progress=progress, cancel=cancel, preset=phone_preset)
+        result = ph.recognize_phones(clip, progress=progress, cancel=cancel, preset=phone_preset,
+                                     workers=phone_workers)
     if result is not None and mode == "auto" and result.method == "allphone":
         held = sustained_pitch_ratio(pro)
         sound_s = max(0.1, float(pro.active.sum()) * 0.01)
@@ -91,14 +93,15 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
 
 def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript: str | None = None,
             emotion: EmotionTimeline | None = None, fps: float = 25.0, seed: int = 0,
-            speech_mode: str = "auto", phone_preset: str = "accurate", progress: ProgressFn | None = None,
-            cancel: CancelFn | None = None) -> Track:
+            speech_mode: str = "auto", phone_preset: str = "accurate", phone_workers: int = 1,
+            progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Track:
     """Animate ``head`` to ``audio``: returns a validated Track of round(duration * fps) frames.
 
     transcript: known text (force-aligned; much more accurate). emotion: intensity timeline (None:
     neutral). seed: idle motion (blinks, gaze, sway). speech_mode: "auto" (alignment if a transcript,
-    else allphone, else acoustic for non-speech), or force one path. phone_preset: "accurate" or "fast"
-    allphone settings (audio.phonemes.ALLPHONE_PRESETS). progress/cancel: job hooks.
+    else allphone, else acoustic for non-speech), or force one path. phone_preset: "accurate", "wide" or
+    "fast" allphone settings (audio.phonemes.ALLPHONE_PRESETS). phone_workers: > 1 decodes utterances of
+    long inputs in that many processes (same result). progress/cancel: job hooks.
     """
     if not (0 < fps <= 240):
         raise ValueError("fps must be in (0, 240]")
@@ -113,7 +116,7 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     pro = analyze(clip)
     check_cancel(cancel)
     motion, info = speech_motion(clip, pro, times, fps, transcript, speech_mode, scaled(progress, 0.1, 0.8), cancel,
-                                 phone_preset)
+                                 phone_preset, phone_workers)
     check_cancel(cancel)
     report(progress, 0.85, "idle motion and emotion")
     idle = idle_motion(times, pro, seed=seed)

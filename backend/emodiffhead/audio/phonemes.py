@@ -90,17 +90,26 @@ def _pcm16(clip: AudioClip) -> bytes:
     return (np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes()
 
 
-#: pocketsphinx allphone settings. "accurate" (default) agrees with a very wide-beam decode on 96 % of
-#: 40 ms viseme frames of the shared clips at ~0.05 CPU s per audio s; "fast" scores every 2nd frame
-#: (ds=2): ~0.03 s/s but 80 % agreement. Both: 10 ms median boundary error on ARCTIC a0009.
+#: pocketsphinx allphone settings (measured in docs/animator.md, 60 s of the shared clips):
+#:
+#: - "accurate" (default): beam 1e-12, phone beam 1e-8. Agrees with a very wide-beam decode on 96 % of
+#:   40 ms viseme frames (as many as "wide") and gives the same ARCTIC boundaries; 4-25 % less CPU than
+#:   "wide" in paired runs.
+#:   Beams near 1e-8 make the search die on some clips (29 % agreement on radio_address_a), so no narrower.
+#: - "wide": the earlier default (beam 1e-20, phone beam 1e-10), for reference.
+#: - "fast": "accurate" with acoustic scores on every 2nd frame (ds=2): ~1.3x faster, ~80 % agreement.
+#: Most of the time is the acoustic model's Gaussian scoring (PTM, all 42 phones active every frame);
+#: the features, the phone LM (a bigram saved < 15 %) and the search are small.
 ALLPHONE_PRESETS: dict[str, dict] = {
-    "accurate": dict(beam=1e-20, pbeam=1e-10, topn=2),
-    "fast": dict(beam=1e-20, pbeam=1e-10, topn=2, ds=2),
+    "accurate": dict(beam=1e-12, pbeam=1e-8, topn=2),
+    "wide": dict(beam=1e-20, pbeam=1e-10, topn=2),
+    "fast": dict(beam=1e-12, pbeam=1e-8, topn=2, ds=2),
 }
 
 
 @lru_cache(maxsize=4)
 def _allphone_decoder(preset: str = "accurate"):
+    """One Decoder per preset and process (model loading costs ~0.3 s; reinit_feat resets it per utterance)."""
     import pocketsphinx as ps
 
     if preset not in ALLPHONE_PRESETS:
@@ -165,28 +174,53 @@ def _mean_score(phones: list[Phone]) -> float:
     return float(sum(p.score for p in speech) / frames) if frames > 0 else 0.0
 
 
-def recognize_phones(clip: AudioClip, progress=None, cancel=None, preset: str = "accurate") -> PhoneResult:
-    """Phoneme recognition without a transcript (pocketsphinx allphone mode), in utterances of <= 20 s.
+def _decode_utterance(pcm: bytes, preset: str, offset_s: float) -> list[Phone]:
+    """Allphone-decode one utterance of 16 kHz int16 ``pcm`` (feature state reset first); times + offset_s."""
+    d = _allphone_decoder(preset)
+    d.reinit_feat()  # resets CMN and noise estimates: the same audio always gives the same phones
+    d.start_utt()
+    d.process_raw(pcm, full_utt=True)
+    d.end_utt()
+    return [Phone(normalize_label(s.word), offset_s + s.start_frame * FRAME_S, offset_s + (s.end_frame + 1) * FRAME_S,
+                  float(s.ascore)) for s in (d.seg() or [])]  # None for utterances too short to decode
+
+
+def recognize_phones(clip: AudioClip, progress=None, cancel=None, preset: str = "accurate", workers: int = 1,
+                     max_chunk_s: float = 20.0) -> PhoneResult:
+    """Phoneme recognition without a transcript (pocketsphinx allphone mode), in utterances of <= max_chunk_s
+    cut at pauses.
 
     progress(fraction, message) / cancel() -> bool: see :mod:`emodiffhead.progress`.
-    preset: a key of ``ALLPHONE_PRESETS`` ("accurate" or "fast").
+    preset: a key of ``ALLPHONE_PRESETS`` ("accurate", "wide" or "fast").
+    workers: > 1 decodes the utterances in that many worker processes (same phones as 1; only worth it for
+    inputs of several utterances on idle cores: each worker loads the model, ~0.5 s).
     """
     from ..progress import check_cancel, report
 
-    d = _allphone_decoder(preset)
+    if preset not in ALLPHONE_PRESETS:
+        raise ValueError(f"allphone preset must be one of {sorted(ALLPHONE_PRESETS)}")
     pcm = _pcm16(clip)
-    cuts = split_points(clip.samples)
+    cuts = split_points(clip.samples, max_len_s=max_chunk_s)
+    jobs = [(pcm[2 * a: 2 * b], preset, a / SAMPLE_RATE) for a, b in zip(cuts, cuts[1:])]
     phones: list[Phone] = []
-    for a, b in zip(cuts, cuts[1:]):
-        check_cancel(cancel)
-        d.reinit_feat()  # resets CMN and noise estimates: the same audio always gives the same phones
-        d.start_utt()
-        d.process_raw(pcm[2 * a: 2 * b], full_utt=True)
-        d.end_utt()
-        off = a / SAMPLE_RATE
-        phones += [Phone(normalize_label(s.word), off + s.start_frame * FRAME_S, off + (s.end_frame + 1) * FRAME_S,
-                         float(s.ascore)) for s in (d.seg() or [])]  # None for utterances too short to decode
-        report(progress, b / max(1, cuts[-1]), "recognising phones")
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as ex:
+            futs = [ex.submit(_decode_utterance, *j) for j in jobs]
+            for i, f in enumerate(futs):
+                if cancel is not None and cancel():
+                    for g in futs:
+                        g.cancel()
+                check_cancel(cancel)
+                phones += f.result()
+                report(progress, cuts[i + 1] / max(1, cuts[-1]), "recognising phones")
+    else:
+        for (chunk, _, off), b in zip(jobs, cuts[1:]):
+            check_cancel(cancel)
+            phones += _decode_utterance(chunk, preset, off)
+            report(progress, b / max(1, cuts[-1]), "recognising phones")
     phones = _merge(phones, clip.duration_s)
     return PhoneResult(phones=phones, method="allphone", mean_score=_mean_score(phones))
 
