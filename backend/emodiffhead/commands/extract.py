@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from ..head import load_head
     from ..progress import ConsoleProgress
     from ..track import save_track
-    from .animate import UsageError
+    from ._options import UsageError
 
     out = Path(args.output)
     if out.suffix.lower() not in (".json", ".npz"):
