@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..fileio import check_writable
+
 from ._options import UsageError, add_emotion_arguments, check_fps, emotion_from_args, read_transcript
 
 NAME = "animate"
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     timeline = emotion_from_args(args)
     transcript = read_transcript(args.transcript)
     head = load_head(args.model)
+    check_writable(out)
     with ConsoleProgress("animate", enabled=False if args.quiet else None) as bar:
         track = animate(args.audio, head, transcript=transcript, emotion=timeline, fps=args.fps, seed=args.seed,
                         speech_mode=args.speech_mode, phone_preset="fast" if args.fast else "accurate",

@@ -48,7 +48,8 @@ def build_addon(output: str | os.PathLike | None = None, root: str | os.PathLike
     if not (addon / "__init__.py").is_file():
         raise InputFileError(f"{addon}/__init__.py not found")
     out = Path(output) if output else root / "dist" / f"{manifest['id']}-{manifest['version']}.zip"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() != ".zip":
+        raise InputFileError(f"-o {out}: the output must be a .zip file (Blender installs extensions from zips)")
     files = [(root / "blender_manifest.toml", "blender_manifest.toml")]
     for dirpath, dirnames, filenames in os.walk(addon):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)

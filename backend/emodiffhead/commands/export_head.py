@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     track = None
     if args.track is not None:
         track = load_track(args.track)
-        check_compatible(track, head.expression_names)
+        check_compatible(track, head.expression_names, head.name)
     out = export_glb(head, args.output, shape=shape, track=track, with_uv=not args.no_uv)
     size = out.stat().st_size
     anim = f", animation of {track.num_frames} frames at {track.fps:g} fps" if track is not None else ""

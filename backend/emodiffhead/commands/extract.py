@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..fileio import check_writable
+
 NAME = "extract"
 HELP = "extract an expression track (expression + head pose per frame) from a video or a photo"
 
@@ -34,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.input).is_file():
         from ..errors import InputFileError
 
-        raise InputFileError(f"file not found: {args.input}")
+        raise InputFileError(f"file not found: {args.input}" if not Path(args.input).exists()
+                             else f"not a file: {args.input}")
     head = load_head(args.model)
+    check_writable(out)
     with ConsoleProgress("extract", enabled=False if args.quiet else None) as bar:
         track = extract_track(args.input, head, fps=args.fps, extractor=args.extractor, progress=bar)
     save_track(track, out)

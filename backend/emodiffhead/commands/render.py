@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..fileio import check_writable
+
 from ._options import UsageError, add_emotion_arguments, check_fps, emotion_from_args, read_transcript
 
 NAME = "render"
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if args.renderer != "warp":
             raise UsageError("--keep-photo-expression applies to the warp renderer only")
         options["keep_photo_expression"] = args.keep_photo_expression
+    check_writable(out)
     with ConsoleProgress("render", enabled=False if args.quiet else None) as bar:
         res = render_video(args.photo, args.audio, out, track=track, emotion=timeline, transcript=transcript,
                            renderer=args.renderer, renderer_options=options, size=args.size, fps=args.fps,

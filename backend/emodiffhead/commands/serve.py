@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-upload-mb", type=float, default=200.0, help="request body limit in MB (default 200)")
     parser.add_argument("--max-audio-s", type=float, default=600.0, help="longest audio accepted, s (default 600)")
     parser.add_argument("--new-token", action="store_true", help="replace the token file with a new random token")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                        help="server log detail on stderr (default info: one line per request and job)")
 
 
 def run(args: argparse.Namespace) -> int:
