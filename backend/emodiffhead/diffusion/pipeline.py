@@ -61,7 +61,7 @@ def window_starts(num_frames: int, window: int, overlap: int) -> list[int]:
 
 def _images_to_tensor(images: np.ndarray, size: int, device, dtype) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, size, size) in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device=device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    x = torch.as_tensor(np.array(images, copy=True)).to(device=device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="area" if x.shape[-1] > size else "bilinear")
     return x.to(dtype)
