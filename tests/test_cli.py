@@ -99,3 +99,42 @@ def test_track_for_another_model_is_refused(tmp_path, capsys):
 def test_output_must_be_glb(tmp_path, capsys):
     assert main(["export-head", "-o", str(tmp_path / "h.obj")]) == 2
     assert ".glb" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command,name", [("export-head", "h.glb"), ("build-addon", "a.zip")])
+def test_unwritable_output_exit_2_one_line(tmp_path, capsys, command, name):
+    blocker = tmp_path / "plain.txt"
+    blocker.write_text("x")
+    assert main([command, "-o", str(blocker / name)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and str(blocker / name) in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"]
+
+
+def test_build_addon_output_must_be_zip(tmp_path, capsys):
+    assert main(["build-addon", "-o", str(tmp_path / "addon.txt")]) == 2
+    assert ".zip" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["animate", "extract", "render"])
+def test_unwritable_output_is_reported_before_the_long_work(tmp_path, capsys, command):
+    """The inputs here would fail later (silent audio, no face): the output error must come first."""
+    import wave
+
+    import cv2
+
+    silent = tmp_path / "silent.wav"
+    with wave.open(str(silent), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(b"\0\0" * 16000)
+    noise = tmp_path / "noise.png"
+    cv2.imwrite(str(noise), np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    blocked = tmp_path / "plain.txt"
+    blocked.write_text("x")
+    out = {"animate": [str(silent), "-o", str(blocked / "t.json")],
+           "extract": [str(noise), "-o", str(blocked / "t.json")],
+           "render": [str(noise), str(silent), "-o", str(blocked / "o.mp4")]}[command]
+    assert main([command, *out, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noise.png", "plain.txt", "silent.wav"]

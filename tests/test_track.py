@@ -182,3 +182,16 @@ def test_schema_validates_real_tracks():
     for change in (_set("version", 2), _set("emotion", [[2.0] * 8] * 6), _del("pose"),
                    _set("pose", [[[0.0] * 3] * 4] * 6), _set("fps", -1)):
         assert not validator.is_valid(mutate(change))
+
+
+def test_incompatible_track_names_the_head_it_was_made_for():
+    from emodiffhead.errors import TrackError
+    from emodiffhead.track import check_compatible
+
+    tr = Track.neutral(2, 25.0, "flame", ["exp000", "exp001"])
+    with pytest.raises(TrackError, match="made for head model 'flame', not 'builtin'.*expression_names"):
+        check_compatible(tr, ["jawOpen", "mouthClose"], "builtin")
+    with pytest.raises(TrackError) as info:
+        check_compatible(tr, ["jawOpen", "mouthClose"])
+    assert "made for" not in str(info.value)
+    check_compatible(tr, ["exp000", "exp001"], "builtin")  # matching components pass whatever the name

@@ -9,6 +9,7 @@ Long functions take ``progress: ProgressFn | None`` and ``cancel: CancelFn | Non
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Callable
@@ -42,6 +43,14 @@ def scaled(progress: ProgressFn | None, start: float, stop: float) -> ProgressFn
     return f
 
 
+def _terminal_columns() -> int:
+    """Columns of the terminal on stderr; 0 when unknown (a pty without a size: tqdm would draw nothing)."""
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 class ConsoleProgress:
     """A tqdm progress bar with ETA on stderr, usable as a ProgressFn (silent when not a TTY unless forced)."""
 
@@ -50,7 +59,8 @@ class ConsoleProgress:
 
         self._bar = tqdm(total=1000, desc=description, unit="‰", file=sys.stderr,
                          disable=(not sys.stderr.isatty()) if enabled is None else not enabled,
-                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+                         **({} if _terminal_columns() > 0 else {"ncols": 80, "nrows": 24}),
+                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
         self._last = 0
         self._t0 = time.monotonic()
 

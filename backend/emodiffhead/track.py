@@ -196,7 +196,8 @@ def load_track(path: str | os.PathLike) -> Track:
 
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(f"track file not found: {path}")
+        raise InputFileError(f"track file not found: {path}" if not path.exists()
+                             else f"track path is not a file: {path}")
     if path.suffix.lower() == ".npz":
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -295,13 +296,18 @@ def _validate(t: Track) -> None:
         raise TrackError(f"track field 'emotion': intensities must lie in [0, {MAX_INTENSITY}]")
 
 
-def check_compatible(track: Track, expression_names: list[str]) -> None:
-    """Raise :class:`TrackError` unless the track's expression components match the head model's."""
+def check_compatible(track: Track, expression_names: list[str], head_name: str | None = None) -> None:
+    """Raise :class:`TrackError` unless the track's expression components match the head model's.
+
+    head_name: the head model's name; when given and different from ``track.head_model`` the message says
+    which head the track was made for."""
     if list(track.expression_names) != list(expression_names):
         missing = [n for n in expression_names if n not in track.expression_names]
         extra = [n for n in track.expression_names if n not in expression_names]
+        whose = (f"the track was made for head model {track.head_model!r}, not {head_name!r}: "
+                 if head_name and track.head_model and track.head_model != head_name else "")
         raise TrackError(
-            "track field 'expression_names' does not match the head model "
+            f"{whose}track field 'expression_names' does not match the head model "
             f"(missing {missing[:5]}{'...' if len(missing) > 5 else ''}, unknown {extra[:5]}{'...' if len(extra) > 5 else ''})"
         )
 

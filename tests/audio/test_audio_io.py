@@ -127,3 +127,18 @@ def test_too_long(tmp_path):
 def test_from_array_resamples():
     clip = AudioClip.from_array(_tone(8000, 0.5, channels=2), 8000)
     assert clip.original_channels == 2 and len(clip.samples) == 8000
+
+
+def test_a_cut_off_wav_is_refused_and_names_both_durations(tmp_path):
+    full = tmp_path / "full.wav"
+    _write_wav(full, _tone(16000, 2.0), 16000)
+    assert load_audio(full).duration_s == pytest.approx(2.0, abs=0.01)  # complete files still load
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(full.read_bytes()[: 44 + 2 * 16000 // 2])  # header + 0.5 s of the 2 s
+    with pytest.raises(AudioError, match=r"cut.wav: the file is cut short.*2\.00 s.*0\.50 s"):
+        load_audio(cut)
+    # a streamed WAV whose header leaves the size open is not "cut short"
+    open_size = bytearray(cut.read_bytes())
+    open_size[40:44] = b"\xff\xff\xff\xff"
+    (tmp_path / "stream.wav").write_bytes(bytes(open_size))
+    assert load_audio(tmp_path / "stream.wav").duration_s == pytest.approx(0.5, abs=0.01)

@@ -55,3 +55,44 @@ def test_deca_says_plainly_when_it_is_not_installed(example_photo, builtin_head)
         pytest.skip("decalib is installed here")
     with pytest.raises(NotAvailableError, match="DECA is not installed"):
         extract_track(example_photo, builtin_head, extractor="deca")
+
+
+def test_a_text_file_named_mp4_is_a_user_error(tmp_path, builtin_head):
+    from emodiffhead.errors import InputFileError
+
+    fake = tmp_path / "clip.mp4"
+    fake.write_text("not a video")
+    with pytest.raises(InputFileError, match="clip.mp4: not a video"):
+        extract_track(fake, builtin_head)
+
+
+def test_extract_cli_on_a_video_prints_no_native_log_noise(tmp_path, example_photo, builtin_head):
+    """mediapipe's TFLite/absl start-up notes (written from its threads) must not reach the terminal."""
+    import subprocess
+    import sys
+
+    from emodiffhead.face.image import load_photo
+    from emodiffhead.render.video import write_mp4
+    from emodiffhead.render.warp_renderer import WarpRenderer
+    from emodiffhead.track import Track
+
+    r = WarpRenderer()
+    r.prepare(load_photo(example_photo), builtin_head, size=128)
+    clip = write_mp4(r.frames(Track.neutral(3, 25.0, builtin_head.name, builtin_head.expression_names)),
+                     tmp_path / "clip.mp4", 25.0)
+    proc = subprocess.run([sys.executable, "-m", "emodiffhead", "extract", str(clip), "-o",
+                           str(tmp_path / "t.json"), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == ""
+    assert (tmp_path / "t.json").is_file()
+
+
+def test_a_video_without_a_face_says_video_not_photo(tmp_path, builtin_head):
+    from emodiffhead.errors import FaceNotFoundError
+    from emodiffhead.render.video import write_mp4
+
+    rng = np.random.default_rng(0)
+    clip = write_mp4((rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(3)), tmp_path / "n.mp4", 25.0)
+    with pytest.raises(FaceNotFoundError, match="n.mp4, first frame: no face found") as info:
+        extract_track(clip, builtin_head)
+    assert "photo" not in str(info.value)

@@ -55,6 +55,7 @@ def test_registry_lists_warp_and_refuses_unknown_names():
     (["render", "missing.jpg", "-o", "x.mp4", "--quiet"], "not found"),
     (["render", "-o", "x.mp4", "--intensity", "0.5"], "needs --emotion"),
     (["render", "-o", "x.mp4", "--renderer", "nope", "--quiet"], "unknown renderer"),
+    (["render", "-o", "x.mp4", "--keep-photo-expression", "3", "--quiet"], "--keep-photo-expression must be in 0..1"),
     (["extract", "missing.mp4", "-o", "t.json"], "not found"),
     (["extract", "x.mp4", "-o", "t.txt"], ".json or .npz"),
 ])
@@ -88,3 +89,53 @@ def test_cli_render_with_a_track_and_extract_from_a_photo(tmp_path, example_phot
     assert probe_mp4(out)["num_frames"] == round(load_audio(example_audio).duration_s * 25) == 77
     assert main(["extract", str(example_photo), "-o", str(tmp_path / "x.json"), "--quiet"]) == 0
     assert load_track(tmp_path / "x.json").num_frames == 1
+
+
+def test_a_thumbnail_face_is_refused_although_the_renderer_upscales_it(example_photo, builtin_head):
+    """60x80 px photo: the face is ~24 px; upscaled to 512 it must still count as too small."""
+    import cv2
+
+    from emodiffhead.errors import FaceNotFoundError
+    from emodiffhead.face.image import load_photo
+    from emodiffhead.render.warp_renderer import WarpRenderer
+
+    img = load_photo(example_photo)
+    thumb = cv2.resize(img, (60, 80), interpolation=cv2.INTER_AREA)
+    with pytest.raises(FaceNotFoundError, match=r"too small \(\d+ px"):
+        WarpRenderer().prepare(thumb, builtin_head, size=256)
+    WarpRenderer().prepare(img, builtin_head, size=256)  # the full photo still works
+
+
+@pytest.mark.parametrize("bad", ["photo_dir", "out_under_file", "out_in_proc"])
+def test_cli_render_bad_paths_exit_2_one_line_nothing_written(bad, tmp_path, capsys):
+    (tmp_path / "plain.txt").write_text("x")
+    out = {"out_under_file": tmp_path / "plain.txt" / "o.mp4",
+           "out_in_proc": "/proc/o.mp4"}.get(bad, tmp_path / "o.mp4")
+    argv = ["render", str(tmp_path), "-o", str(out), "--quiet"] if bad == "photo_dir" else \
+        ["render", "-o", str(out), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert ("not a file" if bad == "photo_dir" else "cannot write") in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["render", "-o", "o.mp4", "--track", "{tmp}", "--quiet"], "track path is not a file"),
+    (["extract", "{tmp}", "-o", "t.json", "--quiet"], "not a file"),
+])
+def test_cli_a_folder_given_as_input_file_is_named_as_such(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "not found" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_one_frame_track_gets_a_hint(neutral_track):
+    from emodiffhead.render.pipeline import match_track_to_audio
+
+    with pytest.raises(TrackError, match=r"track has 1 frame \(.*one-frame track \(extracted from a photo\)"):
+        match_track_to_audio(neutral_track(1), 3.0, 25.0)
+    with pytest.raises(TrackError) as info:
+        match_track_to_audio(neutral_track(10), 3.0, 25.0)
+    assert "one-frame" not in str(info.value) and "10 frames" in str(info.value)

@@ -83,3 +83,13 @@ def test_serve_refuses_remote_host_without_flag(tmp_path):
     r = subprocess.run([sys.executable, "-m", "emodiffhead", "serve", "--host", "0.0.0.0", "--port", "0",
                         "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--allow-remote" in r.stderr
+
+
+def test_serve_with_an_unusable_data_dir_exits_2_with_one_line(tmp_path, capsys):
+    from emodiffhead.cli import main
+
+    blocker = tmp_path / "plain.txt"
+    blocker.write_text("x")
+    assert main(["serve", "--data-dir", str(blocker / "data"), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "data folder" in err and "cannot create" in err and len(err.strip().splitlines()) == 1

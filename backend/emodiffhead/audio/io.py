@@ -63,6 +63,40 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return resample_poly(np.asarray(x, np.float64), rate_out // g, rate_in // g).astype(np.float32)
 
 
+def check_wav_complete(path: Path) -> None:
+    """Raise AudioError when a RIFF/WAVE file holds less sample data than its header declares (a cut-off
+    download or copy). Other formats, and WAVs whose header leaves the size open (0 or 0xFFFFFFFF), pass."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return
+            size = path.stat().st_size
+            byte_rate = 0
+            while True:
+                ch = f.read(8)
+                if len(ch) < 8:
+                    return
+                cid, clen = ch[:4], struct.unpack("<I", ch[4:])[0]
+                if cid == b"fmt ":
+                    fmt = f.read(clen + (clen & 1))
+                    if len(fmt) >= 12:
+                        byte_rate = struct.unpack("<I", fmt[8:12])[0]
+                    continue
+                if cid == b"data":
+                    have = size - f.tell()
+                    if clen in (0, 0xFFFFFFFF) or have >= clen or byte_rate <= 0:
+                        return
+                    raise AudioError(f"{path.name}: the file is cut short: its header declares "
+                                     f"{clen / byte_rate:.2f} s of audio but only {have / byte_rate:.2f} s are "
+                                     "there (an incomplete download or copy?)")
+                f.seek(clen + (clen & 1), 1)
+    except OSError:
+        return
+
+
 def load_audio(path: str | os.PathLike, *, max_duration_s: float = MAX_DURATION_S,
                require_sound: bool = True) -> AudioClip:
     """Decode the first audio stream of ``path`` to a 16 kHz mono :class:`AudioClip`.
@@ -79,6 +113,7 @@ def load_audio(path: str | os.PathLike, *, max_duration_s: float = MAX_DURATION_
         raise InputFileError(f"audio path is not a file: {path}")
     if path.stat().st_size == 0:
         raise AudioError(f"{path.name}: the file is empty (zero length)")
+    check_wav_complete(path)
     try:
         container = av.open(str(path))
     except (av.error.InvalidDataError, UnicodeDecodeError) as e:

@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if args.keep_photo_expression is not None:
         if args.renderer != "warp":
             raise UsageError("--keep-photo-expression applies to the warp renderer only")
+        if not 0.0 <= args.keep_photo_expression <= 1.0:
+            raise UsageError(f"--keep-photo-expression must be in 0..1, got {args.keep_photo_expression:g}")
         options["keep_photo_expression"] = args.keep_photo_expression
     check_writable(out)
     with ConsoleProgress("render", enabled=False if args.quiet else None) as bar:

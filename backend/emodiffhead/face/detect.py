@@ -160,6 +160,17 @@ def mesh_in_box(image_rgb: np.ndarray, box: np.ndarray, margin: float = 0.6) -> 
     return pts
 
 
+def check_face_size(box: np.ndarray, upscale: float = 1.0) -> None:
+    """Raise FaceNotFoundError when the face box (4,) pixels is under MIN_FACE_PX in the original photo.
+
+    upscale: how much the image the box was found in was enlarged from the user's photo (>= 1; a face
+    blown up from a thumbnail has no detail to animate)."""
+    side = float(min(box[2] - box[0], box[3] - box[1])) / max(float(upscale), 1.0)
+    if side < MIN_FACE_PX:
+        raise FaceNotFoundError(f"the face is too small ({side:.0f} px wide; need at least {MIN_FACE_PX} px)"
+                                "; use a closer or larger photo")
+
+
 def detect_face(image_rgb: np.ndarray) -> FaceDetection:
     """Find the (largest) human face and its 478 landmarks.
 
@@ -175,10 +186,8 @@ def detect_face(image_rgb: np.ndarray) -> FaceDetection:
     warnings = []
     if len(boxes) > 1:
         warnings.append(f"{len(boxes)} faces found; using the largest")
+    check_face_size(box)
     bw, bh = box[2] - box[0], box[3] - box[1]
-    if min(bw, bh) < MIN_FACE_PX:
-        raise FaceNotFoundError(f"the face is too small ({min(bw, bh):.0f} px wide; need at least {MIN_FACE_PX} px)"
-                                "; use a closer or larger photo")
     inside_w = max(0.0, min(box[2], W) - max(box[0], 0))
     inside_h = max(0.0, min(box[3], H) - max(box[1], 0))
     outside = 1.0 - inside_w * inside_h / max(bw * bh, 1e-6)

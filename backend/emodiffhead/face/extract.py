@@ -9,6 +9,7 @@ plain low-pass filter. ``extractor="deca"`` uses DECA when the user installed it
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -64,27 +65,37 @@ def video_landmarks(path: str | os.PathLike, progress: ProgressFn | None = None,
         total = int(c.streams.video[0].frames or 0)
     lms, found = [], []
     size = None
-    with quiet_native_stderr():
+    # mediapipe builds the tracking graph in background threads: its TFLite/absl notes can arrive after
+    # the constructor returns, so fd 2 stays quiet until the first frame's result is back.
+    quiet = contextlib.ExitStack()
+    quiet.enter_context(quiet_native_stderr())
+    try:
         mesh_ctx = face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True, max_num_faces=1,
                                       min_detection_confidence=0.5, min_tracking_confidence=0.5)
-    with mesh_ctx as mesh:
-        for i, frame in enumerate(read_video_frames(path)):
-            check_cancel(cancel)
-            H, W = frame.shape[:2]
-            size = (H, W)
-            if i == 0:
-                detect_face(frame)  # the gate: raises a clear error when the video shows no human face
-            with quiet_native_stderr(i == 0):
+        with mesh_ctx as mesh:
+            for i, frame in enumerate(read_video_frames(path)):
+                check_cancel(cancel)
+                H, W = frame.shape[:2]
+                size = (H, W)
+                if i == 0:  # the gate: a clear error when the video shows no human face
+                    try:
+                        detect_face(frame)
+                    except FaceNotFoundError as e:
+                        raise FaceNotFoundError(f"{path.name}, first frame: "
+                                                f"{str(e).replace(' in the photo', '')}") from None
                 res = mesh.process(frame)
-            if res.multi_face_landmarks:
-                lm = res.multi_face_landmarks[0].landmark
-                lms.append(np.array([(p.x * W, p.y * H, p.z * W) for p in lm], np.float32))
-                found.append(True)
-            else:
-                lms.append(None)
-                found.append(False)
-            if total:
-                report(progress, (i + 1) / total, f"landmarks {i + 1}/{total}")
+                quiet.close()
+                if res.multi_face_landmarks:
+                    lm = res.multi_face_landmarks[0].landmark
+                    lms.append(np.array([(p.x * W, p.y * H, p.z * W) for p in lm], np.float32))
+                    found.append(True)
+                else:
+                    lms.append(None)
+                    found.append(False)
+                if total:
+                    report(progress, (i + 1) / total, f"landmarks {i + 1}/{total}")
+    finally:
+        quiet.close()
     if size is None:
         raise InputFileError(f"{path.name}: the video has no frames")
     ok = np.array(found)
@@ -153,7 +164,7 @@ def extract_track(path_video_or_photo: str | os.PathLike, head: HeadModel, *, fp
         raise InputFileError(f"unknown extractor {extractor!r}; choose one of {', '.join(EXTRACTORS)}")
     path = Path(path_video_or_photo)
     if not path.is_file():
-        raise InputFileError(f"file not found: {path}")
+        raise InputFileError(f"file not found: {path}" if not path.exists() else f"not a file: {path}")
     if extractor == "deca":
         from .deca import extract_track_deca
 

@@ -19,8 +19,10 @@ def load_photo(path: str | os.PathLike) -> np.ndarray:
     import cv2
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputFileError(f"photo not found: {path}")
+    if not path.is_file():
+        raise InputFileError(f"photo path is not a file: {path}")
     data = np.fromfile(str(path), dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if img is None:

@@ -242,7 +242,7 @@ def _animation(b: _Builder, head: HeadModel, track, joints: np.ndarray, mesh_nod
     from ..track import check_compatible
 
     track.validate()
-    check_compatible(track, head.expression_names)
+    check_compatible(track, head.expression_names, head.name)
     T, E = track.num_frames, head.num_expression
     times = b.accessor(np.arange(T, dtype=np.float32) / np.float32(track.fps), "SCALAR", minmax=True)
     samplers: list[dict] = []

@@ -46,8 +46,10 @@ def match_track_to_audio(track: Track, audio_duration_s: float, fps: float) -> T
     want = max(1, int(round(audio_duration_s * fps)))
     have = track.num_frames
     if abs(have - want) > FRAME_TOLERANCE:
-        raise TrackError(f"the track has {have} frames ({have / fps:.2f} s at {fps:g} fps) but the audio lasts "
-                         f"{audio_duration_s:.2f} s ({want} frames); they must match")
+        hint = ("; a one-frame track (extracted from a photo) is a single pose, not an animation: leave out "
+                "--track to animate the audio, or extract from a video") if have == 1 else ""
+        raise TrackError(f"the track has {have} frame{'s' if have != 1 else ''} ({have / fps:.2f} s at {fps:g} fps) "
+                         f"but the audio lasts {audio_duration_s:.2f} s ({want} frames); they must match{hint}")
     if have == want:
         return track
     if have > want:
@@ -106,7 +108,7 @@ def render_video(
     clip = audio if isinstance(audio, AudioClip) else load_audio(audio)
     head = load_head("builtin") if head is None else head
     if track is not None:
-        check_compatible(track, head.expression_names)
+        check_compatible(track, head.expression_names, head.name)
         track = match_track_to_audio(track, clip.duration_s, fps)
     rend = get_renderer(renderer, **(renderer_options or {}))
     check_cancel(cancel)

@@ -71,7 +71,6 @@ def write_mp4(
     import av
 
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     aud = _audio_samples(audio)
     rate = Fraction(fps).limit_denominator(1001)
     with atomic_path(out_path, suffix=".part.mp4") as tmp:
@@ -147,20 +146,27 @@ def probe_mp4(path: str | os.PathLike) -> dict:
     return info
 
 
-def read_video_frames(path: str | os.PathLike, max_frames: int | None = None):
-    """Yield (H, W, 3) uint8 RGB frames of a video file; the stream's fps is ``video_fps(path)``."""
+def _open_video(path: Path):
+    """Open ``path`` with PyAV; InputFileError when it is missing, not a file, unreadable or has no video."""
     import av
 
-    path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputFileError(f"video not found: {path}")
+    if not path.is_file():
+        raise InputFileError(f"video path is not a file: {path}")
     try:
         c = av.open(str(path))
-    except av.error.FFmpegError as e:
-        raise InputFileError(f"{path.name}: not a video PyAV can read ({e})") from None
-    with c:
-        if not c.streams.video:
-            raise InputFileError(f"{path.name}: has no video stream")
+    except (av.error.FFmpegError, OSError) as e:
+        raise InputFileError(f"{path.name}: not a video PyAV can read ({type(e).__name__})") from None
+    if not c.streams.video:
+        c.close()
+        raise InputFileError(f"{path.name}: has no video stream")
+    return c
+
+
+def read_video_frames(path: str | os.PathLike, max_frames: int | None = None):
+    """Yield (H, W, 3) uint8 RGB frames of a video file; the stream's fps is ``video_fps(path)``."""
+    with _open_video(Path(path)) as c:
         for i, fr in enumerate(c.decode(c.streams.video[0])):
             if max_frames is not None and i >= max_frames:
                 break
@@ -168,9 +174,9 @@ def read_video_frames(path: str | os.PathLike, max_frames: int | None = None):
 
 
 def video_fps(path: str | os.PathLike) -> float:
-    """Average frame rate of a video file's first video stream (25.0 when unknown)."""
-    import av
+    """Average frame rate of a video file's first video stream (25.0 when unknown).
 
-    with av.open(str(path)) as c:
+    Raises InputFileError when the file is missing, unreadable or has no video stream."""
+    with _open_video(Path(path)) as c:
         r = c.streams.video[0].average_rate
         return float(r) if r else 25.0

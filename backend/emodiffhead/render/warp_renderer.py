@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..face.detect import FaceDetection, detect_face
+from ..face.detect import FaceDetection, check_face_size, detect_face
 from ..face.fit import FitResult, fit_head
 from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report
@@ -115,6 +115,7 @@ class WarpRenderer:
         if fit is None:
             if detection is None:
                 detection = detect_face(img)
+            check_face_size(detection.box, min(img.shape[:2]) / min(np.asarray(photo).shape[:2]))
             check_cancel(cancel)
             report(progress, 0.4, "fitting the head")
             fit = fit_head(img, head, detection)

@@ -156,7 +156,7 @@ def check_track_for_render(track, audio_duration_s: float) -> None:
     from ..track import check_compatible
 
     match = need("emodiffhead.render.pipeline", "match_track_to_audio", "the render pipeline")
-    check_compatible(track, load_head("builtin").expression_names)
+    check_compatible(track, load_head("builtin").expression_names, "builtin")
     match(track, audio_duration_s, track.fps)
 
 

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputFileError
 from ..fileio import atomic_write_bytes as _atomic_write_bytes
 
 #: Where the data folder lives unless ``--data-dir`` or ``EMODIFFHEAD_DATA_DIR`` say otherwise.
@@ -32,8 +33,13 @@ def default_data_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) with mode 0700 when missing. Returns it."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create ``path`` (and parents) with mode 0700 when missing. Returns it.
+
+    Raises InputFileError (one line, exit status 2) when the folder cannot be created or is a file."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:
+        raise InputFileError(f"data folder {path}: cannot create it ({e.strerror or e})") from None
     return path
 
 
