@@ -65,7 +65,9 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"6": 0.8, "12": 1.0},
-    "sad": {"1": 0.9, "4": 0.6, "15": 0.9, "17": 0.3},
+    # AU4 kept moderate in sad: on the built-in head a strong brow lowerer cancels most of AU1's inner-brow
+    # raise, and the raised inner brow is what reads as sadness (Ekman & Friesen's oblique brows).
+    "sad": {"1": 1.0, "4": 0.35, "15": 0.9, "17": 0.3},
     "angry": {"4": 1.0, "5": 0.4, "7": 0.7, "23": 0.8},
     "surprised": {"1": 1.0, "2": 1.0, "5": 0.9, "26": 0.8},
     "fearful": {"1": 1.0, "2": 0.6, "4": 0.5, "5": 0.9, "7": 0.3, "20": 0.8, "26": 0.4},
