@@ -119,6 +119,10 @@ def test_artist_loop_against_the_backend(server, tmp_path, addon_zip, blender_us
     assert cf[50][0] > 0.5 and 0.0 < cf[55][1] < 1.0
     # ... and animating again sends those curves as the emotion timeline: the backend's new track keeps them
     assert r["reanimate"][0] == "FINISHED", r["reanimate"]
+    ma = r["modal_animate"]  # the UI path: request on a worker thread, keys written on the main thread
+    assert ma["started"] and ma["result"] == "FINISHED", ma
+    assert ma["ticks_waiting"] >= 1, ma  # modal() returned to the event loop while the backend worked
+    assert ma["curves_after"] >= 52, ma
     ra = {int(k): v for k, v in r["reanimate_values"].items()}
     for f in (50, 55, 60, 70):
         np.testing.assert_allclose(ra[f], cf.get(f, [0.0, 1.0]), atol=0.02, err_msg=f"frame {f}")

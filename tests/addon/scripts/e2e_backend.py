@@ -204,6 +204,43 @@ out["modal_cancel"] = {"result": result, "ticks": ticks, "message": s.job_messag
 job_id = s.job_id
 out["server_job_state"] = sub("preferences").make_client(ctx).job_status(job_id)["state"] if job_id else None
 
+# the modal animate path (what the UI button runs), driven tick by tick: the backend request runs on a
+# worker thread while modal() keeps returning PASS_THROUGH, so Blender's UI is never blocked
+AOp = sub("operators.animate").EMODIFFHEAD_OT_animate
+
+
+class AnimateDriver:
+    """Stands in for the operator instance Blender would create (same methods, real context)."""
+
+    _timer = None
+    _thread = None
+    _prepared = None
+    _answer = None
+    _start = AOp._start
+    _cleanup = AOp._cleanup
+    modal = AOp.modal
+
+    def __init__(self):
+        self.reports = []
+
+    def report(self, kind, text):
+        self.reports.append([sorted(kind)[0], text])
+
+
+ad = AnimateDriver()
+bag.fcurves.clear()
+started, waiting, result = ad._start(ctx), 0, None
+deadline = time.monotonic() + 60
+while started and time.monotonic() < deadline:
+    r = ad.modal(ctx, Event("TIMER"))
+    if r != {"PASS_THROUGH"}:
+        result = sorted(r)[0]
+        break
+    waiting += 1
+    time.sleep(0.02)
+out["modal_animate"] = {"started": started, "result": result, "ticks_waiting": waiting, "reports": ad.reports,
+                        "curves_after": len(keyframes.channelbag(mesh.data.shape_keys).fcurves)}
+
 # a head fitted to the photo: same topology and shape keys, another identity
 first_basis = np.array([v.co[:] for v in mesh.data.shape_keys.reference_key.data], np.float32)
 s.head_source, s.photo_path = "PHOTO", params["photo"]
