@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from .conftest import E, K, M, P, W, get_dummy_components
-
-torch = pytest.importorskip("torch")
 
 
 def _batch(B=2, s=32, seed=0):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from .conftest import get_dummy_components, get_dummy_inputs
-
-torch = pytest.importorskip("torch")
 
 
 def _run(pipe, seed=0, **kw):

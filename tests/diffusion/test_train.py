@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
+import torch
 
 from .synthetic import make_dataset
 
-torch = pytest.importorskip("torch")
 CONFIG = str(Path(__file__).with_name("tiny_config.json"))
 
 
@@ -79,8 +78,13 @@ def test_distributed_launch_with_two_cpu_processes(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "emodiffhead.diffusion.train", str(tmp_path / "ds"), "--config", CONFIG, "-o", str(tmp_path / "w"),
            "--steps", "2", "--validate-every", "0", "--checkpoint-every", "100"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-    assert p.returncode == 0, p.stderr[-3000:]
+    for attempt in range(2):
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+        # torchrun picks a free rendezvous port and binds it again later: another test's server can take it in
+        # between. Only that race is retried, once; any other failure fails the test at once.
+        if p.returncode == 0 or "address already in use" not in p.stderr.lower():
+            break
+    assert p.returncode == 0, (p.stdout[-1500:], p.stderr[-3000:])
     results = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
     assert len(results) == 2  # one summary per process
     assert all(r["processes"] == 2 and r["steps"] == 2 for r in results)

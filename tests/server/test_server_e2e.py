@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from server_helpers import start_live, wait_state
 
-pytest.importorskip("emodiffhead.render.pipeline")
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import httpx
-import pytest
-
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
 
 MAX_EXAMPLES = 12  # per operation; bounded time
 
