@@ -9,47 +9,62 @@ import bpy
 from ..client import BackendError
 from ..preferences import make_client
 from ..scene import head as head_scene
+from .background import BackgroundRequest
 from .common import settings, work_dir
 from .server import check_health
 
 
-class EMODIFFHEAD_OT_create_head(bpy.types.Operator):
-    """Make a head (built-in, FLAME file or fitted to a photo) with the backend and import it"""
+class EMODIFFHEAD_OT_create_head(BackgroundRequest, bpy.types.Operator):
+    """Make a head (built-in, FLAME file or fitted to a photo) with the backend and import it (ESC abandons)"""
 
     bl_idname = "emodiffhead.create_head"
     bl_label = "Create head"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context):
+    def prepare(self, context) -> dict | None:
+        """Main thread: check the chosen source; refresh the emotion and renderer lists from /health."""
         s = settings(context)
         model, photo = "builtin", None
         if s.head_source == "FLAME":
             model = os.path.realpath(bpy.path.abspath(s.flame_path))  # the server knows it by this path
             if not s.flame_path or not os.path.isfile(model):
                 self.report({"ERROR"}, f"FLAME file not found: {model or '(none chosen)'}")
-                return {"CANCELLED"}
+                return None
         elif s.head_source == "PHOTO":
             photo = bpy.path.abspath(s.photo_path)
             if not s.photo_path or not os.path.isfile(photo):
                 self.report({"ERROR"}, f"photo not found: {photo or '(none chosen)'}")
-                return {"CANCELLED"}
+                return None
         check_health(context)  # fills the emotion and renderer lists the panels offer
+        return {"client": make_client(context), "model": model, "photo": photo, "source": s.head_source,
+                "path": os.path.join(work_dir(), f"head_{s.head_source.lower()}.glb")}
+
+    @staticmethod
+    def request(prepared: dict) -> dict:
+        """Any thread: POST /heads and save the glb beside the .blend (or in temp)."""
         try:
-            glb = make_client(context).create_head(model, photo)
+            glb = prepared["client"].create_head(prepared["model"], prepared["photo"])
         except BackendError as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
-        path = os.path.join(work_dir(), f"head_{s.head_source.lower()}.glb")
-        with open(path, "wb") as f:
+            return {"error": str(e)}
+        with open(prepared["path"], "wb") as f:
             f.write(glb)
+        return {"path": prepared["path"]}
+
+    def apply(self, context, prepared: dict, answer: dict) -> set:
+        """Main thread: import the glb with its shape keys and bones and make it the active head."""
+        if "error" in answer:
+            self.report({"ERROR"}, answer["error"])
+            return {"CANCELLED"}
+        s = settings(context)
         try:
-            mesh, arm = head_scene.import_glb(context, path)
+            mesh, arm = head_scene.import_glb(context, answer["path"])
         except (RuntimeError, FileNotFoundError) as e:
             self.report({"ERROR"}, f"could not import the head: {e}")
             return {"CANCELLED"}
+        model = prepared["model"]
         mesh.name = "emodiffhead_head"
         head_scene.set_expression_slider_ranges(mesh)
-        head_scene.remember(mesh, head_model="builtin" if s.head_source != "FLAME" else os.path.basename(model),
+        head_scene.remember(mesh, head_model="builtin" if prepared["source"] != "FLAME" else os.path.basename(model),
                             model_spec=model,
                             expression_names=[kb.name for kb in mesh.data.shape_keys.key_blocks[1:]])
         s.head = mesh

@@ -46,7 +46,7 @@ class EMODIFFHEAD_OT_import_track(bpy.types.Operator, ImportHelper):
         try:
             track = read_track(self.filepath)
             start = int(track.meta.get("frame_start", context.scene.frame_start))
-            summary = keyframes.apply_track(context, mesh, track, start)
+            keyframes.apply_track(context, mesh, track, start)
         except (OSError, TrackFormatError, ValueError, TypeError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}

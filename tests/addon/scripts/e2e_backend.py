@@ -212,6 +212,7 @@ AOp = sub("operators.animate").EMODIFFHEAD_OT_animate
 class AnimateDriver:
     """Stands in for the operator instance Blender would create (same methods, real context)."""
 
+    bl_idname, bl_label = AOp.bl_idname, AOp.bl_label
     _timer = None
     _thread = None
     _prepared = None
@@ -219,6 +220,9 @@ class AnimateDriver:
     _start = AOp._start
     _cleanup = AOp._cleanup
     modal = AOp.modal
+    prepare = AOp.prepare
+    request = staticmethod(AOp.request)
+    apply = AOp.apply
 
     def __init__(self):
         self.reports = []

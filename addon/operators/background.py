@@ -1,0 +1,70 @@
+"""Operators whose slow part is one backend request: the request runs off Blender's main thread.
+
+From the UI (``invoke``) the request runs on a worker thread while a timer-driven modal handler keeps
+Blender responsive; ``apply`` touches Blender data on the main thread once the answer is in. ESC abandons
+the request (its answer is ignored). From scripts (``execute``) the same three steps run in order.
+
+Subclasses implement:
+    prepare(context) -> dict | None     main thread: read settings and scene; None (after a report) to stop
+    request(prepared) -> dict           any thread: the backend call, no Blender data; {"error": text} on failure
+    apply(context, prepared, answer)    main thread: use the answer; returns the operator result set
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+class BackgroundRequest:
+    """Mixin for ``bpy.types.Operator`` subclasses (put it first in the bases)."""
+
+    _timer = None
+    _thread = None
+    _prepared = None
+    _answer = None
+
+    def _start(self, context) -> bool:
+        """Prepare on the main thread and start the request on a worker thread."""
+        self._prepared = self.prepare(context)
+        if self._prepared is None:
+            return False
+        self._answer = {}
+        prepared, answer, request = self._prepared, self._answer, self.request
+
+        def work():
+            answer.update(request(prepared))
+
+        self._thread = threading.Thread(target=work, name=f"emodiffhead-{self.bl_idname}", daemon=True)
+        self._thread.start()
+        return True
+
+    def invoke(self, context, event):
+        if context.window is None:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC":
+            self._cleanup(context)
+            self.report({"WARNING"}, f"{self.bl_label}: abandoned; the backend's answer will be ignored")
+            return {"CANCELLED"}
+        if event.type != "TIMER" or self._thread.is_alive():
+            return {"PASS_THROUGH"}
+        self._cleanup(context)
+        return self.apply(context, self._prepared, self._answer)
+
+    def _cleanup(self, context) -> None:
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+            self._timer = None
+
+    def execute(self, context):
+        prepared = self.prepare(context)
+        if prepared is None:
+            return {"CANCELLED"}
+        return self.apply(context, prepared, self.request(prepared))
