@@ -25,7 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--track", help="drive the head with this track (.json/.npz) instead of animating the audio")
     p.add_argument("--size", type=int, default=512, help="short side of the video in pixels (default 512)")
     p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
-    p.add_argument("--renderer", default="warp", help="warp (default, no weights) or diffusion")
+    from ..render.registry import RENDERERS
+
+    p.add_argument("--renderer", default="warp", choices=sorted(RENDERERS),
+                   help="warp (default, no weights) or diffusion (needs --weights from `emodiffhead train`)")
     p.add_argument("--weights", help="weights folder of the diffusion renderer")
     p.add_argument("--keep-photo-expression", type=float, default=None,
                    help="warp renderer: 0 = the track replaces the photo's expression (default), 1 = adds to it")
