@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/bench_addon.py [SECONDS ...]
 
 Prints a table: clip length, frames, time to key the track (52 shape-key curves + 8 emotion curves +
-18 bone curves), time to export the evaluated track (frame_set per frame), and the largest export error.
+18 bone curves), time to export the evaluated track by evaluating the F-curves (the default fast path) and
+by ``frame_set`` per frame (the exact fallback), the largest difference between the two exports, and the
+largest export error against the source track.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ if len(sys.argv) < 2 or sys.argv[1] != "--inside":
     export_glb(head, tmp / "head.glb")
     zip_path = build_addon(tmp / "addon.zip", REPO)
     rng = np.random.default_rng(0)
-    print(f"{'clip s':>7} {'frames':>7} {'key s':>7} {'export s':>9} {'max err':>9}")
+    print(f"{'clip s':>7} {'frames':>7} {'key s':>7} {'export s':>9} {'frame_set s':>12} {'fast-exact':>11} {'max err':>9}")
     for seconds in [float(a) for a in sys.argv[1:]] or [3.0, 30.0]:
         T = int(seconds * 25)
         t = Track.neutral(T, 25.0, "builtin", head.expression_names)
@@ -50,15 +52,21 @@ if len(sys.argv) < 2 or sys.argv[1] != "--inside":
         if not line:
             print(out.stdout[-2000:], out.stderr[-2000:])
             sys.exit(1)
-        key_s, export_s = map(float, line[-1].split()[1:3])
+        key_s, export_s, exact_s, diff = map(float, line[-1].split()[1:5])
         from emodiffhead.track import load_track
 
         err = float(np.abs(load_track(tmp / f"o{T}.json").expression - t.expression).max())
-        print(f"{seconds:7.1f} {T:7d} {key_s:7.2f} {export_s:9.2f} {err:9.2e}")
+        print(f"{seconds:7.1f} {T:7d} {key_s:7.2f} {export_s:9.2f} {exact_s:12.2f} {diff:11.1e} {err:9.2e}")
     sys.exit(0)
 
 # ---- inside bpy ------------------------------------------------------------------------------------
 import bpy  # noqa: E402
+
+
+def _flat(row):
+    """A frame's values as a flat list (pose rows are lists of 3-vectors)."""
+    return [x for v in row for x in (v if isinstance(v, list) else [v])]
+
 
 zip_path, glb, src, dst = sys.argv[2:6]
 bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -74,6 +82,11 @@ track = track_io.read_track(src)
 t0 = time.perf_counter()
 keyframes.apply_track(bpy.context, mesh, track, 1)
 t1 = time.perf_counter()
-track_io.write_track(export.evaluate_track(bpy.context, mesh), dst)
+fast = export.evaluate_track(bpy.context, mesh, sampling="fcurves")
 t2 = time.perf_counter()
-print(f"BENCH {t1 - t0:.3f} {t2 - t1:.3f}")
+exact = export.evaluate_track(bpy.context, mesh, sampling="frame_set")
+t3 = time.perf_counter()
+track_io.write_track(fast, dst)
+diff = max(abs(a - b) for k in ("expression", "emotion", "pose", "translation")
+           for ra, rb in zip(getattr(fast, k), getattr(exact, k)) for a, b in zip(_flat(ra), _flat(rb)))
+print(f"BENCH {t1 - t0:.3f} {t2 - t1:.3f} {t3 - t2:.3f} {diff:.3e}")
