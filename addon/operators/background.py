@@ -15,6 +15,22 @@ from __future__ import annotations
 import threading
 
 
+def invoke_modal(op, context, interval_s: float) -> set:
+    """Start ``op`` (its ``_start(context) -> bool``) and follow it with a modal timer every ``interval_s``.
+
+    Without a window (headless Blender) the operator's ``execute`` runs instead. Stores the timer in
+    ``op._timer`` for the operator's ``_cleanup``.
+    """
+    if context.window is None:
+        return op.execute(context)
+    if not op._start(context):
+        return {"CANCELLED"}
+    wm = context.window_manager
+    op._timer = wm.event_timer_add(interval_s, window=context.window)
+    wm.modal_handler_add(op)
+    return {"RUNNING_MODAL"}
+
+
 class BackgroundRequest:
     """Mixin for ``bpy.types.Operator`` subclasses (put it first in the bases)."""
 
@@ -39,14 +55,7 @@ class BackgroundRequest:
         return True
 
     def invoke(self, context, event):
-        if context.window is None:
-            return self.execute(context)
-        if not self._start(context):
-            return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        return invoke_modal(self, context, interval_s=0.1)
 
     def modal(self, context, event):
         if event.type == "ESC":

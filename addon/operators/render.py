@@ -18,6 +18,7 @@ from ..jobs import RenderJob
 from ..preferences import make_client
 from ..scene import export, sequencer
 from ..track_io import write_track
+from .background import invoke_modal
 from .common import active_head, scene_fps, settings, work_dir
 
 _active: dict = {"job": None}
@@ -132,14 +133,7 @@ class EMODIFFHEAD_OT_render_clip(bpy.types.Operator):
         return True
 
     def invoke(self, context, event):
-        if context.window is None:
-            return self.execute(context)
-        if not self._start(context):
-            return {"CANCELLED"}
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.25, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        return invoke_modal(self, context, interval_s=0.25)
 
     def modal(self, context, event):
         s = settings(context)

@@ -146,6 +146,7 @@ def test_artist_loop_against_the_backend(server, tmp_path, addon_zip, blender_us
 
     # a head fitted to the photo
     assert r["create_fitted"][0] == "FINISHED", r["create_fitted"]
+    assert r["create_head_invoke"] == "FINISHED" and r["heads_after_invoke"] == 1, r["create_head_invoke"]
     f = r["fitted"]
     assert f["new_object"] and f["same_vertex_count"] and f["shape_keys"] == len(r["shape_keys"])
     assert f["max_shape_difference"] > 1e-3

@@ -264,6 +264,16 @@ out["errors"]["bad_audio"] = call(bpy.ops.emodiffhead.animate)
 prefs.backend_url = "http://127.0.0.1:9"  # nothing listens on the discard port
 out["errors"]["server_down"] = call(bpy.ops.emodiffhead.create_head)
 
+# the UI's way of calling (INVOKE_DEFAULT): without a window, invoke_modal falls back to execute
+prefs.backend_url, prefs.token_path = params["url"], params["token_file"]
+s.head_source = "BUILTIN"
+n_heads = len([o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys])
+try:
+    out["create_head_invoke"] = sorted(bpy.ops.emodiffhead.create_head("INVOKE_DEFAULT"))[0]
+except RuntimeError as e:
+    out["create_head_invoke"] = f"ERROR {e}"
+out["heads_after_invoke"] = len([o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys]) - n_heads
+
 # Start / Stop server from the preferences (the backend's Python = this interpreter)
 import socket  # noqa: E402
 
