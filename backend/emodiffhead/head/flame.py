@@ -147,6 +147,16 @@ def _sparse_to_dense(m: Any, key: str, what: str) -> np.ndarray:
             raise HeadModelError(f"{what}: key {key!r} is a sparse matrix that cannot be read ({e})") from None
 
 
+def _read_nonempty(path: Path, kind: str) -> bytes:
+    """The bytes of ``path``; HeadModelError naming ``kind`` when it is missing or empty."""
+    if not path.is_file():
+        raise HeadModelError(f"{kind} file not found: {path}")
+    data = path.read_bytes()
+    if not data:
+        raise HeadModelError(f"{kind} {path.name}: the file is empty")
+    return data
+
+
 def read_flame_file(path: str | os.PathLike) -> dict[str, Any]:
     """Raw contents of a FLAME ``.pkl`` or ``.npz`` as a dict of numpy arrays (and strings).
 
@@ -154,11 +164,7 @@ def read_flame_file(path: str | os.PathLike) -> dict[str, Any]:
     """
     path = Path(path)
     what = f"FLAME model {path.name}"
-    if not path.is_file():
-        raise HeadModelError(f"FLAME model file not found: {path}")
-    data = path.read_bytes()
-    if not data:
-        raise HeadModelError(f"{what}: the file is empty")
+    data = _read_nonempty(path, "FLAME model")
     if data[:4] == b"PK\x03\x04":  # npz (zip)
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
@@ -321,11 +327,7 @@ def load_landmark_embedding(
     """
     path = Path(path)
     what = f"landmark embedding {path.name}"
-    if not path.is_file():
-        raise HeadModelError(f"landmark embedding file not found: {path}")
-    data = path.read_bytes()
-    if not data:
-        raise HeadModelError(f"{what}: the file is empty")
+    data = _read_nonempty(path, "landmark embedding")
     if data[:6] == b"\x93NUMPY":
         d = _read_npy_dict(data, what)
     elif data[:4] == b"PK\x03\x04":
