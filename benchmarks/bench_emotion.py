@@ -4,8 +4,7 @@
 
 For every photo in ../shared/data/photos the face is fitted once (photos without a human face are listed with
 the error they give) and one frame per (emotion, intensity) is rendered at 512 px: neutral, then each of the
-seven emotions at 0.5 / 1.0 / 1.5 (the expression is the emotion basis times the intensity, as the animator and
-the Blender add-on build it). The frames go, as PNG files, to the facial-expression classifier of
+seven emotions at 0.5 / 1.0 / 1.5 (the expression is built as the animator builds it, without speech). The frames go, as PNG files, to the facial-expression classifier of
 ``../shared/tools/emotion_eval.py`` (FER2013 mini-Xception, run by its own Python as a separate process: the
 product never imports it). Each render is compared with the neutral render of the same photo.
 
@@ -14,7 +13,7 @@ Tables: (1) per photo and emotion the intended-class probability at 0 / 0.5 / 1.
 mean change per class; (3) the photo's own expression: classifier "happy" and mouth geometry (corner lift and
 width per inter-ocular distance, mediapipe) of the photo vs its neutral render, and the neutral frame's SSIM
 vs the photo. ``--sheets DIR`` also writes one contact sheet per emotion (face zoomed, rows = photos,
-columns = neutral / 0.5 / 1.0 / 1.5) as ``DIR/emotion_<name>.jpg``.
+columns = neutral / 0.5 / 1.0 / 1.5) as ``DIR/emotion_<name>.jpg`` (``--sheet-format png``).
 """
 
 from __future__ import annotations
@@ -45,18 +44,30 @@ SHEET_PHOTOS = ("einstein_1921", "woman_portrait", "man_bw_portrait", "mona_lisa
 
 def grid_track(head, emotions: tuple[str, ...]):
     """(labels [(emotion, intensity)], Track) with one frame per cell: neutral first, then each emotion at
-    each of INTENSITIES."""
-    from emodiffhead.animate.emotion_vectors import emotion_basis
+    each of INTENSITIES. The expression goes through the animator's composition (no speech) and the head's
+    limits, as ``emodiffhead animate/render --emotion`` builds it."""
+    from emodiffhead.animate.compose import compose
+    from emodiffhead.animate.emotion_vectors import emotion_basis_arkit
+    from emodiffhead.animate.retarget import build_retarget
     from emodiffhead.emotion import EMOTIONS
     from emodiffhead.track import Track
 
-    basis = emotion_basis(head)
     labels = [("neutral", 0.0)] + [(e, a) for e in emotions for a in INTENSITIES]
-    tr = Track.neutral(len(labels), 25.0, head.name, head.expression_names)
+    inten = np.zeros((len(labels), len(EMOTIONS)), np.float32)
     for k, (e, a) in enumerate(labels):
-        c = EMOTIONS.index(e)
-        tr.expression[k] = a * basis[c]
-        tr.emotion[k, c] = a
+        inten[k, EMOTIONS.index(e)] = a
+    basis = emotion_basis_arkit()
+    comp = compose(np.zeros((len(labels), basis.shape[1]), np.float32), inten, basis)
+    rt = build_retarget(head)
+    expr = rt.expression(comp.final)
+    if head.expression_limits is not None:
+        lim = np.asarray(head.expression_limits, np.float32)
+        expr = np.clip(expr, lim[:, 0], lim[:, 1])
+    tr = Track.neutral(len(labels), 25.0, head.name, head.expression_names)
+    tr.expression[:] = expr
+    tr.emotion[:] = inten
+    if not rt.has_jaw_blendshape:
+        tr.pose[:, 2, 0] = rt.jaw_angle(comp.emotion_jaw)
     return labels, tr
 
 
@@ -136,7 +147,10 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-python", default=str(EVAL_PYTHON))
     ap.add_argument("--eval-script", default=str(EVAL_SCRIPT))
     ap.add_argument("--sheets", help="write one contact sheet per emotion into this folder")
+    ap.add_argument("--sheet-format", choices=("jpg", "png"), default="jpg")
+    ap.add_argument("--tile", type=int, default=150, help="contact sheet tile side in pixels")
     ap.add_argument("--keep", help="keep the rendered PNGs in this folder")
+    ap.add_argument("--sheets-only", action="store_true", help="render and write the sheets, no tables")
     ap.add_argument("--only", help="only photos whose name contains this")
     args = ap.parse_args(argv)
     head = load_head("builtin")
@@ -170,7 +184,9 @@ def main(argv=None) -> int:
     print(f"\nrender: {t_render:.1f} s wall, {c_render:.1f} s CPU for {len(renders)} photos x {len(labels)} frames")
 
     if args.sheets:
-        write_sheets(renders, emotions, Path(args.sheets))
+        write_sheets(renders, emotions, Path(args.sheets), args.tile, args.sheet_format)
+    if args.sheets_only:
+        return 0
 
     # ---- photo's own expression and identity
     print("\n| photo | SSIM neutral vs photo | corner lift photo -> neutral | width photo -> neutral |")
@@ -236,8 +252,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def write_sheets(renders: dict, emotions: tuple[str, ...], out: Path, tile: int = 150) -> None:
-    """One JPEG per emotion: rows = photos (SHEET_PHOTOS when present), columns = neutral, 0.5, 1.0, 1.5."""
+def write_sheets(renders: dict, emotions: tuple[str, ...], out: Path, tile: int = 150, fmt: str = "jpg") -> None:
+    """One image (``fmt`` jpg or png) per emotion: rows = photos (SHEET_PHOTOS when present), columns = neutral, 0.5, 1.0, 1.5."""
     import cv2
 
     out.mkdir(parents=True, exist_ok=True)
@@ -251,7 +267,8 @@ def write_sheets(renders: dict, emotions: tuple[str, ...], out: Path, tile: int 
                           "neutral") for c in cells]
             rows.append(np.concatenate(row, 1))
         sheet = np.concatenate(rows, 0)
-        cv2.imwrite(str(out / f"emotion_{e}.jpg"), sheet[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+        opts = [cv2.IMWRITE_JPEG_QUALITY, 90] if fmt == "jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 9]
+        cv2.imwrite(str(out / f"emotion_{e}.{fmt}"), sheet[:, :, ::-1], opts)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,8 @@ Everything that turns an emotion or an Action Unit into expression weights reads
 ``EMOTION_PROTOTYPES`` through ``AU_TO_ARKIT``, in the canonical ARKit space (52 blendshapes), and then
 retargets to the head model's own components.
 
-Prototypes follow Ekman & Friesen's EMFACS (happy AU6+12; sad AU1+4+15; surprise AU1+2+5+26;
-fear AU1+2+4+5+7+20+26; anger AU4+5+7+23; disgust AU9+15+16; contempt unilateral AU12+14), with
-per-AU intensities (0..1) chosen so that intensity 1 is a clear, full expression. Unilateral AUs carry a
+Prototypes follow Ekman & Friesen's EMFACS (see ``EMOTION_PROTOTYPES``), with per-AU intensities (0..1,
+1 = FACS maximal) chosen so that emotion intensity 1 is a clearly posed expression and 1.5 a strong one. Unilateral AUs carry a
 side prefix: ``"R12"`` is AU12 on the subject's right only.
 """
 
@@ -53,7 +52,7 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
     22: {"mouthFunnel": 1.0},                                   # lip funneler
     23: {"mouthPress{side}": 0.7, "mouthRollUpper": 0.2, "mouthRollLower": 0.2},  # lip tightener
     24: {"mouthPress{side}": 1.0},                              # lip pressor
-    25: {"mouthLowerDown{side}": 0.3, "mouthUpperUp{side}": 0.1},  # lips part
+    25: {"mouthLowerDown{side}": 0.5, "mouthUpperUp{side}": 0.3, "jawOpen": 0.12},  # lips part
     26: {"jawOpen": 0.45},                                      # jaw drop
     27: {"jawOpen": 1.0},                                       # mouth stretch
     28: {"mouthRollLower": 1.0, "mouthRollUpper": 1.0},         # lip suck
@@ -61,18 +60,25 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
     45: {"eyeBlink{side}": 1.0},                                # blink
 }
 
-#: EMFACS prototypes: AU code -> intensity at emotion intensity 1. "neutral" is empty (zero vector).
+#: EMFACS prototypes: AU code -> AU intensity at emotion intensity 1 (AU intensity 1 = FACS "E", the maximal
+#: movement; the head models are calibrated so that blendshape weight 1 is that movement, see
+#: docs/builtin_head.md). Emotion intensity 1 is a clearly posed expression (MEAD's level 3, FACS C-D:
+#: 0.5-0.67 per AU) and 1.5 a strong one, so no blendshape leaves its [0, 1] range below intensity 1.5.
+#: "neutral" is empty (zero vector). AUs per category (Ekman & Friesen, EMFACS-7 predictions):
+#: happy 6+12(+25 teeth shown); sad 1+4+15(+17, lids drooping 43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+26;
+#: anger 4+5+7+23(+24); disgust 9+10(+15+17); contempt unilateral 12+14.
 EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     "neutral": {},
-    "happy": {"6": 0.8, "12": 1.0},
-    # AU4 kept moderate in sad: on the built-in head a strong brow lowerer cancels most of AU1's inner-brow
-    # raise, and the raised inner brow is what reads as sadness (Ekman & Friesen's oblique brows).
-    "sad": {"1": 1.0, "4": 0.35, "15": 0.9, "17": 0.3},
-    "angry": {"4": 1.0, "5": 0.4, "7": 0.7, "23": 0.8},
-    "surprised": {"1": 1.0, "2": 1.0, "5": 0.9, "26": 0.8},
-    "fearful": {"1": 1.0, "2": 0.6, "4": 0.5, "5": 0.9, "7": 0.3, "20": 0.8, "26": 0.4},
-    "disgusted": {"9": 1.0, "15": 0.6, "16": 0.5, "10": 0.4},
-    "contemptuous": {"R12": 0.7, "R14": 0.9},
+    "happy": {"6": 0.65, "12": 0.66, "25": 0.6},
+    # AU4 kept low in sad: a strong brow lowerer cancels AU1's inner-brow raise, and the oblique brow
+    # (inner corners up) is what reads as sadness.
+    "sad": {"1": 0.66, "4": 0.25, "15": 0.66, "17": 0.45, "43": 0.15},
+    "angry": {"4": 0.66, "5": 0.6, "7": 0.25, "23": 0.6, "24": 0.3},
+    "surprised": {"1": 0.66, "2": 0.66, "5": 0.6, "26": 0.9},
+    # fear: brows raised *and* drawn together (1+2+4, flatter than surprise), lips stretched sideways (20)
+    "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "26": 0.5},
+    "disgusted": {"9": 0.66, "10": 0.5, "15": 0.35, "17": 0.35},
+    "contemptuous": {"R12": 0.5, "R14": 0.66},
 }
 
 

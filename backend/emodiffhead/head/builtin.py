@@ -19,6 +19,16 @@ __all__ = ["ASSET_PATH", "load_builtin_head", "builtin_vertex_colors"]
 #: The shipped asset.
 ASSET_PATH = Path(__file__).resolve().parents[1] / "assets" / "builtin_head.npz"
 
+#: Gains on the Face Units targets of the upper face, so that weight 1 is a FACS maximal (E) movement on a
+#: real face (inter-ocular distance IOD units, measured on the head's mediapipe landmarks): the raw targets
+#: move the brows only 3-6 % IOD, the upper lid 3.7 %, a frown's corners 6 %, while posed expressions move
+#: them about 8-11 %, 6 % and 9 %. Mouth targets used by speech are left as built. See docs/builtin_head.md.
+EXPRESSION_GAINS = {
+    "browDownLeft": 2.0, "browDownRight": 2.0, "browInnerUp": 2.5, "browOuterUpLeft": 2.5,
+    "browOuterUpRight": 2.5, "eyeWideLeft": 1.6, "eyeWideRight": 1.6, "noseSneerLeft": 1.5,
+    "noseSneerRight": 1.5, "mouthFrownLeft": 1.5, "mouthFrownRight": 1.5,
+}
+
 
 @lru_cache(maxsize=1)
 def _load() -> HeadModel:
@@ -28,7 +38,10 @@ def _load() -> HeadModel:
         raise HeadModelError(f"the built-in head asset is missing: {ASSET_PATH} "
                              "(run backend/tools/build_builtin_head.py)")
     with np.load(ASSET_PATH, allow_pickle=False) as d:
-        return HeadModel.from_npz_dict({k: d[k] for k in d.files})
+        model = HeadModel.from_npz_dict({k: d[k] for k in d.files})
+    gains = np.array([EXPRESSION_GAINS.get(n, 1.0) for n in model.expression_names], np.float32)
+    model.expression_basis = (model.expression_basis * gains[None, None]).astype(np.float32)
+    return model
 
 
 def load_builtin_head() -> HeadModel:

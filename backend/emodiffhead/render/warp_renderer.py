@@ -22,6 +22,7 @@ from . import facemesh_topology as topo
 from .drive import Drive, drive_from_track
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
 from .mouth import draw_mouth, mouth_style
+from .unfold import Unfolder
 from .warp import TriangleWarper, build_warp_mesh, drive_points
 
 #: Upper teeth show this far below the neutral upper lip line, lower teeth overlap them by this much
@@ -81,6 +82,16 @@ def clamp_lines(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, move: str 
         lm[il, :2] += 0.5 * over_l[:, None] * n
 
 
+def face_unfolder(landmarks: np.ndarray, mouth_upper: np.ndarray, mouth_lower: np.ndarray) -> Unfolder:
+    """Fold repair over the face tessellation of (478, 2+) photo landmarks, lips' inner lines excepted (the
+    mouth painter covers those). The lid lines are pinned: the skin around an eye absorbs the compression."""
+    tris = topo.triangles()
+    lips = np.zeros(len(landmarks), bool)
+    lips[np.concatenate([mouth_upper, mouth_lower])] = True
+    lids = np.concatenate([np.concatenate(topo.eye_lines(side)) for side in ("left", "right")])
+    return Unfolder(np.asarray(landmarks)[:, :2], tris[~lips[tris].any(1)], pinned=lids)
+
+
 class WarpRenderer:
     """Dense triangle warp of the photo following the posed, projected head.
 
@@ -124,6 +135,7 @@ class WarpRenderer:
         self.warper = TriangleWarper(self.photo, self.mesh)
         self.style = mouth_style(self.photo, fit.landmarks)
         self._mu, self._ml = topo.mouth_lines()
+        self._unfold = face_unfolder(fit.landmarks, self._mu, self._ml)
         self._eyes = {}
         for side in ("left", "right"):
             up, lo = topo.eye_lines(side)
@@ -154,7 +166,7 @@ class WarpRenderer:
         default: the photo's landmarks. jaw: (2,) chin displacement in pixels (lower teeth); default
         from the landmarks. Returns (H, W, 3) uint8.
         """
-        lm = np.array(landmarks, np.float32)
+        lm = self._unfold(landmarks)
         for side in ("left", "right"):  # a lid never passes the other one (blink overshoot folds the warp)
             up, lo = topo.eye_lines(side)
             clamp_lines(lm, up, lo, move="upper")
