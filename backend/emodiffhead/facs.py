@@ -50,7 +50,7 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
     18: {"mouthPucker": 1.0},                                   # lip pucker
     20: {"mouthStretch{side}": 1.0},                            # lip stretcher
     22: {"mouthFunnel": 1.0},                                   # lip funneler
-    23: {"mouthPress{side}": 0.7, "mouthRollUpper": 0.2, "mouthRollLower": 0.2},  # lip tightener
+    23: {"mouthPress{side}": 0.3, "mouthRollUpper": 0.35, "mouthRollLower": 0.35},  # lip tightener
     24: {"mouthPress{side}": 1.0},                              # lip pressor
     25: {"mouthLowerDown{side}": 0.5, "mouthUpperUp{side}": 0.3, "jawOpen": 0.12},  # lips part
     26: {"jawOpen": 0.45},                                      # jaw drop
@@ -65,15 +65,15 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: docs/builtin_head.md). Emotion intensity 1 is a clearly posed expression (MEAD's level 3, FACS C-D:
 #: 0.5-0.67 per AU) and 1.5 a strong one, so no blendshape leaves its [0, 1] range below intensity 1.5.
 #: "neutral" is empty (zero vector). AUs per category (Ekman & Friesen, EMFACS-7 predictions):
-#: happy 6+12(+25 teeth shown); sad 1+4+15(+17, lids drooping 43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+26;
-#: anger 4+5+7+23(+24); disgust 9+10(+15+17); contempt unilateral 12+14.
+#: happy 6+12; sad 1+4+15(+17, lids drooping 43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+26;
+#: anger 4+5+7+23(+17); disgust 9+10(+15+17); contempt unilateral 12+14.
 EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     "neutral": {},
-    "happy": {"6": 0.65, "12": 0.66, "25": 0.6},
+    "happy": {"6": 0.65, "12": 0.66},
     # AU4 kept low in sad: a strong brow lowerer cancels AU1's inner-brow raise, and the oblique brow
     # (inner corners up) is what reads as sadness.
     "sad": {"1": 0.66, "4": 0.25, "15": 0.66, "17": 0.45, "43": 0.15},
-    "angry": {"4": 0.66, "5": 0.6, "7": 0.25, "23": 0.6, "24": 0.3},
+    "angry": {"4": 0.66, "5": 0.6, "7": 0.25, "17": 0.3, "23": 0.66},
     "surprised": {"1": 0.66, "2": 0.66, "5": 0.6, "26": 0.9},
     # fear: brows raised *and* drawn together (1+2+4, flatter than surprise), lips stretched sideways (20)
     "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "26": 0.5},

@@ -236,18 +236,21 @@ class TriangleWarper:
         return x0, y0, map_x[:y1 - y0, :x1 - x0], map_y[:y1 - y0, :x1 - x0]
 
     def warp(self, dst_points: np.ndarray, depth: np.ndarray | None = None,
-             out: np.ndarray | None = None) -> np.ndarray:
-        """The photo warped so source points move to ``dst_points`` (N, 2). Returns (H, W, 3) uint8."""
+             out: np.ndarray | None = None, image: np.ndarray | None = None) -> np.ndarray:
+        """The photo warped so source points move to ``dst_points`` (N, 2). Returns (H, W, 3) uint8.
+
+        image: sample this (H, W, 3) uint8 instead of the photo (e.g. the photo with expression shading)."""
         import cv2
 
+        src = self.image if image is None else image
         x0, y0, mx, my = self.backward_maps(dst_points, depth)
         if out is None:
-            out = self.image.copy()
+            out = src.copy()
         else:
-            out[:] = self.image
+            out[:] = src
         if mx is None:
             return out
         h, w = mx.shape
-        out[y0:y0 + h, x0:x0 + w] = cv2.remap(self.image, mx, my, interpolation=cv2.INTER_LINEAR,
+        out[y0:y0 + h, x0:x0 + w] = cv2.remap(src, mx, my, interpolation=cv2.INTER_LINEAR,
                                               borderMode=cv2.BORDER_REFLECT)
         return out

@@ -22,6 +22,7 @@ from . import facemesh_topology as topo
 from .drive import Drive, drive_from_track
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
 from .mouth import draw_mouth, mouth_style
+from .shading import ExpressionShading
 from .unfold import Unfolder
 from .warp import TriangleWarper, build_warp_mesh, drive_points
 
@@ -82,6 +83,17 @@ def clamp_lines(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, move: str 
         lm[il, :2] += 0.5 * over_l[:, None] * n
 
 
+def track_arkit(track: Track, head: HeadModel) -> np.ndarray:
+    """(T, 52) float32 ARKit blendshape weights of a track's frames: the head's own components when they
+    carry ARKit names (the built-in head), else the emotion part (intensities x FACS prototypes)."""
+    from ..facs import ARKIT_BLENDSHAPES, prototypes_arkit
+
+    names = list(track.expression_names)
+    if all(n in names for n in ARKIT_BLENDSHAPES):
+        return np.asarray(track.expression, np.float32)[:, [names.index(n) for n in ARKIT_BLENDSHAPES]]
+    return np.asarray(track.emotion, np.float32) @ prototypes_arkit(list(track.emotion_names))
+
+
 def face_unfolder(landmarks: np.ndarray, mouth_upper: np.ndarray, mouth_lower: np.ndarray) -> Unfolder:
     """Fold repair over the face tessellation of (478, 2+) photo landmarks, lips' inner lines excepted (the
     mouth painter covers those). The lid lines are pinned: the skin around an eye absorbs the compression."""
@@ -96,14 +108,16 @@ class WarpRenderer:
     """Dense triangle warp of the photo following the posed, projected head.
 
     Options: ``keep_photo_expression`` 0..1 (0: the track replaces the photo's expression, the default;
-    1: the track is added on top of it), ``mouth`` (paint the mouth interior, default True).
+    1: the track is added on top of it), ``mouth`` (paint the mouth interior, default True), ``shading``
+    (expression wrinkles and bulges, :mod:`.shading`, default True).
     """
 
     name = "warp"
 
-    def __init__(self, keep_photo_expression: float = 0.0, mouth: bool = True) -> None:
+    def __init__(self, keep_photo_expression: float = 0.0, mouth: bool = True, shading: bool = True) -> None:
         self.keep_photo_expression = float(keep_photo_expression)
         self.mouth = bool(mouth)
+        self.shading = bool(shading)
         self.photo: np.ndarray | None = None
         self.fit: FitResult | None = None
         self.head: HeadModel | None = None
@@ -136,6 +150,7 @@ class WarpRenderer:
         self.style = mouth_style(self.photo, fit.landmarks)
         self._mu, self._ml = topo.mouth_lines()
         self._unfold = face_unfolder(fit.landmarks, self._mu, self._ml)
+        self._shading = ExpressionShading(self.photo, fit.landmarks) if self.shading else None
         self._eyes = {}
         for side in ("left", "right"):
             up, lo = topo.eye_lines(side)
@@ -157,14 +172,22 @@ class WarpRenderer:
         """Per-frame driving landmarks for ``track`` (see :func:`emodiffhead.render.drive.drive_from_track`)."""
         return drive_from_track(self.head, self.fit, track, self.keep_photo_expression)
 
+    def shading_weights(self, track: Track) -> np.ndarray | None:
+        """(T, K) expression-shading weights of ``track``'s frames (None when shading is off)."""
+        if self._shading is None:
+            return None
+        return self._shading.weights(track_arkit(track, self.head))
+
     def render_landmarks(self, landmarks: np.ndarray, rigid: np.ndarray | None = None,
-                         jaw: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+                         jaw: np.ndarray | None = None, out: np.ndarray | None = None,
+                         shading: np.ndarray | None = None) -> np.ndarray:
         """One frame from moved landmarks.
 
         landmarks: (478, 2|3) target pixel positions (optional third column: depth, smaller is closer).
         rigid: (478, 2+) the neutral-face landmarks under the same head motion (teeth placement);
         default: the photo's landmarks. jaw: (2,) chin displacement in pixels (lower teeth); default
-        from the landmarks. Returns (H, W, 3) uint8.
+        from the landmarks. shading: (K,) expression-shading weights (:meth:`shading_weights`), None = none.
+        Returns (H, W, 3) uint8.
         """
         lm = self._unfold(landmarks)
         for side in ("left", "right"):  # a lid never passes the other one (blink overshoot folds the warp)
@@ -172,7 +195,8 @@ class WarpRenderer:
             clamp_lines(lm, up, lo, move="upper")
         clamp_lines(lm, self._mu, self._ml, move="both")
         depth = lm[:, 2] if lm.shape[1] > 2 else None
-        img = self.warper.warp(drive_points(self.mesh, lm[:, :2]), depth, out=out)
+        src = self._shading.apply(shading) if (shading is not None and self._shading is not None) else None
+        img = self.warper.warp(drive_points(self.mesh, lm[:, :2]), depth, out=out, image=src)
         rig = np.asarray(self.fit.landmarks if rigid is None else rigid, np.float32)[:, :2]
         for up, lo, gap, width, colour, skin in self._eyes.values():
             c = closure(lm[up, :2], lm[lo, :2], gap)
@@ -203,8 +227,11 @@ class WarpRenderer:
             raise RuntimeError("call prepare() first")
         T = track.num_frames
         for s in range(0, T, DRIVE_CHUNK):  # pose the head chunk by chunk: long clips stay small in memory
-            d = self.drive(track.slice(s, min(T, s + DRIVE_CHUNK)))
+            chunk = track.slice(s, min(T, s + DRIVE_CHUNK))
+            d = self.drive(chunk)
+            sh = self.shading_weights(chunk)
             for k in range(d.num_frames):
                 check_cancel(cancel)
-                yield self.render_landmarks(d.landmarks[k], d.rigid[k], d.jaw[k])
+                yield self.render_landmarks(d.landmarks[k], d.rigid[k], d.jaw[k],
+                                            shading=None if sh is None else sh[k])
                 report(progress, (s + k + 1) / T, f"frame {s + k + 1}/{T}")

@@ -1,0 +1,261 @@
+"""Expression-driven skin shading for the warp renderer: wrinkle and bulge maps weighted by blendshapes.
+
+A warp only moves the photo's pixels, so the shading that real expressions put on the skin never appears:
+the vertical furrows between lowered brows (AU4), horizontal forehead lines (AU1/AU2), nasolabial folds
+and raised cheeks with crow's feet (AU12/AU6), the nose wrinkle (AU9), the chin boss (AU17) and the
+marionette shadow under a depressed lip corner (AU15). As face rigs in games and film do with animated
+wrinkle maps, each :data:`FEATURES` entry is a small height field (grooves < 0, bulges > 0) drawn once
+per photo along the photo's own landmarks (so it sits on this face's anatomy), in the photo's pixel space
+(the warp then carries it with the skin). It is turned into a luminance gain map lit like the photo:
+
+    gain_k = OCCLUSION * h_k  -  RELIEF * sigma_px * (grad h_k . l)
+
+with ``l`` the image-plane direction of the photo's key light, estimated from the brightness gradient
+across the face (:func:`estimate_light`): the slope of a furrow that faces the light brightens, the other
+darkens, as in the photo's own wrinkles. Per frame the shaded photo is
+``photo * (1 + sum_k w_k gain_k)`` over the face box, with ``w_k`` from the frame's ARKit blendshape
+weights (:data:`FEATURES` ``activation``): a weighted sum of K precomputed maps, no drawing.
+A neutral frame has every weight 0 and is the photo, untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..facs import ARKIT_INDEX, NUM_ARKIT
+
+#: Luminance change per unit height at the centre of a feature (fraction of the pixel's brightness).
+OCCLUSION = 0.16
+#: Luminance change of a feature's slopes towards / away from the light.
+RELIEF = 0.22
+#: Gains are kept in this range (a pixel at most this much darker / brighter).
+GAIN_RANGE = (0.55, 1.35)
+#: Segments of a drawn line (its depth tapers to 0 at both ends).
+TAPER_SEGMENTS = 16
+
+#: A point: (landmark a, landmark b, t, du, dv) = lerp(a, b, t) + IOD * (du * x_face + dv * y_face), with
+#: x_face the unit axis from the subject's right eye to the left (image right on a frontal face) and y_face
+#: its perpendicular pointing to the chin; IOD the photo's inter-ocular distance (outer eye corners).
+Point = tuple[int, int, float, float, float]
+
+
+@dataclass(frozen=True)
+class Line:
+    """A polyline of :data:`Point` drawn as a ridge (height +1) or a groove (-1) of half-width ``width``
+    (IOD fraction) scaled by ``depth``."""
+
+    points: tuple[Point, ...]
+    width: float
+    depth: float
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One wrinkle / bulge map: its lines and the ARKit blendshapes that activate it (name -> weight)."""
+
+    name: str
+    lines: tuple[Line, ...]
+    activation: dict[str, float]
+
+
+def _resample(points: np.ndarray, n: int) -> np.ndarray:
+    """(n, 2) points evenly spaced by arc length along the (P, 2) polyline."""
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    u = np.linspace(0.0, s[-1], n)
+    return np.stack([np.interp(u, s, points[:, 0]), np.interp(u, s, points[:, 1])], 1)
+
+
+def _p(a: int, b: int | None = None, t: float = 0.0, du: float = 0.0, dv: float = 0.0) -> Point:
+    return (a, a if b is None else b, t, du, dv)
+
+
+def _mirror(points: tuple[Point, ...], pairs: dict[int, int]) -> tuple[Point, ...]:
+    """The same points on the other side of the face (landmark pairs, du negated)."""
+    return tuple((pairs.get(a, a), pairs.get(b, b), t, -du, dv) for a, b, t, du, dv in points)
+
+
+#: Subject's right -> left landmark pairs used by the features (mediapipe face mesh).
+_LR = {55: 285, 107: 336, 33: 263, 129: 358, 206: 426, 216: 436, 212: 432, 61: 291, 105: 334, 70: 300,
+       103: 332, 67: 297, 119: 348, 50: 280}
+
+
+def _sided(name: str, lines_right: tuple[Line, ...], activation_right: dict[str, float]) -> list[Feature]:
+    left = tuple(Line(_mirror(ln.points, _LR), ln.width, ln.depth) for ln in lines_right)
+    act_left = {k.replace("Right", "Left"): v for k, v in activation_right.items()}
+    return [Feature(f"{name}_right", lines_right, activation_right), Feature(f"{name}_left", left, act_left)]
+
+
+def _forehead_line(t: float, depth: float) -> Line:
+    row = ((70, 103), (105, 67), (107, 109), (9, 10), (336, 338), (334, 297), (300, 332))
+    pts = tuple(_p(a, b, t) for a, b in row[1:-1])
+    return Line(pts, 0.018, depth)
+
+
+#: The wrinkle and bulge maps (FACS Investigator's Guide appearance changes per AU).
+FEATURES: tuple[Feature, ...] = tuple(
+    # AU4 brow lowerer: vertical furrows between the brows, the skin between them bulging
+    _sided("glabella", (
+        Line((_p(55, 285, 0.36, 0, 0.02), _p(107, 336, 0.34, 0, -0.10)), 0.022, -1.0),
+        Line((_p(55, 285, 0.5, 0, 0.0), _p(107, 336, 0.5, 0, -0.08)), 0.05, 0.35),
+    ), {"browDownRight": 1.0})
+    # AU1+2 brow raisers: horizontal forehead lines
+    + [Feature("forehead", (_forehead_line(0.28, -1.0), _forehead_line(0.48, -0.9), _forehead_line(0.68, -0.6)),
+               {"browInnerUp": 0.7, "browOuterUpLeft": 0.15, "browOuterUpRight": 0.15})]
+    # AU12/AU10/AU6: the nasolabial fold deepens, the cheek above it bulges
+    + _sided("nasolabial", (
+        Line((_p(129, du=-0.03, dv=0.0), _p(206, du=-0.03), _p(216, du=-0.02), _p(212, du=-0.0, dv=0.04)),
+             0.022, -1.0),
+        Line((_p(129, du=-0.10, dv=0.02), _p(206, du=-0.12), _p(216, du=-0.10)), 0.07, 0.5),
+    ), {"mouthSmileRight": 1.0, "mouthUpperUpRight": 0.6, "noseSneerRight": 0.5, "cheekSquintRight": 0.3})
+    # AU6 cheek raiser: crow's feet at the outer eye corner, the cheek bulging under the eye
+    + _sided("crows_feet", (
+        Line((_p(33, du=-0.07, dv=-0.01), _p(33, du=-0.20, dv=-0.07)), 0.012, -0.8),
+        Line((_p(33, du=-0.08, dv=0.01), _p(33, du=-0.22, dv=0.02)), 0.012, -0.8),
+        Line((_p(33, du=-0.07, dv=0.03), _p(33, du=-0.19, dv=0.10)), 0.012, -0.7),
+        Line((_p(33, 61, 0.3, du=0.02), _p(33, 61, 0.3, du=0.02)), 0.10, 0.6),
+    ), {"cheekSquintRight": 1.0, "eyeSquintRight": 0.3})
+    # AU9 nose wrinkler: horizontal lines across the root of the nose
+    + [Feature("nose_wrinkle", (
+        Line((_p(168, du=-0.10, dv=0.02), _p(168, dv=0.0), _p(168, du=0.10, dv=0.02)), 0.014, -1.0),
+        Line((_p(6, du=-0.09, dv=0.02), _p(6, dv=0.0), _p(6, du=0.09, dv=0.02)), 0.014, -1.0),
+        Line((_p(6, 197, 0.6, du=-0.08, dv=0.02), _p(6, 197, 0.6), _p(6, 197, 0.6, du=0.08, dv=0.02)), 0.012, -0.7),
+    ), {"noseSneerLeft": 0.5, "noseSneerRight": 0.5})]
+    # AU17 chin raiser: the chin boss bulges, the groove under the lower lip deepens
+    + [Feature("chin_boss", (
+        Line((_p(18, 152, 0.5), _p(18, 152, 0.5)), 0.12, 0.9),
+        Line((_p(17, 18, 0.7, du=-0.14), _p(17, 18, 0.9), _p(17, 18, 0.7, du=0.14)), 0.025, -0.8),
+    ), {"mouthShrugLower": 1.0})]
+    # AU15 lip corner depressor: a shadow running down from the lip corner
+    + _sided("marionette", (
+        Line((_p(61, du=-0.03, dv=0.02), _p(61, du=-0.06, dv=0.20)), 0.025, -0.8),
+    ), {"mouthFrownRight": 1.0})
+)
+
+
+def activation_matrix(features: tuple[Feature, ...] = FEATURES) -> np.ndarray:
+    """(52, K) float32: ARKit weights (T, 52) @ this = feature weights (T, K)."""
+    M = np.zeros((NUM_ARKIT, len(features)), np.float32)
+    for k, f in enumerate(features):
+        for name, w in f.activation.items():
+            M[ARKIT_INDEX[name], k] += w
+    return M
+
+
+def face_axes(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(x_face (2,), y_face (2,), IOD px) from (478, 2+) pixel landmarks (outer eye corners 33 and 263)."""
+    lm = np.asarray(landmarks, np.float64)[:, :2]
+    e = lm[263] - lm[33]
+    iod = float(np.hypot(*e))
+    ex = e / max(iod, 1e-6)
+    return ex, np.array([-ex[1], ex[0]]), iod
+
+
+def estimate_light(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(2,) image-plane direction towards the key light, length 0.3..1 (how one-sided the light is).
+
+    A plane is fitted to the luminance of skin patches (forehead, cheeks, chin) against their position
+    in face coordinates; its gradient points to the light on a convex face."""
+    import cv2
+
+    lm = np.asarray(landmarks, np.float64)[:, :2]
+    ex, ey, iod = face_axes(lm)
+    grey = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(photo), cv2.COLOR_RGB2GRAY).astype(np.float32),
+                            (0, 0), max(1.0, 0.04 * iod))
+    H, W = grey.shape
+    patches = (151, 9, 108, 337, 50, 280, 205, 425, 119, 348, 199, 187, 411)
+    c = lm[list(patches)].mean(0)
+    X, y = [], []
+    for i in patches:
+        px, py = np.clip(np.round(lm[i]).astype(int), 0, (W - 1, H - 1))
+        d = (lm[i] - c) / iod
+        X.append([1.0, d @ ex, d @ ey])
+        y.append(float(grey[py, px]))
+    coef, *_ = np.linalg.lstsq(np.array(X), np.array(y), rcond=None)
+    g = coef[1] * ex + coef[2] * ey  # luminance per IOD, image coordinates
+    mag = float(np.hypot(*g)) / max(float(coef[0]), 1.0)
+    if mag < 1e-6:
+        return np.array([0.0, -0.3])  # flat light: assume it comes from above
+    return g / np.hypot(*g) * float(np.clip(mag * 2.0, 0.3, 1.0))
+
+
+class ExpressionShading:
+    """Per-photo wrinkle gain maps; ``apply(weights)`` gives the shaded photo for one frame.
+
+    photo: (H, W, 3) uint8; landmarks: (478, 2+) its pixel landmarks. ``maps``: (K, h, w) float32 gain
+    change per unit weight over ``box`` (x0, y0, x1, y1); ``light``: (2,) from :func:`estimate_light`.
+    """
+
+    def __init__(self, photo: np.ndarray, landmarks: np.ndarray, features: tuple[Feature, ...] = FEATURES) -> None:
+        self.photo = np.ascontiguousarray(photo)
+        self.features = features
+        self.matrix = activation_matrix(features)
+        lm = np.asarray(landmarks, np.float64)[:, :2]
+        self.light = estimate_light(photo, lm)
+        ex, ey, iod = face_axes(lm)
+        H, W = photo.shape[:2]
+        lines = [[self._points(ln.points, lm, ex, ey, iod) for ln in f.lines] for f in features]
+        allp = np.concatenate([p for f in lines for p in f])
+        pad = 0.3 * iod
+        x0, y0 = np.maximum(np.floor(allp.min(0) - pad).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(allp.max(0) + pad).astype(int), (W, H))
+        self.box = (int(x0), int(y0), int(x1), int(y1))
+        self.maps = np.stack([self._feature_map(f, pts, iod) for f, pts in zip(features, lines)]).astype(np.float32)
+        self._roi = self.photo[y0:y1, x0:x1].astype(np.float32)
+        self._buf = self.photo.copy()
+
+    @staticmethod
+    def _points(points, lm, ex, ey, iod) -> np.ndarray:
+        a = np.array([p[0] for p in points])
+        b = np.array([p[1] for p in points])
+        t = np.array([p[2] for p in points])[:, None]
+        off = np.array([[p[3], p[4]] for p in points])
+        return lm[a] * (1 - t) + lm[b] * t + iod * (off[:, :1] * ex + off[:, 1:] * ey)
+
+    def _feature_map(self, feature: Feature, lines: list[np.ndarray], iod: float) -> np.ndarray:
+        import cv2
+
+        x0, y0, x1, y1 = self.box
+        h = np.zeros((y1 - y0, x1 - x0), np.float32)
+        gain = np.zeros_like(h)
+        for ln, pts in zip(feature.lines, lines):
+            sigma = max(0.6, ln.width * iod)
+            canvas = np.zeros_like(h)
+            if len(pts) == 1 or np.allclose(pts, pts[0]):
+                p = np.round((pts[0] - (x0, y0)) * 16).astype(np.int32)
+                cv2.circle(canvas, (int(p[0]), int(p[1])), 16, 1.0, -1, cv2.LINE_AA, 4)
+            else:  # tapered towards both ends, as real creases fade out
+                q = _resample(pts, TAPER_SEGMENTS + 1)
+                p = np.round((q - (x0, y0)) * 16).astype(np.int32)
+                for j in range(TAPER_SEGMENTS):
+                    s = (j + 0.5) / TAPER_SEGMENTS
+                    cv2.line(canvas, tuple(map(int, p[j])), tuple(map(int, p[j + 1])),
+                             float(np.sin(np.pi * s) ** 0.6), 1, cv2.LINE_AA, 4)
+            canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
+            peak = float(canvas.max())
+            if peak <= 0:
+                continue
+            hl = canvas / peak * ln.depth
+            gy, gx = np.gradient(hl)
+            slope = (gx * self.light[0] + gy * self.light[1]) * sigma
+            gain += OCCLUSION * hl - RELIEF * slope
+            h += hl
+        return gain
+
+    def weights(self, arkit: np.ndarray) -> np.ndarray:
+        """(T, K) float32 feature weights from (T, 52) ARKit blendshape weights (negative parts ignored)."""
+        return np.maximum(np.asarray(arkit, np.float32), 0.0) @ self.matrix
+
+    def apply(self, weights: np.ndarray) -> np.ndarray:
+        """The photo (H, W, 3) uint8 shaded with (K,) feature weights (a view of an internal buffer, valid
+        until the next call); the photo itself when every weight is ~0."""
+        w = np.asarray(weights, np.float32)
+        if not np.any(w > 1e-3):
+            return self.photo
+        x0, y0, x1, y1 = self.box
+        g = np.tensordot(w, self.maps, axes=1)
+        np.clip(1.0 + g, *GAIN_RANGE, out=g)
+        self._buf[y0:y1, x0:x1] = np.clip(self._roi * g[..., None], 0, 255).astype(np.uint8)
+        return self._buf
