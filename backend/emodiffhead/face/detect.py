@@ -1,9 +1,11 @@
 """Face detection gate and 478 face-mesh landmarks (mediapipe 0.10.21, models inside the wheel).
 
 mediapipe's face mesh alone "finds" faces on dogs and alpacas, so the full-range face *detector*
-(``FaceDetection(model_selection=1, min_detection_confidence=0.5)``) gates first; the mesh
+(``FaceDetection(model_selection=1, min_detection_confidence=0.5)``) gates first (retried on the photo
+framed by a border when it finds nothing: it misses faces that fill the frame); the mesh
 (``FaceMesh(static_image_mode=True, refine_landmarks=True)``) then runs on a square crop around the
-detected box. Landmarks are returned in pixels of the full image.
+detected box. The detector accepts monkeys, so a last check asks for the white of a human eye
+(:func:`sclera_ratio`). Landmarks are returned in pixels of the full image.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ MIN_FACE_PX = 48
 #: Largest fraction of the face box that may lie outside the image.
 MAX_OUTSIDE = 0.12
 NUM_LANDMARKS = 478
+#: When the detector finds no face, the photo is framed by a border of these fractions of its longer side
+#: (filled with the colour of the photo's edge) and searched again: the full-range model misses faces
+#: that fill the frame (close-ups), and finds them once they are framed.
+RETRY_BORDERS = (0.25, 0.5)
+#: A face whose eye openings are all darker than this fraction of the skin below them shows no white of the
+#: eye (sclera): human eyes show a white sclera, other primates' and most animals' eyes are dark throughout.
+MIN_SCLERA_RATIO = 0.45
+#: Eyes opened less than this fraction of their width are not judged (closed or squinting eyes).
+MIN_EYE_OPENING = 0.12
 
 _lock = threading.Lock()
 _models: dict[str, object] = {}
@@ -129,6 +140,63 @@ def detect_boxes(image_rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:
     return out
 
 
+def detect_boxes_framed(image_rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """:func:`detect_boxes`, retried on the photo framed by a border (``RETRY_BORDERS``) when it finds no
+    face; boxes in the photo's pixels (a close-up's box may reach past its edges)."""
+    import cv2
+
+    img = as_rgb_uint8(image_rgb)
+    boxes = detect_boxes(img)
+    if boxes:
+        return boxes
+    H, W = img.shape[:2]
+    edge = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]).reshape(-1, 3)
+    colour = tuple(float(v) for v in np.median(edge, axis=0))
+    for f in RETRY_BORDERS:
+        b = int(round(f * max(H, W)))
+        framed = cv2.copyMakeBorder(img, b, b, b, b, cv2.BORDER_CONSTANT, value=colour)
+        boxes = detect_boxes(framed)
+        if boxes:
+            return [(box - np.float32(b), score) for box, score in boxes]
+    return []
+
+
+def sclera_ratio(image_rgb: np.ndarray, landmarks: np.ndarray) -> float | None:
+    """Brightness of the white of the eye relative to the skin: the larger over the two eyes of (upper
+    quartile of the luminance inside the eye opening) / (median luminance of the skin just below the lower
+    lid), from (478, 2+) pixel landmarks. None when no eye is open enough to judge."""
+    import cv2
+
+    from ..render import facemesh_topology as topo
+
+    img = as_rgb_uint8(image_rgb)
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    H, W = grey.shape
+    lm = np.asarray(landmarks, np.float32)[:, :2]
+    best = None
+    for side in ("left", "right"):
+        up, lo = topo.eye_lines(side)
+        width = float(np.linalg.norm(lm[up[-1]] - lm[up[0]]))
+        gap = float(np.max(np.linalg.norm(lm[lo[1:-1]] - lm[up[1:-1]], axis=1)))
+        if width < 4 or gap < MIN_EYE_OPENING * width:
+            continue
+        poly = np.concatenate([lm[up], lm[lo[::-1]]])
+        x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 2, (W, H))
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+        inner = cv2.erode(mask, np.ones((3, 3), np.uint8))
+        eye = grey[y0:y1, x0:x1][(inner if inner.sum() >= 8 else mask) > 0]
+        skin_pts = lm[lo[1:-1]] + np.array([0.0, 0.25 * width], np.float32)
+        sx = np.clip(np.round(skin_pts[:, 0]).astype(int), 0, W - 1)
+        sy = np.clip(np.round(skin_pts[:, 1]).astype(int), 0, H - 1)
+        if eye.size == 0:
+            continue
+        r = float(np.percentile(eye, 75)) / max(float(np.median(grey[sy, sx])), 1.0)
+        best = r if best is None else max(best, r)
+    return best
+
+
 def mesh_in_box(image_rgb: np.ndarray, box: np.ndarray, margin: float = 0.6) -> np.ndarray | None:
     """Run the face mesh on a square crop around ``box`` (4,); (478, 3) pixel landmarks or None."""
     img = as_rgb_uint8(image_rgb)
@@ -179,7 +247,7 @@ def detect_face(image_rgb: np.ndarray) -> FaceDetection:
     """
     img = as_rgb_uint8(image_rgb)
     H, W = img.shape[:2]
-    boxes = detect_boxes(img)
+    boxes = detect_boxes_framed(img)
     if not boxes:
         raise FaceNotFoundError("no face found in the photo (the face detector found no human face)")
     box, score = boxes[0]
@@ -197,5 +265,9 @@ def detect_face(image_rgb: np.ndarray) -> FaceDetection:
     lmk = mesh_in_box(img, box)
     if lmk is None:
         raise FaceNotFoundError("no face found in the photo (a face box was detected but no face landmarks)")
+    ratio = sclera_ratio(img, lmk)
+    if ratio is not None and ratio < MIN_SCLERA_RATIO:
+        raise FaceNotFoundError("no face found in the photo (the face found has no white of the eye: "
+                                "not a human face)")
     return FaceDetection(box=box, score=score, landmarks=lmk, num_faces=len(boxes), image_size=(H, W),
                          warnings=warnings)

@@ -15,7 +15,9 @@ across the face (:func:`estimate_light`): the slope of a furrow that faces the l
 darkens, as in the photo's own wrinkles. Per frame the shaded photo is
 ``photo * (1 + sum_k w_k gain_k)`` over the face box, with ``w_k`` from the frame's ARKit blendshape
 weights (:data:`FEATURES` ``activation``): a weighted sum of K precomputed maps, no drawing.
-A neutral frame has every weight 0 and is the photo, untouched.
+Weights are relative to the photo's own expression (the renderer subtracts the fitted photo expression,
+as it does for the geometry): a neutral frame of a neutral photo is the photo, untouched, and a neutral
+frame of a smiling photo softens its nasolabial folds and cheek bulges.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ OCCLUSION = 0.16
 RELIEF = 0.22
 #: Gains are kept in this range (a pixel at most this much darker / brighter).
 GAIN_RANGE = (0.55, 1.35)
+#: Most negative feature weight (softening the photo's own folds).
+NEGATIVE_LIMIT = 0.5
 #: Segments of a drawn line (its depth tapers to 0 at both ends).
 TAPER_SEGMENTS = 16
 
@@ -245,14 +249,16 @@ class ExpressionShading:
         return gain
 
     def weights(self, arkit: np.ndarray) -> np.ndarray:
-        """(T, K) float32 feature weights from (T, 52) ARKit blendshape weights (negative parts ignored)."""
-        return np.maximum(np.asarray(arkit, np.float32), 0.0) @ self.matrix
+        """(T, K) float32 feature weights from (T, 52) ARKit blendshape weights. Negative weights (an
+        expression the photo has and the frame has not, e.g. the photo's smile in a neutral frame) soften
+        the photo's own folds, down to -NEGATIVE_LIMIT."""
+        return np.maximum(np.asarray(arkit, np.float32) @ self.matrix, -NEGATIVE_LIMIT)
 
     def apply(self, weights: np.ndarray) -> np.ndarray:
         """The photo (H, W, 3) uint8 shaded with (K,) feature weights (a view of an internal buffer, valid
         until the next call); the photo itself when every weight is ~0."""
         w = np.asarray(weights, np.float32)
-        if not np.any(w > 1e-3):
+        if not np.any(np.abs(w) > 1e-3):
             return self.photo
         x0, y0, x1, y1 = self.box
         g = np.tensordot(w, self.maps, axes=1)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..face.detect import FaceDetection, check_face_size, detect_face
 from ..face.fit import FitResult, fit_head
+from ..facs import ARKIT_BLENDSHAPES
 from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
@@ -86,7 +87,7 @@ def clamp_lines(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, move: str 
 def track_arkit(track: Track, head: HeadModel) -> np.ndarray:
     """(T, 52) float32 ARKit blendshape weights of a track's frames: the head's own components when they
     carry ARKit names (the built-in head), else the emotion part (intensities x FACS prototypes)."""
-    from ..facs import ARKIT_BLENDSHAPES, prototypes_arkit
+    from ..facs import prototypes_arkit
 
     names = list(track.expression_names)
     if all(n in names for n in ARKIT_BLENDSHAPES):
@@ -176,7 +177,12 @@ class WarpRenderer:
         """(T, K) expression-shading weights of ``track``'s frames (None when shading is off)."""
         if self._shading is None:
             return None
-        return self._shading.weights(track_arkit(track, self.head))
+        arkit = track_arkit(track, self.head)
+        names = list(self.head.expression_names)
+        if all(n in names for n in ARKIT_BLENDSHAPES):  # relative to the photo's own expression, as the drive
+            photo = np.asarray(self.fit.expression, np.float32)[[names.index(n) for n in ARKIT_BLENDSHAPES]]
+            arkit = arkit - (1.0 - float(np.clip(self.keep_photo_expression, 0, 1))) * photo[None]
+        return self._shading.weights(arkit)
 
     def render_landmarks(self, landmarks: np.ndarray, rigid: np.ndarray | None = None,
                          jaw: np.ndarray | None = None, out: np.ndarray | None = None,
