@@ -8,7 +8,7 @@ seven emotions at 0.5 / 1.0 / 1.5 (the expression is built as the animator build
 ``../shared/tools/emotion_eval.py`` (FER2013 mini-Xception, run by its own Python as a separate process: the
 product never imports it). Each render is compared with the neutral render of the same photo.
 
-Tables: (1) per photo and emotion the intended-class probability at 0 / 0.5 / 1.0 / 1.5 and the top class at
+Tables: (0) the face gate per photo, as given and as a close-up; (1) per photo and emotion the intended-class probability at 0 / 0.5 / 1.0 / 1.5 and the top class at
 1.0; (2) the issue's figures: top-1 at 1.0, rise >= 0.05 over the neutral render, monotonic 0.5 < 1.0 < 1.5,
 mean change per class; (3) the photo's own expression: classifier "happy" and mouth geometry (corner lift and
 width per inter-ocular distance, mediapipe) of the photo vs its neutral render, and the neutral frame's SSIM
@@ -118,6 +118,34 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
     return img
 
 
+def gate_table(photos: list[Path]) -> None:
+    """Print the face gate's answer per photo, as given and as a close-up (cropped to the detector's face
+    box, the face filling the frame, scaled to 512 px)."""
+    import cv2
+
+    from emodiffhead.errors import FaceNotFoundError
+    from emodiffhead.face.detect import detect_face
+    from emodiffhead.face.image import load_photo
+
+    print("\n| photo | face gate | close-up (face fills the frame) |\n|---|---|---|")
+    for p in photos:
+        img = load_photo(p)
+        try:
+            d = detect_face(img)
+        except FaceNotFoundError as e:
+            print(f"| {p.name} | refused: {e} | - |")
+            continue
+        x0, y0, x1, y1 = np.round(d.box).astype(int)
+        crop = img[max(y0, 0):max(y1, 1), max(x0, 0):max(x1, 1)]
+        close = cv2.resize(crop, (512, int(round(512 * crop.shape[0] / crop.shape[1]))), interpolation=cv2.INTER_CUBIC)
+        try:
+            detect_face(close)
+            res = "accepted"
+        except FaceNotFoundError as e:
+            res = f"refused: {e}"
+        print(f"| {p.name} | accepted (score {d.score:.2f}) | {res} |")
+
+
 def run_classifier(paths: list[Path], python: Path, script: Path) -> dict[str, dict[str, float]]:
     """{path: {class: probability}} from emotion_eval.py run as a subprocess (JSON lines)."""
     res = subprocess.run([str(python), str(script), *map(str, paths)], capture_output=True, text=True)
@@ -181,6 +209,7 @@ def main(argv=None) -> int:
                            "files": dict(zip(labels, files))}
         print(f"| {p.name} | rendered {len(frames)} frames |")
     t_render, c_render = time.perf_counter() - t0, time.process_time() - c0
+    gate_table([p for p in sorted(Path(args.photos).glob("*.jpg")) if not args.only or args.only in p.name])
     print(f"\nrender: {t_render:.1f} s wall, {c_render:.1f} s CPU for {len(renders)} photos x {len(labels)} frames")
 
     if args.sheets:

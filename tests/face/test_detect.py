@@ -70,3 +70,50 @@ def test_two_faces_use_the_largest_and_say_so(example_photo):
     assert d.num_faces >= 2
     assert any("largest" in w for w in d.warnings)
     assert d.landmarks[1, 0] < img.shape[1]  # the big face (left) was used
+
+
+def test_close_up_filling_the_frame_is_found(example_photo):
+    # the full-range detector misses a face that fills the frame; framing it with a border finds it
+    import cv2
+
+    from emodiffhead.face.detect import detect_boxes
+
+    img = load_photo(example_photo)
+    x0, y0, x1, y1 = detect_face(img).box.astype(int)
+    close = cv2.resize(img[max(y0, 0):y1, max(x0, 0):x1], (512, 512), interpolation=cv2.INTER_CUBIC)
+    assert detect_boxes(close) == []  # the plain detector alone fails on it
+    d = detect_face(close)
+    assert d.landmarks.shape == (478, 3)
+    assert 150 < d.landmarks[1, 0] < 362 and 150 < d.landmarks[1, 1] < 400  # nose tip near the middle
+
+
+def _paint_eyes(img, landmarks, colour):
+    import cv2
+
+    from emodiffhead.render import facemesh_topology as topo
+
+    out = img.copy()
+    for side in ("left", "right"):
+        up, lo = topo.eye_lines(side)
+        poly = np.concatenate([landmarks[up, :2], landmarks[lo[::-1], :2]])
+        centre = poly.mean(0)
+        poly = centre + 1.3 * (poly - centre)  # cover the whole opening
+        cv2.fillPoly(out, [np.round(poly).astype(np.int32)], tuple(int(c) for c in colour))
+    return out
+
+
+def test_eyes_without_white_are_refused_and_stone_eyes_accepted(example_photo):
+    from emodiffhead.face.detect import sclera_ratio
+
+    img = load_photo(example_photo)
+    d = detect_face(img)
+    assert sclera_ratio(img, d.landmarks) > 0.8
+    # dark eyes throughout (as a monkey's): no human face
+    dark = _paint_eyes(img, d.landmarks, (40, 28, 20))
+    with pytest.raises(FaceNotFoundError, match="no face found.*white of the eye"):
+        detect_face(dark)
+    # eyes the colour of the skin (a statue's): still a human face
+    lm = d.landmarks
+    skin = img[int(lm[205, 1]), int(lm[205, 0])]
+    stone = _paint_eyes(img, lm, skin)
+    assert detect_face(stone).landmarks.shape == (478, 3)

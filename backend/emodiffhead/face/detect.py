@@ -24,8 +24,10 @@ from .image import as_rgb_uint8
 
 #: Minimum side of the detected face box in pixels.
 MIN_FACE_PX = 48
-#: Largest fraction of the face box that may lie outside the image.
+#: Largest fraction of the face that may lie outside the image: of the face-oval landmarks (a close-up's
+#: detector box, which has margins around the face, may reach further out: up to MAX_BOX_OUTSIDE of it).
 MAX_OUTSIDE = 0.12
+MAX_BOX_OUTSIDE = 0.3
 NUM_LANDMARKS = 478
 #: When the detector finds no face, the photo is framed by a border of these fractions of its longer side
 #: (filled with the colour of the photo's edge) and searched again: the full-range model misses faces
@@ -239,6 +241,11 @@ def check_face_size(box: np.ndarray, upscale: float = 1.0) -> None:
                                 "; use a closer or larger photo")
 
 
+def _raise_cut_off(fraction: float) -> None:
+    raise FaceNotFoundError(f"the face is cut off by the image border ({fraction:.0%} of it is outside)"
+                            "; use a photo that shows the whole face")
+
+
 def detect_face(image_rgb: np.ndarray) -> FaceDetection:
     """Find the (largest) human face and its 478 landmarks.
 
@@ -259,12 +266,19 @@ def detect_face(image_rgb: np.ndarray) -> FaceDetection:
     inside_w = max(0.0, min(box[2], W) - max(box[0], 0))
     inside_h = max(0.0, min(box[3], H) - max(box[1], 0))
     outside = 1.0 - inside_w * inside_h / max(bw * bh, 1e-6)
-    if outside > MAX_OUTSIDE:
-        raise FaceNotFoundError(f"the face is cut off by the image border ({outside:.0%} of it is outside)"
-                                "; use a photo that shows the whole face")
+    if outside > MAX_BOX_OUTSIDE:
+        _raise_cut_off(outside)
     lmk = mesh_in_box(img, box)
     if lmk is None:
         raise FaceNotFoundError("no face found in the photo (a face box was detected but no face landmarks)")
+    from ..render.facemesh_topology import loops
+
+    oval = lmk[loops()["face_oval"], :2]
+    tol = 0.02 * float(np.sqrt(max(bw * bh, 1.0)))
+    out_oval = float(np.mean((oval[:, 0] < -tol) | (oval[:, 1] < -tol) | (oval[:, 0] > W - 1 + tol)
+                             | (oval[:, 1] > H - 1 + tol)))
+    if out_oval > MAX_OUTSIDE:
+        _raise_cut_off(out_oval)
     ratio = sclera_ratio(img, lmk)
     if ratio is not None and ratio < MIN_SCLERA_RATIO:
         raise FaceNotFoundError("no face found in the photo (the face found has no white of the eye: "

@@ -19,7 +19,7 @@ MIN_AREA_RATIO = 0.45
 #: Relaxation steps per frame (each only touches the offending triangles).
 ITERATIONS = 40
 #: Fraction of the way to the triangle's mean displacement per step.
-STEP = 0.5
+STEP = 1.0
 
 
 def _signed_area(p: np.ndarray, tris: np.ndarray) -> np.ndarray:
@@ -61,17 +61,21 @@ class Unfolder:
         bad = self.bad(p)
         if not bad.any():
             return out
-        d = p - self.source[: len(p)]
+        n = len(p)
+        src = self.source[:n]
+        free = self.free[:n]
+        d = p - src
         for _ in range(ITERATIONS):
             t = self.triangles[bad]
-            mean = d[t].mean(1)  # (B, 2)
-            pull = np.zeros_like(d)
-            cnt = np.zeros(len(d))
-            np.add.at(pull, t.reshape(-1), np.repeat(mean, 3, axis=0) - d[t.reshape(-1)])
-            np.add.at(cnt, t.reshape(-1), 1.0)
-            hit = (cnt > 0) & self.free[: len(d)]
-            d[hit] += STEP * pull[hit] / cnt[hit, None]
-            bad = self.bad(self.source[: len(d)] + d)
+            flat = t.reshape(-1)
+            diff = (d[t].mean(1, keepdims=True) - d[t]).reshape(-1, 2)  # corner -> triangle mean, (3B, 2)
+            cnt = np.bincount(flat, minlength=n).astype(np.float64)
+            px = np.bincount(flat, diff[:, 0], minlength=n)
+            py = np.bincount(flat, diff[:, 1], minlength=n)
+            hit = (cnt > 0) & free
+            d[hit, 0] += STEP * px[hit] / cnt[hit]
+            d[hit, 1] += STEP * py[hit] / cnt[hit]
+            bad = self.bad(src + d)
             if not bad.any():
                 break
         out[:, :2] = (self.source[: len(d)] + d).astype(np.float32)

@@ -1,0 +1,155 @@
+"""Emotions in pixels: prototypes' strength, fold repair (no seams), expression shading, neutralised photo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emodiffhead.animate.emotion_vectors import emotion_basis, emotion_basis_arkit
+from emodiffhead.diffusion.metrics import ssim
+from emodiffhead.emotion import EMOTIONS
+from emodiffhead.facs import ARKIT_INDEX
+from emodiffhead.render import facemesh_topology as topo
+from emodiffhead.render.shading import FEATURES, ExpressionShading, estimate_light
+from emodiffhead.render.unfold import Unfolder
+from emodiffhead.render.warp import LAYER_FACE
+
+
+def _track(builtin_head, emotion: str, intensities):
+    from emodiffhead.track import Track
+
+    B = emotion_basis(builtin_head)
+    c = EMOTIONS.index(emotion)
+    tr = Track.neutral(len(intensities), 25.0, builtin_head.name, builtin_head.expression_names)
+    for k, a in enumerate(intensities):
+        tr.expression[k] = a * B[c]
+        tr.emotion[k, c] = a
+    return tr
+
+
+def test_prototypes_stay_in_range_up_to_intensity_1_5():
+    # no blendshape saturates below intensity 1.5, so 1.0 -> 1.5 still strengthens every part of the face
+    B = emotion_basis_arkit()
+    assert np.all(B >= 0) and np.all(1.5 * B <= 1.0 + 1e-6), B.max(1)
+
+
+def test_builtin_brows_move_like_a_posed_expression(builtin_head):
+    # brow lowerer / inner brow raiser at weight 1 move the inner brow by >= 8 % of the inter-ocular distance
+    lm0 = builtin_head.forward().landmarks[0]
+    iod = np.linalg.norm(lm0[263] - lm0[33])
+    for name, sign in (("browDownLeft", -1), ("browInnerUp", 1)):
+        e = np.zeros((1, builtin_head.num_expression), np.float32)
+        e[0, builtin_head.expression_index(name)] = 1.0
+        lm = builtin_head.forward(expression=e).landmarks[0]
+        assert sign * (lm[336, 1] - lm0[336, 1]) / iod > 0.08, name
+
+
+def test_unfolder_removes_a_fold_and_leaves_a_clean_frame_alone():
+    src = np.array([[0, 0], [10, 0], [0, 10], [10, 10], [5, 20]], np.float64)
+    tris = np.array([[0, 1, 2], [1, 3, 2], [2, 3, 4]])
+    u = Unfolder(src, tris, pinned=np.array([0, 1]))
+    same = src + np.array([1.0, 0.5])
+    assert np.array_equal(u(same), same.astype(np.float32))
+    folded = src.copy()
+    folded[2] = [0, -6]  # the left corner of the middle row pushed through the top edge
+    folded[3] = [10, -6]
+    assert u.bad(folded).any()
+    fixed = u(folded).astype(np.float64)
+    assert not u.bad(fixed).any()
+    assert np.allclose(fixed[[0, 1]], src[[0, 1]])  # pinned points keep their motion
+
+
+@pytest.mark.parametrize("emotion", ["angry", "fearful", "disgusted", "surprised"])
+def test_strong_expressions_render_without_folded_triangles(warp_renderer, builtin_head, emotion):
+    r = warp_renderer
+    tr = _track(builtin_head, emotion, [1.5])
+    lm = r.drive(tr).landmarks[0]
+    fixed = r._unfold(lm)
+    tris = r.mesh.triangles[r.mesh.layer == LAYER_FACE]
+    mouth = np.zeros(478, bool)
+    mouth[np.concatenate(topo.mouth_lines())] = True
+    tris = tris[~mouth[tris].any(1)]
+
+    def area(p):
+        a, b, c = p[tris[:, 0]], p[tris[:, 1]], p[tris[:, 2]]
+        return (b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0]
+
+    a0 = area(r.fit.landmarks[:, :2].astype(np.float64))
+    ok = np.abs(a0) > 0.5
+    flipped = (np.sign(area(fixed[:, :2].astype(np.float64))) != np.sign(a0)) & ok
+    assert not flipped.any()
+
+
+def test_shading_is_identity_at_neutral_and_darkens_furrows(warp_renderer):
+    r = warp_renderer
+    sh = ExpressionShading(r.photo, r.fit.landmarks)
+    K = len(FEATURES)
+    assert sh.maps.shape[0] == K
+    assert sh.apply(np.zeros(K, np.float32)) is r.photo
+    names = [f.name for f in FEATURES]
+    w = np.zeros(K, np.float32)
+    w[names.index("glabella_right")] = w[names.index("glabella_left")] = 1.0
+    out = sh.apply(w).astype(np.float32)
+    x0, y0, x1, y1 = sh.box
+    diff = out - r.photo.astype(np.float32)
+    assert diff.min() < -8  # a visible furrow
+    # only inside the face box
+    mask = np.ones(r.photo.shape[:2], bool)
+    mask[y0:y1, x0:x1] = False
+    assert np.abs(diff[mask]).max() == 0
+    # the furrows lie between the inner brow ends, above the nasal root
+    lm = r.fit.landmarks
+    ys, xs = np.nonzero(diff.mean(2) < -4)
+    assert lm[55, 0] - 2 < np.median(xs) < lm[285, 0] + 2
+    assert np.median(ys) < lm[168, 1]
+
+
+def test_light_direction_follows_the_brighter_side(warp_renderer):
+    r = warp_renderer
+    photo = r.photo.astype(np.float32)
+    ramp = np.linspace(0.6, 1.2, photo.shape[1], dtype=np.float32)[None, :, None]
+    lit_right = np.clip(photo * ramp, 0, 255).astype(np.uint8)
+    lit_left = np.clip(photo * ramp[:, ::-1], 0, 255).astype(np.uint8)
+    assert estimate_light(lit_right, r.fit.landmarks)[0] > estimate_light(lit_left, r.fit.landmarks)[0] + 0.2
+
+
+def test_expression_frames_get_shading_and_neutral_stays_the_photo(warp_renderer, builtin_head):
+    r = warp_renderer
+    tr = _track(builtin_head, "surprised", [0.0, 1.0])
+    w = r.shading_weights(tr)
+    names = [f.name for f in FEATURES]
+    assert w[1, names.index("forehead")] > 0.3
+    frames = list(r.frames(tr))
+    assert ssim(frames[0], r.photo) > 0.95
+    plain = type(r)(shading=False)
+    plain.prepare(r.photo, builtin_head, fit=r.fit)
+    assert plain.shading_weights(tr) is None
+    flat = list(plain.frames(tr))
+    assert ssim(flat[0], frames[0]) > 0.99  # neutral: only the photo's own (slight) expression is softened
+    # the forehead lines: the surprised frame is darker than the unshaded one somewhere above the brows
+    lm = r.fit.landmarks
+    y0, y1 = int(lm[10, 1]), int(min(lm[105, 1], lm[334, 1]))
+    x0, x1 = int(lm[105, 0]), int(lm[334, 0])
+    d = frames[1][y0:y1, x0:x1].astype(float) - flat[1][y0:y1, x0:x1].astype(float)
+    assert d.min() < -6
+
+
+def test_neutral_frame_of_a_smiling_photo_softens_its_smile(warp_renderer, builtin_head):
+    r = warp_renderer
+    tr = _track(builtin_head, "neutral", [0.0])
+    smile = np.zeros(builtin_head.num_expression, np.float32)
+    smile[builtin_head.expression_index("mouthSmileLeft")] = smile[builtin_head.expression_index("mouthSmileRight")] = 0.4
+    saved = r.fit.expression
+    try:
+        r.fit.expression = smile
+        w = r.shading_weights(tr)[0]
+    finally:
+        r.fit.expression = saved
+    names = [f.name for f in FEATURES]
+    assert w[names.index("nasolabial_left")] < 0 and w[names.index("nasolabial_right")] < 0
+
+
+def test_mouth_press_does_not_lift_the_corners_of_anger():
+    # anger's lip tightener must not read as a smile: its lip-corner pullers stay small
+    B = emotion_basis_arkit()[EMOTIONS.index("angry")]
+    assert B[ARKIT_INDEX["mouthSmileLeft"]] == 0 and B[ARKIT_INDEX["mouthPressLeft"]] < 0.25
