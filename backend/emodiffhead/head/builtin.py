@@ -25,7 +25,7 @@ ASSET_PATH = Path(__file__).resolve().parents[1] / "assets" / "builtin_head.npz"
 #: them about 8-11 %, 6 % and 9 %. Mouth targets used by speech are left as built. See docs/builtin_head.md.
 EXPRESSION_GAINS = {
     "browDownLeft": 2.0, "browDownRight": 2.0, "browInnerUp": 2.5, "browOuterUpLeft": 2.5,
-    "browOuterUpRight": 2.5, "eyeWideLeft": 1.6, "eyeWideRight": 1.6, "noseSneerLeft": 1.5,
+    "browOuterUpRight": 2.5, "eyeWideLeft": 2.0, "eyeWideRight": 2.0, "noseSneerLeft": 1.5,
     "noseSneerRight": 1.5, "mouthFrownLeft": 1.5, "mouthFrownRight": 1.5,
 }
 
