@@ -73,7 +73,7 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     # AU4 kept low in sad: a strong brow lowerer cancels AU1's inner-brow raise, and the oblique brow
     # (inner corners up) is what reads as sadness.
     "sad": {"1": 0.66, "4": 0.25, "15": 0.66, "17": 0.45, "43": 0.15},
-    "angry": {"4": 0.66, "5": 0.6, "7": 0.25, "17": 0.3, "23": 0.66},
+    "angry": {"4": 0.66, "5": 0.4, "7": 0.5, "17": 0.3, "23": 0.66},
     "surprised": {"1": 0.66, "2": 0.66, "5": 0.6, "26": 0.9},
     # fear: brows raised *and* drawn together (1+2+4, flatter than surprise), lips stretched sideways (20)
     "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "26": 0.5},

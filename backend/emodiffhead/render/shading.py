@@ -106,7 +106,7 @@ FEATURES: tuple[Feature, ...] = tuple(
         Line((_p(55, 285, 0.5, 0, 0.0), _p(107, 336, 0.5, 0, -0.08)), 0.05, 0.35),
     ), {"browDownRight": 1.0})
     # AU1+2 brow raisers: horizontal forehead lines
-    + [Feature("forehead", (_forehead_line(0.28, -1.0), _forehead_line(0.48, -0.9), _forehead_line(0.68, -0.6)),
+    + [Feature("forehead", (_forehead_line(0.28, -0.8), _forehead_line(0.5, -0.7), _forehead_line(0.7, -0.45)),
                {"browInnerUp": 0.7, "browOuterUpLeft": 0.15, "browOuterUpRight": 0.15})]
     # AU12/AU10/AU6: the nasolabial fold deepens, the cheek above it bulges
     + _sided("nasolabial", (
@@ -120,7 +120,7 @@ FEATURES: tuple[Feature, ...] = tuple(
         Line((_p(33, du=-0.08, dv=0.01), _p(33, du=-0.22, dv=0.02)), 0.012, -0.8),
         Line((_p(33, du=-0.07, dv=0.03), _p(33, du=-0.19, dv=0.10)), 0.012, -0.7),
         Line((_p(33, 61, 0.3, du=0.02), _p(33, 61, 0.3, du=0.02)), 0.10, 0.6),
-    ), {"cheekSquintRight": 1.0, "eyeSquintRight": 0.3})
+    ), {"cheekSquintRight": 1.0})
     # AU9 nose wrinkler: horizontal lines across the root of the nose
     + [Feature("nose_wrinkle", (
         Line((_p(168, du=-0.10, dv=0.02), _p(168, dv=0.0), _p(168, du=0.10, dv=0.02)), 0.014, -1.0),
