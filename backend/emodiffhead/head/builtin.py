@@ -22,10 +22,10 @@ ASSET_PATH = Path(__file__).resolve().parents[1] / "assets" / "builtin_head.npz"
 #: Gains on the Face Units targets of the upper face, so that weight 1 is a FACS maximal (E) movement on a
 #: real face (inter-ocular distance IOD units, measured on the head's mediapipe landmarks): the raw targets
 #: move the brows only 3-6 % IOD, the upper lid 3.7 %, a frown's corners 6 %, while posed expressions move
-#: them about 8-11 %, 6 % and 9 %; a broad smile lifts the lip corners about 15-20 % (the raw target: 14 %).
+#: them about 8-13 %, 6-8 % and 9 %; a broad smile lifts the lip corners about 15-20 % (the raw target: 14 %).
 #: The other mouth targets, which speech uses, are left as built. See docs/builtin_head.md.
 EXPRESSION_GAINS = {
-    "browDownLeft": 2.0, "browDownRight": 2.0, "browInnerUp": 2.5, "browOuterUpLeft": 2.5,
+    "browDownLeft": 2.4, "browDownRight": 2.4, "browInnerUp": 2.5, "browOuterUpLeft": 2.5,
     "browOuterUpRight": 2.5, "eyeWideLeft": 2.0, "eyeWideRight": 2.0, "noseSneerLeft": 1.5,
     "noseSneerRight": 1.5, "mouthFrownLeft": 1.5, "mouthFrownRight": 1.5, "mouthSmileLeft": 1.35,
     "mouthSmileRight": 1.35,

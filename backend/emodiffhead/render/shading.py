@@ -102,7 +102,7 @@ def _forehead_line(t: float, depth: float) -> Line:
 FEATURES: tuple[Feature, ...] = tuple(
     # AU4 brow lowerer: vertical furrows between the brows, the skin between them bulging
     _sided("glabella", (
-        Line((_p(55, 285, 0.36, 0, 0.02), _p(107, 336, 0.34, 0, -0.10)), 0.022, -1.0),
+        Line((_p(55, 285, 0.36, 0, 0.02), _p(107, 336, 0.34, 0, -0.10)), 0.022, -1.3),
         Line((_p(55, 285, 0.5, 0, 0.0), _p(107, 336, 0.5, 0, -0.08)), 0.05, 0.35),
     ), {"browDownRight": 1.0})
     # AU1+2 brow raisers: horizontal forehead lines
@@ -121,12 +121,12 @@ FEATURES: tuple[Feature, ...] = tuple(
         Line((_p(33, du=-0.07, dv=0.03), _p(33, du=-0.19, dv=0.10)), 0.012, -0.7),
         Line((_p(33, 61, 0.3, du=0.02), _p(33, 61, 0.3, du=0.02)), 0.10, 0.6),
     ), {"cheekSquintRight": 1.0})
-    # AU9 nose wrinkler: horizontal lines across the root of the nose
+    # AU9 nose wrinkler (and AU4's procerus, weaker): horizontal lines across the root of the nose
     + [Feature("nose_wrinkle", (
         Line((_p(168, du=-0.10, dv=0.02), _p(168, dv=0.0), _p(168, du=0.10, dv=0.02)), 0.014, -1.0),
         Line((_p(6, du=-0.09, dv=0.02), _p(6, dv=0.0), _p(6, du=0.09, dv=0.02)), 0.014, -1.0),
         Line((_p(6, 197, 0.6, du=-0.08, dv=0.02), _p(6, 197, 0.6), _p(6, 197, 0.6, du=0.08, dv=0.02)), 0.012, -0.7),
-    ), {"noseSneerLeft": 0.5, "noseSneerRight": 0.5})]
+    ), {"noseSneerLeft": 0.5, "noseSneerRight": 0.5, "browDownLeft": 0.15, "browDownRight": 0.15})]
     # AU17 chin raiser: the chin boss bulges, the groove under the lower lip deepens
     + [Feature("chin_boss", (
         Line((_p(18, 152, 0.5), _p(18, 152, 0.5)), 0.12, 0.9),
