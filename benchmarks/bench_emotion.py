@@ -8,7 +8,7 @@ seven emotions at 0.5 / 1.0 / 1.5 (the expression is built as the animator build
 ``../shared/tools/emotion_eval.py`` (FER2013 mini-Xception, run by its own Python as a separate process: the
 product never imports it). Each render is compared with the neutral render of the same photo.
 
-Tables: (0) the face gate per photo, as given and as a close-up; (1) per photo and emotion the intended-class probability at 0 / 0.5 / 1.0 / 1.5 and the top class at
+Tables: (0) the face gate per photo, as given and as a close-up, and folded warp triangles (seams); (1) per photo and emotion the intended-class probability at 0 / 0.5 / 1.0 / 1.5 and the top class at
 1.0; (2) the issue's figures: top-1 at 1.0, rise >= 0.05 over the neutral render, monotonic 0.5 < 1.0 < 1.5,
 mean change per class; (3) the photo's own expression: classifier "happy" and mouth geometry (corner lift and
 width per inter-ocular distance, mediapipe) of the photo vs its neutral render, and the neutral frame's SSIM
@@ -118,6 +118,31 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
     return img
 
 
+def folded_triangles(renderer, track) -> np.ndarray:
+    """(T,) number of face triangles (lip lines excepted) whose moved landmarks flip their orientation in each
+    frame, after the renderer's own fold repair when it has one: a flipped triangle draws a seam of specks."""
+    from emodiffhead.render import facemesh_topology as topo
+
+    lm = renderer.drive(track).landmarks
+    fix = getattr(renderer, "_unfold", None)
+    tris = topo.triangles()
+    lips = np.zeros(lm.shape[1], bool)
+    lips[np.concatenate(topo.mouth_lines())] = True
+    tris = tris[~lips[tris].any(1)]
+
+    def area(p):
+        a, b, c = p[tris[:, 0]], p[tris[:, 1]], p[tris[:, 2]]
+        return (b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0]
+
+    a0 = area(renderer.fit.landmarks[:, :2].astype(np.float64))
+    ok = np.abs(a0) > 1.0
+    out = []
+    for k in range(len(lm)):
+        p = (fix(lm[k]) if fix is not None else lm[k])[:, :2].astype(np.float64)
+        out.append(int(((np.sign(area(p)) != np.sign(a0)) & ok).sum()))
+    return np.array(out)
+
+
 def gate_table(photos: list[Path]) -> None:
     """Print the face gate's answer per photo, as given and as a close-up (cropped to the detector's face
     box, the face filling the frame, scaled to 512 px)."""
@@ -206,7 +231,7 @@ def main(argv=None) -> int:
             cv2.imwrite(str(dst), f[:, :, ::-1])
             files.append(dst)
         renders[p.stem] = {"photo": r.photo, "frames": dict(zip(labels, frames)), "landmarks": fit.landmarks,
-                           "files": dict(zip(labels, files))}
+                           "files": dict(zip(labels, files)), "folds": folded_triangles(r, track)}
         print(f"| {p.name} | rendered {len(frames)} frames |")
     t_render, c_render = time.perf_counter() - t0, time.process_time() - c0
     gate_table([p for p in sorted(Path(args.photos).glob("*.jpg")) if not args.only or args.only in p.name])
@@ -216,6 +241,13 @@ def main(argv=None) -> int:
         write_sheets(renders, emotions, Path(args.sheets), args.tile, args.sheet_format)
     if args.sheets_only:
         return 0
+
+    print("\n| photo | frames with folded face triangles (of 21 expression frames) | most in one frame (emotion) |")
+    print("|---|---|---|")
+    for stem, d in renders.items():
+        f = d["folds"]
+        k = int(np.argmax(f))
+        print(f"| {stem} | {int((f[1:] > 0).sum())} | {int(f[k])} ({labels[k][0]} {labels[k][1]:.1f}) |")
 
     # ---- photo's own expression and identity
     print("\n| photo | SSIM neutral vs photo | corner lift photo -> neutral | width photo -> neutral |")

@@ -17,7 +17,7 @@ import numpy as np
 #: A moved triangle keeps at least this fraction of its area in the photo.
 MIN_AREA_RATIO = 0.35
 #: Relaxation steps per frame (each only touches the offending triangles).
-ITERATIONS = 40
+ITERATIONS = 100
 #: Fraction of the way to the triangle's mean displacement per step.
 STEP = 1.0
 
