@@ -8,7 +8,7 @@ import pytest
 from emodiffhead.animate.emotion_vectors import emotion_basis, emotion_basis_arkit
 from emodiffhead.diffusion.metrics import ssim
 from emodiffhead.emotion import EMOTIONS
-from emodiffhead.facs import ARKIT_INDEX
+from emodiffhead.facs import ARKIT_BLENDSHAPES, ARKIT_INDEX
 from emodiffhead.render import facemesh_topology as topo
 from emodiffhead.render.shading import FEATURES, ExpressionShading, estimate_light
 from emodiffhead.render.unfold import Unfolder
@@ -153,3 +153,19 @@ def test_mouth_press_does_not_lift_the_corners_of_anger():
     # anger's lip tightener must not read as a smile: its lip-corner pullers stay small
     B = emotion_basis_arkit()[EMOTIONS.index("angry")]
     assert B[ARKIT_INDEX["mouthSmileLeft"]] == 0 and B[ARKIT_INDEX["mouthPressLeft"]] < 0.25
+
+
+def test_shading_weights_for_heads_without_arkit_names(builtin_head):
+    # a head with its own components (e.g. FLAME exp000..): the emotion part drives the shading
+    from emodiffhead.facs import prototypes_arkit
+    from emodiffhead.render.warp_renderer import track_arkit
+    from emodiffhead.track import Track
+
+    tr = Track.neutral(2, 25.0, "other", [f"exp{i:03d}" for i in range(10)])
+    tr.emotion[1, EMOTIONS.index("angry")] = 1.0
+    w = track_arkit(tr, builtin_head)
+    assert w.shape == (2, 52) and np.all(w[0] == 0)
+    assert np.allclose(w[1], prototypes_arkit()[EMOTIONS.index("angry")])
+    arkit_tr = _track(builtin_head, "angry", [1.0])
+    cols = [builtin_head.expression_index(n) for n in ARKIT_BLENDSHAPES]
+    assert np.allclose(track_arkit(arkit_tr, builtin_head)[0], arkit_tr.expression[0][cols])
