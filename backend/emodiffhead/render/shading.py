@@ -258,10 +258,11 @@ class ExpressionShading:
         """The photo (H, W, 3) uint8 shaded with (K,) feature weights (a view of an internal buffer, valid
         until the next call); the photo itself when every weight is ~0."""
         w = np.asarray(weights, np.float32)
-        if not np.any(np.abs(w) > 1e-3):
+        active = np.flatnonzero(np.abs(w) > 1e-3)
+        if active.size == 0:
             return self.photo
         x0, y0, x1, y1 = self.box
-        g = np.tensordot(w, self.maps, axes=1)
+        g = np.tensordot(w[active], self.maps[active], axes=1)
         np.clip(1.0 + g, *GAIN_RANGE, out=g)
         self._buf[y0:y1, x0:x1] = np.clip(self._roi * g[..., None], 0, 255).astype(np.uint8)
         return self._buf
