@@ -123,9 +123,11 @@ FEATURES: tuple[Feature, ...] = tuple(
     ), {"cheekSquintRight": 1.0})
     # AU9 nose wrinkler (and AU4's procerus, weaker): horizontal lines across the root of the nose
     + [Feature("nose_wrinkle", (
-        Line((_p(168, du=-0.10, dv=0.02), _p(168, dv=0.0), _p(168, du=0.10, dv=0.02)), 0.014, -1.0),
-        Line((_p(6, du=-0.09, dv=0.02), _p(6, dv=0.0), _p(6, du=0.09, dv=0.02)), 0.014, -1.0),
-        Line((_p(6, 197, 0.6, du=-0.08, dv=0.02), _p(6, 197, 0.6), _p(6, 197, 0.6, du=0.08, dv=0.02)), 0.012, -0.7),
+        Line((_p(168, du=-0.07, dv=0.03), _p(168, dv=0.0), _p(168, du=0.07, dv=0.03)), 0.012, -0.6),
+        Line((_p(6, du=-0.08, dv=0.01), _p(6, dv=0.0), _p(6, du=0.08, dv=0.01)), 0.012, -0.5),
+        # oblique lines on the sides of the nasal root, running down and out towards the inner eye corners
+        Line((_p(6, du=-0.05, dv=0.02), _p(6, 197, 0.5, du=-0.11, dv=0.05)), 0.012, -0.5),
+        Line((_p(6, du=0.05, dv=0.02), _p(6, 197, 0.5, du=0.11, dv=0.05)), 0.012, -0.5),
     ), {"noseSneerLeft": 0.5, "noseSneerRight": 0.5, "browDownLeft": 0.15, "browDownRight": 0.15})]
     # AU17 chin raiser: the chin boss bulges, the groove under the lower lip deepens
     + [Feature("chin_boss", (
