@@ -66,14 +66,14 @@ def aac_rate(rate: int) -> int:
 
 
 def plan_audio(audio) -> AudioPlan | None:
-    """The mp4 audio for ``audio``: a path, an ``AudioClip`` or None.
+    """The mp4 audio for ``audio``: a path, an ``AudioClip``, an AudioPlan (returned as is) or None.
 
     A path, or an AudioClip that was loaded from a file that still exists, is decoded again at the file's
     own sample rate and channels (the clip itself is the 16 kHz mono analysis copy); an in-memory clip
     gives its own samples.
     """
-    if audio is None:
-        return None
+    if audio is None or isinstance(audio, AudioPlan):
+        return audio
     if isinstance(audio, (str, os.PathLike)):
         path = Path(audio)
         if not path.is_file():
