@@ -6,7 +6,9 @@ face oval (hair, ears, neck) joined by a Delaunay triangulation to fixed points 
 the background never tears. Each frame (:class:`TriangleWarper`) moves the landmarks, lets the rings
 follow the face oval with a fall-off, rasterises the moved triangles into a triangle-id image in
 back-to-front order (a fold hides the far side) and samples the photo through each triangle's inverse
-affine map with one ``cv2.remap``.
+affine map with one ``cv2.remap``. On large frames the per-pixel map is computed cell by cell
+(:func:`affine_maps_by_cells`): interpolated inside cells that see one triangle, evaluated per pixel only
+where a triangle edge crosses, with the same values.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ STATIC_PX = 0.05
 #: Side of the cells (pixels, odd) of the fast exact map: a cell whose pixels and corners all see one triangle
 #: is filled by bilinear interpolation of its corners (exact for an affine map), the others pixel by pixel.
 CELL = 3
+#: Regions smaller than this (pixels) evaluate every pixel directly: their triangles are only a few cells
+#: wide, so the cell bookkeeping would cost more than it saves (measured: 512 px frames are faster dense).
+CELL_MIN_PIXELS = 600_000
 
 
 @dataclass(frozen=True)
@@ -149,9 +154,10 @@ def drive_points(mesh: WarpMesh, target_landmarks: np.ndarray) -> np.ndarray:
 class TriangleWarper:
     """Warps one photo (H, W, 3) uint8 through a :class:`WarpMesh`; reuse it for every frame.
 
-    map_scale: 1 (default) gives the exact per-pixel backward map (:meth:`backward_maps`, computed cell by
-    cell: see :func:`affine_maps_by_cells`); 2 or more computes it on a grid that many times coarser and
-    interpolates (faster but blurs the map where triangles fold, e.g. at the mouth corners)."""
+    map_scale: 1 (default) gives the exact per-pixel backward map (:meth:`backward_maps`: every pixel on
+    small frames, :func:`affine_maps_by_cells` on large ones, same values); 2 or more computes it on a grid
+    that many times coarser and interpolates (faster but blurs the map where triangles fold, e.g. at the
+    mouth corners)."""
 
     def __init__(self, image: np.ndarray, mesh: WarpMesh, map_scale: int = 1) -> None:
         self.image = np.ascontiguousarray(image)
@@ -230,25 +236,35 @@ class TriangleWarper:
         if plan is None:
             return 0, 0, None, None
         (x0, y0, x1, y1), order, D, A = plan
-        if self.map_scale == 1:
+        if self.map_scale == 1 and (x1 - x0) * (y1 - y0) >= CELL_MIN_PIXELS:
             mx, my = affine_maps_by_cells(D, order, A, (x0, y0, x1, y1))
+        elif self.map_scale == 1:
+            mx, my = affine_maps_dense(D, order, A, (x0, y0, x1, y1))
         else:
             mx, my = affine_maps_coarse(D, order, A, (x0, y0, x1, y1), self.map_scale)
         return x0, y0, mx, my
 
     def warp(self, dst_points: np.ndarray, depth: np.ndarray | None = None,
              out: np.ndarray | None = None) -> np.ndarray:
-        """The photo warped so source points move to ``dst_points`` (N, 2). Returns (H, W, 3) uint8."""
+        """The photo warped so source points move to ``dst_points`` (N, 2). Returns (H, W, 3) uint8.
+
+        Only the changing region is resampled (``cv2.remap``); the still background is copied."""
         import cv2
 
         x0, y0, mx, my = self.backward_maps(dst_points, depth)
+        H, W = self.mesh.image_size
+        if mx is None:
+            if out is None:
+                return self.image.copy()
+            out[:] = self.image
+            return out
+        h, w = mx.shape
+        if out is None and (h, w) == (H, W):  # the whole frame moves: no background to copy
+            return cv2.remap(self.image, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         if out is None:
             out = self.image.copy()
         else:
             out[:] = self.image
-        if mx is None:
-            return out
-        h, w = mx.shape
         out[y0:y0 + h, x0:x0 + w] = cv2.remap(self.image, mx, my, interpolation=cv2.INTER_LINEAR,
                                               borderMode=cv2.BORDER_REFLECT)
         return out
@@ -276,9 +292,9 @@ def _apply_affine(A6: np.ndarray, tri: np.ndarray, xs: np.ndarray, ys: np.ndarra
     float32, one row per coefficient)."""
     out = []
     for k in (0, 3):
-        m = A6[k][tri] * xs
-        m += A6[k + 1][tri] * ys
-        m += A6[k + 2][tri]
+        m = A6[k].take(tri) * xs
+        m += A6[k + 1].take(tri) * ys
+        m += A6[k + 2].take(tri)
         m -= np.float32(0.5)
         out.append(m)
     return out[0], out[1]
@@ -325,13 +341,13 @@ def affine_maps_by_cells(D: np.ndarray, order: np.ndarray, A: np.ndarray, region
     mixed = cv2.resize(edge[half:half + c * nv, half:half + c * nu], (nu, nv), interpolation=cv2.INTER_AREA) > 0
     clean = ~mixed & (samples[1:, 1:] == samples[:-1, :-1])
     cv_, cu = np.nonzero(~clean)
-    if len(cv_):
-        off = (np.arange(c)[:, None] * gw + np.arange(c)[None, :]).reshape(-1)
-        idx = ((half + c * cv_) * gw + half + c * cu)[:, None] + off[None, :]
-        idx = idx.reshape(-1)
-        py, px = np.divmod(idx, gw)
-        ex, ey = _apply_affine(A6, tri.reshape(-1)[idx], px.astype(np.float32) + np.float32(x0 + 0.5),
-                               py.astype(np.float32) + np.float32(y0 + 0.5))
+    if len(cv_):  # every pixel of the mixed cells, as flat indices into the (gh, gw) arrays
+        oy, ox = np.divmod(np.arange(c * c, dtype=np.int32), c)
+        ys = (half + c * cv_.astype(np.int32))[:, None] + oy[None, :]
+        xs = (half + c * cu.astype(np.int32))[:, None] + ox[None, :]
+        idx = (ys * gw + xs).reshape(-1)
+        ex, ey = _apply_affine(A6, tri.reshape(-1).take(idx), xs.reshape(-1).astype(np.float32) + np.float32(x0 + 0.5),
+                               ys.reshape(-1).astype(np.float32) + np.float32(y0 + 0.5))
         map_x.reshape(-1)[idx] = ex
         map_y.reshape(-1)[idx] = ey
     # the strips above and left of the first samples
