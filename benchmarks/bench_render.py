@@ -109,8 +109,16 @@ def bench_speed(head, rows, sizes=SPEED_SIZES, whole_command: bool = True):
     from emodiffhead.animate import animate
     from emodiffhead.audio.io import load_audio
     from emodiffhead.face.image import load_photo
-    from emodiffhead.render.video import rgb_to_yuv420, write_mp4
+    from emodiffhead.render.video import write_mp4
     from emodiffhead.render.warp_renderer import WarpRenderer
+
+    try:
+        from emodiffhead.render.video import rgb_to_yuv420
+    except ImportError:  # an older checkout (for before/after runs): PyAV's own conversion
+        import av
+
+        def rgb_to_yuv420(f):
+            return av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p").to_ndarray()
 
     photo_path, audio_path = _speed_inputs()
     photo = load_photo(photo_path)
