@@ -185,12 +185,16 @@ def speed_tables(speed, stages) -> str:
         whole = "" if cmd is None else f"{cmd[0]:.1f} / {cmd[1]:.1f} s ({cmd[2] / cmd[0]:.1f} / {cmd[2] / cmd[1]:.1f})"
         out.append(f"| {size} | {frame} | {wr:.1f} / {cr:.1f} | {wb:.1f} / {cb:.1f} | {whole} | {load} |")
     out += ["", "CPU ms per frame by stage (both threads counted; 25 fps on two cores allows 80 ms in all, "
-            "at most 40 ms on each thread):", ""]
+            "at most 40 ms on each thread; the last column is 1000 / max(render thread, encode thread, all / 2), "
+            "an estimate for an unloaded machine):", ""]
     names = list(stages[0][1])
-    out.append("| size | " + " | ".join(names) + " | render thread | all (render + encode) |")
-    out.append("|---" * (len(names) + 3) + "|")
+    out.append("| size | " + " | ".join(names) + " | render thread | all (render + encode) | fps two free cores "
+               "could give |")
+    out.append("|---" * (len(names) + 4) + "|")
     for size, st, c_render, c_both in stages:
-        out.append(f"| {size} | " + " | ".join(f"{st[k]:.1f}" for k in names) + f" | {c_render:.1f} | {c_both:.1f} |")
+        bound = max(c_render, st["encode H.264+AAC (thread)"], c_both / 2)  # the busier thread, or both cores full
+        out.append(f"| {size} | " + " | ".join(f"{st[k]:.1f}" for k in names) +
+                   f" | {c_render:.1f} | {c_both:.1f} | {1000 / bound:.0f} |")
     return "\n".join(out)
 
 
