@@ -158,3 +158,16 @@ def test_face_number_beyond_the_faces_is_a_one_line_error(tmp_path, example_phot
     assert "--face 2: the photo has 1 face" in err and len(err.strip().splitlines()) == 1
     assert main(["render", str(example_photo), "-o", str(tmp_path / "o.mp4"), "--face", "0", "--quiet"]) == 2
     assert "--face counts faces from 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key, message", [
+    ({"t": 1.5, "emotion": "joyful"}, "unknown emotion 'joyful'"),
+    ({"t": 1.5, "emotion": "happy", "intensity": 3}, "outside 0..1.5"),
+    ({"t": 1.5, "emotion": "happy", "interp": "cubic"}, "'interp' must be one of"),
+])
+def test_every_key_error_names_the_key_index_and_t(key, message):
+    from emodiffhead.animate.emotion_timeline import EmotionTimeline, EmotionTimelineError
+
+    with pytest.raises(EmotionTimelineError) as e:
+        EmotionTimeline.from_json({"keys": [{"t": 0, "emotion": "sad"}, key]})
+    assert "key 1 (t=1.5)" in str(e.value) and message in str(e.value)

@@ -176,6 +176,7 @@ def _parse_key(k: Any, i: int) -> EmotionKey:
     t = k.get("t")
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
         raise EmotionTimelineError(f"{where}: 't' must be a time in seconds >= 0, got {t!r}")
+    where = f"{where} (t={t:g})"
     if "emotions" in k:
         if "emotion" in k:
             raise EmotionTimelineError(f"{where}: give either 'emotion' + 'intensity' or 'emotions', not both")
