@@ -68,3 +68,27 @@ def test_transparent_png_is_composited_on_the_stated_background(tmp_path, exampl
 
     arr = np.dstack([rgb, bgra[:, :, 3]])
     assert np.array_equal(as_rgb_uint8(arr), got)
+
+
+def _png_grey_alpha(path, grey: np.ndarray, alpha: np.ndarray) -> None:
+    """Write an 8-bit grey + alpha PNG (colour type 4; OpenCV cannot write one)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    h, w = grey.shape
+    raw = b"".join(b"\x00" + np.dstack([grey, alpha])[r].tobytes() for r in range(h))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 4, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_grey_png_with_alpha_is_composited_too(tmp_path):
+    grey = np.full((40, 60), 30, np.uint8)
+    alpha = np.full((40, 60), 255, np.uint8)
+    alpha[:, :20] = 0
+    _png_grey_alpha(tmp_path / "g.png", grey, alpha)
+    got = load_photo(tmp_path / "g.png")
+    assert got.shape == (40, 60, 3)
+    assert (got[:, :20] == np.array(ALPHA_BACKGROUND, np.uint8)).all() and (got[:, 20:] == 30).all()

@@ -47,10 +47,10 @@ def _composite_alpha(data: np.ndarray, bgr: np.ndarray) -> np.ndarray:
     if bytes(data[:4]) not in (b"\x89PNG", b"RIFF", b"II*\x00", b"MM\x00*"):  # formats that can hold alpha
         return bgr
     full = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if full is None or full.ndim != 3 or full.shape[2] != 4 or full.shape[:2] != bgr.shape[:2]:
-        return bgr
-    scale = 65535.0 if full.dtype == np.uint16 else 255.0
-    a = full[:, :, 3:4].astype(np.float32) / scale
+    if full is None or full.ndim != 3 or full.shape[2] not in (2, 4) or full.shape[:2] != bgr.shape[:2]:
+        return bgr  # no alpha channel (grey + alpha has 2 channels, colour + alpha 4)
+    scale = 65535.0 if full.dtype == np.uint16 else 1.0 if full.dtype.kind == "f" else 255.0
+    a = full[:, :, -1:].astype(np.float32) / scale
     if a.min() >= 1.0:
         return bgr
     bg = np.array(ALPHA_BACKGROUND[::-1], np.float32)  # BGR
