@@ -190,3 +190,16 @@ def test_yuv_conversion_matches_the_encoder_default_colours(tmp_path, example_ph
         err[name] = np.abs(got - img).mean()
         assert np.abs((got - img).mean(axis=(0, 1))).max() < 2.0  # no colour cast
     assert err["ours"] < 3.5 and abs(err["ours"] - err["ffmpeg"]) < 0.3
+
+
+def test_many_channels_are_mixed_to_stereo_and_odd_rates_go_up(tmp_path):
+    from scipy.io import wavfile
+
+    sr = 37800
+    t = np.arange(sr) / sr
+    x = np.stack([0.2 * np.sin(2 * np.pi * (300 + 100 * k) * t) for k in range(6)], 1)
+    wavfile.write(tmp_path / "six.wav", sr, (x * 32767).astype(np.int16))
+    out = write_mp4(_frames(25), tmp_path / "six.mp4", 25.0, audio=tmp_path / "six.wav")
+    info = probe_mp4(out)
+    assert (info["audio_rate"], info["audio_channels"]) == (44100, 2)
+    assert info["audio_duration_s"] == pytest.approx(1.0, abs=0.07)
