@@ -272,15 +272,15 @@ class TriangleWarper:
 
 def triangle_ids(D: np.ndarray, order: np.ndarray, origin: tuple[float, float], step: int,
                  shape: tuple[int, int], empty: int) -> np.ndarray:
-    """(gh, gw) int32 id of the triangle seen at the points ``origin + step * (j, i)`` (continuous pixel
-    coordinates: pixel (r, c) has its centre at (c + 0.5, r + 0.5)).
+    """(gh, gw) int16 (int32 beyond 32766 triangles) id of the triangle seen at the points
+    ``origin + step * (j, i)`` (continuous pixel coordinates: pixel (r, c) has its centre at (c + 0.5, r + 0.5)).
 
     D: (F, 3, 2) destination triangles in pixels; order: triangle ids, later ones drawn over earlier ones;
     empty: the id of points no triangle covers.
     """
     import cv2
 
-    tri_id = np.full(shape, empty, np.int32)
+    tri_id = np.full(shape, empty, np.int16 if empty < np.iinfo(np.int16).max else np.int32)
     pts = np.round(((D - np.asarray(origin, np.float64)) / step) * (1 << _SHIFT)).astype(np.int32)
     for f in order.tolist():
         cv2.fillConvexPoly(tri_id, pts[f], int(f), lineType=cv2.LINE_8, shift=_SHIFT)
