@@ -6,14 +6,13 @@ import argparse
 from pathlib import Path
 
 from ..fileio import check_writable
+from ..render.pipeline import MAX_SIZE, MIN_SIZE
 
 from ._options import (AUDIO_FORMATS, PHOTO_FORMATS, UsageError, add_emotion_arguments, add_seed_argument, check_fps,
                        derive_seed, emotion_from_args, print_warnings, read_transcript, speech_warnings)
 
 NAME = "render"
 HELP = "render a talking-head mp4 from one photo and speech (defaults: the shipped Einstein photo and ARCTIC clip)"
-#: Range of --size (short side of the video, pixels).
-MIN_SIZE, MAX_SIZE = 64, 2048
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 DEFAULT_PHOTO = EXAMPLES / "einstein_1921.jpg"

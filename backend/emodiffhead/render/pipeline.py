@@ -16,6 +16,8 @@ from ..track import Track, check_compatible
 
 #: A track may differ from round(audio duration x fps) by this many frames; it is then padded/trimmed.
 FRAME_TOLERANCE = 2
+#: Accepted output sizes (short side, pixels).
+MIN_SIZE, MAX_SIZE = 64, 2048
 
 
 @dataclass
@@ -106,8 +108,8 @@ def render_video(
     timings: dict[str, float] = {}
     if not (0 < fps <= 240):
         raise ValueError("fps must be in (0, 240]")
-    if not (64 <= int(size) <= 2048):
-        raise ValueError("size must be between 64 and 2048 pixels")
+    if not (MIN_SIZE <= int(size) <= MAX_SIZE):
+        raise ValueError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
     report(progress, 0.0, "loading inputs")
     image = load_photo(photo) if isinstance(photo, (str, os.PathLike)) else as_rgb_uint8(photo)
     clip = audio if isinstance(audio, AudioClip) else load_audio(audio)
