@@ -203,3 +203,21 @@ def test_many_channels_are_mixed_to_stereo_and_odd_rates_go_up(tmp_path):
     info = probe_mp4(out)
     assert (info["audio_rate"], info["audio_channels"]) == (44100, 2)
     assert info["audio_duration_s"] == pytest.approx(1.0, abs=0.07)
+
+
+def test_an_encoder_failure_mid_stream_stops_the_producer_and_leaves_no_file(tmp_path, monkeypatch):
+    """The encoder thread fails after some frames while the producer still has frames queued: the error
+    reaches the caller (no hang), nothing is written."""
+    from emodiffhead.render import video
+
+    real = video._Muxer.video
+
+    def failing(self, yuv, n):
+        if n == 4:
+            raise RuntimeError("encoder broke")
+        return real(self, yuv, n)
+
+    monkeypatch.setattr(video._Muxer, "video", failing)
+    with pytest.raises(RuntimeError, match="encoder broke"):
+        write_mp4(_frames(60), tmp_path / "x.mp4", 25.0)
+    assert list(tmp_path.iterdir()) == []

@@ -192,9 +192,16 @@ class _Muxer:
             self.audio_t = (fr.pts + fr.samples) / self.audio_rate
 
     def finish(self) -> None:
+        """Flush the video encoder, then the rest of the audio."""
         for p in self.vs.encode():
             self.container.mux(p)
         self.audio_until(float("inf"))
+
+    def close(self) -> None:
+        """Release the audio source (its file is open while the audio is encoded)."""
+        if self.audio_frames is not None:
+            self.audio_frames.close()
+            self.audio_frames = None
 
 
 class _EncodeThread:
@@ -214,6 +221,12 @@ class _EncodeThread:
         self.thread.start()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.muxer.close()
+
+    def _loop(self) -> None:
         n = 0
         try:
             while True:
@@ -228,7 +241,8 @@ class _EncodeThread:
         except BaseException as e:  # handed to the producer
             self.error = e
             while True:  # drain so that a blocked put() returns
-                if self.queue.get() in (self._DONE, self._ABORT):
+                item = self.queue.get()
+                if item is self._DONE or item is self._ABORT:
                     return
 
     def put(self, yuv: np.ndarray) -> None:
