@@ -61,42 +61,141 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def bench_speed(head, rows):
+#: Output sizes (short side, px) of the speed table.
+SPEED_SIZES = (256, 512, 1080)
+#: Frames per second the speed target asks for at 1080p (render + H.264/AAC encode).
+TARGET_FPS = 25.0
+
+
+def _load() -> str:
+    import os
+
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _speed_inputs():
+    """(photo path, audio path): the shipped Einstein photo (1080p gives 1080x1440, more pixels than most
+    portraits) with the real clip's 8 s of speech when ../shared is there, else the shipped 3 s clip."""
+    from emodiffhead.commands.render import DEFAULT_AUDIO, DEFAULT_PHOTO
+
+    return DEFAULT_PHOTO, (VIDEO if VIDEO.is_file() else DEFAULT_AUDIO)
+
+
+def _stage_cpu(r, d, n: int) -> dict[str, float]:
+    """CPU ms per frame of the render stages over ``n`` frames of the drive ``d``: the backward map, the
+    remap (+ copy of the still background), and the rest of ``render_landmarks`` (lids, mouth interior)."""
+    from emodiffhead.render.warp import drive_points
+
+    acc = {"maps": 0.0, "remap+copy": 0.0, "eyes+mouth+rest": 0.0}
+    for i in range(n):
+        lm = d.landmarks[i]
+        pts = drive_points(r.mesh, lm[:, :2])
+        c0 = time.process_time()
+        r.warper.backward_maps(pts, lm[:, 2])
+        c1 = time.process_time()
+        r.warper.warp(pts, lm[:, 2])
+        c2 = time.process_time()
+        r.render_landmarks(lm, d.rigid[i], d.jaw[i])
+        c3 = time.process_time()
+        acc["maps"] += c1 - c0
+        acc["remap+copy"] += (c2 - c1) - (c1 - c0)  # warp() = maps + remap + copy
+        acc["eyes+mouth+rest"] += (c3 - c2) - (c2 - c1)
+    return {k: 1000 * v / n for k, v in acc.items()}
+
+
+def bench_speed(head, rows, sizes=SPEED_SIZES, whole_command: bool = True):
+    """The speed table: per size, render-only, render + encode, and the whole command; wall clock and CPU
+    time (this machine is shared: the CPU figures are what the code costs, the wall figures what it got)."""
     from emodiffhead.animate import animate
     from emodiffhead.audio.io import load_audio
-    from emodiffhead.render.video import read_video_frames, write_mp4
+    from emodiffhead.face.image import load_photo
+    from emodiffhead.render.video import write_mp4
     from emodiffhead.render.warp_renderer import WarpRenderer
 
-    photo = next(read_video_frames(VIDEO))
-    clip = load_audio(VIDEO)
+    try:
+        from emodiffhead.render.video import rgb_to_yuv420
+    except ImportError:  # an older checkout (for before/after runs): PyAV's own conversion
+        import av
+
+        def rgb_to_yuv420(f):
+            return av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p").to_ndarray()
+
+    photo_path, audio_path = _speed_inputs()
+    photo = load_photo(photo_path)
+    clip = load_audio(audio_path)
     track = animate(clip, head, seed=0)
-    r = WarpRenderer()
-    t = time.perf_counter()
-    r.prepare(photo, head, size=512)
-    t_fit = time.perf_counter() - t
-    t = time.perf_counter()
-    d = r.drive(track)
-    t_drive = time.perf_counter() - t
-    t = time.perf_counter()
-    c = time.process_time()
-    n = 0
-    for i in range(d.num_frames):
-        r.render_landmarks(d.landmarks[i], d.rigid[i], d.jaw[i])
-        n += 1
-    t_render = time.perf_counter() - t
-    c_render = time.process_time() - c
+    T = track.num_frames
+    speed, stages = [], []
+    for size in sizes:
+        r = WarpRenderer()
+        r.prepare(photo, head, size=size)
+        H, W = r.output_size
+        load0 = _load()
+        t, c = time.perf_counter(), time.process_time()
+        frames = list(r.frames(track))
+        w_render, c_render = time.perf_counter() - t, time.process_time() - c
+        with tempfile.TemporaryDirectory() as tmp:
+            t, c = time.perf_counter(), time.process_time()
+            write_mp4(r.frames(track), Path(tmp) / "a.mp4", 25.0, audio=clip, num_frames=T)
+            w_both, c_both = time.perf_counter() - t, time.process_time() - c
+            t, c = time.perf_counter(), time.process_time()
+            write_mp4(iter(frames), Path(tmp) / "b.mp4", 25.0, audio=clip, num_frames=T)
+            c_encode = time.process_time() - c
+        c = time.process_time()
+        for f in frames[:50]:
+            rgb_to_yuv420(f)
+        c_yuv = (time.process_time() - c) / min(50, T)
+        del frames
+        cmd = bench_command_at(photo_path, audio_path, size) if whole_command else None
+        d = r.drive(track.slice(0, min(T, 50)))
+        st = _stage_cpu(r, d, d.num_frames)
+        c = time.process_time()
+        r.drive(track)
+        st["pose (drive)"] = 1000 * (time.process_time() - c) / T
+        st["RGB->YUV"] = 1000 * c_yuv
+        st["encode H.264+AAC (thread)"] = 1000 * c_encode / T - st["RGB->YUV"]
+        speed.append((size, f"{W}x{H}", T / w_render, T / c_render, T / w_both, T / c_both, cmd, load0))
+        stages.append((size, st, 1000 * c_render / T, 1000 * c_both / T))
+    return speed, stages
+
+
+def bench_command_at(photo: Path, audio: Path, size: int) -> tuple[float, float, int]:
+    """(wall s, CPU s, frames) of ``emodiffhead render PHOTO AUDIO --size SIZE`` in a new process."""
+    import resource
+
+    from emodiffhead.render.video import probe_mp4
+
     with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "c.mp4"
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        write_mp4(r.frames(track), Path(tmp) / "a.mp4", 25.0, audio=clip, num_frames=track.num_frames)
-        t_both = time.perf_counter() - t
-    rows.append(("fit (detect + landmarks + head fit), 512x512", f"{t_fit:.2f} s", ""))
-    rows.append(("pose + project the head for 200 frames", f"{t_drive:.2f} s", ""))
-    rows.append(("warp renderer, 512x512, render only (wall clock, shared machine)", f"{n / t_render:.1f} fps",
-                 ">= 25 fps"))
-    rows.append(("warp renderer, 512x512, render only (per CPU-second of this process)", f"{n / c_render:.1f} fps",
-                 "what one free core gives"))
-    rows.append(("warp renderer + H.264/AAC encode, 512x512", f"{n / t_both:.1f} fps", ""))
-    return track
+        subprocess.run([sys.executable, "-m", "emodiffhead", "render", str(photo), str(audio), "-o", str(out),
+                        "--size", str(size), "--quiet"], check=True, capture_output=True)
+        wall = time.perf_counter() - t
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        n = probe_mp4(out)["num_frames"]
+    return wall, (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime), n
+
+
+def speed_tables(speed, stages) -> str:
+    """The two markdown tables of :func:`bench_speed`."""
+    out = ["| size | frame | render only: wall / CPU fps | render + H.264/AAC: wall / CPU fps | "
+           "whole command: wall / CPU s (fps) | load avg 1/5/15 min |", "|---|---|---|---|---|---|"]
+    for size, frame, wr, cr, wb, cb, cmd, load in speed:
+        whole = "" if cmd is None else f"{cmd[0]:.1f} / {cmd[1]:.1f} s ({cmd[2] / cmd[0]:.1f} / {cmd[2] / cmd[1]:.1f})"
+        out.append(f"| {size} | {frame} | {wr:.1f} / {cr:.1f} | {wb:.1f} / {cb:.1f} | {whole} | {load} |")
+    out += ["", "CPU ms per frame by stage (both threads counted; 25 fps on two cores allows 80 ms in all, "
+            "at most 40 ms on each thread; the last column is 1000 / max(render thread, encode thread, all / 2), "
+            "an estimate for an unloaded machine):", ""]
+    names = list(stages[0][1])
+    out.append("| size | " + " | ".join(names) + " | render thread | all (render + encode) | fps two free cores "
+               "could give |")
+    out.append("|---" * (len(names) + 4) + "|")
+    for size, st, c_render, c_both in stages:
+        bound = max(c_render, st["encode H.264+AAC (thread)"], c_both / 2)  # the busier thread, or both cores full
+        out.append(f"| {size} | " + " | ".join(f"{st[k]:.1f}" for k in names) +
+                   f" | {c_render:.1f} | {c_both:.1f} | {1000 / bound:.0f} |")
+    return "\n".join(out)
 
 
 def bench_command(rows, out_dir: Path) -> Path:
@@ -113,7 +212,7 @@ def bench_command(rows, out_dir: Path) -> Path:
     t = time.perf_counter()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([str(REPO / ".venv" / "bin" / "emodiffhead"), "render", str(photo), str(VIDEO), "-o", str(out),
-                    "--quiet"], check=True, capture_output=True)
+                    "--seed", "0", "--quiet"], check=True, capture_output=True)  # seed 0: the track bench_lipsync uses
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     rows.append(("`emodiffhead render` on the 8 s clip (whole command, new process): wall / CPU time",
@@ -225,16 +324,25 @@ def table(rows) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="warp renderer benchmarks")
     ap.add_argument("--quick", action="store_true", help="speed and identity only")
+    ap.add_argument("--speed", action="store_true", help="the speed tables only")
+    ap.add_argument("--sizes", default=",".join(map(str, SPEED_SIZES)), help="speed table sizes (default %(default)s)")
+    ap.add_argument("--no-command", action="store_true", help="leave out the whole-command column")
     args = ap.parse_args(argv)
+    from emodiffhead.animate import animate
     from emodiffhead.head import load_head
 
+    head = load_head("builtin")
+    speed, stages = bench_speed(head, [], tuple(int(s) for s in args.sizes.split(",")), not args.no_command)
+    print(speed_tables(speed, stages), flush=True)
+    if args.speed:
+        return 0
     if not VIDEO.is_file():
         print(f"needs {VIDEO}")
         return 1
-    head = load_head("builtin")
+    from emodiffhead.audio.io import load_audio
+
     rows: list[tuple[str, str, str]] = []
-    track = bench_speed(head, rows)  # the animator's track for the clip: the CLI makes the same (seed 0)
-    print(table(rows), flush=True)
+    track = animate(load_audio(VIDEO), head, seed=0)  # the CLI makes the same with --seed 0
     with tempfile.TemporaryDirectory() as tmp:
         rendered = bench_command(rows, Path(tmp))
         if not args.quick:

@@ -80,3 +80,37 @@ def test_head_turn_keeps_the_background_and_moves_the_face(warp_renderer, neutra
     assert not np.array_equal(f1, f0)
     # no holes: every pixel comes from the photo's colours (no black tears)
     assert (f1.reshape(-1, 3).max(1) > 0).mean() > 0.999
+
+
+def test_cell_maps_equal_the_per_pixel_maps_under_speech_turn_and_blink(warp_renderer, neutral_track, builtin_head):
+    """The fast map (bilinear inside cells that see one triangle, exact elsewhere) equals evaluating every
+    pixel's triangle map, including folds (head turn) and closed openings (blink, open jaw)."""
+    from emodiffhead.render.warp import affine_maps_by_cells, affine_maps_dense
+
+    r = warp_renderer
+    tr = neutral_track(3)
+    tr.expression[1, builtin_head.expression_index("jawOpen")] = 0.7
+    tr.expression[1, builtin_head.expression_index("eyeBlinkLeft")] = 1.0
+    tr.pose[2, 0, 1] = 0.45  # ~26 deg yaw: the far cheek folds
+    tr.pose[2, 2, 0] = 0.2  # jaw joint
+    d = r.drive(tr)
+    compared, offsets = 0, []
+    for k in range(3):
+        lm = d.landmarks[k]
+        plan = r.warper.draw_plan(drive_points(r.mesh, lm[:, :2]), lm[:, 2])
+        if plan is None:
+            continue
+        region, order, D, A = plan
+        # (regions come from draw_plan, so no moved triangle is clipped by the region's edge: OpenCV's fill
+        # rasterises a clipped triangle's edge pixels slightly differently for different canvas sizes)
+        offsets.append(region[:2])
+        for cell in (3, 5):
+            fx, fy = affine_maps_by_cells(D, order, A, region, cell)
+            ex, ey = affine_maps_dense(D, order, A, region)
+            assert fx.shape == ex.shape == (region[3] - region[1], region[2] - region[0])
+            assert np.abs(fx - ex).max() < 1e-3 and np.abs(fy - ey).max() < 1e-3
+            compared += 1
+    assert compared >= 4
+    assert any(x0 > 0 and y0 > 0 for x0, y0 in offsets)  # a region away from the image corner was compared
+    # and the maps really differ from the identity where the face moved
+    assert np.abs(ex - np.arange(ex.shape[1])[None] - region[0]).max() > 2

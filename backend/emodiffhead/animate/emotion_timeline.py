@@ -101,9 +101,10 @@ class EmotionTimeline:
         if not isinstance(raw, list) or not raw:
             raise EmotionTimelineError("emotion timeline: 'keys' must be a non-empty list")
         keys = [_parse_key(k, i) for i, k in enumerate(raw)]
-        ts = [k.t for k in keys]
-        if any(b < a for a, b in zip(ts, ts[1:])):
-            raise EmotionTimelineError("emotion timeline: key times must not decrease")
+        for i in range(1, len(keys)):
+            if keys[i].t < keys[i - 1].t:
+                raise EmotionTimelineError(f"emotion timeline key {i}: t={keys[i].t:g} is before key {i - 1} "
+                                           f"(t={keys[i - 1].t:g}); key times must not decrease")
         return cls(keys)
 
     def to_dict(self) -> dict:
@@ -175,6 +176,7 @@ def _parse_key(k: Any, i: int) -> EmotionKey:
     t = k.get("t")
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
         raise EmotionTimelineError(f"{where}: 't' must be a time in seconds >= 0, got {t!r}")
+    where = f"{where} (t={t:g})"
     if "emotions" in k:
         if "emotion" in k:
             raise EmotionTimelineError(f"{where}: give either 'emotion' + 'intensity' or 'emotions', not both")

@@ -1,4 +1,5 @@
-"""Command-line options shared by several sub-commands (emotion, transcript, fps), defined once."""
+"""Command-line options shared by several sub-commands (emotion, transcript, fps, seed, input formats,
+speech warnings), defined once."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from pathlib import Path
 
 from ..errors import EmodiffheadError, InputFileError
 from ..track import MAX_INTENSITY
+
+#: What the photo and audio arguments accept (shown in --help).
+PHOTO_FORMATS = "JPEG, PNG (transparency is composited on white), BMP, WebP or TIFF"
+AUDIO_FORMATS = "wav, flac, mp3, m4a/aac, ogg/opus, or a video file with an audio track"
 
 
 class UsageError(EmodiffheadError):
@@ -62,3 +67,67 @@ def read_transcript(value: str | None) -> str | None:
         except UnicodeDecodeError:
             raise InputFileError(f"transcript file is not UTF-8 text: {path}") from None
     return value
+
+
+def add_seed_argument(p: argparse.ArgumentParser) -> None:
+    """``--seed``: None by default, then :func:`derive_seed` picks one from the inputs."""
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the idle motion (blinks, gaze, sway); default: derived from the input files, so "
+                        "each clip moves differently and the same inputs give the same clip")
+
+
+def derive_seed(*paths: str | Path | None) -> int:
+    """A seed 0 .. 2**31 - 1 from the contents of the given files (None entries are skipped): the same files
+    give the same seed, different files (almost always) different seeds."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in paths:
+        if p is None:
+            continue
+        path = Path(p)
+        if not path.is_file():
+            h.update(str(path).encode())
+            continue
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return int.from_bytes(h.digest()[:4], "big") & 0x7FFFFFFF
+
+
+#: An aligned transcript giving fewer phones than this per second of audio probably does not match it
+#: (speech has about 8-15).
+MIN_ALIGNED_PHONES_PER_S = 4.0
+
+
+def speech_warnings(meta: dict, transcript: str | None) -> list[str]:
+    """Warning lines for the user from a track's ``meta`` (see animate.pipeline): transcript words that were
+    dropped, an alignment that failed (the phones were then recognised without the transcript), and an
+    alignment with far fewer phones than the audio's length suggests."""
+    out = []
+    speech = meta.get("speech") or {}
+    dropped = speech.get("dropped_words") or []
+    if dropped:
+        shown = ", ".join(repr(w) for w in dropped[:8]) + (f" and {len(dropped) - 8} more" if len(dropped) > 8 else "")
+        out.append(f"{len(dropped)} transcript word{'s' if len(dropped) != 1 else ''} not in the English "
+                   f"pronunciation dictionary, left out of the alignment: {shown}")
+    path = meta.get("speech_path")
+    if transcript and path != "alignment":
+        why = speech.get("alignment_failed") or "it did not match the audio"
+        out.append(f"transcript alignment failed ({why}); the mouth follows phones recognised from the audio "
+                   f"instead (speech path {path!r})")
+    elif transcript:
+        dur = float((meta.get("audio") or {}).get("duration_s") or 0.0)
+        n = int(speech.get("num_phones") or 0)
+        if dur > 1.0 and n / dur < MIN_ALIGNED_PHONES_PER_S:
+            out.append(f"the transcript gives only {n} phones for {dur:.1f} s of audio (speech has about 8-15 per "
+                       "second): does it match the audio? Leave --transcript out to recognise the phones instead")
+    return out
+
+
+def print_warnings(command: str, lines: list[str]) -> None:
+    """Print each line as ``emodiffhead COMMAND: warning: ...`` on stderr."""
+    import sys
+
+    for line in lines:
+        print(f"emodiffhead {command}: warning: {line}", file=sys.stderr)

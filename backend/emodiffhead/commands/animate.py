@@ -7,18 +7,19 @@ from pathlib import Path
 
 from ..fileio import check_writable
 
-from ._options import UsageError, add_emotion_arguments, check_fps, emotion_from_args, read_transcript
+from ._options import (AUDIO_FORMATS, UsageError, add_emotion_arguments, add_seed_argument, check_fps, derive_seed,
+                       emotion_from_args, print_warnings, read_transcript, speech_warnings)
 
 NAME = "animate"
 HELP = "animate a head to speech: audio (+ transcript, + emotion) -> expression track (.json or .npz)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("audio", help="speech recording: wav, flac, mp3, m4a/aac, or a video file with audio")
+    p.add_argument("audio", help=f"speech recording: {AUDIO_FORMATS}")
     p.add_argument("-o", "--output", required=True, help="output track: .json, or .npz for a compact file")
     add_emotion_arguments(p)
     p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the idle motion: blinks, gaze, sway (default 0)")
+    add_seed_argument(p)
     p.add_argument("--model", default="builtin", help="head model: builtin (default) or a FLAME model file")
     p.add_argument("--speech-mode", default="auto", choices=("auto", "allphone", "alignment", "acoustic"),
                    help="force a speech path (default auto)")
@@ -45,10 +46,13 @@ def run(args: argparse.Namespace) -> int:
     transcript = read_transcript(args.transcript)
     head = load_head(args.model)
     check_writable(out)
+    seed = derive_seed(args.audio) if args.seed is None else args.seed
     with ConsoleProgress("animate", enabled=False if args.quiet else None) as bar:
-        track = animate(args.audio, head, transcript=transcript, emotion=timeline, fps=args.fps, seed=args.seed,
+        track = animate(args.audio, head, transcript=transcript, emotion=timeline, fps=args.fps, seed=seed,
                         speech_mode=args.speech_mode, phone_preset="fast" if args.fast else "accurate",
                         phone_workers=args.workers, progress=bar)
+    print_warnings(NAME, speech_warnings(track.meta, transcript))
     save_track(track, out)
-    print(f"{out}: {track.num_frames} frames at {track.fps:g} fps, speech path {track.meta['speech_path']}")
+    print(f"{out}: {track.num_frames} frames at {track.fps:g} fps, speech path {track.meta['speech_path']}, "
+          f"idle-motion seed {seed}{' (from the input; --seed repeats or changes it)' if args.seed is None else ''}")
     return 0

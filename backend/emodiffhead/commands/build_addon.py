@@ -25,7 +25,7 @@ _SKIP_DIRS = {"__pycache__", ".pytest_cache"}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default=None,
-                        help="zip to write (default dist/emodiffhead-<version>.zip)")
+                        help="zip to write (default: dist/emodiffhead-<version>.zip in the current folder)")
     default = REPO if (REPO / "blender_manifest.toml").is_file() else Path.cwd()
     parser.add_argument("--source", default=str(default),
                         help="repository root holding blender_manifest.toml and addon/ (default: this checkout)")
@@ -41,13 +41,14 @@ def read_manifest(root: Path) -> dict:
 
 
 def build_addon(output: str | os.PathLike | None = None, root: str | os.PathLike = REPO) -> Path:
-    """Write the extension zip; returns its path. Files are stored in sorted order with a fixed date."""
+    """Write the extension zip (default: ``dist/<id>-<version>.zip`` under the current folder); returns its
+    path. Files are stored in sorted order with a fixed date."""
     root = Path(root)
     manifest = read_manifest(root)
     addon = root / "addon"
     if not (addon / "__init__.py").is_file():
         raise InputFileError(f"{addon}/__init__.py not found")
-    out = Path(output) if output else root / "dist" / f"{manifest['id']}-{manifest['version']}.zip"
+    out = Path(output) if output else Path.cwd() / "dist" / f"{manifest['id']}-{manifest['version']}.zip"
     if out.suffix.lower() != ".zip":
         raise InputFileError(f"-o {out}: the output must be a .zip file (Blender installs extensions from zips)")
     files = [(root / "blender_manifest.toml", "blender_manifest.toml")]

@@ -246,21 +246,36 @@ def _raise_cut_off(fraction: float) -> None:
                             "; use a photo that shows the whole face")
 
 
-def detect_face(image_rgb: np.ndarray) -> FaceDetection:
-    """Find the (largest) human face and its 478 landmarks.
+def pick_face(boxes: list[tuple[np.ndarray, float]], face: int | None) -> tuple[np.ndarray, float]:
+    """The (box, score) to use from ``detect_boxes``' list: the largest for face None, else face number
+    ``face`` counted from 1 from left to right (by box centre); FaceNotFoundError when there is no such face."""
+    if face is None:
+        return boxes[0]
+    ltr = sorted(boxes, key=lambda b: float(b[0][0] + b[0][2]))
+    if not 1 <= int(face) <= len(ltr):
+        raise FaceNotFoundError(f"--face {face}: the photo has {len(ltr)} face{'s' if len(ltr) != 1 else ''} "
+                                f"(numbered 1-{len(ltr)} from left to right)")
+    return ltr[int(face) - 1]
+
+
+def detect_face(image_rgb: np.ndarray, face: int | None = None) -> FaceDetection:
+    """Find the largest human face (or face number ``face``, 1.. from left to right) and its 478 landmarks.
 
     image_rgb: (H, W, 3) uint8. Raises :class:`FaceNotFoundError` naming the reason: no face, face too
-    small (< MIN_FACE_PX), face cut off by the image border, or landmarks not found.
+    small (< MIN_FACE_PX), face cut off by the image border, landmarks not found, or no face ``face``.
     """
     img = as_rgb_uint8(image_rgb)
     H, W = img.shape[:2]
     boxes = detect_boxes_framed(img)
     if not boxes:
         raise FaceNotFoundError("no face found in the photo (the face detector found no human face)")
-    box, score = boxes[0]
+    box, score = pick_face(boxes, face)
     warnings = []
-    if len(boxes) > 1:
-        warnings.append(f"{len(boxes)} faces found; using the largest")
+    if len(boxes) > 1 and face is None:
+        warnings.append(f"{len(boxes)} faces found; using the largest (--face N picks another, counted from "
+                        "left to right)")
+    elif len(boxes) > 1:
+        warnings.append(f"{len(boxes)} faces found; using face {face} from the left")
     check_face_size(box)
     bw, bh = box[2] - box[0], box[3] - box[1]
     inside_w = max(0.0, min(box[2], W) - max(box[0], 0))

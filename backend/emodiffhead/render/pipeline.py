@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from dataclasses import dataclass, field
@@ -9,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TrackError
+from ..errors import NotAvailableError, TrackError
 from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from ..track import Track, check_compatible
 
 #: A track may differ from round(audio duration x fps) by this many frames; it is then padded/trimmed.
 FRAME_TOLERANCE = 2
+#: Accepted output sizes (short side, pixels).
+MIN_SIZE, MAX_SIZE = 64, 2048
 
 
 @dataclass
@@ -23,7 +26,8 @@ class RenderResult:
 
     path: the mp4; num_frames, fps, duration_s (= num_frames / fps); size: (H, W) of the frames;
     timings: seconds per stage (``fit``, ``animate``, ``render+encode``, ``total``); fit_residual_px:
-    mean landmark residual of the photo fit; warnings: notes for the user (e.g. several faces).
+    mean landmark residual of the photo fit; warnings: notes for the user (e.g. several faces); track: the
+    track that drove it; audio: the mp4's audio in words (e.g. "AAC 48 kHz stereo 192 kb/s (source: ...)").
     """
 
     path: Path
@@ -35,6 +39,7 @@ class RenderResult:
     fit_residual_px: float = float("nan")
     warnings: list[str] = field(default_factory=list)
     track: Track | None = None
+    audio: str = ""
 
 
 def match_track_to_audio(track: Track, audio_duration_s: float, fps: float) -> Track:
@@ -79,6 +84,7 @@ def render_video(
     size: int = 512,
     fps: float = 25.0,
     seed: int = 0,
+    face: int | None = None,
     head=None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
@@ -89,20 +95,21 @@ def render_video(
     (checked against the head model and the audio length); None: animate from the audio with ``emotion``
     (an ``EmotionTimeline`` or None for neutral), ``transcript`` and ``seed``. renderer: a name in
     :mod:`emodiffhead.render.registry`; renderer_options: keyword arguments for it. size: short side of the
-    output in pixels. head: a HeadModel (default: the built-in head).
+    output in pixels. face: which face of a photo with several, 1.. from left to right (None: the largest).
+    head: a HeadModel (default: the built-in head).
     """
     from ..audio.io import AudioClip, load_audio
     from ..face.image import as_rgb_uint8, load_photo
     from ..head import load_head
     from .registry import get_renderer
-    from .video import write_mp4
+    from .video import plan_audio, write_mp4
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     if not (0 < fps <= 240):
         raise ValueError("fps must be in (0, 240]")
-    if not (64 <= int(size) <= 2048):
-        raise ValueError("size must be between 64 and 2048 pixels")
+    if not (MIN_SIZE <= int(size) <= MAX_SIZE):
+        raise ValueError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
     report(progress, 0.0, "loading inputs")
     image = load_photo(photo) if isinstance(photo, (str, os.PathLike)) else as_rgb_uint8(photo)
     clip = audio if isinstance(audio, AudioClip) else load_audio(audio)
@@ -111,9 +118,15 @@ def render_video(
         check_compatible(track, head.expression_names, head.name)
         track = match_track_to_audio(track, clip.duration_s, fps)
     rend = get_renderer(renderer, **(renderer_options or {}))
+    pick = {}
+    if face is not None:
+        if "face" not in inspect.signature(rend.prepare).parameters:
+            raise NotAvailableError(f"renderer {renderer!r} cannot pick a face (face={face}); the warp renderer can")
+        pick["face"] = int(face)
+    audio_plan = plan_audio(clip)
     check_cancel(cancel)
     t = time.perf_counter()
-    fit = rend.prepare(image, head, size=int(size), progress=scaled(progress, 0.01, 0.08), cancel=cancel)
+    fit = rend.prepare(image, head, size=int(size), progress=scaled(progress, 0.01, 0.08), cancel=cancel, **pick)
     timings["fit"] = time.perf_counter() - t
     check_cancel(cancel)
     if track is None:
@@ -127,7 +140,7 @@ def render_video(
     T = track.num_frames
     t = time.perf_counter()
     frames = rend.frames(track, audio=clip, cancel=cancel)
-    path = write_mp4(frames, out_path, fps, audio=clip, num_frames=T, progress=scaled(progress, 0.3, 1.0),
+    path = write_mp4(frames, out_path, fps, audio=audio_plan, num_frames=T, progress=scaled(progress, 0.3, 1.0),
                      cancel=cancel)
     timings["render+encode"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
@@ -135,4 +148,5 @@ def render_video(
     return RenderResult(path=Path(path), num_frames=T, fps=float(fps), duration_s=T / float(fps),
                         size=tuple(rend.output_size), timings=timings,
                         fit_residual_px=float(getattr(fit, "residual_px", float("nan"))),
-                        warnings=list(getattr(fit, "warnings", []) or []), track=track)
+                        warnings=list(getattr(fit, "warnings", []) or []), track=track,
+                        audio=audio_plan.describe() if audio_plan is not None else "")

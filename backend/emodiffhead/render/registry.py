@@ -4,7 +4,8 @@ A renderer is a class built as ``cls(**options)`` with:
 
 - ``available() -> (ok, reason)`` (classmethod): whether it can run here with default options;
 - a constructor that raises ``NotAvailableError`` naming what is missing (e.g. a ``weights`` folder);
-- ``prepare(photo (H, W, 3) uint8, head, *, size, progress=None, cancel=None) -> FitResult``;
+- ``prepare(photo (H, W, 3) uint8, head, *, size, progress=None, cancel=None) -> FitResult`` (optionally
+  ``face=N``: face N of several, counted from the left; ``render_video`` refuses ``face`` otherwise);
 - ``output_size -> (H, W)`` after ``prepare``;
 - ``frames(track, *, audio=None, progress=None, cancel=None) -> Iterator[(H, W, 3) uint8]``.
 

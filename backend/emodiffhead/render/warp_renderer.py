@@ -13,7 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ..face.detect import FaceDetection, check_face_size, detect_face
+from ..errors import FaceNotFoundError
+from ..face.detect import MIN_FACE_PX, FaceDetection, check_face_size, detect_face
 from ..face.fit import FitResult, fit_head
 from ..facs import ARKIT_BLENDSHAPES
 from ..head.model import HeadModel
@@ -51,6 +52,24 @@ def resize_photo(photo: np.ndarray, size: int) -> np.ndarray:
     h, w = output_size_for(photo.shape[:2], size)
     interp = cv2.INTER_AREA if h < photo.shape[0] else cv2.INTER_CUBIC
     return cv2.resize(photo, (w, h), interpolation=interp)
+
+
+def size_hint(photo: np.ndarray, scaled: np.ndarray, size: int, face: int | None = None) -> FaceNotFoundError | None:
+    """When the face was not usable in ``scaled`` (the photo shrunk to ``size``) but is in the full photo,
+    an error that names ``--size`` and the size that would work; else None (the photo itself is the cause)."""
+    import math
+
+    shrink = min(scaled.shape[:2]) / min(photo.shape[:2])
+    if shrink >= 1.0:
+        return None
+    try:
+        full = detect_face(photo, face=face)
+    except FaceNotFoundError:
+        return None
+    side = float(min(full.box[2] - full.box[0], full.box[3] - full.box[1]))
+    need = int(math.ceil(size * (MIN_FACE_PX * 1.1) / max(side * shrink, 1e-6) / 16.0)) * 16
+    return FaceNotFoundError(f"the face is too small at --size {size} (about {side * shrink:.0f} px wide; need at "
+                             f"least {MIN_FACE_PX} px): use --size {need} or more (the photo's face is {side:.0f} px)")
 
 
 def clamp_lines(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, move: str = "both",
@@ -130,17 +149,21 @@ class WarpRenderer:
 
     # ---- setup ---------------------------------------------------------------------------------
     def prepare(self, photo: np.ndarray, head: HeadModel, *, size: int = 512, fit: FitResult | None = None,
-                detection: FaceDetection | None = None, progress: ProgressFn | None = None,
+                detection: FaceDetection | None = None, face: int | None = None, progress: ProgressFn | None = None,
                 cancel: CancelFn | None = None) -> FitResult:
         """Scale ``photo`` (H, W, 3) uint8 to ``size`` px on the short side, detect and fit the face.
 
-        fit/detection: reuse results computed on the same, already scaled photo. Returns the fit.
+        fit/detection: reuse results computed on the same, already scaled photo. face: which face of
+        several, 1.. from left to right (None: the largest). Returns the fit.
         """
         img = resize_photo(np.asarray(photo), size) if fit is None else np.asarray(photo)
         report(progress, 0.0, "finding the face")
         if fit is None:
             if detection is None:
-                detection = detect_face(img)
+                try:
+                    detection = detect_face(img, face=face)
+                except FaceNotFoundError as e:
+                    raise size_hint(np.asarray(photo), img, size, face) or e from None
             check_face_size(detection.box, min(img.shape[:2]) / min(np.asarray(photo).shape[:2]))
             check_cancel(cancel)
             report(progress, 0.4, "fitting the head")
