@@ -23,7 +23,8 @@ from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from ..track import Track
 from .acoustic import acoustic_mouth
-from .coarticulation import MouthMotion, coarticulate
+from .coarticulation import VOWELS, MouthMotion, coarticulate
+from .prominence import phone_prominence
 from .emotion_timeline import EmotionTimeline
 from .emotion_vectors import emotion_basis_arkit
 from .compose import compose
@@ -56,7 +57,6 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
     if mode not in SPEECH_MODES:
         raise ValueError(f"speech mode must be one of {SPEECH_MODES}")
     info: dict = {}
-    loud = pro.at("loudness", times_s)
     result = None
     if transcript and mode in ("auto", "alignment"):
         try:
@@ -79,15 +79,18 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
         motion = acoustic_mouth(pro, times_s)
         info["speech_path"] = "acoustic"
     else:
-        motion = coarticulate(result.phones, times_s, fps, loudness=loud)
+        prom = phone_prominence(result.phones, pro, VOWELS)
+        motion = coarticulate(result.phones, times_s, fps, prominence=prom)
         info["speech_path"] = result.method
         info["num_phones"] = sum(p.label != "sil" for p in result.phones)
         if result.dropped_words:
             info["dropped_words"] = result.dropped_words
     gate = _activity_gate(pro, times_s, fps)
+    if motion.onset is not None:  # the pre-phonatory opening precedes the sound by design
+        gate = np.maximum(gate, motion.onset)
     w = motion.weights * np.maximum(gate, motion.closure)[:, None]
     motion = MouthMotion(weights=w.astype(np.float32), closure=motion.closure, labiodental=motion.labiodental,
-                         rounding=motion.rounding)
+                         rounding=motion.rounding, onset=motion.onset)
     return motion, info
 
 
