@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(REPO / "docs" / "images" / "mouth_after.png"))
     ap.add_argument("--photos", default=str(SHARED / "photos"))
+    ap.add_argument("--extra", nargs="*", default=[], help="more photo files (rows after the shared photos)")
     args = ap.parse_args(argv)
     head = load_head("builtin")
     track = animate(SHARED / "audio" / "arctic_a0009.wav", head)
@@ -59,8 +60,8 @@ def main(argv=None) -> int:
         ("open 1/4", int(order[len(order) * 3 // 4])), ("open 1/2", int(order[len(order) * 9 // 10])),
         ("widest", int(order[-1]))]
     rows = []
-    for name in PHOTOS:
-        path = Path(args.photos) / name
+    for path in [Path(args.photos) / p for p in PHOTOS] + [Path(p) for p in args.extra]:
+        name = path.name
         if not path.exists():
             continue
         r = WarpRenderer()

@@ -12,7 +12,7 @@ from the lips and toward the cheeks); the lips occlude everything with an antial
 and no outline; nothing is drawn where the lips nearly touch (no specks at the corners).
 
 Photos whose mouth is open: :func:`closed_mouth_source` fills the photo's own mouth opening (and the dark pixels
-just past its corners) from the surrounding lips once per photo, so the warp can close the lips cleanly;
+just past its corners) from the surrounding lips once per photo, so the warp can close the lips cleanly (with the dark cavity and bright teeth just past the landmarks);
 :func:`close_rest_gap` removes the small gap between the model's inner-lip landmarks at rest.
 """
 
@@ -30,6 +30,8 @@ LOWER_TEETH_MM = (0.0, 5.5, 11.5, 18.5, 25.5, 32.5)
 CROWN_MM = (10.5, 9.0)
 #: Skull landmarks (nose, eye corners) whose motion carries the upper teeth.
 SKULL = np.array([1, 2, 98, 327, 33, 263, 133, 362, 6, 168])
+#: Upper incisor display below relaxed parted lips, at least (mm; Vig & Brundo 1978: 1.9 men, 3.4 women).
+UPPER_DISPLAY_MM = 2.5
 #: The lower lip rests on the lower incisors: they drop at least this share of the inner lower lip's motion.
 LIP_ON_TEETH = 0.85
 #: Samples of each edge curve across the mouth.
@@ -141,6 +143,11 @@ def mouth_geometry(head, fit) -> MouthGeometry:
     reg = head.regions
     up_i, lo_i, tg_i = reg["teeth_upper"], reg["teeth_lower"], reg["tongue"]
     up_c, lo_c, tg_c = _arch(V[up_i], "low"), _arch(V[lo_i], "high"), _arch(V[tg_i], "high", reach=0.7)
+    # incisal display: the upper edge at least UPPER_DISPLAY_MM below the lips' rest contact (model: y up)
+    contact = float(rest.landmarks[0][[topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID], 1].mean())
+    drop = max(0.0, UPPER_DISPLAY_MM / 1000 - (contact - float(up_c[len(up_c) // 2, 1])))
+    up_c = up_c - np.array([0.0, drop, 0.0])
+    lo_c = lo_c - np.array([0.0, drop, 0.0])  # the lower incisors stay behind the upper ones (overbite)
     upper_edge, lower_edge, tongue_top = proj(up_c), proj(lo_c), proj(tg_c)
     upper_gaps = proj(_arch_points(up_c, UPPER_TEETH_MM))
     lower_gaps = proj(_arch_points(lo_c, LOWER_TEETH_MM))
@@ -237,7 +244,7 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
         chroma = inside.max(1) - inside.min(1)
         cand = inside[(lum > max(np.percentile(lum, 75), 0.6 * skin.mean())) & (chroma < 0.35 * lum + 10)]
         if len(cand) >= 15:
-            teeth = np.median(cand, 0)
+            teeth = np.percentile(cand, 80, axis=0)  # the lit enamel, not its shadowed side
             from_photo = True
     # flesh of the mouth: the photo's lips, pulled toward a default pink (moustaches and lipstick mislead)
     flesh = 0.5 * lip + 0.5 * np.array([178, 96, 98], np.float32) * gain
@@ -271,8 +278,12 @@ def closed_mouth_source(photo: np.ndarray, landmarks: np.ndarray, open_frac: flo
     near = cv2.dilate(m.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
     lum = img.astype(np.float32).mean(2)
     ring = near & ~m
-    dark = near & (lum < 0.6 * float(np.median(lum[ring])) if ring.any() else near)
-    mask = cv2.dilate((m | dark).astype(np.uint8), np.ones((3, 3), np.uint8))
+    ref = float(np.median(lum[ring])) if ring.any() else float(lum[near].mean())
+    rgb = img.astype(np.float32)
+    close = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, r // 3)) > 0
+    teeth = close & (lum > 1.3 * ref) & (rgb.max(2) - rgb.min(2) < 0.25 * lum + 8)  # bright, unsaturated
+    odd = (near & (lum < 0.6 * ref)) | teeth  # cavity shadow and teeth just past the landmarks
+    mask = cv2.dilate((m | odd).astype(np.uint8), np.ones((3, 3), np.uint8))
     return cv2.inpaint(np.ascontiguousarray(img), mask * 255, max(3, r), cv2.INPAINT_TELEA)
 
 
@@ -368,7 +379,7 @@ def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray
     # upper teeth: shadowed just under the upper lip, biting edge slightly translucent; gum above the crowns
     upper_t = _smooth((t_up - v) / 1.2 + 0.5) * (1.0 - _smooth((t_up - cu - v) / 1.5 + 0.5))
     upper_g = _smooth((t_up - cu - v) / 1.5 + 0.5)
-    lip_shadow = 0.72 + 0.28 * _smooth((v - v_up) / max(0.35 * cu, 1.5))
+    lip_shadow = 0.82 + 0.18 * _smooth((v - v_up) / max(0.35 * cu, 1.5))
     edge = 0.9 + 0.1 * _smooth((t_up - v) / 1.5)
     upper_col = style.teeth[None, None] * (_tooth_shading(u, gu_up, w) * row_side * lip_shadow * edge)[..., None]
     col = col + (upper_col - col) * upper_t[..., None] + (style.gum[None, None] * (row_side * lip_shadow)[..., None]
