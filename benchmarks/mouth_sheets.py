@@ -36,8 +36,6 @@ def _crop(img: np.ndarray, lm: np.ndarray, label: str) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    import cv2
-
     from emodiffhead.animate import animate
     from emodiffhead.audio.phonemes import read_lab
     from emodiffhead.face.image import load_photo
@@ -74,7 +72,10 @@ def main(argv=None) -> int:
         rows.append(np.concatenate(tiles, 1))
     sheet = np.concatenate(rows, 0)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    from PIL import Image
+
+    # 256-colour palette keeps the sheet small (< 400 KB) for the docs
+    Image.fromarray(sheet).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(args.out, optimize=True)
     print(f"{args.out}: {len(rows)} photos x {len(picks) + 1} tiles")
     return 0
 

@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
     p.add_argument("--seed", type=int, default=0, help="seed of the idle motion: blinks, gaze, sway (default 0)")
     p.add_argument("--model", default="builtin", help="head model: builtin (default) or a FLAME model file")
-    p.add_argument("--speech-mode", default="auto", choices=("auto", "allphone", "alignment", "acoustic"),
+    p.add_argument("--speech-mode", default="auto", choices=("auto", "allphone", "alignment", "words", "acoustic"),
                    help="force a speech path (default auto)")
     p.add_argument("--fast", action="store_true",
                    help="faster phone recognition (about 1.4x) at some accuracy cost; see docs/animator.md")

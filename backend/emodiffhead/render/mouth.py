@@ -30,8 +30,9 @@ LOWER_TEETH_MM = (0.0, 5.5, 11.5, 18.5, 25.5, 32.5)
 CROWN_MM = (10.5, 9.0)
 #: Skull landmarks (nose, eye corners) whose motion carries the upper teeth.
 SKULL = np.array([1, 2, 98, 327, 33, 263, 133, 362, 6, 168])
-#: Upper incisor display below relaxed parted lips, at least (mm; Vig & Brundo 1978: 1.9 men, 3.4 women).
-UPPER_DISPLAY_MM = 2.5
+#: Upper incisor display below the parted lips in speech, at least (mm; at rest 1.9 men, 3.4 women: Vig & Brundo
+#: 1978; more while speaking, as the upper lip rises on open vowels).
+UPPER_DISPLAY_MM = 3.5
 #: The lower lip rests on the lower incisors: they drop at least this share of the inner lower lip's motion.
 LIP_ON_TEETH = 0.85
 #: Samples of each edge curve across the mouth.
@@ -242,7 +243,7 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     if len(inside) > 40:
         lum = inside.mean(1)
         chroma = inside.max(1) - inside.min(1)
-        cand = inside[(lum > max(np.percentile(lum, 75), 0.6 * skin.mean())) & (chroma < 0.35 * lum + 10)]
+        cand = inside[(lum >= max(np.percentile(lum, 75), 0.6 * skin.mean())) & (chroma < 0.35 * lum + 10)]
         if len(cand) >= 15:
             teeth = np.percentile(cand, 80, axis=0)  # the lit enamel, not its shadowed side
             from_photo = True
@@ -284,7 +285,15 @@ def closed_mouth_source(photo: np.ndarray, landmarks: np.ndarray, open_frac: flo
     teeth = close & (lum > 1.3 * ref) & (rgb.max(2) - rgb.min(2) < 0.25 * lum + 8)  # bright, unsaturated
     odd = (near & (lum < 0.6 * ref)) | teeth  # cavity shadow and teeth just past the landmarks
     mask = cv2.dilate((m | odd).astype(np.uint8), np.ones((3, 3), np.uint8))
-    return cv2.inpaint(np.ascontiguousarray(img), mask * 255, max(3, r), cv2.INPAINT_TELEA)
+    out = cv2.inpaint(np.ascontiguousarray(img), mask * 255, max(3, r), cv2.INPAINT_TELEA)
+    # the fill is lip: match the colour of the lips around it (the ring also borders skin and teeth)
+    lips = ring & ~odd
+    if lips.sum() > 10 and mask.any():
+        sel = mask.astype(bool)
+        target = 0.92 * np.median(img[lips].astype(np.float32), 0)  # lips meeting: a shade darker
+        fill = out[sel].astype(np.float32)
+        out[sel] = np.clip(fill * (target / np.maximum(fill.mean(0), 1.0)), 0, 255).astype(np.uint8)
+    return out
 
 
 def _frame(corner_r: np.ndarray, corner_l: np.ndarray):
