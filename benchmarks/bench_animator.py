@@ -356,6 +356,37 @@ def bench_lipsync(head):
     table(("photo", "p/b/m", "bilabial aperture median", "open-vowel median", "ratio", "closed (< 0.3 x open)"), rows)
 
 
+def bench_closure(head):
+    """Lip closure in the rendered pixels on the radio_address clips (no labels: allphone's own p/b/m)."""
+    import tempfile
+
+    from emodiffhead.render.pipeline import render_video
+
+    sys.path.insert(0, str(TOOLS))
+    import facemetrics as fm
+
+    tmp = Path(tempfile.mkdtemp(prefix="closure_"))
+    rows = []
+    for clip_name in ("radio_address_a.wav", "radio_address_b.wav"):
+        audio = SHARED / "audio" / clip_name
+        phones = P.recognize_phones(load_audio(audio)).phones
+        for name in LIPSYNC_PHOTOS:
+            out = tmp / f"{clip_name}_{name}.mp4"
+            render_video(SHARED / "photos" / name, audio, out)
+            L, fps = fm.landmarks(str(out))
+            ap = fm.geometry(L)["mouth_open"]
+            at = lambda labels: np.array([ap[min(len(ap) - 1, int(round(p.centre_s * fps)))]  # noqa: E731
+                                          for p in phones if p.label in labels])
+            bil, opn = at(("p", "b", "m")), at(OPEN)
+            med = float(np.nanmedian(opn))
+            rows.append((clip_name, name, len(bil), f"{float(np.nanmedian(bil)):.3f}", f"{med:.3f}",
+                         f"{100 * float(np.mean(bil < 0.3 * med)):.0f} %", f"{float(np.nanmin(ap)):.3f}"))
+    print("### Lips that close in the pixels on other speech (radio_address clips; p/b/m and open vowels as "
+          "allphone recognises them; mediapipe aperture / IOD)\n")
+    table(("clip", "photo", "p/b/m", "bilabial aperture median", "open-vowel median", "closed (< 0.3 x open)",
+           "smallest aperture"), rows)
+
+
 def bench_emotions(head):
     B = emotion_basis(head)
     steps = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5])
@@ -400,12 +431,12 @@ def main(argv=None) -> int:
     head = load_head("builtin")
     parts = {"speed": bench_speed, "phones": lambda h: bench_phones(), "agreement": lambda h: bench_agreement(),
              "motion": lambda h: bench_motion_agreement(),
-             "lips": bench_lips, "lipsync": bench_lipsync,
+             "lips": bench_lips, "lipsync": bench_lipsync, "closure": bench_closure,
              "emotions": bench_emotions, "files": bench_files, "video": bench_video}
     for name, fn in parts.items():
         if args.only and name not in args.only:
             continue
-        if name in ("video", "lipsync") and args.skip_video:
+        if name in ("video", "lipsync", "closure") and args.skip_video:
             continue
         fn(head)
     return 0

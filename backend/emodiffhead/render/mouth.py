@@ -287,13 +287,19 @@ def closed_mouth_source(photo: np.ndarray, landmarks: np.ndarray, open_frac: flo
     mask = cv2.dilate((m | odd).astype(np.uint8), np.ones((3, 3), np.uint8))
     out = cv2.inpaint(np.ascontiguousarray(img), mask * 255, max(3, r), cv2.INPAINT_TELEA)
     # the fill is lip: match the colour of the lips around it (the ring also borders skin and teeth)
+    redness = rgb[..., 0] - rgb[..., 1]
     lips = ring & ~odd
+    if lips.sum() > 20:  # the redder half of the ring: lips rather than the skin around them
+        lips &= redness >= np.median(redness[lips])
     if lips.sum() > 10 and mask.any():
         sel = mask.astype(bool)
         target = 0.92 * np.median(img[lips].astype(np.float32), 0)  # lips meeting: a shade darker
         fill = out[sel].astype(np.float32)
         out[sel] = np.clip(fill * (target / np.maximum(fill.mean(0), 1.0)), 0, 255).astype(np.uint8)
-    return out
+    # feathered edge: no seam where the fill meets the photo
+    soft = cv2.GaussianBlur(cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(np.float32), (0, 0), max(1.0, r / 3))
+    soft = np.maximum(soft, mask.astype(np.float32))[..., None]
+    return np.clip(img * (1 - soft) + out * soft, 0, 255).astype(np.uint8)
 
 
 def _frame(corner_r: np.ndarray, corner_l: np.ndarray):
