@@ -53,6 +53,8 @@ RAMP_S = 0.04
 ARTICULATORY_LEAD_S = 0.04
 #: Spread multipliers before (anticipation) and after (carry-over) a phone.
 ANTICIPATION, CARRYOVER = 1.5, 0.8
+#: A silence holds the mouth at rest except this long at each of its edges (where it opens and closes).
+SILENCE_EDGE_S = 0.08
 #: A silence at least this long ends a phrase; the next phrase gets a pre-phonatory opening.
 PAUSE_S = 0.25
 #: The pre-phonatory opening starts up to this long before the first phone of a phrase (at most the pause
@@ -173,7 +175,7 @@ def coarticulate(phones: list[Phone], times_s: np.ndarray, fps: float,
     a_lip = np.array([v.lip_dominance for v in vis], np.float64)
     # silence: plateau only in its middle so the mouth starts closing/opening near its edges
     sil = np.array([p.label == "sil" for p in phones])
-    half = np.where(sil, np.maximum(0.0, half - 0.08), half)
+    half = np.where(sil, np.maximum(0.0, half - SILENCE_EDGE_S), half)
     out = np.zeros((T, NUM_ARKIT), np.float32)
     lip_ch = np.setdiff1d(np.arange(NUM_ARKIT), np.r_[JAW, ROUND_CHANNELS])
     starts = np.array([p.start_s for p in phones])
