@@ -12,7 +12,8 @@ Timing follows what articulography measures of real speakers, not a delay fitted
   and lip peaks precede the acoustic vowel peaks by a few tens of ms).
 - **Anticipation reaches further than carry-over.** The spread is ``ANTICIPATION`` x ``s_i`` before a
   phone and ``CARRYOVER`` x ``s_i`` after it (look-ahead coarticulation, e.g. lip rounding starting several
-  segments before /u/; carry-over is shorter). Rounding spreads 1.2 times as far again (1.8x the base spread ahead of a rounded vowel).
+  segments before /u/; carry-over is shorter). Rounding spreads 1.2 times as far again (1.8x the base spread
+  ahead of a rounded vowel).
 - **Lips part before voice onset.** After a pause of at least ``PAUSE_S``, a pre-phonatory opening starts
   ``ONSET_LEAD_S`` before the first phone (the face moves 100-300 ms before the sound at phrase starts), so
   the mouth is already open when the voice starts; unless that phone is a bilabial or labiodental, whose

@@ -11,9 +11,9 @@ the oral cavity from the photo's lip colour, so greyscale photos stay grey. The 
 from the lips and toward the cheeks); the lips occlude everything with an antialiased, slightly softened edge
 and no outline; nothing is drawn where the lips nearly touch (no specks at the corners).
 
-Photos whose mouth is open: :func:`closed_mouth_source` fills the photo's own mouth opening (and the dark pixels
-just past its corners) from the surrounding lips once per photo, so the warp can close the lips cleanly (with the dark cavity and bright teeth just past the landmarks);
-:func:`close_rest_gap` removes the small gap between the model's inner-lip landmarks at rest.
+Photos whose mouth is open: :func:`closed_mouth_source` fills the photo's own mouth opening (and the dark cavity
+and bright teeth just past its landmarks) from the surrounding lips once per photo, so the warp can close the
+lips cleanly; :func:`close_rest_gap` removes the small gap between the model's inner-lip landmarks at rest.
 """
 
 from __future__ import annotations
@@ -121,26 +121,25 @@ def _arch_points(curve: np.ndarray, arc_mm: tuple[float, ...]) -> np.ndarray:
 def mouth_geometry(head, fit) -> MouthGeometry:
     """Project the head's teeth and tongue (``head.regions``) into the photo of ``fit`` (a FitResult)."""
     from . import facemesh_topology as topo
+    from .drive import photo_reference
 
     cam = fit.camera
-    E = head.num_expression
+    xy = lambda p: cam.project(np.asarray(p, np.float64).reshape(-1, 3))[:, :2]  # noqa: E731
+    ref_expr, ref_pose = photo_reference(head, fit)
     pose = np.array(fit.pose, np.float32)
     pose[2:] = 0.0  # jaw and eyes at rest
-    zero = np.zeros((1, E), np.float32)
+    zero = np.zeros((1, head.num_expression), np.float32)
     rest = head.forward(fit.shape, zero, pose[None], fit.translation[None])
-    ref = head.forward(fit.shape, fit.expression[None], fit.pose[None], fit.translation[None])
     jaw_pose = pose.copy()
     jaw_pose[2, 0] = 0.2
     opened = head.forward(fit.shape, zero, jaw_pose[None], fit.translation[None])
-    P0 = cam.project(ref.landmarks[0])[:, :2]
-    Pn = cam.project(rest.landmarks[0])[:, :2]
+    P0 = xy(head.forward(fit.shape, ref_expr[None], ref_pose[None], fit.translation[None]).landmarks[0])
+    Pn = xy(rest.landmarks[0])
     photo = np.asarray(fit.landmarks, np.float64)[:, :2]
     mu, ml = topo.mouth_lines()
     lips = np.r_[mu, ml]
-    offset = (photo[lips] - P0[lips]).mean(0)
-    V = rest.vertices[0]
-    Vo = opened.vertices[0]
-    proj = lambda p: cam.project(p)[:, :2] + offset  # noqa: E731
+    offset = (photo[lips] - P0[lips]).mean(0)  # the fit's residual at the mouth
+    V, Vo = rest.vertices[0], opened.vertices[0]
     reg = head.regions
     up_i, lo_i, tg_i = reg["teeth_upper"], reg["teeth_lower"], reg["tongue"]
     up_c, lo_c, tg_c = _arch(V[up_i], "low"), _arch(V[lo_i], "high"), _arch(V[tg_i], "high", reach=0.7)
@@ -149,30 +148,26 @@ def mouth_geometry(head, fit) -> MouthGeometry:
     drop = max(0.0, UPPER_DISPLAY_MM / 1000 - (contact - float(up_c[len(up_c) // 2, 1])))
     up_c = up_c - np.array([0.0, drop, 0.0])
     lo_c = lo_c - np.array([0.0, drop, 0.0])  # the lower incisors stay behind the upper ones (overbite)
-    upper_edge, lower_edge, tongue_top = proj(up_c), proj(lo_c), proj(tg_c)
-    upper_gaps = proj(_arch_points(up_c, UPPER_TEETH_MM))
-    lower_gaps = proj(_arch_points(lo_c, LOWER_TEETH_MM))
-    e = Pn[topo.MOUTH_CORNER_LEFT] - Pn[topo.MOUTH_CORNER_RIGHT]
-    e = e / max(float(np.hypot(*e)), 1e-9)
-    px_per_m = float(np.linalg.norm(cam.project(np.array([[0, 0, 0], [0, 0.01, 0]]))[1, :2]
-                                    - cam.project(np.array([[0, 0, 0], [0, 0.01, 0]]))[0, :2]) / 0.01)
-    chin = np.linalg.norm(cam.project(opened.landmarks[0][[topo.CHIN]])[0, :2]
-                          - cam.project(rest.landmarks[0][[topo.CHIN]])[0, :2])
-    move = lambda idx: float(np.linalg.norm(cam.project(Vo[idx])[:, :2] - cam.project(V[idx])[:, :2], axis=1).mean())  # noqa: E731
+    proj = lambda p: xy(p) + offset  # noqa: E731
+    # how far things move when the jaw opens, relative to the chin (the drive gives the chin's motion)
+    moved = lambda a, b: float(np.linalg.norm(xy(b) - xy(a), axis=1).mean())  # noqa: E731
+    chin = max(moved(rest.landmarks[0][[topo.CHIN]], opened.landmarks[0][[topo.CHIN]]), 1e-6)
+    lip = moved(rest.landmarks[0][[topo.LOWER_LIP_INNER_MID]], opened.landmarks[0][[topo.LOWER_LIP_INNER_MID]])
     tip_lo = lo_i[V[lo_i, 1] > V[lo_i, 1].max() - 0.003]
     tip_tg = tg_i[V[tg_i, 1] > V[tg_i, 1].max() - 0.004]
-    lip_move = float(np.linalg.norm(cam.project(opened.landmarks[0][[topo.LOWER_LIP_INNER_MID]])[0, :2]
-                                    - cam.project(rest.landmarks[0][[topo.LOWER_LIP_INNER_MID]])[0, :2]))
-    n = np.array([-e[1], e[0]])
-    rest_gap = np.maximum(0.0, (Pn[ml] - Pn[mu]) @ n)
+    px_per_m = float(np.linalg.norm(np.diff(xy([[0, 0, 0], [0, 0.01, 0]]), axis=0))) / 0.01
+    e = Pn[topo.MOUTH_CORNER_LEFT] - Pn[topo.MOUTH_CORNER_RIGHT]
+    n = np.array([-e[1], e[0]]) / max(float(np.hypot(*e)), 1e-9)
     return MouthGeometry(
-        upper_edge=upper_edge.astype(np.float32), lower_edge=lower_edge.astype(np.float32),
-        tongue_top=tongue_top.astype(np.float32), upper_gaps=upper_gaps.astype(np.float32),
-        lower_gaps=lower_gaps.astype(np.float32),
+        upper_edge=proj(up_c).astype(np.float32), lower_edge=proj(lo_c).astype(np.float32),
+        tongue_top=proj(tg_c).astype(np.float32),
+        upper_gaps=proj(_arch_points(up_c, UPPER_TEETH_MM)).astype(np.float32),
+        lower_gaps=proj(_arch_points(lo_c, LOWER_TEETH_MM)).astype(np.float32),
         crown_px=(CROWN_MM[0] / 1000 * px_per_m, CROWN_MM[1] / 1000 * px_per_m),
-        lower_per_chin=max(move(tip_lo), LIP_ON_TEETH * lip_move) / max(chin, 1e-6),
-        tongue_per_chin=move(tip_tg) / max(chin, 1e-6),
-        skull_rest=(photo[SKULL] + Pn[SKULL] - P0[SKULL]).astype(np.float32), rest_gap=rest_gap.astype(np.float32))
+        lower_per_chin=max(moved(V[tip_lo], Vo[tip_lo]), LIP_ON_TEETH * lip) / chin,
+        tongue_per_chin=moved(V[tip_tg], Vo[tip_tg]) / chin,
+        skull_rest=(photo[SKULL] + Pn[SKULL] - P0[SKULL]).astype(np.float32),
+        rest_gap=np.maximum(0.0, (Pn[ml] - Pn[mu]) @ n).astype(np.float32))
 
 
 def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -253,7 +248,8 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
         to_grey = lambda c: np.full(3, float(np.asarray(c) @ np.array([0.299, 0.587, 0.114])), np.float32)  # noqa: E731
         teeth, flesh = to_grey(teeth), to_grey(flesh)
     return MouthStyle(cavity=np.clip(flesh * 0.28, 0, 255), teeth=np.clip(teeth, 0, 255),
-                      tongue=np.clip(flesh * 0.8, 0, 255), gum=np.clip(flesh * 0.95, 0, 255), teeth_from_photo=from_photo)
+                      tongue=np.clip(flesh * 0.8, 0, 255), gum=np.clip(flesh * 0.95, 0, 255),
+                      teeth_from_photo=from_photo)
 
 
 def closed_mouth_source(photo: np.ndarray, landmarks: np.ndarray, open_frac: float = 0.04) -> np.ndarray:
