@@ -1,6 +1,10 @@
 """Benchmark the animator: speed, phone accuracy, lip closure, real-video lip sync, emotion effects.
 
-Run:  .venv/bin/python benchmarks/bench_animator.py [--skip-video]
+Run:  .venv/bin/python benchmarks/bench_animator.py [--skip-video] [--only PART ...]
+Parts: speed phones agreement motion lips lipsync closure emotions files video. ``lipsync`` and ``closure`` render
+with the warp renderer and measure the pixels with ../shared/tools/facemetrics.py (an independent instrument,
+imported here only; the product never does): best-offset lip sync vs the real video per speech path and photo,
+and bilabial closure in the pixels (ARCTIC labels; allphone's p/b/m on the radio_address clips).
 Needs ../shared/data (audio clips, ARCTIC labels, the talking-head video). Prints Markdown tables.
 """
 
