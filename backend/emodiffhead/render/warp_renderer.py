@@ -154,7 +154,7 @@ class WarpRenderer:
         for side in ("left", "right"):  # a lid never passes the other one (blink overshoot folds the warp)
             up, lo = topo.eye_lines(side)
             clamp_lines(lm, up, lo, move="upper")
-        close_rest_gap(lm, self._mu, self._ml, self.teeth.rest_gap)
+        close_rest_gap(lm, self._mu, self._ml, self.teeth.rest_gap * (1.0 - min(1.0, self.keep_photo_expression)))
         clamp_lines(lm, self._mu, self._ml, move="both")
         depth = lm[:, 2] if lm.shape[1] > 2 else None
         img = self.warper.warp(drive_points(self.mesh, lm[:, :2]), depth, out=out)
