@@ -1,6 +1,10 @@
 """Benchmark the animator: speed, phone accuracy, lip closure, real-video lip sync, emotion effects.
 
-Run:  .venv/bin/python benchmarks/bench_animator.py [--skip-video]
+Run:  .venv/bin/python benchmarks/bench_animator.py [--skip-video] [--only PART ...]
+Parts: speed phones agreement motion lips lipsync closure emotions files video. ``lipsync`` and ``closure`` render
+with the warp renderer and measure the pixels with ../shared/tools/facemetrics.py (an independent instrument,
+imported here only; the product never does): best-offset lip sync vs the real video per speech path and photo,
+and bilabial closure in the pixels (ARCTIC labels; allphone's p/b/m on the radio_address clips).
 Needs ../shared/data (audio clips, ARCTIC labels, the talking-head video). Prints Markdown tables.
 """
 
@@ -85,7 +89,8 @@ def bench_phones():
     rows = []
     for name, r in (("allphone", P.recognize_phones(clip)), ("allphone wide", P.recognize_phones(clip, preset="wide")),
                     ("allphone --fast", P.recognize_phones(clip, preset="fast")),
-                    ("alignment", P.align_transcript(clip, TEXT))):
+                    ("alignment", P.align_transcript(clip, TEXT)),
+                    ("words (recognised, then aligned)", P.align_transcript(clip, P.recognize_words(clip)))):
         near = P.boundary_errors(r.phones, truth) * 1000
         matched = P.aligned_boundary_errors(r.phones, truth) * 1000
         n = sum(p.label != "sil" for p in r.phones)
@@ -311,6 +316,81 @@ def bench_video(head):
           rows)
 
 
+TOOLS = SHARED.parent / "tools"
+LIPSYNC_PHOTOS = ("einstein_1921.jpg", "man_open_mouth.jpg", "woman_portrait.jpg")
+
+
+def bench_lipsync(head):
+    """Rendered lip sync vs the real video (facemetrics.py lipsync: mediapipe inner-lip aperture, best r within
+    +-8 frames) per speech path and photo, and bilabial closure on ARCTIC (facemetrics.py phones)."""
+    import tempfile
+
+    import av
+
+    from emodiffhead.render.pipeline import render_video
+
+    sys.path.insert(0, str(TOOLS))
+    import facemetrics as fm  # the independent instrument (benchmark only; the product never imports it)
+
+    vid = SHARED / "video" / "talking_head_real_a.mp4"
+    tmp = Path(tempfile.mkdtemp(prefix="lipsync_"))
+    with av.open(str(vid)) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    photos = [("the video's first frame", first)] + [(n, SHARED / "photos" / n) for n in LIPSYNC_PHOTOS]
+    rows = []
+    for mode in ("allphone", "words"):
+        w0 = time.process_time()
+        track = animate(vid, head, speech_mode=mode)
+        cpu = time.process_time() - w0
+        for name, photo in photos:
+            out = tmp / f"{mode}_{len(rows)}.mp4"
+            render_video(photo, vid, out, track=track)
+            r = fm.lipsync(str(vid), str(out))
+            rows.append((mode, f"{cpu:.2f}", name, f"{r['r_at_lag0']:.2f}", f"{r['best_r']:.2f} ({r['best_lag_frames']:+d})"))
+    print("### Rendered lip sync vs the real video (talking_head_real_a.mp4, facemetrics.py lipsync)\n")
+    table(("speech path", "animate CPU s (8 s clip)", "photo", "r at lag 0", "best r within +-8 frames (offset)"), rows)
+    rows = []
+    for name in LIPSYNC_PHOTOS:
+        out = tmp / f"arctic_{name}.mp4"
+        render_video(SHARED / "photos" / name, SHARED / "audio" / "arctic_a0009.wav", out)
+        r = fm.phones(str(out), str(SHARED / "audio" / "arctic_a0009_phone.lab"))
+        rows.append((name, r["bilabials"], f"{r['bilabial_median']:.3f}", f"{r['open_vowel_median']:.3f}",
+                     f"{r['closure_ratio']:.2f}", f"{100 * r['bilabials_closed_frac']:.0f} %"))
+    print("### Bilabial closure in the rendered pixels (arctic_a0009, facemetrics.py phones)\n")
+    table(("photo", "p/b/m", "bilabial aperture median", "open-vowel median", "ratio", "closed (< 0.3 x open)"), rows)
+
+
+def bench_closure(head):
+    """Lip closure in the rendered pixels on the radio_address clips (no labels: allphone's own p/b/m)."""
+    import tempfile
+
+    from emodiffhead.render.pipeline import render_video
+
+    sys.path.insert(0, str(TOOLS))
+    import facemetrics as fm
+
+    tmp = Path(tempfile.mkdtemp(prefix="closure_"))
+    rows = []
+    for clip_name in ("radio_address_a.wav", "radio_address_b.wav"):
+        audio = SHARED / "audio" / clip_name
+        phones = P.recognize_phones(load_audio(audio)).phones
+        for name in LIPSYNC_PHOTOS:
+            out = tmp / f"{clip_name}_{name}.mp4"
+            render_video(SHARED / "photos" / name, audio, out)
+            L, fps = fm.landmarks(str(out))
+            ap = fm.geometry(L)["mouth_open"]
+            at = lambda labels: np.array([ap[min(len(ap) - 1, int(round(p.centre_s * fps)))]  # noqa: E731
+                                          for p in phones if p.label in labels])
+            bil, opn = at(("p", "b", "m")), at(OPEN)
+            med = float(np.nanmedian(opn))
+            rows.append((clip_name, name, len(bil), f"{float(np.nanmedian(bil)):.3f}", f"{med:.3f}",
+                         f"{100 * float(np.mean(bil < 0.3 * med)):.0f} %", f"{float(np.nanmin(ap)):.3f}"))
+    print("### Lips that close in the pixels on other speech (radio_address clips; p/b/m and open vowels as "
+          "allphone recognises them; mediapipe aperture / IOD)\n")
+    table(("clip", "photo", "p/b/m", "bilabial aperture median", "open-vowel median", "closed (< 0.3 x open)",
+           "smallest aperture"), rows)
+
+
 def bench_emotions(head):
     B = emotion_basis(head)
     steps = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5])
@@ -355,12 +435,12 @@ def main(argv=None) -> int:
     head = load_head("builtin")
     parts = {"speed": bench_speed, "phones": lambda h: bench_phones(), "agreement": lambda h: bench_agreement(),
              "motion": lambda h: bench_motion_agreement(),
-             "lips": bench_lips,
+             "lips": bench_lips, "lipsync": bench_lipsync, "closure": bench_closure,
              "emotions": bench_emotions, "files": bench_files, "video": bench_video}
     for name, fn in parts.items():
         if args.only and name not in args.only:
             continue
-        if name == "video" and args.skip_video:
+        if name in ("video", "lipsync", "closure") and args.skip_video:
             continue
         fn(head)
     return 0

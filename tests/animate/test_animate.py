@@ -145,8 +145,9 @@ def test_very_short_clips(builtin_head, n):
     assert t.num_frames == max(1, round(n / 16000 * 25))
 
 
-def test_mouth_does_not_lead_the_audio(happy_aligned, lab):
-    """Jaw opening vs the true phones' openness (ARCTIC labels): best at lag 0..+1 frame, never early."""
+def test_mouth_leads_the_audio_a_little(happy_aligned, lab):
+    """Jaw opening vs the true phones' openness (ARCTIC labels): the gestures lead their sound (best at 0 to 2
+    frames early, as articulation precedes acoustics), never late."""
     t = happy_aligned
     jaw = t.pose[:, 2, 0]
     ends = np.array([p.end_s for p in lab])
@@ -155,5 +156,6 @@ def test_mouth_does_not_lead_the_audio(happy_aligned, lab):
     ref = np.array([1.0 if s in OPEN else 0.0 if s in ("p", "b", "m", "sil") else 0.5 for s in labels])
     idx = np.arange(5, t.num_frames - 5)
     r = {k: np.corrcoef(jaw[idx + k], ref[idx])[0, 1] for k in range(-4, 5)}  # jaw k frames later than the audio
-    assert max(r, key=r.get) in (0, 1)
-    assert r[0] > r[-1] + 0.1 and r[0] > r[-2] + 0.1
+    best = max(r, key=r.get)
+    assert best in (-2, -1, 0)
+    assert r[best] > r[1] + 0.05 and r[best] > r[2] + 0.1

@@ -49,7 +49,7 @@ def test_rounding_anticipates_and_is_enforced():
     ft = int(round(ph[2].centre_s * FPS))
     assert m.weights[fu, PUCK] >= 0.8 * 0.85 - 1e-6
     assert m.weights[ft, PUCK] > 0.2  # anticipatory rounding on the /t/ before /uw/
-    assert m.weights[int(0.1 * FPS), PUCK] < 0.05  # silence at rest
+    assert m.weights[1, PUCK] < 0.05  # silence at rest before the pre-phonatory window (0.1 s before /s/ at 0.3 s)
 
 
 def test_labiodental():
@@ -134,3 +134,33 @@ def test_compose_conflict_rules():
     c2 = compose(np.zeros((1, 52), np.float32), I[:1] * 0.5, B)
     lin = 0.5 * (B[EMOTIONS.index("surprised")] + B[EMOTIONS.index("happy")])
     assert np.allclose(c2.final[0], np.clip(lin, 0, 1), atol=1e-6)
+
+
+def test_lips_part_before_voice_onset_after_a_pause():
+    ph = _phones([("sil", 0.6), ("aa", 0.2), ("t", 0.08), ("aa", 0.2), ("sil", 0.6)])
+    t = np.arange(int(1.68 * FPS)) / FPS
+    m = coarticulate(ph, t, FPS)
+    on = int(np.floor(0.6 * FPS))  # last frame before the voice starts
+    assert m.weights[on, JAW] > 0.1  # already open when the voice starts
+    assert m.weights[int(0.2 * FPS), JAW] < 0.01  # at rest earlier in the pause
+    assert m.onset[on] > 0.5 and m.onset[int(0.2 * FPS)] == 0.0
+
+
+def test_bilabial_closed_from_lip_contact_to_burst():
+    ph = _phones([("sil", 0.3), ("aa", 0.2), ("p", 0.12), ("aa", 0.2), ("sil", 0.3)])
+    t = np.arange(0, 1.12, 0.01)  # 100 fps to see the edges
+    m = coarticulate(ph, t, 100.0)
+    start, end = ph[2].start_s, ph[2].end_s
+    inside = (t >= start) & (t <= start + 0.75 * (end - start))
+    assert np.all(m.closure[inside] == 1.0) and np.all(m.weights[inside, JAW] < 1e-6)
+    assert m.closure[np.searchsorted(t, start - 0.035)] > 0.3  # the lips approach before contact
+    assert m.closure[np.searchsorted(t, end + 0.05)] == 0.0  # released after the burst
+
+
+def test_prominent_vowels_open_wider():
+    ph = _phones([("sil", 0.3), ("aa", 0.2), ("t", 0.1), ("aa", 0.2), ("t", 0.1), ("aa", 0.2), ("sil", 0.3)])
+    t = np.arange(int(1.4 * FPS)) / FPS
+    prom = np.array([0.5, 0.0, 0.5, 1.0, 0.5, 0.5, 0.5], np.float32)
+    m = coarticulate(ph, t, FPS, prominence=prom)
+    jaw = lambda i: m.weights[int(round(ph[i].centre_s * FPS)), JAW]  # noqa: E731
+    assert jaw(3) > 1.5 * jaw(1)

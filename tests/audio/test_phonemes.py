@@ -102,3 +102,20 @@ def test_allphone_presets_agree_on_arctic(clip, truth):
     assert np.mean(np.array(at(acc)) == np.array(at(wide))) >= 0.9
     with pytest.raises(ValueError, match="preset"):
         P.recognize_phones(clip, preset="nope")
+
+
+def test_word_recognition_then_alignment_recovers_the_labelled_phones(clip, truth):
+    heard = P.recognize_words(clip)
+    assert {"turned", "sharply", "table"} <= set(heard.split())
+    al = P.align_transcript(clip, heard)
+    matched = P.aligned_boundary_errors(al.phones, truth)
+    # word recognition + alignment matches far more of the labelled phones than allphone does
+    assert len(matched) // 2 >= 34 > len(P.aligned_boundary_errors(P.recognize_phones(clip).phones, truth)) // 2
+    assert np.median(matched) <= 0.04
+
+
+def test_words_speech_mode(example_audio, builtin_head):
+    from emodiffhead.animate import animate
+
+    t = animate(example_audio, builtin_head, speech_mode="words")
+    assert t.meta["speech_path"] == "words" and "table" in t.meta["speech"]["recognized_words"]

@@ -23,7 +23,8 @@ from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from ..track import Track
 from .acoustic import acoustic_mouth
-from .coarticulation import MouthMotion, coarticulate
+from .coarticulation import VOWELS, MouthMotion, coarticulate
+from .prominence import phone_prominence
 from .emotion_timeline import EmotionTimeline
 from .emotion_vectors import emotion_basis_arkit
 from .compose import compose
@@ -31,7 +32,7 @@ from .idle import idle_motion
 from .retarget import build_retarget
 
 GENERATOR = "emodiffhead.animate"
-SPEECH_MODES = ("auto", "allphone", "alignment", "acoustic")
+SPEECH_MODES = ("auto", "allphone", "alignment", "words", "acoustic")
 #: A clip whose voiced time is at least this share held notes is treated as singing (acoustic path).
 HELD_NOTE_LIMIT = 0.12
 #: Fewer speech phones per second of sound than this: not speech (acoustic path).
@@ -56,7 +57,6 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
     if mode not in SPEECH_MODES:
         raise ValueError(f"speech mode must be one of {SPEECH_MODES}")
     info: dict = {}
-    loud = pro.at("loudness", times_s)
     result = None
     if transcript and mode in ("auto", "alignment"):
         try:
@@ -64,7 +64,16 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
         except AudioError as e:
             info["alignment_failed"] = str(e)
         report(progress, 1.0, "aligned transcript")
-    if result is None and mode in ("auto", "allphone", "alignment"):
+    if result is None and mode == "words":
+        heard = ph.recognize_words(clip, progress=scaled(progress, 0.0, 0.6), cancel=cancel)
+        info["recognized_words"] = heard
+        if heard:
+            try:
+                result = ph.align_transcript(clip, heard)
+                result.method = "words"
+            except AudioError as e:
+                info["alignment_failed"] = str(e)
+    if result is None and mode in ("auto", "allphone", "alignment", "words"):
         result = ph.recognize_phones(clip, progress=progress, cancel=cancel, preset=phone_preset,
                                      workers=phone_workers)
     if result is not None and mode == "auto" and result.method == "allphone":
@@ -79,15 +88,18 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
         motion = acoustic_mouth(pro, times_s)
         info["speech_path"] = "acoustic"
     else:
-        motion = coarticulate(result.phones, times_s, fps, loudness=loud)
+        prom = phone_prominence(result.phones, pro, VOWELS)
+        motion = coarticulate(result.phones, times_s, fps, prominence=prom)
         info["speech_path"] = result.method
         info["num_phones"] = sum(p.label != "sil" for p in result.phones)
         if result.dropped_words:
             info["dropped_words"] = result.dropped_words
     gate = _activity_gate(pro, times_s, fps)
+    if motion.onset is not None:  # the pre-phonatory opening precedes the sound by design
+        gate = np.maximum(gate, motion.onset)
     w = motion.weights * np.maximum(gate, motion.closure)[:, None]
     motion = MouthMotion(weights=w.astype(np.float32), closure=motion.closure, labiodental=motion.labiodental,
-                         rounding=motion.rounding)
+                         rounding=motion.rounding, onset=motion.onset)
     return motion, info
 
 
@@ -99,7 +111,8 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
 
     transcript: known text (force-aligned; much more accurate). emotion: intensity timeline (None:
     neutral). seed: idle motion (blinks, gaze, sway). speech_mode: "auto" (alignment if a transcript,
-    else allphone, else acoustic for non-speech), or force one path. phone_preset: "accurate", "wide" or
+    else allphone, else acoustic for non-speech), "words" (recognise words, force-align them; slower), or
+    force one path. phone_preset: "accurate", "wide" or
     "fast" allphone settings (audio.phonemes.ALLPHONE_PRESETS). phone_workers: > 1 decodes utterances of
     long inputs in that many processes (same result). progress/cancel: job hooks.
     """

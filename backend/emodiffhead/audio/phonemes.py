@@ -6,6 +6,9 @@ Two paths:
   needs no transcript. Settings in ``ALLPHONE_PRESETS`` (measured in docs/animator.md).
 - :func:`align_transcript`: forced alignment of a known transcript (``set_align_text`` then
   ``set_alignment``); much more accurate. Words missing from the CMU dictionary are dropped (and listed).
+- :func:`recognize_words`: word recognition with the shipped en-US language model; its hypothesis can be
+  force-aligned like a transcript (the animator's "words" speech mode). 3-10x slower than allphone and no
+  better for lip sync as measured (docs/animator.md), so opt-in.
 
 Phone labels are lower-case ARPAbet without stress digits (``"aa"``, ``"p"``, ``"sil"``).
 """
@@ -223,6 +226,35 @@ def recognize_phones(clip: AudioClip, progress=None, cancel=None, preset: str = 
             report(progress, b / max(1, cuts[-1]), "recognising phones")
     phones = _merge(phones, clip.duration_s)
     return PhoneResult(phones=phones, method="allphone", mean_score=_mean_score(phones))
+
+
+@lru_cache(maxsize=1)
+def _word_decoder():
+    import pocketsphinx as ps
+
+    m = model_dir()
+    return ps.Decoder(hmm=str(m / "en-us"), lm=str(m / "en-us.lm.bin"), dict=str(m / "cmudict-en-us.dict"),
+                      samprate=SAMPLE_RATE, logfn=os.devnull)
+
+
+def recognize_words(clip: AudioClip, progress=None, cancel=None, max_chunk_s: float = 20.0) -> str:
+    """The words pocketsphinx hears in ``clip`` (en-US language model), utterances cut at pauses; "" if none."""
+    from ..progress import check_cancel, report
+
+    pcm = _pcm16(clip)
+    cuts = split_points(clip.samples, max_len_s=max_chunk_s)
+    d = _word_decoder()
+    words: list[str] = []
+    for a, b in zip(cuts, cuts[1:]):
+        check_cancel(cancel)
+        d.start_utt()
+        d.process_raw(pcm[2 * a: 2 * b], full_utt=True)
+        d.end_utt()
+        hyp = d.hyp()
+        if hyp is not None and hyp.hypstr:
+            words += hyp.hypstr.split()
+        report(progress, b / max(1, cuts[-1]), "recognising words")
+    return " ".join(words)
 
 
 def transcript_words(text: str) -> list[str]:

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
     add_seed_argument(p)
     p.add_argument("--model", default="builtin", help="head model: builtin (default) or a FLAME model file")
-    p.add_argument("--speech-mode", default="auto", choices=("auto", "allphone", "alignment", "acoustic"),
+    p.add_argument("--speech-mode", default="auto", choices=("auto", "allphone", "alignment", "words", "acoustic"),
                    help="force a speech path (default auto)")
     p.add_argument("--fast", action="store_true",
                    help="faster phone recognition (about 1.4x) at some accuracy cost; see docs/animator.md")

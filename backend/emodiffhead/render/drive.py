@@ -57,12 +57,28 @@ def frame_pose(fit: FitResult, track: Track, start: int = 0, stop: int | None = 
     return pose, trans
 
 
+def photo_reference(head: HeadModel, fit: FitResult) -> tuple[np.ndarray, np.ndarray]:
+    """(expression (E,), pose (5, 3)) the photo is measured against: the fit, with its jawOpen blendshape turned
+    into the equivalent jaw joint rotation (same lip gap, ``retarget.JAW_RAD_PER_UNIT``), as the animator opens
+    the jaw. Closing an open-mouthed photo then rotates the jaw up, so the chin rises with the lower lip."""
+    from ..animate.retarget import JAW_RAD_PER_UNIT
+
+    expr = np.array(fit.expression, np.float32)
+    pose = np.array(fit.pose, np.float32)
+    if "jawOpen" in head.expression_names:
+        j = head.expression_index("jawOpen")
+        pose[2, 0] += JAW_RAD_PER_UNIT * max(0.0, float(expr[j]))
+        expr[j] = min(0.0, float(expr[j]))
+    return expr, pose
+
+
 def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_expression: float = 0.0) -> Drive:
     """Per-frame driving landmarks of ``track`` for the photo fitted by ``fit`` (at the output size)."""
     from . import facemesh_topology as topo
 
     cam = fit.camera
-    ref = head.forward(fit.shape, fit.expression[None], fit.pose[None], fit.translation[None]).landmarks[0]
+    ref_expr, ref_pose = photo_reference(head, fit)
+    ref = head.forward(fit.shape, ref_expr[None], ref_pose[None], fit.translation[None]).landmarks[0]
     P0 = cam.project(ref)
     photo = np.array(fit.landmarks, np.float64)
     # lips parted further than the fitted model could follow: close that excess too, so a neutral track
@@ -78,10 +94,11 @@ def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_e
     out = np.empty((T, photo.shape[0], 3), np.float32)
     rig = np.empty_like(out)
     E = head.num_expression
-    base_expr = keep_photo_expression * fit.expression[None] if keep_photo_expression else np.zeros((1, E), np.float32)
+    base_expr = keep_photo_expression * ref_expr[None] if keep_photo_expression else np.zeros((1, E), np.float32)
     for s in range(0, T, CHUNK):
         e = min(T, s + CHUNK)
         pose, trans = frame_pose(fit, track, s, e)
+        pose[:, 2, 0] += keep_photo_expression * (ref_pose[2, 0] - fit.pose[2, 0])
         expr = np.asarray(track.expression[s:e], np.float32) + base_expr
         lm = head.forward(fit.shape, expr, pose, trans).landmarks
         rpose = pose.copy()

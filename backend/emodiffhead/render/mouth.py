@@ -1,11 +1,19 @@
-"""The inside of the mouth for the warp renderer: dark cavity, upper and lower teeth, a tongue hint.
+"""The inside of the mouth for the warp renderer: the built-in head's teeth, gums and tongue, shaded like the photo.
 
-A warp can only stretch the thin line between closed lips; when they part, :func:`draw_mouth` paints the
-opening (the polygon of the inner lip lines) in a mouth-aligned frame ``(u, v)``: u runs 0..1 from the
-subject's right mouth corner to the left one, v is pixels along the face's downward direction. The teeth
-edges come from the caller (upper teeth move with the skull, lower teeth with the jaw), so the teeth stay
-put from frame to frame instead of following the lips. Colours are fixed per photo (:func:`mouth_style`),
-so they are consistent across frames and match greyscale or colour photos.
+A warp can only stretch the thin line between closed lips; when they part, :func:`draw_mouth` renders the
+opening (the polygon of the inner lip lines). What it draws comes from the head model's own geometry
+(:func:`mouth_geometry`, once per photo): the upper teeth hang from the skull, the lower teeth and the tongue ride
+on the jaw (they move by the fraction of the chin's motion that the jaw joint gives them), tooth boundaries are
+where the head's dental arch puts real incisors, canines and premolars (arc lengths ``UPPER_TEETH_MM`` /
+``LOWER_TEETH_MM``), crowns are ``CROWN_MM`` tall. Colours come from the photo (:func:`mouth_style`): the
+teeth's own colour where the photo shows teeth, otherwise an off-white at the photo's exposure; tongue, gums and
+the oral cavity from the photo's lip colour, so greyscale photos stay grey. The cavity darkens with depth (away
+from the lips and toward the cheeks); the lips occlude everything with an antialiased, slightly softened edge
+and no outline; nothing is drawn where the lips nearly touch (no specks at the corners).
+
+Photos whose mouth is open: :func:`closed_mouth_source` fills the photo's own mouth opening (and the dark cavity
+and bright teeth just past its landmarks) from the surrounding lips once per photo, so the warp can close the
+lips cleanly; :func:`close_rest_gap` removes the small gap between the model's inner-lip landmarks at rest.
 """
 
 from __future__ import annotations
@@ -14,47 +22,280 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Boundaries between teeth in u (0..1 across the mouth opening), symmetric about the centre.
-_GAPS = np.array([0.5, 0.41, 0.59, 0.33, 0.67, 0.26, 0.74, 0.19, 0.81])
+#: Arc length (mm) from the midline to each tooth boundary along the dental arch (upper: central incisor 8.5,
+#: lateral 6.5, canine 7.5, premolars 7; lower: 5.5, 6, 7, 7, 7).
+UPPER_TEETH_MM = (0.0, 8.5, 15.0, 22.5, 29.5, 36.5)
+LOWER_TEETH_MM = (0.0, 5.5, 11.5, 18.5, 25.5, 32.5)
+#: Visible crown heights (mm) of the upper and lower incisors.
+CROWN_MM = (10.5, 9.0)
+#: Skull landmarks (nose, eye corners) whose motion carries the upper teeth.
+SKULL = np.array([1, 2, 98, 327, 33, 263, 133, 362, 6, 168])
+#: Upper incisor display below the parted lips in speech, at least (mm; at rest 1.9 men, 3.4 women: Vig & Brundo
+#: 1978; more while speaking, as the upper lip rises on open vowels).
+UPPER_DISPLAY_MM = 3.5
+#: The lower lip rests on the lower incisors: they drop at least this share of the inner lower lip's motion.
+LIP_ON_TEETH = 0.85
+#: Samples of each edge curve across the mouth.
+EDGE_SAMPLES = 25
 
 
 @dataclass(frozen=True)
 class MouthStyle:
-    """Colours (RGB floats 0..255) of the mouth interior for one photo."""
+    """Colours (RGB floats 0..255) of the mouth interior for one photo; ``teeth_from_photo``: sampled there."""
 
     cavity: np.ndarray
     teeth: np.ndarray
     tongue: np.ndarray
-    lip_shadow: float = 0.55
+    gum: np.ndarray
+    teeth_from_photo: bool = False
+
+
+@dataclass(frozen=True)
+class MouthGeometry:
+    """The head's teeth and tongue in one photo's pixels, at rest (jaw closed, photo's head pose).
+
+    upper_edge / lower_edge: (K, 2) biting edges of the upper and lower front teeth, right to left corner;
+    tongue_top: (K, 2) the tongue's upper outline; upper_gaps / lower_gaps: (G, 2) points on the edges where
+    neighbouring teeth meet; crown_px: (upper, lower) crown heights in pixels; lower_per_chin / tongue_per_chin:
+    fraction of the chin's displacement the lower teeth / the tongue follow; skull_rest: (len(SKULL), 2) the
+    rest positions of the skull landmarks; rest_gap: (K_lips,) the model's inner-lip landmark gap at rest (px).
+    """
+
+    upper_edge: np.ndarray
+    lower_edge: np.ndarray
+    tongue_top: np.ndarray
+    upper_gaps: np.ndarray
+    lower_gaps: np.ndarray
+    crown_px: tuple[float, float]
+    lower_per_chin: float
+    tongue_per_chin: float
+    skull_rest: np.ndarray
+    rest_gap: np.ndarray
+
+
+@dataclass(frozen=True)
+class FrameTeeth:
+    """Teeth and tongue of one frame (pixels): edges, tooth boundary points and the tongue outline."""
+
+    upper_edge: np.ndarray
+    lower_edge: np.ndarray
+    tongue_top: np.ndarray
+    upper_gaps: np.ndarray
+    lower_gaps: np.ndarray
+    crown_px: tuple[float, float]
+
+
+def _smooth(x):
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _arch(verts: np.ndarray, edge: str, k: int = EDGE_SAMPLES, reach: float = 0.85) -> np.ndarray:
+    """(k, 3) smooth curve along the front of a dental arch or the tongue (head space: x across, y up, z
+    forward), from the subject's right to left: per x the most forward surface, at its lowest (``edge`` "low":
+    upper teeth biting edge) or highest ("high": lower teeth, tongue) point; low-order polynomial fits."""
+    x, y, z = verts[:, 0], verts[:, 1], verts[:, 2]
+    half = reach * min(-x.min(), x.max())
+    xs = np.linspace(-half, half, k)
+    zf, ye = np.empty(k), np.empty(k)
+    for i, xv in enumerate(xs):
+        near = np.abs(x - xv) <= 0.004
+        zf[i] = z[near].max()
+        front = near & (z >= zf[i] - 0.006)
+        ye[i] = y[front].min() if edge == "low" else y[front].max()
+    zc = np.polyval(np.polyfit(xs, zf, 4), xs)
+    yc = np.polyval(np.polyfit(xs, ye, 2), xs)
+    return np.stack([xs, yc, zc], 1)
+
+
+def _arch_points(curve: np.ndarray, arc_mm: tuple[float, ...]) -> np.ndarray:
+    """(G, 3) points on a (k, 3) arch ``curve`` at +- the arc lengths (mm) from its midline."""
+    xs = curve[:, 0]
+    s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(curve, axis=0), axis=1))])
+    s0 = np.interp(0.0, xs, s)
+    ts = sorted({s0 + sign * a / 1000.0 for a in arc_mm for sign in (-1, 1)})
+    out = [np.array([np.interp(t, s, curve[:, c]) for c in range(3)]) for t in ts if s[0] <= t <= s[-1]]
+    return np.array(out, np.float64).reshape(-1, 3)
+
+
+def mouth_geometry(head, fit) -> MouthGeometry:
+    """Project the head's teeth and tongue (``head.regions``) into the photo of ``fit`` (a FitResult)."""
+    from . import facemesh_topology as topo
+    from .drive import photo_reference
+
+    cam = fit.camera
+    xy = lambda p: cam.project(np.asarray(p, np.float64).reshape(-1, 3))[:, :2]  # noqa: E731
+    ref_expr, ref_pose = photo_reference(head, fit)
+    pose = np.array(fit.pose, np.float32)
+    pose[2:] = 0.0  # jaw and eyes at rest
+    zero = np.zeros((1, head.num_expression), np.float32)
+    rest = head.forward(fit.shape, zero, pose[None], fit.translation[None])
+    jaw_pose = pose.copy()
+    jaw_pose[2, 0] = 0.2
+    opened = head.forward(fit.shape, zero, jaw_pose[None], fit.translation[None])
+    P0 = xy(head.forward(fit.shape, ref_expr[None], ref_pose[None], fit.translation[None]).landmarks[0])
+    Pn = xy(rest.landmarks[0])
+    photo = np.asarray(fit.landmarks, np.float64)[:, :2]
+    mu, ml = topo.mouth_lines()
+    lips = np.r_[mu, ml]
+    offset = (photo[lips] - P0[lips]).mean(0)  # the fit's residual at the mouth
+    V, Vo = rest.vertices[0], opened.vertices[0]
+    reg = head.regions
+    up_i, lo_i, tg_i = reg["teeth_upper"], reg["teeth_lower"], reg["tongue"]
+    up_c, lo_c, tg_c = _arch(V[up_i], "low"), _arch(V[lo_i], "high"), _arch(V[tg_i], "high", reach=0.7)
+    # incisal display: the upper edge at least UPPER_DISPLAY_MM below the lips' rest contact (model: y up)
+    contact = float(rest.landmarks[0][[topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID], 1].mean())
+    drop = max(0.0, UPPER_DISPLAY_MM / 1000 - (contact - float(up_c[len(up_c) // 2, 1])))
+    up_c = up_c - np.array([0.0, drop, 0.0])
+    lo_c = lo_c - np.array([0.0, drop, 0.0])  # the lower incisors stay behind the upper ones (overbite)
+    proj = lambda p: xy(p) + offset  # noqa: E731
+    # how far things move when the jaw opens, relative to the chin (the drive gives the chin's motion)
+    moved = lambda a, b: float(np.linalg.norm(xy(b) - xy(a), axis=1).mean())  # noqa: E731
+    chin = max(moved(rest.landmarks[0][[topo.CHIN]], opened.landmarks[0][[topo.CHIN]]), 1e-6)
+    lip = moved(rest.landmarks[0][[topo.LOWER_LIP_INNER_MID]], opened.landmarks[0][[topo.LOWER_LIP_INNER_MID]])
+    tip_lo = lo_i[V[lo_i, 1] > V[lo_i, 1].max() - 0.003]
+    tip_tg = tg_i[V[tg_i, 1] > V[tg_i, 1].max() - 0.004]
+    px_per_m = float(np.linalg.norm(np.diff(xy([[0, 0, 0], [0, 0.01, 0]]), axis=0))) / 0.01
+    e = Pn[topo.MOUTH_CORNER_LEFT] - Pn[topo.MOUTH_CORNER_RIGHT]
+    n = np.array([-e[1], e[0]]) / max(float(np.hypot(*e)), 1e-9)
+    return MouthGeometry(
+        upper_edge=proj(up_c).astype(np.float32), lower_edge=proj(lo_c).astype(np.float32),
+        tongue_top=proj(tg_c).astype(np.float32),
+        upper_gaps=proj(_arch_points(up_c, UPPER_TEETH_MM)).astype(np.float32),
+        lower_gaps=proj(_arch_points(lo_c, LOWER_TEETH_MM)).astype(np.float32),
+        crown_px=(CROWN_MM[0] / 1000 * px_per_m, CROWN_MM[1] / 1000 * px_per_m),
+        lower_per_chin=max(moved(V[tip_lo], Vo[tip_lo]), LIP_ON_TEETH * lip) / chin,
+        tongue_per_chin=moved(V[tip_tg], Vo[tip_tg]) / chin,
+        skull_rest=(photo[SKULL] + Pn[SKULL] - P0[SKULL]).astype(np.float32),
+        rest_gap=np.maximum(0.0, (Pn[ml] - Pn[mu]) @ n).astype(np.float32))
+
+
+def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(2, 3) least-squares affine map of (N, 2) src onto dst."""
+    A = np.concatenate([src, np.ones((len(src), 1))], 1)
+    M, *_ = np.linalg.lstsq(A, dst, rcond=None)
+    return M.T
+
+
+def place_teeth(geom: MouthGeometry, skull: np.ndarray, jaw: np.ndarray) -> FrameTeeth:
+    """Teeth of one frame: the skull's motion (``skull`` (len(SKULL), 2) rigid landmarks) carries everything;
+    the lower teeth and the tongue also follow ``jaw`` (2,) chin displacement (pixels)."""
+    M = _affine(geom.skull_rest.astype(np.float64), np.asarray(skull, np.float64))
+    tf = lambda p: np.asarray(p, np.float64) @ M[:, :2].T + M[:, 2]  # noqa: E731
+    j = np.asarray(jaw, np.float64)
+    return FrameTeeth(upper_edge=tf(geom.upper_edge), lower_edge=tf(geom.lower_edge) + geom.lower_per_chin * j,
+                      tongue_top=tf(geom.tongue_top) + geom.tongue_per_chin * j, upper_gaps=tf(geom.upper_gaps),
+                      lower_gaps=tf(geom.lower_gaps) + geom.lower_per_chin * j, crown_px=geom.crown_px)
+
+
+def close_rest_gap(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, rest_gap: np.ndarray) -> None:
+    """Bring the inner-lip lines of (N, 2+) ``lm`` together by the model's rest gap (K,) px, never past each
+    other (in place): a face at rest has closed lips, not the model's hairline gap."""
+    d = lm[lower, :2] - lm[upper, :2]
+    e = lm[upper[-1], :2] - lm[upper[0], :2]
+    n = np.array([-e[1], e[0]], np.float32) / max(float(np.hypot(*e)), 1e-6)
+    gap = d @ n
+    shift = np.minimum(np.maximum(gap, 0.0), rest_gap)
+    lm[upper, :2] += 0.5 * shift[:, None] * n
+    lm[lower, :2] -= 0.5 * shift[:, None] * n
+
+
+def _polygon_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
+    import cv2
+
+    m = np.zeros(shape, np.uint8)
+    cv2.fillPoly(m, [np.round(np.asarray(poly) * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
+    return m
 
 
 def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
-    """Colours matched to the photo: its exposure (skin brightness) and whether it is greyscale.
-
-    photo: (H, W, 3) uint8; landmarks: (478, 2+) pixels.
-    """
+    """Colours from the photo (H, W, 3) uint8 and its (478, 2+) landmarks: lips -> tongue, gums, cavity; the
+    photo's teeth where its mouth is open and shows them, else off-white at the photo's exposure."""
     import cv2
 
+    from . import facemesh_topology as topo
+
+    img = np.asarray(photo)
     lmk = np.asarray(landmarks, np.float32)[:, :2]
-    # skin sample: the cheeks and forehead
+    H, W = img.shape[:2]
+    mu, ml = topo.mouth_lines()
+    inner = np.concatenate([lmk[mu], lmk[ml][::-1]])
+    inner_m = _polygon_mask((H, W), inner) > 127
+    r = max(2, int(round(0.07 * float(np.linalg.norm(lmk[mu[-1]] - lmk[mu[0]])))))
+    ring = cv2.dilate(_polygon_mask((H, W), inner), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    lip_m = (ring > 0) & ~cv2.dilate(inner_m.astype(np.uint8), np.ones((3, 3))).astype(bool)
+    pix = img.reshape(-1, 3).astype(np.float32)
+    lip = np.median(pix[lip_m.reshape(-1)], 0) if lip_m.sum() > 10 else np.array([150, 90, 90], np.float32)
+    grey = float(np.abs(pix - pix.mean(1, keepdims=True)).mean()) < 3.0
     pts = lmk[[50, 280, 151, 9, 205, 425]].round().astype(int)
-    H, W = photo.shape[:2]
     pts[:, 0] = pts[:, 0].clip(0, W - 1)
     pts[:, 1] = pts[:, 1].clip(0, H - 1)
-    blur = cv2.blur(photo, (5, 5)).astype(np.float32)
-    skin = blur[pts[:, 1], pts[:, 0]].mean(0)
-    lum = float(skin.mean())
-    gain = np.clip(lum / 170.0, 0.45, 1.25)
-    chroma = float(np.abs(photo.astype(np.float32) - photo.mean(2, keepdims=True)).mean())
-    grey = chroma < 3.0
+    skin = cv2.blur(img, (5, 5)).astype(np.float32)[pts[:, 1], pts[:, 0]].mean(0)
+    gain = float(np.clip(skin.mean() / 170.0, 0.45, 1.25))
+    teeth = np.array([226, 220, 208], np.float32) * gain
+    from_photo = False
+    inside = pix[cv2.erode(inner_m.astype(np.uint8), np.ones((3, 3))).astype(bool).reshape(-1)]
+    if len(inside) > 40:
+        lum = inside.mean(1)
+        chroma = inside.max(1) - inside.min(1)
+        cand = inside[(lum >= max(np.percentile(lum, 75), 0.6 * skin.mean())) & (chroma < 0.35 * lum + 10)]
+        if len(cand) >= 15:
+            teeth = np.percentile(cand, 80, axis=0)  # the lit enamel, not its shadowed side
+            from_photo = True
+    # flesh of the mouth: the photo's lips, pulled toward a default pink (moustaches and lipstick mislead)
+    flesh = 0.5 * lip + 0.5 * np.array([178, 96, 98], np.float32) * gain
+    if grey:
+        to_grey = lambda c: np.full(3, float(np.asarray(c) @ np.array([0.299, 0.587, 0.114])), np.float32)  # noqa: E731
+        teeth, flesh = to_grey(teeth), to_grey(flesh)
+    return MouthStyle(cavity=np.clip(flesh * 0.28, 0, 255), teeth=np.clip(teeth, 0, 255),
+                      tongue=np.clip(flesh * 0.8, 0, 255), gum=np.clip(flesh * 0.95, 0, 255),
+                      teeth_from_photo=from_photo)
 
-    def col(rgb):
-        c = np.asarray(rgb, np.float32) * gain
-        if grey:
-            c = np.full(3, c @ np.array([0.299, 0.587, 0.114], np.float32))
-        return np.clip(c, 0, 255)
 
-    return MouthStyle(cavity=col((46, 18, 20)), teeth=col((205, 190, 165)), tongue=col((118, 52, 56)))
+def closed_mouth_source(photo: np.ndarray, landmarks: np.ndarray, open_frac: float = 0.04) -> np.ndarray:
+    """The photo with its own mouth opening filled from the surrounding lips (a copy), when the inner lips are
+    apart by more than ``open_frac`` of the mouth width; otherwise the photo itself. Also fills the dark pixels
+    just past the opening's corners, so closing the lips leaves no dark line."""
+    import cv2
+
+    from . import facemesh_topology as topo
+
+    lmk = np.asarray(landmarks, np.float32)[:, :2]
+    mu, ml = topo.mouth_lines()
+    e = lmk[mu[-1]] - lmk[mu[0]]
+    w = float(np.hypot(*e))
+    n = np.array([-e[1], e[0]]) / max(w, 1e-6)
+    if float(((lmk[ml] - lmk[mu]) @ n).max()) < open_frac * w:
+        return photo
+    img = np.asarray(photo)
+    H, W = img.shape[:2]
+    inner = np.concatenate([lmk[mu], lmk[ml][::-1]])
+    m = _polygon_mask((H, W), inner) > 64
+    r = max(2, int(round(0.06 * w)))
+    near = cv2.dilate(m.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+    lum = img.astype(np.float32).mean(2)
+    ring = near & ~m
+    ref = float(np.median(lum[ring])) if ring.any() else float(lum[near].mean())
+    rgb = img.astype(np.float32)
+    close = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, r // 3)) > 0
+    teeth = close & (lum > 1.3 * ref) & (rgb.max(2) - rgb.min(2) < 0.25 * lum + 8)  # bright, unsaturated
+    odd = (near & (lum < 0.6 * ref)) | teeth  # cavity shadow and teeth just past the landmarks
+    mask = cv2.dilate((m | odd).astype(np.uint8), np.ones((3, 3), np.uint8))
+    out = cv2.inpaint(np.ascontiguousarray(img), mask * 255, max(3, r), cv2.INPAINT_TELEA)
+    # the fill is lip: match the colour of the lips around it (the ring also borders skin and teeth)
+    redness = rgb[..., 0] - rgb[..., 1]
+    lips = ring & ~odd
+    if lips.sum() > 20:  # the redder half of the ring: lips rather than the skin around them
+        lips &= redness >= np.median(redness[lips])
+    if lips.sum() > 10 and mask.any():
+        sel = mask.astype(bool)
+        target = 0.92 * np.median(img[lips].astype(np.float32), 0)  # lips meeting: a shade darker
+        fill = out[sel].astype(np.float32)
+        out[sel] = np.clip(fill * (target / np.maximum(fill.mean(0), 1.0)), 0, 255).astype(np.uint8)
+    # feathered edge: no seam where the fill meets the photo
+    soft = cv2.GaussianBlur(cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(np.float32), (0, 0), max(1.0, r / 3))
+    soft = np.maximum(soft, mask.astype(np.float32))[..., None]
+    return np.clip(img * (1 - soft) + out * soft, 0, 255).astype(np.uint8)
 
 
 def _frame(corner_r: np.ndarray, corner_l: np.ndarray):
@@ -67,32 +308,34 @@ def _frame(corner_r: np.ndarray, corner_l: np.ndarray):
 
 
 def _curve(points: np.ndarray, o, e, n, w):
-    """(K, 2) image points -> sorted (u, v) samples for np.interp."""
-    d = points - o
+    """(K, 2) image points -> sorted (u, v) samples for np.interp (u in mouth widths, v in pixels)."""
+    d = np.asarray(points, np.float64) - o
     u, v = d @ e / w, d @ n
     k = np.argsort(u)
     return u[k], v[k]
 
 
-def _smooth(x):
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
+def _tooth_shading(u: np.ndarray, gaps_u: np.ndarray, w: float, sep_depth: float = 0.25) -> np.ndarray:
+    """Per-pixel brightness of a row of teeth: each tooth rounded (darker toward its sides), a thin dark
+    separation where neighbours meet. u: mouth-width units; gaps_u: boundaries (sorted)."""
+    if len(gaps_u) < 2:
+        return np.ones_like(u)
+    g = np.sort(gaps_u)
+    k = np.clip(np.searchsorted(g, u) - 1, 0, len(g) - 2)
+    a, b = g[k], g[k + 1]
+    x = np.clip((u - a) / np.maximum(b - a, 1e-6), 0, 1)
+    body = 0.84 + 0.16 * np.sin(np.pi * x)
+    dist_px = np.minimum(np.abs(u - a), np.abs(u - b)) * w
+    sep = 1.0 - sep_depth * np.exp(-(dist_px / 0.6) ** 2)
+    return body * sep
 
 
-def draw_mouth(
-    image: np.ndarray,
-    lips_upper: np.ndarray,
-    lips_lower: np.ndarray,
-    teeth_upper_edge: np.ndarray,
-    teeth_lower_edge: np.ndarray,
-    style: MouthStyle,
-    strength: float = 1.0,
-) -> np.ndarray:
-    """Paint the mouth opening into ``image`` (H, W, 3) uint8, in place, and return it.
+def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray, teeth: FrameTeeth,
+               style: MouthStyle, strength: float = 1.0) -> np.ndarray:
+    """Render the mouth opening into ``image`` (H, W, 3) uint8, in place, and return it.
 
     lips_upper / lips_lower: (K, 2) inner lip lines from the right to the left mouth corner (pixels).
-    teeth_upper_edge: (K, 2) biting edge of the upper teeth; teeth_lower_edge: (K, 2) of the lower teeth.
-    strength: 0..1 opacity of the painted interior (1 for a closed-mouth photo).
+    teeth: this frame's :class:`FrameTeeth` (:func:`place_teeth`). strength: 0..1 opacity.
     """
     import cv2
 
@@ -101,8 +344,9 @@ def draw_mouth(
     o, e, n, w = _frame(up[0], up[-1])
     uu, vu = _curve(up, o, e, n, w)
     ul, vl = _curve(lo, o, e, n, w)
-    gap = float(np.max(np.interp(np.linspace(0.2, 0.8, 7), ul, vl) - np.interp(np.linspace(0.2, 0.8, 7), uu, vu)))
-    if gap < 1.2 or strength <= 0:
+    probe = np.linspace(0.2, 0.8, 7)
+    gap = float(np.max(np.interp(probe, ul, vl) - np.interp(probe, uu, vu)))
+    if gap < 1.0 or strength <= 0:
         return image
     H, W = image.shape[:2]
     poly = np.concatenate([up, lo[::-1]])
@@ -111,44 +355,48 @@ def draw_mouth(
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return image
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    pts = np.round((poly - (x0, y0)) * 16).astype(np.int32)
-    cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=4)
-    a = mask.astype(np.float32) / 255.0
+    mask = _polygon_mask((y1 - y0, x1 - x0), poly - (x0, y0)).astype(np.float32) / 255.0
+    a = cv2.GaussianBlur(mask, (3, 3), 0.6) * mask ** 0.5  # soft inside the lips, nothing outside them
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     d = np.stack([xs + 0.5 - o[0], ys + 0.5 - o[1]], -1)
     u = d @ e / w
     v = d @ n
     v_up = np.interp(u, uu, vu)
     v_lo = np.interp(u, ul, vl)
-    tu_u, tu_v = _curve(np.asarray(teeth_upper_edge, np.float32), o, e, n, w)
-    tl_u, tl_v = _curve(np.asarray(teeth_lower_edge, np.float32), o, e, n, w)
-    t_up = np.interp(u, tu_u, tu_v)
-    t_lo = np.interp(u, tl_u, tl_v)
-    side = np.abs(u - 0.5) * 2  # 0 centre .. 1 corners
-    corner_shade = np.clip(1.0 - 1.1 * side ** 2, 0.05, 1.0)
-    local_open = _smooth((v_lo - v_up - 2.0) / 3.0)  # teeth only where the lips are really apart
-    # cavity: darker in the depth of the mouth
-    depth = _smooth((v - v_up) / max(gap, 1.0)) * _smooth((v_lo - v) / max(gap, 1.0))
-    col = style.cavity[None, None] * (0.9 - 0.5 * depth)[..., None] * corner_shade[..., None]
-    # tongue: an ellipse resting on the lower teeth, visible when the jaw is open
-    tc_v = t_lo + 0.02 * w
-    tongue = _smooth(1.0 - ((u - 0.5) / 0.28) ** 2 - ((v - tc_v) / max(0.16 * w, 1.0)) ** 2)
-    tongue_col = style.tongue[None, None] * (0.55 + 0.45 * _smooth((v - (tc_v - 0.16 * w)) / (0.1 * w + 1)))[..., None]
-    col = col + (tongue_col * corner_shade[..., None] - col) * (0.85 * tongue)[..., None]
-    # teeth: gaps between teeth, shadow toward the corners and under the lips
-    gaps = np.exp(-(((u[..., None] - _GAPS) / 0.005) ** 2)).sum(-1)
-    teeth_tex = (1.0 - 0.12 * np.clip(gaps, 0, 1)) * corner_shade
-    lower_t = _smooth((v - t_lo) * 1.5 + 0.5) * (v > t_lo - 1) * local_open
-    upper_t = _smooth((t_up - v) * 1.5 + 0.5) * (v < t_up + 1) * local_open
-    col = col + (style.teeth[None, None] * (0.62 * teeth_tex)[..., None] - col) * (0.9 * lower_t)[..., None]
-    edge_shade = 0.8 + 0.2 * _smooth((t_up - v) / 3.0)
-    col = col + (style.teeth[None, None] * (teeth_tex * edge_shade)[..., None] - col) * upper_t[..., None]
-    # shadow of the lips on the interior
-    lip_sh = 1.0 - (1.0 - style.lip_shadow) * (1.0 - _smooth((v - v_up) / 3.0)) \
-                 - 0.25 * (1.0 - _smooth((v_lo - v) / 2.0))
-    col = col * lip_sh[..., None]
-    alpha = (a * float(np.clip(strength, 0, 1)) * float(_smooth((gap - 1.2) / 3.0)))[..., None]
+    local = v_lo - v_up
+    side = np.clip(np.abs(u - 0.5) * 2, 0, 1)  # 0 centre .. 1 corners
+    t_up = np.interp(u, *_curve(teeth.upper_edge, o, e, n, w))
+    t_lo = np.interp(u, *_curve(teeth.lower_edge, o, e, n, w))
+    # the tongue rests behind the lower incisors: its top no higher than their edge
+    t_tg = np.maximum(np.interp(u, *_curve(teeth.tongue_top, o, e, n, w)), t_lo + 0.1 * teeth.crown_px[1])
+    cu, cl = teeth.crown_px
+    # cavity: light enters at the lips and dies off inside and toward the cheeks
+    inside = np.maximum(0.0, np.minimum(v - v_up, v_lo - v))
+    depth = np.exp(-inside / max(0.18 * gap, 1.0))
+    col = style.cavity[None, None] * ((0.45 + 0.75 * depth) * (1.0 - 0.45 * side ** 2))[..., None]
+    # tongue: below its outline, lit at its tip, shadowed toward the back and the corners
+    tongue = _smooth((v - t_tg) / 1.5) * (1.0 - _smooth((side - 0.75) / 0.25))
+    t_shade = (0.45 + 0.4 * _smooth((v - t_tg) / max(0.12 * w, 1.0))) * (1.0 - 0.5 * side ** 2)
+    col = col + (style.tongue[None, None] * t_shade[..., None] - col) * tongue[..., None]
+    # lower teeth, darker than the upper ones (the upper lip and teeth shade them), fading into the dark
+    # below their crowns (the lower lip hides the gum)
+    gu_lo = _curve(teeth.lower_gaps, o, e, n, w)[0]
+    gu_up = _curve(teeth.upper_gaps, o, e, n, w)[0]
+    row_side = (1.0 - 0.6 * side ** 2)
+    lower_t = _smooth((v - t_lo) / 1.2 + 0.5) * (1.0 - _smooth((v - t_lo - cl) / max(0.3 * cl, 1.5)))
+    lower_col = style.teeth[None, None] * (0.6 * _tooth_shading(u, gu_lo, w, 0.15) * row_side
+                                           * (1.0 - 0.3 * _smooth((v - t_lo) / max(cl, 1.0))))[..., None]
+    col = col + (lower_col - col) * (0.9 * lower_t)[..., None]
+    # upper teeth: shadowed just under the upper lip, biting edge slightly translucent; gum above the crowns
+    upper_t = _smooth((t_up - v) / 1.2 + 0.5) * (1.0 - _smooth((t_up - cu - v) / 1.5 + 0.5))
+    upper_g = _smooth((t_up - cu - v) / 1.5 + 0.5)
+    lip_shadow = 0.82 + 0.18 * _smooth((v - v_up) / max(0.35 * cu, 1.5))
+    edge = 0.9 + 0.1 * _smooth((t_up - v) / 1.5)
+    upper_col = style.teeth[None, None] * (_tooth_shading(u, gu_up, w) * row_side * lip_shadow * edge)[..., None]
+    col = col + (upper_col - col) * upper_t[..., None] + (style.gum[None, None] * (row_side * lip_shadow)[..., None]
+                                                          - col) * (upper_g * (1 - upper_t))[..., None]
+    # nothing where the lips almost touch (corners): the warped lips show there, no specks
+    alpha = a * _smooth((local - 0.8) / 2.0) * float(np.clip(strength, 0, 1)) * float(_smooth((gap - 1.0) / 2.5))
     roi = image[y0:y1, x0:x1].astype(np.float32)
-    image[y0:y1, x0:x1] = np.clip(roi + (col - roi) * alpha, 0, 255).astype(np.uint8)
+    image[y0:y1, x0:x1] = np.clip(roi + (col - roi) * alpha[..., None], 0, 255).astype(np.uint8)
     return image

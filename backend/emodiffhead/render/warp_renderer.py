@@ -23,17 +23,11 @@ from ..track import Track
 from . import facemesh_topology as topo
 from .drive import Drive, drive_from_track
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
-from .mouth import draw_mouth, mouth_style
+from .mouth import SKULL, close_rest_gap, closed_mouth_source, draw_mouth, mouth_geometry, mouth_style, place_teeth
 from .shading import ExpressionShading
 from .unfold import Unfolder
 from .warp import TriangleWarper, build_warp_mesh, drive_points
 
-#: Upper teeth show this far below the neutral upper lip line, lower teeth overlap them by this much
-#: (fractions of the mouth width).
-UPPER_TEETH = 0.10
-TEETH_OVERLAP = 0.03
-#: The lower incisors move with this fraction of the chin's displacement.
-JAW_TO_TEETH = 0.8
 #: Frames posed at once by ``frames``.
 DRIVE_CHUNK = 256
 
@@ -170,11 +164,13 @@ class WarpRenderer:
             fit = fit_head(img, head, detection)
         self.photo, self.fit, self.head = np.ascontiguousarray(img), fit, head
         self.mesh = build_warp_mesh(fit.landmarks, img.shape[:2])
-        self.warper = TriangleWarper(self.photo, self.mesh)
         self.style = mouth_style(self.photo, fit.landmarks)
+        self.teeth = mouth_geometry(head, fit)
+        src = closed_mouth_source(self.photo, fit.landmarks) if self.keep_photo_expression < 1 else self.photo
+        self.warper = TriangleWarper(src, self.mesh)
         self._mu, self._ml = topo.mouth_lines()
         self._unfold = face_unfolder(fit.landmarks, self._mu, self._ml)
-        self._shading = ExpressionShading(self.photo, fit.landmarks) if self.shading else None
+        self._shading = ExpressionShading(src, fit.landmarks) if self.shading else None  # shades the warp source
         self._eyes = {}
         for side in ("left", "right"):
             up, lo = topo.eye_lines(side)
@@ -222,6 +218,7 @@ class WarpRenderer:
         for side in ("left", "right"):  # a lid never passes the other one (blink overshoot folds the warp)
             up, lo = topo.eye_lines(side)
             clamp_lines(lm, up, lo, move="upper")
+        close_rest_gap(lm, self._mu, self._ml, self.teeth.rest_gap * (1.0 - min(1.0, self.keep_photo_expression)))
         clamp_lines(lm, self._mu, self._ml, move="both")
         depth = lm[:, 2] if lm.shape[1] > 2 else None
         src = self._shading.apply(shading) if (shading is not None and self._shading is not None) else None
@@ -239,15 +236,8 @@ class WarpRenderer:
         return img
 
     def _paint_mouth(self, img, lm, rig, jaw) -> None:
-        mu, ml = self._mu, self._ml
-        cr, cl = rig[topo.MOUTH_CORNER_RIGHT], rig[topo.MOUTH_CORNER_LEFT]
-        axis = cl - cr
-        w = float(np.hypot(*axis))
-        n = np.array([-axis[1], axis[0]], np.float32) / max(w, 1e-6)
-        line = (rig[mu] + rig[ml]) / 2  # neutral lip line
-        upper_edge = line + n * (UPPER_TEETH * w)
-        lower_edge = line + n * ((UPPER_TEETH - TEETH_OVERLAP) * w) + JAW_TO_TEETH * jaw
-        draw_mouth(img, lm[mu], lm[ml], upper_edge, lower_edge, self.style)
+        teeth = place_teeth(self.teeth, rig[SKULL], jaw)  # upper teeth on the skull, lower + tongue on the jaw
+        draw_mouth(img, lm[self._mu], lm[self._ml], teeth, self.style)
 
     def frames(self, track: Track, *, audio=None, progress: ProgressFn | None = None,
                cancel: CancelFn | None = None) -> Iterator[np.ndarray]:

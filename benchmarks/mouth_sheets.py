@@ -1,0 +1,84 @@
+"""Zoomed mouth contact sheets of the warp renderer (docs/images/mouth_*.png).
+
+One row per photo in ../shared/data/photos (faces only): the photo's mouth, then frames of the ARCTIC clip
+animated by the animator: rest, the /p/ of "sharply", the /b/ of "table", and three openings (quarter, median
+and widest jaw of the clip). Each tile zooms on the mouth (1.6 mouth widths wide).
+
+    .venv/bin/python benchmarks/mouth_sheets.py [--out docs/images/mouth_after.png] [--photos DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+PHOTOS = ("einstein_1921.jpg", "man_open_mouth.jpg", "woman_portrait.jpg", "mona_lisa_painting.jpg",
+          "man_bw_portrait.jpg")
+TILE = (176, 112)
+
+
+def _crop(img: np.ndarray, lm: np.ndarray, label: str) -> np.ndarray:
+    import cv2
+
+    c = lm[[61, 291, 0, 17]].mean(0)
+    w = float(np.linalg.norm(lm[61] - lm[291])) * 0.8
+    h = w * TILE[1] / TILE[0]
+    M = np.array([[TILE[0] / (2 * w), 0, TILE[0] / 2 - c[0] * TILE[0] / (2 * w)],
+                  [0, TILE[1] / (2 * h), TILE[1] / 2 - c[1] * TILE[1] / (2 * h)]])
+    out = cv2.warpAffine(img, M, TILE, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    cv2.putText(out, label, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 0), 1, cv2.LINE_AA)
+    return out
+
+
+def main(argv=None) -> int:
+    from emodiffhead.animate import animate
+    from emodiffhead.audio.phonemes import read_lab
+    from emodiffhead.face.image import load_photo
+    from emodiffhead.head import load_head
+    from emodiffhead.render.warp_renderer import WarpRenderer
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(REPO / "docs" / "images" / "mouth_after.png"))
+    ap.add_argument("--photos", default=str(SHARED / "photos"))
+    ap.add_argument("--extra", nargs="*", default=[], help="more photo files (rows after the shared photos)")
+    args = ap.parse_args(argv)
+    head = load_head("builtin")
+    track = animate(SHARED / "audio" / "arctic_a0009.wav", head)
+    lab = read_lab(SHARED / "audio" / "arctic_a0009_phone.lab")
+    fr = lambda p: min(track.num_frames - 1, int(round(p.centre_s * track.fps)))  # noqa: E731
+    bil = [p for p in lab if p.label in ("p", "b")]
+    jaw = track.pose[:, 2, 0]
+    order = np.argsort(jaw)
+    picks = [("rest", 0)] + [(f"/{p.label}/", fr(p)) for p in bil] + [
+        ("open 1/4", int(order[len(order) * 3 // 4])), ("open 1/2", int(order[len(order) * 9 // 10])),
+        ("widest", int(order[-1]))]
+    rows = []
+    for path in [Path(args.photos) / p for p in PHOTOS] + [Path(p) for p in args.extra]:
+        name = path.name
+        if not path.exists():
+            continue
+        r = WarpRenderer()
+        fit = r.prepare(load_photo(path), head)
+        d = r.drive(track)
+        lm = fit.landmarks[:, :2]
+        tiles = [_crop(r.photo, lm, name.split("_")[0] + " photo")]
+        for label, k in picks:
+            tiles.append(_crop(r.render_landmarks(d.landmarks[k], d.rigid[k], d.jaw[k]), lm, label))
+        rows.append(np.concatenate(tiles, 1))
+    sheet = np.concatenate(rows, 0)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    from PIL import Image
+
+    # 256-colour palette keeps the sheet small (< 400 KB) for the docs
+    Image.fromarray(sheet).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(args.out, optimize=True)
+    print(f"{args.out}: {len(rows)} photos x {len(picks) + 1} tiles")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The mouth interior: teeth from the head's geometry, photo colours, soft occlusion, open-mouthed photos."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emodiffhead.render import facemesh_topology as topo
+from emodiffhead.render.mouth import (SKULL, close_rest_gap, closed_mouth_source, draw_mouth, mouth_style,
+                                      place_teeth)
+
+
+def test_teeth_geometry_in_the_photo(warp_renderer):
+    g = warp_renderer.teeth
+    lm = warp_renderer.fit.landmarks[:, :2]
+    up, lo = topo.mouth_lines()
+    width = float(np.linalg.norm(lm[up[-1]] - lm[up[0]]))
+    line_y = float((lm[up[len(up) // 2], 1] + lm[lo[len(lo) // 2], 1]) / 2)
+    # the upper incisal edge hangs a few mm below the closed lips, the lower edge behind it (overbite)
+    mid_up = float(np.interp(lm[up, 0].mean(), g.upper_edge[:, 0], g.upper_edge[:, 1]))
+    assert 0 < mid_up - line_y < 0.25 * width
+    assert g.crown_px[0] > g.crown_px[1] > 0
+    assert 0.3 < g.lower_per_chin < 1.5 and 0.2 < g.tongue_per_chin < 1.5
+    # tooth boundaries symmetric about the midline, more of them than 4, inside the mouth's width
+    gx = np.sort(g.upper_gaps[:, 0])
+    assert len(gx) >= 5 and np.ptp(gx) < 1.5 * width
+    assert abs((gx[0] + gx[-1]) / 2 - lm[up, 0].mean()) < 0.1 * width
+
+
+def test_lower_teeth_follow_the_jaw_upper_teeth_the_skull(warp_renderer):
+    g = warp_renderer.teeth
+    rest = place_teeth(g, g.skull_rest, np.zeros(2))
+    moved = place_teeth(g, g.skull_rest + (3.0, -2.0), np.array([0.0, 10.0]))
+    assert np.allclose(moved.upper_edge - rest.upper_edge, (3.0, -2.0), atol=1e-4)
+    assert np.allclose(moved.lower_edge - rest.lower_edge, (3.0, -2.0 + 10.0 * g.lower_per_chin), atol=1e-4)
+
+
+def test_drawn_mouth_has_teeth_cavity_and_no_outline(warp_renderer):
+    img = np.full((120, 160, 3), 200, np.uint8)
+    x = np.linspace(40, 120, 11)
+    upper = np.stack([x, 50 - 12 * np.sin(np.linspace(0, np.pi, 11))], 1)
+    lower = np.stack([x, 50 + 22 * np.sin(np.linspace(0, np.pi, 11))], 1)
+    flat = lambda y: np.stack([np.linspace(35, 125, 25), np.full(25, y)], 1)  # noqa: E731
+    from emodiffhead.render.mouth import FrameTeeth
+
+    teeth = FrameTeeth(upper_edge=flat(44.0), lower_edge=flat(66.0), tongue_top=flat(68.0),
+                       upper_gaps=np.stack([np.linspace(50, 110, 7), np.full(7, 44.0)], 1),
+                       lower_gaps=np.stack([np.linspace(55, 105, 6), np.full(6, 66.0)], 1), crown_px=(10.0, 8.0))
+    style = warp_renderer.style
+    draw_mouth(img, upper, lower, teeth, style)
+    col = img[:, 80].astype(float).mean(1)
+    assert col[40:44].mean() > 150  # upper teeth just under the upper lip
+    assert col[52:62].mean() < 90  # dark cavity between the teeth
+    # outside the lips nothing changes (no outline), at the corners nothing is painted (no specks)
+    assert np.all(img[10:30] == 200) and np.all(img[40:60, 25:39] == 200) and np.all(img[40:60, 122:140] == 200)
+
+
+def test_teeth_colour_comes_from_a_photo_that_shows_teeth(warp_renderer):
+    photo = warp_renderer.photo.copy()
+    lm = warp_renderer.fit.landmarks.copy()
+    up, lo = topo.mouth_lines()
+    lm[lo, 1] += 12 * np.sin(np.linspace(0, np.pi, len(lo)))  # a photo with parted lips ...
+    poly = np.concatenate([lm[up, :2], lm[lo, :2][::-1]]).round().astype(np.int32)
+    import cv2
+
+    cv2.fillPoly(photo, [poly], (225, 205, 160))  # ... showing yellowish teeth
+    style = mouth_style(photo, lm)
+    assert style.teeth_from_photo and style.teeth[0] > style.teeth[2] + 30
+    assert not mouth_style(warp_renderer.photo, warp_renderer.fit.landmarks).teeth_from_photo
+
+
+def test_open_mouthed_photo_source_is_filled_with_lip(warp_renderer):
+    photo = warp_renderer.photo.copy()
+    lm = warp_renderer.fit.landmarks.copy()
+    up, lo = topo.mouth_lines()
+    lm[lo, 1] += 14 * np.sin(np.linspace(0, np.pi, len(lo)))
+    poly = np.concatenate([lm[up, :2], lm[lo, :2][::-1]]).round().astype(np.int32)
+    import cv2
+
+    cv2.fillPoly(photo, [poly], (15, 10, 10))  # a dark open mouth
+    src = closed_mouth_source(photo, lm)
+    inside = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [poly], 1)
+    assert src[inside.astype(bool)].mean() > 60  # no dark cavity left to squeeze into a line
+    assert closed_mouth_source(warp_renderer.photo, warp_renderer.fit.landmarks) is warp_renderer.photo
+
+
+def test_rest_gap_closes_but_never_crosses():
+    up, lo = topo.mouth_lines()
+    lm = np.zeros((478, 2), np.float32)
+    x = np.linspace(0, 50, len(up))
+    lm[up] = np.stack([x, np.zeros_like(x)], 1)
+    lm[lo] = np.stack([x, 3.0 * np.sin(np.linspace(0, np.pi, len(lo)))], 1)
+    close_rest_gap(lm, up, lo, np.full(len(up), 2.0, np.float32))
+    gap = lm[lo, 1] - lm[up, 1]
+    assert np.all(gap >= -1e-5) and gap.max() < 1.01 + 1e-5
+
+
+def test_skull_landmarks_are_not_on_the_mouth():
+    up, lo = topo.mouth_lines()
+    assert not set(SKULL.tolist()) & set(up.tolist() + lo.tolist())
