@@ -10,20 +10,29 @@ from __future__ import annotations
 import bpy
 
 from . import operators, panels, preferences, properties
+from .operators import preview, track
+from .scene import mapping
 
-_classes = (*preferences.classes, *properties.classes, *operators.classes, *panels.classes)
+_classes = (*preferences.classes, *mapping.classes, *properties.classes, *operators.classes, *panels.classes)
 
 
 def register() -> None:
     for cls in _classes:
         bpy.utils.register_class(cls)
     properties.register_props()
+    mapping.register_props()
+    bpy.types.TOPBAR_MT_file_import.append(track.menu_import)
+    bpy.types.TOPBAR_MT_file_export.append(track.menu_export)
 
 
 def unregister() -> None:
     from . import server_process
 
+    preview.set_live(False)
     server_process.stop()
+    bpy.types.TOPBAR_MT_file_import.remove(track.menu_import)
+    bpy.types.TOPBAR_MT_file_export.remove(track.menu_export)
+    mapping.unregister_props()
     properties.unregister_props()
     for cls in reversed(_classes):
         bpy.utils.unregister_class(cls)

@@ -123,6 +123,9 @@ def test_artist_loop_against_the_backend(server, tmp_path, addon_zip, blender_us
     assert ma["started"] and ma["result"] == "FINISHED", ma
     assert ma["ticks_waiting"] >= 1, ma  # modal() returned to the event loop while the backend worked
     assert ma["curves_after"] >= 52, ma
+    # progress while waiting: the panel (and status bar) say what it waits for and for how long
+    assert ma["busy"] and ma["busy"][0].startswith("Animate from audio: waiting for the backend"), ma
+    assert ma["busy_after"] == "", ma
     ra = {int(k): v for k, v in r["reanimate_values"].items()}
     for f in (50, 55, 60, 70):
         np.testing.assert_allclose(ra[f], cf.get(f, [0.0, 1.0]), atol=0.02, err_msg=f"frame {f}")

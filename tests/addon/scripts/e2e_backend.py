@@ -219,6 +219,7 @@ class AnimateDriver:
     _answer = None
     _start = AOp._start
     _cleanup = AOp._cleanup
+    _tick = AOp._tick
     modal = AOp.modal
     prepare = AOp.prepare
     request = staticmethod(AOp.request)
@@ -233,7 +234,7 @@ class AnimateDriver:
 
 ad = AnimateDriver()
 bag.fcurves.clear()
-started, waiting, result = ad._start(ctx), 0, None
+started, waiting, result, busy = ad._start(ctx), 0, None, []
 deadline = time.monotonic() + 60
 while started and time.monotonic() < deadline:
     r = ad.modal(ctx, Event("TIMER"))
@@ -241,8 +242,10 @@ while started and time.monotonic() < deadline:
         result = sorted(r)[0]
         break
     waiting += 1
+    busy.append(s.busy_message)
     time.sleep(0.02)
 out["modal_animate"] = {"started": started, "result": result, "ticks_waiting": waiting, "reports": ad.reports,
+                        "busy": busy[-1:], "busy_after": s.busy_message,
                         "curves_after": len(keyframes.channelbag(mesh.data.shape_keys).fcurves)}
 
 # a head fitted to the photo: same topology and shape keys, another identity

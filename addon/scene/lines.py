@@ -1,0 +1,234 @@
+"""Dialogue lines: one sound strip = one line = one action per animated datablock.
+
+Animate writes a line's keys into the line's own action (tagged ``emodiffhead_line`` = the strip's name), never
+into an action the artist made:
+
+- the datablock's active action when it is this line's action, or an NLA strip whose action is;
+- else a new action: the active action when the datablock has none and no NLA tracks (one line: edit it
+  directly in the Graph Editor); otherwise a strip on the NLA track ``emodiffhead lines`` (Replace, so
+  your own layers in Add/Combine mode still play on top). A line that was the active action moves to
+  that track when a second line arrives, so every line plays in its own frames.
+
+The line's span (scene frames it covers and where its strip was) is stored on the action as JSON
+(``emodiffhead_span``) so render, export, preview and the emotion tools know each line's frames.
+"""
+
+from __future__ import annotations
+
+import json
+
+import bpy
+
+from . import keyframes
+
+LINE_PROP = "emodiffhead_line"
+SPAN_PROP = "emodiffhead_span"
+TRACK_NAME = "emodiffhead lines"
+
+
+def _is_line(action, line: str | None = None) -> bool:
+    tag = action.get(LINE_PROP) if action is not None else None
+    return tag is not None and (line is None or tag == line)
+
+
+def _nla_strips(id_data):
+    ad = id_data.animation_data if id_data is not None else None
+    if ad is None:
+        return []
+    return [(t, s) for t in ad.nla_tracks for s in t.strips]
+
+
+def line_actions(id_data) -> list:
+    """Every line action of ``id_data`` (active and in NLA strips)."""
+    ad = id_data.animation_data if id_data is not None else None
+    out = []
+    if ad is not None and _is_line(ad.action):
+        out.append(ad.action)
+    out += [s.action for _, s in _nla_strips(id_data) if _is_line(s.action) and s.action not in out]
+    return out
+
+
+def find(id_data, line: str):
+    """``line``'s action on ``id_data`` (active or in an NLA strip), or None."""
+    for a in line_actions(id_data):
+        if a.get(LINE_PROP) == line:
+            return a
+    return None
+
+
+def span(action) -> dict | None:
+    """The stored span of a line action: {"first", "last" (scene frames, inclusive), "left", "right",
+    "content_start" (its sound strip's timing when animated)}."""
+    raw = action.get(SPAN_PROP) if action is not None else None
+    return json.loads(raw) if isinstance(raw, str) else None
+
+
+def set_span(action, **values) -> None:
+    d = span(action) or {}
+    d.update(values)
+    action[SPAN_PROP] = json.dumps(d)
+
+
+def _bag(id_data, action):
+    """The F-curve container of ``action`` for ``id_data`` (its slot's channelbag on 4.4+)."""
+    if not keyframes._layered():  # noqa: SLF001 - one definition of the version switch
+        return action
+    from bpy_extras import anim_utils
+
+    slot = None
+    ad = id_data.animation_data
+    if ad is not None and ad.action == action and ad.action_slot is not None:
+        slot = ad.action_slot
+    if slot is None:
+        for _, s in _nla_strips(id_data):
+            if s.action == action and getattr(s, "action_slot", None) is not None:
+                slot = s.action_slot
+    if slot is None:
+        slot = next((sl for sl in action.slots if sl.target_id_type == id_data.id_type), None) or \
+            action.slots.new(id_type=id_data.id_type, name=id_data.name)
+    return anim_utils.action_ensure_channelbag_for_slot(action, slot)
+
+
+def curves(id_data, action):
+    """The ``fcurves`` collection of ``action`` for ``id_data``."""
+    return _bag(id_data, action).fcurves
+
+
+def key_range(id_data, action) -> tuple[float, float] | None:
+    """(first, last) keyed frame of the action's curves, or None."""
+    lo, hi = None, None
+    for fc in curves(id_data, action):
+        if len(fc.keyframe_points):
+            a, b = fc.range()
+            lo = a if lo is None else min(lo, a)
+            hi = b if hi is None else max(hi, b)
+    return None if lo is None else (lo, hi)
+
+
+def _lines_track(ad):
+    for t in ad.nla_tracks:
+        if t.name == TRACK_NAME:
+            return t
+    t = ad.nla_tracks.new()
+    t.name = TRACK_NAME
+    return t
+
+
+def _place_in_track(id_data, action) -> None:
+    """Put ``action`` as a strip on the line track, covering its keys (replaces an old strip of it)."""
+    ad = id_data.animation_data
+    r = key_range(id_data, action) or (0.0, 1.0)
+    for t, s in _nla_strips(id_data):
+        if s.action == action:
+            t.strips.remove(s)
+    track = _lines_track(ad)
+    try:
+        strip = track.strips.new(action.name, int(r[0]), action)
+    except RuntimeError:  # overlaps another strip on the track: a track of its own
+        track = ad.nla_tracks.new()
+        track.name = TRACK_NAME
+        strip = track.strips.new(action.name, int(r[0]), action)
+    strip.blend_type = "REPLACE"
+    strip.extrapolation = "HOLD" if len(track.strips) == 1 else "HOLD_FORWARD"
+
+
+def refresh_strip(id_data, action) -> None:
+    """After keys changed: the NLA strip (if any) covers the action's keys again, where the artist put it."""
+    for t, s in _nla_strips(id_data):
+        if s.action == action:
+            r = key_range(id_data, action)
+            if r is None:
+                return
+            name, blend, extra, infl = s.name, s.blend_type, s.extrapolation, s.influence
+            t.strips.remove(s)
+            try:
+                ns = t.strips.new(name, int(r[0]), action)
+            except RuntimeError:
+                _place_in_track(id_data, action)
+                return
+            ns.blend_type, ns.extrapolation, ns.influence = blend, extra, infl
+            return
+
+
+def ensure(id_data, line: str, name: str):
+    """``line``'s action on ``id_data``, created and placed (see the module docstring) when missing.
+    Returns (action, created)."""
+    act = find(id_data, line)
+    if act is not None:
+        return act, False
+    ad = id_data.animation_data or id_data.animation_data_create()
+    act = bpy.data.actions.new(name)
+    act[LINE_PROP] = line
+    if ad.action is None and not len(ad.nla_tracks):
+        ad.action = act
+        if keyframes._layered():  # noqa: SLF001
+            keyframes.ensure_action(id_data, name)  # assigns a slot
+        return act, True
+    if _is_line(ad.action):  # another line was the active action: it moves to the line track
+        other = ad.action
+        _bag(id_data, other)
+        ad.action = None
+        _place_in_track(id_data, other)
+    _bag(id_data, act)
+    return act, True
+
+
+def place(id_data, action) -> None:
+    """After keying a newly made action: give it its NLA strip (when it is not the active action)."""
+    ad = id_data.animation_data
+    if ad is not None and ad.action == action:
+        return
+    if any(s.action == action for _, s in _nla_strips(id_data)):
+        refresh_strip(id_data, action)
+    else:
+        _place_in_track(id_data, action)
+
+
+def shift(id_data, action, delta: float) -> None:
+    """Move every key of ``action`` (and its handles) by ``delta`` frames; its NLA strip follows."""
+    if not delta:
+        return
+    for fc in curves(id_data, action):
+        for kp in fc.keyframe_points:
+            kp.co.x += delta
+            kp.handle_left.x += delta
+            kp.handle_right.x += delta
+        fc.update()
+    refresh_strip(id_data, action)
+
+
+def line_at(id_data, frame: float):
+    """The line action whose span covers ``frame`` (else the active action when it is a line), or None."""
+    for a in line_actions(id_data):
+        sp = span(a)
+        if sp and sp["first"] <= frame <= sp["last"]:
+            return a
+    ad = id_data.animation_data if id_data is not None else None
+    return ad.action if ad is not None and _is_line(ad.action) else None
+
+
+def follow_strip(ids: list, line: str, timing) -> tuple[int, str]:
+    """Keep the line's keys on its sound strip. ``ids``: the head's shape keys and armature (None skipped);
+    ``timing``: the strip's :class:`..sequencer.StripTiming` now.
+
+    Returns (frames moved, error). A slid strip moves its keys with it (same trim); a strip whose trim changed
+    since Animate gives an error that says to re-animate; 0, "" when nothing changed or nothing is stored.
+    """
+    acts = [(i, find(i, line)) for i in ids if i is not None]
+    acts = [(i, a) for i, a in acts if a is not None and span(a) and "left" in span(a)]
+    if not acts:
+        return 0, ""
+    sp = span(acts[0][1])
+    if (sp["left"], sp["right"]) == (timing.left, timing.right):
+        return 0, ""
+    then_offset = int(round(sp["left"] - sp["content_start"]))
+    if then_offset != timing.offset or sp["right"] - sp["left"] != timing.duration:
+        return 0, (f"the sound strip '{line}' was trimmed after it was animated (frames {sp['left']}-{sp['right'] - 1} "
+                   f"then, {timing.left}-{timing.right - 1} now): animate the line again")
+    delta = timing.left - sp["left"]
+    for i, a in acts:
+        shift(i, a, delta)
+        s2 = span(a)
+        set_span(a, first=s2["first"] + delta, last=s2["last"] + delta, left=timing.left, right=timing.right,
+                 content_start=timing.content_start)
+    return delta, ""
