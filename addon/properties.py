@@ -94,7 +94,7 @@ class EMODIFFHEAD_PG_scene(bpy.types.PropertyGroup):
     last_result: StringProperty(name="Last video", subtype="FILE_PATH", description="The last rendered mp4")
     busy_message: StringProperty(name="Waiting", default="", description="What the add-on is waiting for")
     # preview
-    preview_live: BoolProperty(name="Live preview", default=False, update=lambda self, ctx: _live_changed(self, ctx),
+    preview_live: BoolProperty(name="Live preview", default=False, update=_live_changed,
                                description="Render the current frame with the photo whenever the frame or the "
                                            "curves change (in the background; shown in the image 'emodiffhead preview')")
     preview_size: IntProperty(name="Preview size", default=512, min=64, max=1024,

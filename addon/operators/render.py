@@ -35,11 +35,12 @@ def line_for_render(op, context, mesh):
     """The dialogue line to render or preview: (sound strip, (first, last) scene frames) with the keys made to
     follow a slid strip; None after an error report."""
     scene = context.scene
-    strip = sequencer.find_sound_strip(scene, scene.frame_current)
+    key = head_scene.key_of(mesh)
+    names = {a.get(lines.LINE_PROP) for a in lines.line_actions(key)}
+    strip = sequencer.find_sound_strip(scene, scene.frame_current, names)
     if strip is None:
         op.report({"ERROR"}, "no sound strip in the sequencer: animate from audio first")
         return None
-    key = head_scene.key_of(mesh)
     ids = [key, mapping.armature(mesh)]
     action = lines.find(key, strip.name)
     if action is None or not lines.span(action):

@@ -183,6 +183,8 @@ def apply_track(context, mesh_obj, track: TrackData, frame_start: int, region: t
     sel = [i for i, f in enumerate(frames) if lo - 1e-3 <= f <= hi + 1e-3]
     if not sel:
         raise ValueError(f"frame range {lo:g}-{hi:g} does not overlap the audio (frames {frames[0]:g}-{frames[-1]:g})")
+    if region is None:  # the whole line: its actions are its own, so none of their old keys stay
+        lo, hi = float("-inf"), float("inf")
     key = head_scene.key_of(mesh_obj)
     names = track.expression_names
     blocks = key.key_blocks
@@ -192,7 +194,9 @@ def apply_track(context, mesh_obj, track: TrackData, frame_start: int, region: t
                          f"(track has {names[:3]}...; was it made for another head model?)")
     have_split = track.emotion_basis is not None
     base = speech_curves(track) if have_split else track.expression
-    line = line or "line"
+    if not line:  # the line already keyed at frame_start, else a new one
+        at = lines.line_at(key, frame_start)
+        line = at.get(lines.LINE_PROP) if at is not None else "line"
 
     head_scene.remember(mesh_obj, expression_names=names, emotion_names=track.emotion_names,
                         head_model=track.head_model)

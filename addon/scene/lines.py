@@ -5,9 +5,11 @@ into an action the artist made:
 
 - the datablock's active action when it is this line's action, or an NLA strip whose action is;
 - else a new action: the active action when the datablock has none and no NLA tracks (one line: edit it
-  directly in the Graph Editor); otherwise a strip on the NLA track ``emodiffhead lines`` (Replace, so
-  your own layers in Add/Combine mode still play on top). A line that was the active action moves to
-  that track when a second line arrives, so every line plays in its own frames.
+  directly in the Graph Editor); otherwise a strip (Replace) on a track that already holds lines and has
+  room (e.g. the track you pushed the first line down to), else on a new track ``emodiffhead lines``. Your
+  own layers in Add/Combine mode, or as the active action, still play on top. A line that was the active
+  action moves to such a track when a second line arrives, so every line plays in its own frames; on a track
+  of lines the first strip holds both ways and the later ones hold forward, like Blender's pushed actions.
 
 The line's span (scene frames it covers and where its strip was) is stored on the action as JSON
 (``emodiffhead_span``) so render, export, preview and the emotion tools know each line's frames.
@@ -105,31 +107,41 @@ def key_range(id_data, action) -> tuple[float, float] | None:
     return None if lo is None else (lo, hi)
 
 
-def _lines_track(ad):
-    for t in ad.nla_tracks:
-        if t.name == TRACK_NAME:
-            return t
-    t = ad.nla_tracks.new()
-    t.name = TRACK_NAME
-    return t
+def _line_tracks(ad):
+    """Tracks holding line strips (the add-on's own first), then the add-on's named track if missing."""
+    own = [t for t in ad.nla_tracks if t.name == TRACK_NAME]
+    other = [t for t in ad.nla_tracks if t.name != TRACK_NAME and any(_is_line(s.action) for s in t.strips)]
+    return own + other
+
+
+def _fits(track, lo: float, hi: float) -> bool:
+    return all(s.frame_end <= lo or s.frame_start >= hi for s in track.strips)
+
+
+def _fix_extrapolation(track) -> None:
+    """A track of lines plays like Blender's own pushed-down actions: the first strip holds both ways, the later
+    ones hold forward (so no line covers another's frames)."""
+    if not all(_is_line(s.action) for s in track.strips):
+        return  # the artist's own mix of strips: their settings stay
+    for i, s in enumerate(sorted(track.strips, key=lambda s: s.frame_start)):
+        s.extrapolation = "HOLD" if i == 0 else "HOLD_FORWARD"
 
 
 def _place_in_track(id_data, action) -> None:
-    """Put ``action`` as a strip on the line track, covering its keys (replaces an old strip of it)."""
+    """Put ``action`` as a strip covering its keys on a track of lines where it fits (a line the artist pushed
+    down keeps its track company), else on a new ``emodiffhead lines`` track; replaces an old strip of it."""
     ad = id_data.animation_data
     r = key_range(id_data, action) or (0.0, 1.0)
     for t, s in _nla_strips(id_data):
         if s.action == action:
             t.strips.remove(s)
-    track = _lines_track(ad)
-    try:
-        strip = track.strips.new(action.name, int(r[0]), action)
-    except RuntimeError:  # overlaps another strip on the track: a track of its own
+    track = next((t for t in _line_tracks(ad) if _fits(t, r[0], r[1])), None)
+    if track is None:
         track = ad.nla_tracks.new()
         track.name = TRACK_NAME
-        strip = track.strips.new(action.name, int(r[0]), action)
+    strip = track.strips.new(action.name, int(r[0]), action)
     strip.blend_type = "REPLACE"
-    strip.extrapolation = "HOLD" if len(track.strips) == 1 else "HOLD_FORWARD"
+    _fix_extrapolation(track)
 
 
 def refresh_strip(id_data, action) -> None:
@@ -143,10 +155,11 @@ def refresh_strip(id_data, action) -> None:
             t.strips.remove(s)
             try:
                 ns = t.strips.new(name, int(r[0]), action)
-            except RuntimeError:
+            except RuntimeError:  # now overlaps a neighbour on that track
                 _place_in_track(id_data, action)
                 return
             ns.blend_type, ns.extrapolation, ns.influence = blend, extra, infl
+            _fix_extrapolation(t)
             return
 
 

@@ -93,20 +93,24 @@ def sound_strips(scene) -> list:
                   key=lambda s: (timing(s).left, s.channel))
 
 
-def find_sound_strip(scene, frame: int | None = None):
-    """The active strip if it is a sound; else the sound strip under ``frame`` (when given); else the first."""
+def find_sound_strip(scene, frame: int | None = None, lines: set[str] | None = None):
+    """The sound strip to work on: the active strip when it is a sound (and one of ``lines`` when given); else
+    the first sound strip under ``frame`` (those named in ``lines`` first); else the first of ``lines``; else the
+    first sound strip. None when there is none."""
     ed = scene.sequence_editor
     if ed is None:
         return None
     active = ed.active_strip
-    if active is not None and active.type == "SOUND":
+    if active is not None and active.type == "SOUND" and (not lines or active.name in lines):
         return active
     sounds = sound_strips(scene)
     if frame is not None:
         under = [s for s in sounds if timing(s).left <= frame < timing(s).right]
+        under.sort(key=lambda s: s.name not in (lines or ()))
         if under:
             return under[0]
-    return sounds[0] if sounds else None
+    named = [s for s in sounds if s.name in (lines or ())]
+    return (named or sounds or [None])[0]
 
 
 def strip_audio_path(strip) -> str:

@@ -1,4 +1,9 @@
-"""Run Blender scenario scripts in their own processes and collect their JSON results."""
+"""Run Blender scenario scripts in their own processes and collect their JSON results.
+
+The scenarios run in ``$EMODIFFHEAD_BLENDER_PYTHON`` (a Python with the ``bpy`` module, e.g. a venv with
+``bpy==4.2.0`` or ``bpy==5.2.3``; default: this interpreter). The backend (server fixture, Start server from
+Blender) runs in ``$EMODIFFHEAD_BACKEND_PYTHON`` (default: this interpreter), see :func:`backend_python`.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,22 @@ from pathlib import Path
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
+def blender_python() -> str:
+    """The interpreter that runs the Blender scenarios (``$EMODIFFHEAD_BLENDER_PYTHON``, default this one)."""
+    return os.environ.get("EMODIFFHEAD_BLENDER_PYTHON") or sys.executable
+
+
+def backend_python() -> str:
+    """The interpreter that runs the emodiffhead backend (``$EMODIFFHEAD_BACKEND_PYTHON``, default this one)."""
+    return os.environ.get("EMODIFFHEAD_BACKEND_PYTHON") or sys.executable
+
+
 def run_blender_script(name: str, *args: str, user_dir: Path, timeout: float = 170.0, env: dict | None = None) -> dict:
-    """Run ``scripts/<name>`` with this Python (which has bpy); returns the dict it printed after RESULT:."""
+    """Run ``scripts/<name>`` with :func:`blender_python`; returns the dict it printed after RESULT:."""
     tmp = Path(user_dir) / "tmp"  # the add-on's scratch files (unsaved .blend) stay inside the test's folder
     tmp.mkdir(exist_ok=True)
     e = dict(os.environ, BLENDER_USER_RESOURCES=str(user_dir), PYTHONUNBUFFERED="1", TMPDIR=str(tmp), **(env or {}))
-    p = subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], capture_output=True, text=True,
+    p = subprocess.run([blender_python(), str(SCRIPTS / name), *map(str, args)], capture_output=True, text=True,
                        timeout=timeout, env=e, cwd=str(SCRIPTS))
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT:")]
     if p.returncode != 0 or not lines:

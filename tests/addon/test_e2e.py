@@ -8,7 +8,7 @@ import json
 import httpx
 import numpy as np
 import pytest
-from helpers import run_blender_script
+from helpers import backend_python, run_blender_script
 
 from emodiffhead.emotion import EMOTIONS
 from emodiffhead.track import load_track, track_from_json_bytes
@@ -44,7 +44,7 @@ def test_artist_loop_against_the_backend(server, tmp_path, addon_zip, blender_us
     bad.write_bytes(b"this is not a wav file at all" * 20)
     params = {"url": url, "token_file": str(token_file), "wav": str(example_audio), "photo": str(example_photo),
               "bad_audio": str(bad), "out_dir": str(tmp_path), "render_size": 128, "transcript": TRANSCRIPT, "lips": lip_points(builtin_head),
-              "edit": EDIT}
+              "edit": EDIT, "backend_python": backend_python()}
     r = run_blender_script("e2e_backend.py", addon_zip, json.dumps(params), user_dir=blender_user, timeout=170)
     print(json.dumps({k: v for k, v in r.items() if k not in ("aperture", "shape_key_curves", "bone_curves")}))
     assert r["server_check"][0] == "FINISHED", r["server_check"]

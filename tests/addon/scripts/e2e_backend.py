@@ -284,7 +284,7 @@ with socket.socket() as sock:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
 prefs.backend_url = f"http://127.0.0.1:{port}"
-prefs.backend_python = sys.executable
+prefs.backend_python = params.get("backend_python") or sys.executable
 prefs.data_dir = os.path.join(params["out_dir"], "own_server")
 prefs.token_path = ""
 out["server_start"] = call(bpy.ops.emodiffhead.server_start)
