@@ -135,7 +135,11 @@ class EMODIFFHEAD_OT_animate(BackgroundRequest, bpy.types.Operator):
             msg += "; your emotion keys were kept"
         if summary["missing"]:
             msg += f"; {len(summary['missing'])} components have no shape key"
-        self.report({"INFO"}, msg)
+        if "jaw" not in mapping.joint_bones(mesh) and not summary["jaw_shape_key"]:
+            self.report({"WARNING"}, msg + ". Nothing opens the mouth: name the jaw bone or the jaw shape key in "
+                                           "the head's Rig mapping")
+        else:
+            self.report({"INFO"}, msg)
         return {"FINISHED"}
 
 

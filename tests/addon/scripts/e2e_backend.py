@@ -48,8 +48,9 @@ out["shape_keys"] = [kb.name for kb in mesh.data.shape_keys.key_blocks]
 out["bones"] = [b.name for b in arm.data.bones] if arm else []
 # the artist drops the speech clip into the sequencer at frame 1
 ed = scene.sequence_editor_create()
-sound = ed.strips.new_sound(name="speech", filepath=params["wav"], channel=1, frame_start=1)
-out["sound_strip"] = [sound.frame_start, sound.frame_final_duration]
+seq = sub("scene.sequencer")
+sound = seq.top_level(ed).new_sound(name="speech", filepath=params["wav"], channel=1, frame_start=1)
+out["sound_strip"] = [seq.timing(sound).left, seq.timing(sound).duration]
 s.audio_source = "STRIP"
 s.emotion, s.intensity = "happy", 0.8
 s.transcript = params["transcript"]
@@ -143,16 +144,16 @@ s.photo_path, s.size, s.image_sequence = params["photo"], params["render_size"],
 t1 = time.monotonic()
 out["render"] = call(bpy.ops.emodiffhead.render_clip)
 out["t_render"] = time.monotonic() - t1
-movies = [st for st in ed.strips if st.type == "MOVIE"]
-out["movie_strips"] = [{"frame_start": m.frame_start, "duration": m.frame_final_duration, "channel": m.channel,
+movies = [st for st in seq.all_strips(scene) if st.type == "MOVIE"]
+out["movie_strips"] = [{"frame_start": seq.timing(m).left, "duration": seq.timing(m).duration, "channel": m.channel,
                         "file": bpy.path.abspath(m.filepath)} for m in movies]
-out["image_strips"] = [{"frame_start": m.frame_start, "duration": m.frame_final_duration, "elements": len(m.elements),
+out["image_strips"] = [{"frame_start": seq.timing(m).left, "duration": seq.timing(m).duration, "elements": len(m.elements),
                         "first": os.path.join(bpy.path.abspath(m.directory), m.elements[0].filename)}
-                       for m in ed.strips if m.type == "IMAGE"]
+                       for m in seq.all_strips(scene) if m.type == "IMAGE"]
 s.image_sequence = False
 out["job_message"] = s.job_message
 out["job_progress"] = s.job_progress
-out["sound_after"] = [sound.frame_start, sound.frame_final_duration]
+out["sound_after"] = [seq.timing(sound).left, seq.timing(sound).duration]
 
 # the modal path, driven tick by tick as Blender's event loop would (bpy has no window here):
 # timer ticks mirror progress into scene.emodiffhead; ESC cancels the job on the server
@@ -183,7 +184,7 @@ class ModalDriver:
 
 
 drv = ModalDriver()
-n_movies = len([st for st in ed.strips if st.type == "MOVIE"])
+n_movies = len([st for st in seq.all_strips(scene) if st.type == "MOVIE"])
 out["modal_started"] = drv._start(ctx)
 ticks, progress, result = 0, [], None
 deadline = time.monotonic() + 60
@@ -200,7 +201,7 @@ while time.monotonic() < deadline:
     time.sleep(0.1)
 out["modal_cancel"] = {"result": result, "ticks": ticks, "message": s.job_message, "running": s.job_running,
                        "reports": drv.reports, "progress": progress[:8],
-                       "new_movie_strips": len([st for st in ed.strips if st.type == "MOVIE"]) - n_movies}
+                       "new_movie_strips": len([st for st in seq.all_strips(scene) if st.type == "MOVIE"]) - n_movies}
 job_id = s.job_id
 out["server_job_state"] = sub("preferences").make_client(ctx).job_status(job_id)["state"] if job_id else None
 
