@@ -104,7 +104,11 @@ class EMODIFFHEAD_OT_animate(BackgroundRequest, bpy.types.Operator):
         line = prepared["line"]
         if not line:  # Audio: File, a new line: its strip goes at the current frame on a free channel
             n = int(round(track.num_frames * scene_fps(scene) / track.fps))
-            strip = sequencer.add_sound_strip(scene, prepared["new_path"], prepared["frame_start"], num_frames=n)
+            try:
+                strip = sequencer.add_sound_strip(scene, prepared["new_path"], prepared["frame_start"], num_frames=n)
+            except RuntimeError as e:  # e.g. a Blender built without audio ("compiled without Audaspace support")
+                self.report({"ERROR"}, f"cannot add the sound strip: {e}")
+                return {"CANCELLED"}
             line = strip.name
         else:
             strip = next((st for st in sequencer.all_strips(scene) if st.name == line), None)

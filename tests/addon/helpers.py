@@ -37,3 +37,27 @@ def run_blender_script(name: str, *args: str, user_dir: Path, timeout: float = 1
     if p.returncode != 0 or not lines:
         raise AssertionError(f"{name} failed (exit {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}")
     return json.loads(lines[-1][len("RESULT:"):])
+
+
+_BUILD: dict = {}
+
+
+def blender_build() -> dict:
+    """{"version", "audaspace"} of :func:`blender_python`'s bpy (asked once per session)."""
+    if not _BUILD:
+        code = ("import json, os, sys, bpy; sys.stdout.write('BUILD:' + json.dumps({'version': bpy.app.version_string, "
+                "'audaspace': bool(bpy.app.build_options.audaspace)}) + chr(10)); sys.stdout.flush(); os._exit(0)")
+        p = subprocess.run([blender_python(), "-c", code], capture_output=True, text=True, timeout=120)
+        line = next(ln for ln in p.stdout.splitlines() if ln.startswith("BUILD:"))
+        _BUILD.update(json.loads(line[len("BUILD:"):]))
+    return _BUILD
+
+
+def need_audio() -> None:
+    """Skip (with the reason) when the bpy build cannot make sound strips: the pip ``bpy==4.2.0`` wheel is built
+    without Audaspace, so ``new_sound`` raises "Blender compiled without Audaspace support"."""
+    import pytest
+
+    b = blender_build()
+    if not b["audaspace"]:
+        pytest.skip(f"bpy {b['version']} is built without Audaspace: no sound strips, so no dialogue lines")

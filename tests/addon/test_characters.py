@@ -8,7 +8,7 @@ import json
 import httpx
 import numpy as np
 import pytest
-from helpers import run_blender_script
+from helpers import need_audio, run_blender_script
 
 from emodiffhead.facs import ARKIT_BLENDSHAPES
 from emodiffhead.track import load_track, track_from_json_bytes
@@ -16,6 +16,7 @@ from emodiffhead.track import load_track, track_from_json_bytes
 
 @pytest.fixture(scope="module")
 def characters(server, tmp_path_factory, addon_zip, example_audio, example_photo, flame_files):
+    need_audio()
     d = tmp_path_factory.mktemp("characters")
     user = d / "blender_user"
     user.mkdir()

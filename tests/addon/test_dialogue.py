@@ -11,13 +11,14 @@ import shutil
 import wave
 
 import pytest
-from helpers import run_blender_script
+from helpers import need_audio, run_blender_script
 
 FRAMES = 77  # the ARCTIC clip at 25 fps
 
 
 @pytest.fixture(scope="module")
 def dialogue(server, tmp_path_factory, addon_zip, example_audio, example_photo):
+    need_audio()
     d = tmp_path_factory.mktemp("dialogue")
     user = d / "blender_user"
     user.mkdir()

@@ -8,7 +8,7 @@ import json
 import httpx
 import numpy as np
 import pytest
-from helpers import backend_python, run_blender_script
+from helpers import need_audio, backend_python, run_blender_script
 
 from emodiffhead.emotion import EMOTIONS
 from emodiffhead.track import load_track, track_from_json_bytes
@@ -39,6 +39,7 @@ def lip_points(head) -> dict:
 
 def test_artist_loop_against_the_backend(server, tmp_path, addon_zip, blender_user, example_audio, example_photo,
                                          builtin_head, repo_root):
+    need_audio()
     url, token, token_file = server
     bad = tmp_path / "not_audio.wav"
     bad.write_bytes(b"this is not a wav file at all" * 20)
