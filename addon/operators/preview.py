@@ -25,7 +25,7 @@ from .common import active_head, settings, work_dir
 IMAGE_NAME = "emodiffhead preview"
 DEBOUNCE_S = 0.15
 
-_state: dict = {"due": None, "thread": None, "answer": None, "prepared": None}
+_state: dict = {"due": None, "thread": None, "answer": None, "prepared": None, "own_change": False}
 
 
 def prepare(context) -> dict:
@@ -41,8 +41,12 @@ def prepare(context) -> dict:
     if not head_scene.emotion_names(mesh):
         raise ValueError("animate the head from audio first")
     frame = context.scene.frame_current
-    track = export.evaluate_track(context, mesh, (frame, frame),
-                                  meta={"head_model_spec": head_scene.recall(mesh, "model_spec", "builtin")})
+    _state["own_change"] = True  # the frame_set fallback of the export must not ask for another preview
+    try:
+        track = export.evaluate_track(context, mesh, (frame, frame),
+                                      meta={"head_model_spec": head_scene.recall(mesh, "model_spec", "builtin")})
+    finally:
+        _state["own_change"] = False
     from ..track_io import write_track
 
     folder = work_dir()
@@ -123,7 +127,9 @@ def _relevant(depsgraph) -> bool:
 
 
 def _note(*_args) -> None:
-    """Frame change or relevant edit: (re)start the debounce."""
+    """Frame change or relevant edit: (re)start the debounce (not for the preview's own frame stepping)."""
+    if _state["own_change"]:
+        return
     _state["due"] = time.monotonic() + DEBOUNCE_S
     if not bpy.app.timers.is_registered(_timer):
         bpy.app.timers.register(_timer, first_interval=DEBOUNCE_S)

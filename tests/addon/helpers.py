@@ -33,6 +33,10 @@ def run_blender_script(name: str, *args: str, user_dir: Path, timeout: float = 1
     e = dict(os.environ, BLENDER_USER_RESOURCES=str(user_dir), PYTHONUNBUFFERED="1", TMPDIR=str(tmp), **(env or {}))
     p = subprocess.run([blender_python(), str(SCRIPTS / name), *map(str, args)], capture_output=True, text=True,
                        timeout=timeout, env=e, cwd=str(SCRIPTS))
+    if os.environ.get("EMODIFFHEAD_SCENARIO_LOG"):  # keep every scenario's output, e.g. to read Blender's warnings
+        log = Path(os.environ["EMODIFFHEAD_SCENARIO_LOG"])
+        log.mkdir(parents=True, exist_ok=True)
+        (log / f"{Path(name).stem}.log").write_text(p.stdout + "\n---- stderr ----\n" + p.stderr)
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT:")]
     if p.returncode != 0 or not lines:
         raise AssertionError(f"{name} failed (exit {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}")

@@ -140,6 +140,8 @@ def test_preview_frame_and_live_preview(dialogue):
     assert r["preview_message"].startswith("frame 40")
     assert r["live_due_after_frame"] and r["live_message_frame"].startswith("frame 52")
     assert r["live_due_after_edit"]
+    # one request per change, then idle (the export's own frame stepping does not ask for more)
+    assert r["live_requests_frame"] == 1 and r["live_edit"][1] == 1, (r["live_requests_frame"], r["live_edit"])
     frame_change, curve_edit = r["live_pixel_change"]
     assert frame_change > 0.001 and curve_edit > 0.001
 
