@@ -195,7 +195,7 @@ def apply_track(context, mesh_obj, track: TrackData, frame_start: int, region: t
     have_split = track.emotion_basis is not None
     base = speech_curves(track) if have_split else track.expression
     if not line:  # the line already keyed at frame_start, else a new one
-        at = lines.line_at(key, frame_start)
+        at = lines.line_at(key, frame_start, nearest=False)
         line = at.get(lines.LINE_PROP) if at is not None else "line"
 
     head_scene.remember(mesh_obj, expression_names=names, emotion_names=track.emotion_names,

@@ -210,12 +210,21 @@ def shift(id_data, action, delta: float) -> None:
     refresh_strip(id_data, action)
 
 
-def line_at(id_data, frame: float):
-    """The line action whose span covers ``frame`` (else the active action when it is a line), or None."""
+def line_at(id_data, frame: float, nearest: bool = True):
+    """The line action whose span covers ``frame``, else (with ``nearest``) the nearest line by frames, else the
+    active action when it is a line; None when there is none."""
+    best, dist = None, None
     for a in line_actions(id_data):
         sp = span(a)
-        if sp and sp["first"] <= frame <= sp["last"]:
+        if not sp:
+            continue
+        if sp["first"] <= frame <= sp["last"]:
             return a
+        d = min(abs(frame - sp["first"]), abs(frame - sp["last"]))
+        if nearest and (dist is None or d < dist):
+            best, dist = a, d
+    if best is not None or not nearest:
+        return best
     ad = id_data.animation_data if id_data is not None else None
     return ad.action if ad is not None and _is_line(ad.action) else None
 
