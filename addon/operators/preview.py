@@ -18,7 +18,7 @@ import bpy
 
 from ..client import BackendError
 from ..preferences import make_client
-from ..scene import export
+from ..scene import export, lines
 from ..scene import head as head_scene
 from .common import active_head, settings, work_dir
 
@@ -40,6 +40,7 @@ def prepare(context) -> dict:
         raise ValueError(f"photo not found: {photo}" if photo else "choose the identity Photo to preview")
     if not head_scene.emotion_names(mesh):
         raise ValueError("animate the head from audio first")
+    lines.follow_all_strips(context.scene, mesh)  # keys of slid strips follow before the frame is read
     frame = context.scene.frame_current
     _state["own_change"] = True  # the frame_set fallback of the export must not ask for another preview
     try:

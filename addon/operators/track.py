@@ -8,7 +8,7 @@ import bpy
 from bpy.props import StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from ..scene import export, keyframes
+from ..scene import export, keyframes, lines
 from ..track_io import TrackFormatError, read_track, write_track
 from .common import active_head
 
@@ -27,6 +27,8 @@ class EMODIFFHEAD_OT_export_track(bpy.types.Operator, ExportHelper):
         if mesh is None:
             self.report({"ERROR"}, "no head to export")
             return {"CANCELLED"}
+        for note in lines.follow_all_strips(context.scene, mesh):
+            self.report({"WARNING"} if "again" in note else {"INFO"}, note)
         track = export.evaluate_track(context, mesh)
         write_track(track, self.filepath)
         self.report({"INFO"}, f"wrote {track.num_frames} frames to {self.filepath}")

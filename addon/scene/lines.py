@@ -254,3 +254,23 @@ def follow_strip(ids: list, line: str, timing) -> tuple[int, str]:
         set_span(a, first=s2["first"] + delta, last=s2["last"] + delta, left=timing.left, right=timing.right,
                  content_start=timing.content_start)
     return delta, ""
+
+
+def follow_all_strips(scene, mesh_obj) -> list[str]:
+    """:func:`follow_strip` for every line of the head whose sound strip still exists; returns the notes (lines
+    moved, or trimmed ones that need animating again)."""
+    from . import mapping, sequencer
+
+    key = mesh_obj.data.shape_keys
+    ids = [key, mapping.armature(mesh_obj)]
+    strips = {s.name: s for s in sequencer.sound_strips(scene)}
+    notes = []
+    for a in line_actions(key):
+        line = a.get(LINE_PROP)
+        if line in strips:
+            moved, error = follow_strip(ids, line, sequencer.timing(strips[line]))
+            if error:
+                notes.append(error)
+            elif moved:
+                notes.append(f"the keys of '{line}' followed its sound strip ({moved:+d} frames)")
+    return notes

@@ -35,10 +35,22 @@ def expression_transfer(src: HeadModel, dst: HeadModel, ridge: float = 1e-3) -> 
     return np.linalg.solve(A, Jd.T @ (Js.astype(np.float64) * scale)).astype(np.float32)
 
 
+_CACHE: dict[tuple[int, int], tuple[HeadModel, HeadModel, np.ndarray]] = {}
+
+
+def cached_expression_transfer(src: HeadModel, dst: HeadModel) -> np.ndarray:
+    """:func:`expression_transfer`, remembered per pair of head objects (the server keeps its heads loaded)."""
+    k = (id(src), id(dst))
+    hit = _CACHE.get(k)
+    if hit is None or hit[0] is not src or hit[1] is not dst:
+        hit = _CACHE[k] = (src, dst, expression_transfer(src, dst))
+    return hit[2]
+
+
 def transfer_track(track: Track, src: HeadModel, dst: HeadModel) -> Track:
     """``track`` (made for ``src``) as a track of ``dst``: expression, expression_base and emotion_basis mapped
     by :func:`expression_transfer`; pose, translation and emotion intensities kept."""
-    W = expression_transfer(src, dst)
+    W = cached_expression_transfer(src, dst)
     order = [src.expression_index(n) for n in track.expression_names]  # the track's columns in src order
     Wt = W[:, order].T  # (E_track, E_dst)
 
