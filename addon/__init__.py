@@ -11,7 +11,7 @@ import bpy
 
 from . import operators, panels, preferences, properties
 from .operators import preview, track
-from .scene import mapping
+from .scene import lines, mapping
 
 _classes = (*preferences.classes, *mapping.classes, *properties.classes, *operators.classes, *panels.classes)
 
@@ -23,12 +23,14 @@ def register() -> None:
     mapping.register_props()
     bpy.types.TOPBAR_MT_file_import.append(track.menu_import)
     bpy.types.TOPBAR_MT_file_export.append(track.menu_export)
+    lines.register_handlers()
 
 
 def unregister() -> None:
     from . import server_process
 
     preview.set_live(False)
+    lines.unregister_handlers()
     server_process.stop()
     bpy.types.TOPBAR_MT_file_import.remove(track.menu_import)
     bpy.types.TOPBAR_MT_file_export.remove(track.menu_export)

@@ -274,3 +274,37 @@ def follow_all_strips(scene, mesh_obj) -> list[str]:
             elif moved:
                 notes.append(f"the keys of '{line}' followed its sound strip ({moved:+d} frames)")
     return notes
+
+
+_following = {"busy": False}
+
+
+@bpy.app.handlers.persistent
+def follow_strips_handler(scene, depsgraph=None) -> None:
+    """``depsgraph_update_post``: when a sound strip of an animated line was slid, its keys follow at once (on
+    every scene's heads). Moving keys causes one more update, which finds nothing left to move."""
+    if _following["busy"] or scene is None or scene.sequence_editor is None:
+        return
+    _following["busy"] = True
+    try:
+        for ob in scene.objects:
+            key = ob.data.shape_keys if ob.type == "MESH" else None
+            if key is not None and key.animation_data is not None and line_actions(key):
+                follow_all_strips(scene, ob)
+    except (ReferenceError, AttributeError, KeyError):
+        pass  # mid-undo or a half-deleted object: the next update tries again
+    finally:
+        _following["busy"] = False
+
+
+
+def register_handlers() -> None:
+    h = bpy.app.handlers.depsgraph_update_post
+    if follow_strips_handler not in h:
+        h.append(follow_strips_handler)
+
+
+def unregister_handlers() -> None:
+    h = bpy.app.handlers.depsgraph_update_post
+    if follow_strips_handler in h:
+        h.remove(follow_strips_handler)

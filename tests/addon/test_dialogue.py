@@ -97,6 +97,7 @@ def test_row1_each_line_renders_on_its_own_and_replaces_its_movie(dialogue):
 
 def test_row5_keys_follow_a_slid_strip(dialogue):
     r = dialogue
+    assert r["line2_keys_right_after_slide"] == [110.0, float(110 + FRAMES - 1)]  # at once, not only at render
     assert r["render_slid"][0] == "FINISHED", r["render_slid"]
     sp = r["line2_span_after_slide"]
     assert sp["left"] == 110 and sp["first"] == 110 and sp["last"] == 110 + FRAMES - 1

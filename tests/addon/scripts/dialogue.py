@@ -166,6 +166,8 @@ out["renders_after_row1"] = [x for x in strips() if x["type"] == "MOVIE"]
 # ---- row 5: slide line 2 by 10 frames; its keys follow -----------------------------------------------
 st2 = next(st for st in seq.all_strips(scene) if st.name == line2)
 seq.move_strip(st2, 10)
+ctx.view_layer.update()  # what Blender does after the drag: depsgraph_update_post -> the keys follow
+out["line2_keys_right_after_slide"] = list(lines.key_range(key, act2))
 scene.frame_set(140)
 ed.active_strip = st2
 out["render_slid"] = call(bpy.ops.emodiffhead.render_clip)
