@@ -24,7 +24,7 @@ def _emotion_edited(key, action, names: list[str]) -> bool:
     """True when the line's emotion curves differ from what Animate last wrote (the artist edited them)."""
     if action is None:
         return False
-    now = keyframes.emotion_fingerprint(lines._bag(key, action), names)  # noqa: SLF001
+    now = keyframes.emotion_fingerprint(lines.bag(key, action), names)
     return bool(now) and now != (lines.span(action) or {}).get("emotion")
 
 
@@ -71,7 +71,7 @@ class EMODIFFHEAD_OT_animate(BackgroundRequest, bpy.types.Operator):
         action = lines.find(key, line) if line else None
         timeline, keep_emotion = None, False
         if s.use_emotion_curves and _emotion_edited(key, action, head_scene.emotion_names(mesh)):
-            timeline = keyframes.emotion_timeline(mesh, frame_start, n, fps, bag=lines._bag(key, action))  # noqa: SLF001
+            timeline = keyframes.emotion_timeline(mesh, frame_start, n, fps, bag=lines.bag(key, action))
             keep_emotion = timeline is not None
         model = head_scene.recall(mesh, "model_spec", "builtin") if mesh.emodiffhead_rig.preset in ("BUILTIN", "FLAME") \
             else "builtin"

@@ -20,7 +20,7 @@ def _curve(mesh, name: str, frame: float):
     action = lines.line_at(key, frame)
     if action is None:
         action, _ = lines.ensure(key, "line", f"{mesh.name} line expression")
-    bag = lines._bag(key, action)  # noqa: SLF001
+    bag = lines.bag(key, action)
     return keyframes.fcurve(bag, f'key_blocks["{head_scene.EMOTION_PREFIX}{name}"].value', group="Emotion")
 
 

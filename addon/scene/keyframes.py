@@ -210,7 +210,7 @@ def apply_track(context, mesh_obj, track: TrackData, frame_start: int, region: t
     jaw_key = mapping.jaw_shape_key(mesh_obj)
     jaw_j = (track.joint_names or list(mapping.JOINTS)).index("jaw") if jaw_key else -1
     action, _ = lines.ensure(key, line, f"{mesh_obj.name} {line} expression")
-    bag = lines._bag(key, action)  # noqa: SLF001
+    bag = lines.bag(key, action)
     fsel = [frames[i] for i in sel]
     n_keys = 0
     for e, name in enumerate(names):
@@ -243,7 +243,7 @@ def apply_track(context, mesh_obj, track: TrackData, frame_start: int, region: t
     bones = mapping.joint_bones(mesh_obj)
     if arm is not None and bones:
         aact, _ = lines.ensure(arm, line, f"{arm.name} {line} pose")
-        n_bones = _apply_pose(arm, lines._bag(arm, aact), bones, track, frames, sel, lo, hi, tolerance)  # noqa: SLF001
+        n_bones = _apply_pose(arm, lines.bag(arm, aact), bones, track, frames, sel, lo, hi, tolerance)
         lines.place(arm, aact)
         lines.set_span(aact, first=int(round(first)), last=int(round(last)))
     return {"frames": [frames[sel[0]], frames[sel[-1]]], "expression_curves": len(names) - len(missing),

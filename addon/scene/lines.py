@@ -71,7 +71,7 @@ def set_span(action, **values) -> None:
     action[SPAN_PROP] = json.dumps(d)
 
 
-def _bag(id_data, action):
+def bag(id_data, action):
     """The F-curve container of ``action`` for ``id_data`` (its slot's channelbag on 4.4+)."""
     if not keyframes._layered():  # noqa: SLF001 - one definition of the version switch
         return action
@@ -93,7 +93,7 @@ def _bag(id_data, action):
 
 def curves(id_data, action):
     """The ``fcurves`` collection of ``action`` for ``id_data``."""
-    return _bag(id_data, action).fcurves
+    return bag(id_data, action).fcurves
 
 
 def key_range(id_data, action) -> tuple[float, float] | None:
@@ -174,15 +174,15 @@ def ensure(id_data, line: str, name: str):
     act[LINE_PROP] = line
     if ad.action is None and not len(ad.nla_tracks):
         ad.action = act
-        if keyframes._layered():  # noqa: SLF001
+        if keyframes._layered():
             keyframes.ensure_action(id_data, name)  # assigns a slot
         return act, True
     if _is_line(ad.action):  # another line was the active action: it moves to the line track
         other = ad.action
-        _bag(id_data, other)
+        bag(id_data, other)
         ad.action = None
         _place_in_track(id_data, other)
-    _bag(id_data, act)
+    bag(id_data, act)
     return act, True
 
 

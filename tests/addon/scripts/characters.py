@@ -79,7 +79,7 @@ ob1, arm1, chin1 = character("character_no_jaw")
 ob1.emodiffhead_rig.preset = "ARKIT_SHAPE_KEYS"
 s.head = ob1
 out["animate_no_jaw"] = call(bpy.ops.emodiffhead.animate)
-bag = lines._bag(ob1.data.shape_keys, lines.find(ob1.data.shape_keys, "line"))
+bag = lines.bag(ob1.data.shape_keys, lines.find(ob1.data.shape_keys, "line"))
 jc = bag.fcurves.find('key_blocks["jawOpen"].value')
 out["jawopen_max"] = max(jc.evaluate(f) for f in range(1, 78)) if jc else None
 scene.frame_set(0)
@@ -89,7 +89,7 @@ for f in range(1, 78, 2):
     scene.frame_set(f)
     opening.append(float(rest[chin1, 2].mean() - evaluated_vertices(ob1)[chin1, 2].mean()))
 out["chin_drop_max"] = max(opening)
-out["no_jaw_bone_curves"] = sorted({fc.data_path for fc in lines._bag(arm1, lines.find(arm1, "line")).fcurves})
+out["no_jaw_bone_curves"] = sorted({fc.data_path for fc in lines.bag(arm1, lines.find(arm1, "line")).fcurves})
 
 # ---- row 3b: ARKit shape keys + a jaw bone with its own name ------------------------------------------
 ob2, arm2, chin2 = character("character_jaw_bone", jaw_bone="Jaw")
@@ -98,10 +98,10 @@ r2.preset = "ARKIT_JAW_BONE"
 r2.bone_jaw = "Jaw"
 s.head = ob2
 out["animate_jaw_bone"] = call(bpy.ops.emodiffhead.animate)
-abag = lines._bag(arm2, lines.find(arm2, "line"))
+abag = lines.bag(arm2, lines.find(arm2, "line"))
 jr = abag.fcurves.find('pose.bones["Jaw"].rotation_euler', index=0)
 out["jaw_bone_rotation_max"] = max(abs(jr.evaluate(f)) for f in range(1, 78)) if jr else None
-kbag = lines._bag(ob2.data.shape_keys, lines.find(ob2.data.shape_keys, "line"))
+kbag = lines.bag(ob2.data.shape_keys, lines.find(ob2.data.shape_keys, "line"))
 jc2 = kbag.fcurves.find('key_blocks["jawOpen"].value')
 out["jaw_bone_jawopen_max"] = max(jc2.evaluate(f) for f in range(1, 78)) if jc2 else None
 scene.frame_set(0)
@@ -120,10 +120,10 @@ out["flame_shape_keys"] = len(fl.data.shape_keys.key_blocks) - 1
 out["flame_preset"] = fl.emodiffhead_rig.preset
 farm = mapping.armature(fl)
 out["animate_flame"] = call(bpy.ops.emodiffhead.animate)
-fbag = lines._bag(fl.data.shape_keys, lines.find(fl.data.shape_keys, "line"))
+fbag = lines.bag(fl.data.shape_keys, lines.find(fl.data.shape_keys, "line"))
 vals = [max(abs(c.evaluate(f)) for f in range(1, 78, 4)) for c in fbag.fcurves if c.data_path.startswith('key_blocks["exp')]
 out["flame_exp_curves"], out["flame_exp_max"] = len(vals), max(vals) if vals else 0.0
-fjaw = lines._bag(farm, lines.find(farm, "line")).fcurves.find('pose.bones["jaw"].rotation_euler', index=0)
+fjaw = lines.bag(farm, lines.find(farm, "line")).fcurves.find('pose.bones["jaw"].rotation_euler', index=0)
 out["flame_jaw_max"] = max(abs(fjaw.evaluate(f)) for f in range(1, 78)) if fjaw else None
 out["flame_export"] = call(bpy.ops.emodiffhead.export_track, filepath=os.path.join(params["out_dir"], "flame.json"))
 s.photo_path, s.size = params["photo"], params["render_size"]

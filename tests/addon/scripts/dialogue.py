@@ -136,7 +136,7 @@ line2 = ed.active_strip.name
 out["line2_strip"] = [ed.active_strip.channel, seq.timing(ed.active_strip).left, seq.timing(ed.active_strip).right]
 out["music"] = [music.channel, seq.timing(music).left, seq.timing(music).right]
 act2 = lines.find(key, line2)
-bag2 = lines._bag(key, act2)
+bag2 = lines.bag(key, act2)
 dense = track_io.read_track(os.path.join(sub("operators.common").work_dir(), f"animate_{bpy.path.clean_name(line2)}.json"))
 speech = keyframes.speech_curves(dense)
 errs, nkeys = [], []
@@ -249,7 +249,7 @@ time.sleep(preview.DEBOUNCE_S)
 timings["preview_live_frame"], out["live_requests_frame"] = run_live()
 out["live_message_frame"] = s.preview_message
 p52 = pixels()
-sc = lines._bag(key, act1).fcurves.find('key_blocks["emotion_sad"].value')
+sc = lines.bag(key, act1).fcurves.find('key_blocks["emotion_sad"].value')
 keyframes.replace_keys(sc, [52], [1.5], 52, 52)
 sc.keyframe_points[0].co.y = sc.keyframe_points[0].co.y  # a property edit, as in the Graph Editor
 key.update_tag()  # what an edit in the Graph Editor does

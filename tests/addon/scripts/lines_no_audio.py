@@ -71,7 +71,7 @@ out["jaw_a_again"] = [jaw_key_at(1 + i) for i in (5, 15, 25)]
 # an emotion key goes into the line under the frame
 emotion_ops.key_emotion(mesh, "sad", 70, 1.2)
 def sad_keys(line):
-    c = lines._bag(key, lines.find(key, line)).fcurves.find('key_blocks["emotion_sad"].value')
+    c = lines.bag(key, lines.find(key, line)).fcurves.find('key_blocks["emotion_sad"].value')
     return [k.co.x for k in c.keyframe_points] if c else []
 out["sad_keys"] = {"A": sad_keys("track_a"), "B": sad_keys("track_b")}
 
@@ -97,7 +97,7 @@ for n in params["arkit"]:
     ch.shape_key_add(name=n, from_mix=False)
 ch.emodiffhead_rig.preset = "ARKIT_SHAPE_KEYS"
 summary = keyframes.apply_track(ctx, ch, A, 1, line="A", tolerance=0.01)
-cbag = lines._bag(ch.data.shape_keys, lines.find(ch.data.shape_keys, "A"))
+cbag = lines.bag(ch.data.shape_keys, lines.find(ch.data.shape_keys, "A"))
 jc = cbag.fcurves.find('key_blocks["jawOpen"].value')
 speech = keyframes.speech_curves(A)
 want = [speech[i][ja] + max(0.0, A.pose[i][2][0]) / mapping.JAW_RAD_PER_UNIT for i in range(A.num_frames)]
