@@ -6,7 +6,6 @@ argv: ZIP GLB PARAMS_JSON with keys track_a, track_b (A at frame 1, B at 60), ar
 """
 
 import json
-import os
 import sys
 
 import bpy
