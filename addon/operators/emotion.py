@@ -63,7 +63,11 @@ class EMODIFFHEAD_OT_emotion_key(_EmotionOp, bpy.types.Operator):
         if _emotion_block(mesh, s.emotion) is None:
             self.report({"ERROR"}, f"the head has no '{s.emotion}' emotion key; animate it from audio first")
             return {"CANCELLED"}
-        key_emotion(mesh, s.emotion, context.scene.frame_current, s.intensity)
+        try:
+            key_emotion(mesh, s.emotion, context.scene.frame_current, s.intensity)
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
         context.scene.frame_set(context.scene.frame_current)
         self.report({"INFO"}, f"{s.emotion} = {s.intensity:.2f} at frame {context.scene.frame_current}")
         return {"FINISHED"}
@@ -85,7 +89,11 @@ class EMODIFFHEAD_OT_emotion_crossfade(_EmotionOp, bpy.types.Operator):
             if _emotion_block(mesh, n) is None:
                 self.report({"ERROR"}, f"the head has no '{n}' emotion key; animate it from audio first")
                 return {"CANCELLED"}
-        crossfade(mesh, s.emotion, s.fade_to, s.fade_start, s.fade_end, s.intensity, s.fade_hold)
+        try:
+            crossfade(mesh, s.emotion, s.fade_to, s.fade_start, s.fade_end, s.intensity, s.fade_hold)
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
         context.scene.frame_set(context.scene.frame_current)
         self.report({"INFO"}, f"crossfade {s.emotion} -> {s.fade_to} over frames {s.fade_start}-{s.fade_end}")
         return {"FINISHED"}

@@ -170,6 +170,8 @@ def ensure(id_data, line: str, name: str):
     if act is not None:
         return act, False
     ad = id_data.animation_data or id_data.animation_data_create()
+    if ad.use_tweak_mode:
+        raise ValueError("an NLA strip is in tweak mode: leave it (Tab in the NLA editor) before animating a new line")
     act = bpy.data.actions.new(name)
     act[LINE_PROP] = line
     if ad.action is None and not len(ad.nla_tracks):
