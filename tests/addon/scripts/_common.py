@@ -10,7 +10,14 @@ MODULE = "bl_ext.user_default.emodiffhead"
 
 
 def install(zip_path: str):
-    """Install and enable the extension zip like a user; returns the add-on's package module."""
+    """Install and enable the extension zip like a user; returns the add-on's package module.
+
+    Any use of an API that Blender marks for removal (5.2: "... is expected to be removed in Blender 6.0",
+    e.g. the old strip timing names) fails the scenario.
+    """
+    import warnings
+
+    warnings.filterwarnings("error", message=r".*expected to be removed in Blender", category=DeprecationWarning)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     r = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
     if r != {"FINISHED"}:
