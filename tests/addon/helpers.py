@@ -40,7 +40,9 @@ def run_blender_script(name: str, *args: str, user_dir: Path, timeout: float = 1
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT:")]
     if p.returncode != 0 or not lines:
         raise AssertionError(f"{name} failed (exit {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}")
-    return json.loads(lines[-1][len("RESULT:"):])
+    result = json.loads(lines[-1][len("RESULT:"):])
+    assert not result.get("blender_deprecations"), f"{name} used deprecated Blender API: {result['blender_deprecations']}"
+    return result
 
 
 _BUILD: dict = {}
