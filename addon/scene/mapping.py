@@ -73,13 +73,10 @@ def rig(mesh_obj):
 
 def armature(mesh_obj):
     """The armature the mapping names, else the one deforming the mesh (modifier or parent), or None."""
+    from .head import find_armature
+
     r = rig(mesh_obj)
-    if r.armature is not None:
-        return r.armature
-    arm = mesh_obj.find_armature()
-    if arm is None and mesh_obj.parent is not None and mesh_obj.parent.type == "ARMATURE":
-        arm = mesh_obj.parent
-    return arm
+    return r.armature if r.armature is not None else find_armature(mesh_obj)
 
 
 def joint_bones(mesh_obj) -> dict[str, str]:

@@ -55,3 +55,35 @@ def test_lines_layers_mapping_without_audio(tmp_path, addon_zip, blender_user, h
     cj = r["char_jaw"]
     assert cj["summary_jaw"] == "jawOpen" and cj["max_value"] > 0.3
     assert cj["max_err"] <= 0.01 + 1e-4 and cj["keys"] < cj["frames"]
+
+
+def test_backend_without_audio(server, flame_files, tmp_path, addon_zip, blender_user, example_audio, example_photo):
+    """Create head, Import track, Preview frame, and a FLAME head with its track, against the real backend without
+    any sound strip (runs on every bpy build)."""
+    import httpx
+
+    from emodiffhead.track import load_track
+
+    url, token, token_file = server
+    tracks = {}
+    for name, model in (("builtin", "builtin"), ("flame", str(flame_files[0]))):
+        with open(example_audio, "rb") as f:
+            r = httpx.post(url + "/animate", headers={"Authorization": f"Bearer {token}"}, timeout=120,
+                           files={"audio": ("a.wav", f, "audio/wav")}, data={"model": model, "emotion": "happy"})
+        assert r.status_code == 200, r.text
+        tracks[name] = tmp_path / f"{name}.json"
+        tracks[name].write_bytes(r.content)
+    params = {"url": url, "token_file": str(token_file), "photo": str(example_photo), "track": str(tracks["builtin"]),
+              "flame": str(flame_files[0]), "flame_track": str(tracks["flame"]), "out_dir": str(tmp_path)}
+    r = run_blender_script("backend_no_audio.py", addon_zip, json.dumps(params), user_dir=blender_user)
+    print(r["version"])
+    assert r["create"][0] == "FINISHED" and not r["overlap"]
+    assert r["import"][0] == "FINISHED" and r["line"] == ["builtin"]
+    assert r["preview"][0] == "FINISHED" and min(r["preview_size"]) == 512
+    assert r["create_flame"][0] == "FINISHED" and r["flame_keys"] == 100
+    assert r["flame_import"][0] == "FINISHED", r["flame_import"]
+    assert r["flame_preview"][0] == "FINISHED", r["flame_preview"]
+    assert r["flame_export"][0] == "FINISHED"
+    back, src = load_track(tmp_path / "flame_back.json"), load_track(tracks["flame"])
+    assert back.head_model == "flame" and back.num_frames == src.num_frames
+    np.testing.assert_allclose(back.expression, src.expression, atol=2e-3)
