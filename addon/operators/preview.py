@@ -83,11 +83,15 @@ def show(context, prepared: dict, answer: dict):
     else:
         img.filepath = answer["png"]
         img.reload()
+    shown = 0
     for area in context.screen.areas if context.screen else ():
         if area.type == "IMAGE_EDITOR":
             area.spaces.active.image = img
             area.tag_redraw()
+            shown += 1
     s.preview_message = f"frame {prepared['frame']}: {answer['seconds']:.2f} s"
+    if context.screen is not None and not shown:
+        s.preview_message += f" (open an Image Editor and pick '{IMAGE_NAME}')"
     return img
 
 

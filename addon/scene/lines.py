@@ -287,6 +287,8 @@ def follow_strips_handler(scene, depsgraph=None) -> None:
     every scene's heads). Moving keys causes one more update, which finds nothing left to move."""
     if _following["busy"] or scene is None or scene.sequence_editor is None:
         return
+    if depsgraph is not None and not any(isinstance(u.id, bpy.types.Scene) for u in depsgraph.updates):
+        return  # strips live on the scene: nothing to follow unless the scene changed
     _following["busy"] = True
     try:
         for ob in scene.objects:
