@@ -85,6 +85,11 @@ class Client:
             files["photo"] = photo
         return json.loads(self._request("POST", "/jobs", fields=fields, files=files))
 
+    def preview(self, photo: str, track: str, frame: int = 0, size: int = 512) -> bytes:
+        """POST /preview: PNG bytes of track frame ``frame`` (0-based) on the photo at ``size`` px."""
+        return self._request("POST", "/preview", fields={"frame": str(int(frame)), "size": str(int(size))},
+                             files={"photo": photo, "track": track})
+
     def job_status(self, job_id: str) -> dict[str, Any]:
         """GET /jobs/{id}: state, progress 0..1, message, frames_done, frames_total, eta_s, error."""
         return json.loads(self._request("GET", f"/jobs/{job_id}", timeout=min(self.timeout, 10.0)))

@@ -32,6 +32,29 @@ class EMODIFFHEAD_PT_head(_Panel, bpy.types.Panel):
         col.prop(s, "head")
 
 
+class EMODIFFHEAD_PT_rig(_Panel, bpy.types.Panel):
+    bl_label = "Rig mapping"
+    bl_parent_id = "EMODIFFHEAD_PT_head"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene.emodiffhead.head is not None
+
+    def draw(self, context):
+        r = context.scene.emodiffhead.head.emodiffhead_rig
+        col = self.layout.column()
+        col.prop(r, "preset")
+        col.prop(r, "armature")
+        col.prop(r, "jaw_mode")
+        if r.jaw_mode == "SHAPE_KEY":
+            col.prop(r, "jaw_shape_key")
+            col.prop(r, "jaw_per_radian")
+        for j in ("root", "neck", "jaw", "eye_left", "eye_right"):
+            if not (j == "jaw" and r.jaw_mode == "SHAPE_KEY"):
+                col.prop(r, f"bone_{j}")
+
+
 class EMODIFFHEAD_PT_expression(_Panel, bpy.types.Panel):
     bl_label = "Expression sliders"
     bl_parent_id = "EMODIFFHEAD_PT_head"
@@ -60,20 +83,21 @@ class EMODIFFHEAD_PT_animate(_Panel, bpy.types.Panel):
         if s.audio_source == "FILE":
             col.prop(s, "audio_path")
         col.prop(s, "transcript")
-        has_curves = s.head is not None and bool(head_scene.emotion_names(s.head))
-        if has_curves:
+        if s.head is not None and head_scene.emotion_names(s.head):
             col.prop(s, "use_emotion_curves")
         row = col.row(align=True)
-        row.active = not (has_curves and s.use_emotion_curves)
         row.prop(s, "emotion")
         row.prop(s, "intensity")
         col.prop(s, "seed")
+        col.prop(s, "key_error")
         col.prop(s, "use_region")
         if s.use_region:
             row = col.row(align=True)
             row.prop(s, "region_start")
             row.prop(s, "region_end")
         col.operator("emodiffhead.animate", icon="SPEAKER")
+        if s.busy_message:
+            col.label(text=s.busy_message, icon="TIME")
 
 
 class EMODIFFHEAD_PT_emotion(_Panel, bpy.types.Panel):
@@ -125,6 +149,12 @@ class EMODIFFHEAD_PT_render(_Panel, bpy.types.Panel):
         col.prop(s, "renderer")
         if renderers:
             col.label(text="Available: " + ", ".join(k for k, v in renderers.items() if (v or {}).get("available")))
+        row = col.row(align=True)
+        row.operator("emodiffhead.preview_frame", icon="IMAGE_DATA")
+        row.prop(s, "preview_live", toggle=True)
+        col.prop(s, "preview_size")
+        if s.preview_message:
+            col.label(text=s.preview_message)
         col.prop(s, "size")
         col.prop(s, "image_sequence")
         if render_ops.is_running():
@@ -136,5 +166,5 @@ class EMODIFFHEAD_PT_render(_Panel, bpy.types.Panel):
                 col.label(text=s.job_message)
 
 
-classes = (EMODIFFHEAD_PT_head, EMODIFFHEAD_PT_expression, EMODIFFHEAD_PT_animate, EMODIFFHEAD_PT_emotion,
+classes = (EMODIFFHEAD_PT_head, EMODIFFHEAD_PT_rig, EMODIFFHEAD_PT_expression, EMODIFFHEAD_PT_animate, EMODIFFHEAD_PT_emotion,
            EMODIFFHEAD_PT_track, EMODIFFHEAD_PT_render)

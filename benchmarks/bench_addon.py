@@ -1,6 +1,11 @@
 """Benchmark: keying and exporting a long track in Blender (bpy 5.0.1, built-in head, no backend).
 
     .venv/bin/python benchmarks/bench_addon.py [SECONDS ...]
+    .venv/bin/python benchmarks/bench_addon.py --preview [SIZE ...]
+
+``--preview``: the Preview frame round trip against a real server (``POST /preview`` with the example photo
+and a one-frame track, as the add-on sends it): the first call per photo and size (face detection + fit,
+cached by the server) and the median of 10 further frames, wall and server-process CPU seconds.
 
 Prints a table: clip length, frames, time to key the track (52 shape-key curves + 8 emotion curves +
 18 bone curves), time to export the evaluated track by evaluating the F-curves (the default fast path) and
@@ -18,6 +23,48 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+def bench_preview(sizes: list[int]) -> None:
+    """Print the preview round-trip table (see the module docstring)."""
+    import statistics
+
+    import httpx
+    import psutil
+
+    from emodiffhead.animate import animate
+    from emodiffhead.audio.io import load_audio
+    from emodiffhead.head import load_head
+    from emodiffhead.server.testing import start_server, stop_server
+    from emodiffhead.track import save_track
+
+    assets = REPO / "backend/emodiffhead/assets/examples"
+    tmp = Path(tempfile.mkdtemp(prefix="emodiffhead-bench-preview-"))
+    track = animate(load_audio(assets / "arctic_a0009.wav"), load_head("builtin"), fps=25.0)
+    url, token, proc = start_server(tmp / "server")
+    cpu = psutil.Process(proc.pid)
+    h = {"Authorization": f"Bearer {token}"}
+    photo = (assets / "einstein_1921.jpg").read_bytes()
+    print(f"{'size':>5} {'first s':>8} {'first cpu':>10} {'warm s (median of 10)':>22} {'warm cpu':>9}")
+    try:
+        for size in sizes:
+            walls, cpus = [], []
+            for k in range(11):
+                one = save_track(track.slice(5 * k, 5 * k + 1), tmp / "frame.json").read_bytes()
+                c0, t0 = sum(cpu.cpu_times()[:2]), time.perf_counter()
+                r = httpx.post(url + "/preview", headers=h, timeout=60, data={"size": str(size)},
+                               files={"photo": ("p.jpg", photo, "image/jpeg"), "track": ("t.json", one, "application/json")})
+                walls.append(time.perf_counter() - t0)
+                cpus.append(sum(cpu.cpu_times()[:2]) - c0)
+                assert r.status_code == 200, r.text
+            print(f"{size:5d} {walls[0]:8.2f} {cpus[0]:10.2f} {statistics.median(walls[1:]):22.3f} "
+                  f"{statistics.median(cpus[1:]):9.3f}")
+    finally:
+        stop_server(proc)
+
+
+if len(sys.argv) >= 2 and sys.argv[1] == "--preview":
+    bench_preview([int(a) for a in sys.argv[2:]] or [256, 512])
+    sys.exit(0)
 
 if len(sys.argv) < 2 or sys.argv[1] != "--inside":
     import numpy as np

@@ -13,6 +13,7 @@ Subclasses implement:
 from __future__ import annotations
 
 import threading
+import time
 
 
 def invoke_modal(op, context, interval_s: float) -> set:
@@ -45,6 +46,7 @@ class BackgroundRequest:
         if self._prepared is None:
             return False
         self._answer = {}
+        self._t0 = time.monotonic()
         prepared, answer, request = self._prepared, self._answer, self.request
 
         def work():
@@ -62,15 +64,31 @@ class BackgroundRequest:
             self._cleanup(context)
             self.report({"WARNING"}, f"{self.bl_label}: abandoned; the backend's answer will be ignored")
             return {"CANCELLED"}
-        if event.type != "TIMER" or self._thread.is_alive():
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        if self._thread.is_alive():
+            self._tick(context)
             return {"PASS_THROUGH"}
         self._cleanup(context)
         return self.apply(context, self._prepared, self._answer)
+
+    def _tick(self, context) -> None:
+        """While waiting: the elapsed time in the panel (``scene.emodiffhead.busy_message``) and status bar."""
+        text = f"{self.bl_label}: waiting for the backend, {time.monotonic() - self._t0:.0f} s (ESC abandons)"
+        context.scene.emodiffhead.busy_message = text
+        if context.workspace is not None and context.window is not None:
+            context.workspace.status_text_set(text)
+        for area in context.screen.areas if context.screen else ():
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
 
     def _cleanup(self, context) -> None:
         if self._timer is not None:
             context.window_manager.event_timer_remove(self._timer)
             self._timer = None
+        context.scene.emodiffhead.busy_message = ""
+        if context.workspace is not None and context.window is not None:
+            context.workspace.status_text_set(None)
 
     def execute(self, context):
         prepared = self.prepare(context)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 
 from ..scene import head as head_scene
-from ..scene import keyframes
+from ..scene import keyframes, lines
 from .common import active_head, settings
 
 
@@ -13,14 +13,20 @@ def _emotion_block(mesh, name: str):
     return head_scene.key_of(mesh).key_blocks.get(head_scene.EMOTION_PREFIX + name)
 
 
-def _curve(mesh, name: str):
-    bag = keyframes.ensure_action(head_scene.key_of(mesh), f"{mesh.name}_expression")
+def _curve(mesh, name: str, frame: float):
+    """The emotion curve of the dialogue line at ``frame`` (its own action; the head's first line when none
+    covers the frame)."""
+    key = head_scene.key_of(mesh)
+    action = lines.line_at(key, frame)
+    if action is None:
+        action, _ = lines.ensure(key, "line", f"{mesh.name} line expression")
+    bag = lines.bag(key, action)
     return keyframes.fcurve(bag, f'key_blocks["{head_scene.EMOTION_PREFIX}{name}"].value', group="Emotion")
 
 
 def key_emotion(mesh, name: str, frame: float, value: float) -> None:
     """Set emotion ``name`` to ``value`` at ``frame`` (replacing a key there)."""
-    fc = _curve(mesh, name)
+    fc = _curve(mesh, name, frame)
     keyframes.replace_keys(fc, [frame], [value], frame, frame, interpolation="BEZIER")
 
 
@@ -30,7 +36,7 @@ def crossfade(mesh, from_name: str, to_name: str, start: int, end: int, intensit
     Keys between start and end are replaced; the curves keep their values at ``start``. With ``hold``
     both curves' keys after ``end`` are removed, so the new emotion holds to the end of the clip.
     """
-    a, b = _curve(mesh, from_name), _curve(mesh, to_name)
+    a, b = _curve(mesh, from_name, start), _curve(mesh, to_name, start)
     a0 = a.evaluate(start) if len(a.keyframe_points) else _emotion_block(mesh, from_name).value
     b0 = b.evaluate(start) if len(b.keyframe_points) else 0.0
     hi = float("inf") if hold else end
@@ -57,7 +63,11 @@ class EMODIFFHEAD_OT_emotion_key(_EmotionOp, bpy.types.Operator):
         if _emotion_block(mesh, s.emotion) is None:
             self.report({"ERROR"}, f"the head has no '{s.emotion}' emotion key; animate it from audio first")
             return {"CANCELLED"}
-        key_emotion(mesh, s.emotion, context.scene.frame_current, s.intensity)
+        try:
+            key_emotion(mesh, s.emotion, context.scene.frame_current, s.intensity)
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
         context.scene.frame_set(context.scene.frame_current)
         self.report({"INFO"}, f"{s.emotion} = {s.intensity:.2f} at frame {context.scene.frame_current}")
         return {"FINISHED"}
@@ -79,7 +89,11 @@ class EMODIFFHEAD_OT_emotion_crossfade(_EmotionOp, bpy.types.Operator):
             if _emotion_block(mesh, n) is None:
                 self.report({"ERROR"}, f"the head has no '{n}' emotion key; animate it from audio first")
                 return {"CANCELLED"}
-        crossfade(mesh, s.emotion, s.fade_to, s.fade_start, s.fade_end, s.intensity, s.fade_hold)
+        try:
+            crossfade(mesh, s.emotion, s.fade_to, s.fade_start, s.fade_end, s.intensity, s.fade_hold)
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
         context.scene.frame_set(context.scene.frame_current)
         self.report({"INFO"}, f"crossfade {s.emotion} -> {s.fade_to} over frames {s.fade_start}-{s.fade_end}")
         return {"FINISHED"}

@@ -16,7 +16,8 @@ import bpy
 
 from ..jobs import RenderJob
 from ..preferences import make_client
-from ..scene import export, sequencer
+from ..scene import export, lines, mapping, sequencer
+from ..scene import head as head_scene
 from ..track_io import write_track
 from .background import invoke_modal
 from .common import active_head, scene_fps, settings, work_dir
@@ -30,34 +31,59 @@ def is_running() -> bool:
     return job is not None and (job.alive or bool(job._queue.qsize()))
 
 
+def line_for_render(op, context, mesh):
+    """The dialogue line to render or preview: (sound strip, (first, last) scene frames) with the keys made to
+    follow a slid strip; None after an error report."""
+    scene = context.scene
+    key = head_scene.key_of(mesh)
+    names = {a.get(lines.LINE_PROP) for a in lines.line_actions(key)}
+    strip = sequencer.find_sound_strip(scene, scene.frame_current, names)
+    if strip is None:
+        op.report({"ERROR"}, "no sound strip in the sequencer: animate from audio first")
+        return None
+    ids = [key, mapping.armature(mesh)]
+    action = lines.find(key, strip.name)
+    if action is None or not lines.span(action):
+        op.report({"ERROR"}, f"the line '{strip.name}' is not animated yet: select its sound strip and press "
+                             "Animate from audio")
+        return None
+    moved, error = lines.follow_strip(ids, strip.name, sequencer.timing(strip))
+    if error:
+        op.report({"ERROR"}, error)
+        return None
+    if moved:
+        op.report({"INFO"}, f"the keys of '{strip.name}' followed its sound strip ({moved:+d} frames)")
+    sp = lines.span(action)
+    return strip, (int(sp["first"]), int(sp["last"]))
+
+
 def _prepare(op, context):
-    """Export the evaluated track and pick photo + audio; returns (RenderJob, frame_start) or None."""
+    """Export the line's evaluated track and pick photo + audio; returns (RenderJob, frame_start, line) or None."""
     scene, s = context.scene, settings(context)
     mesh = active_head(context)
     if mesh is None:
         op.report({"ERROR"}, "no head: create and animate one first")
         return None
-    strip = sequencer.find_sound_strip(scene)
-    if strip is None:
-        op.report({"ERROR"}, "no sound strip in the sequencer: animate from audio first")
-        return None
-    audio = sequencer.strip_audio_path(strip)
     photo = bpy.path.abspath(s.photo_path) if s.photo_path else None
     if not photo or not os.path.isfile(photo):
         op.report({"ERROR"}, f"photo not found: {photo}" if photo else "choose the identity Photo to render")
         return None
-    frame_start = int(round(strip.frame_start))
-    _, last = export.head_frame_range(scene, mesh)
-    track = export.evaluate_track(context, mesh, (frame_start, max(last, frame_start)),
-                                  meta={"audio": {"file": os.path.basename(audio)}})
+    found = line_for_render(op, context, mesh)
+    if found is None:
+        return None
+    strip, (first, last) = found
     folder = work_dir()
+    audio, _ = sequencer.line_audio(strip, scene_fps(scene), folder)
+    track = export.evaluate_track(context, mesh, (first, last),
+                                  meta={"audio": {"file": os.path.basename(audio)}, "line": strip.name,
+                                        "head_model_spec": head_scene.recall(mesh, "model_spec", "builtin")})
     track_path = write_track(track, os.path.join(folder, "render_track.json"))
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    result = os.path.join(folder, f"render_{stamp}.mp4")
+    result = os.path.join(folder, f"render_{bpy.path.clean_name(strip.name)}_{stamp}.mp4")
     frames_dir = os.path.join(folder, f"render_{stamp}_frames") if s.image_sequence else ""
     job = RenderJob(make_client(context, timeout=60.0), photo, audio, track_path, result,
                     renderer=s.renderer, size=s.size, fps=scene_fps(scene), frames_dir=frames_dir)
-    return job, frame_start
+    return job, first, strip.name
 
 
 def _apply(context, update: dict) -> None:
@@ -80,21 +106,24 @@ def _apply(context, update: dict) -> None:
     s.job_message = ", ".join(p for p in parts if p)
 
 
-def _finish(op, context, update: dict, frame_start: int) -> set:
-    """Handle a terminal update: add the movie strip, or report the failure/cancellation."""
+def _finish(op, context, update: dict, frame_start: int, line: str = "") -> set:
+    """Handle a terminal update: replace the line's previous render with the new movie strip, or report the
+    failure/cancellation."""
     s = settings(context)
     s.job_running = False
     s.job_cancel_requested = False
     state = update.get("state")
     if state == "done" and update.get("result"):
-        strip = sequencer.add_movie_strip(context.scene, update["result"], frame_start)
+        replaced = sequencer.remove_line_renders(context.scene, line) if line else None
+        strip = sequencer.add_movie_strip(context.scene, update["result"], frame_start, line=line)
         s.last_result = update["result"]
         s.job_progress = 1.0
         s.job_message = f"done: {os.path.basename(update['result'])} on channel {strip.channel}"
         if update.get("frames"):
-            images = sequencer.add_image_sequence(context.scene, update["frames"], frame_start)
+            images = sequencer.add_image_sequence(context.scene, update["frames"], frame_start, line=line)
             s.job_message += f"; {len(update['frames'])} frames on channel {images.channel}"
-        op.report({"INFO"}, f"rendered clip loaded into the sequencer at frame {frame_start}")
+        op.report({"INFO"}, f"rendered clip loaded into the sequencer at frame {frame_start}"
+                            + (" (it replaces the line's previous render)" if replaced is not None else ""))
         return {"FINISHED"}
     if state == "cancelled":
         s.job_message = "cancelled"
@@ -107,14 +136,17 @@ def _finish(op, context, update: dict, frame_start: int) -> set:
 
 
 class EMODIFFHEAD_OT_render_clip(bpy.types.Operator):
-    """Render the clip with the backend (photo + evaluated track + audio); ESC cancels"""
+    """Render the dialogue line under the current frame (or the selected sound strip) with the backend: photo +
+    the line's evaluated track + its audio; replaces the line's previous render. ESC cancels"""
 
     bl_idname = "emodiffhead.render_clip"
     bl_label = "Render clip"
+    bl_options = {"REGISTER", "UNDO"}
 
     _timer = None
     _job = None
     _frame_start = 1
+    _line = ""
 
     @classmethod
     def poll(cls, context):
@@ -124,7 +156,7 @@ class EMODIFFHEAD_OT_render_clip(bpy.types.Operator):
         prepared = _prepare(self, context)
         if prepared is None:
             return False
-        self._job, self._frame_start = prepared
+        self._job, self._frame_start, self._line = prepared
         s = settings(context)
         s.job_running, s.job_cancel_requested = True, False
         s.job_progress, s.job_message, s.job_id = 0.0, "submitting", ""
@@ -148,11 +180,11 @@ class EMODIFFHEAD_OT_render_clip(bpy.types.Operator):
             if update.get("state") in ("done", "failed", "cancelled") and (
                     update.get("state") != "done" or update.get("result")):
                 self._cleanup(context)
-                return _finish(self, context, update, self._frame_start)
+                return _finish(self, context, update, self._frame_start, self._line)
         if not self._job.alive and not self._job._queue.qsize():
             self._cleanup(context)
             return _finish(self, context, {"state": "failed", "error": "the job ended without a result"},
-                           self._frame_start)
+                           self._frame_start, self._line)
         for area in context.screen.areas if context.screen else ():
             if area.type in ("VIEW_3D", "SEQUENCE_EDITOR", "PROPERTIES"):
                 area.tag_redraw()
@@ -176,11 +208,11 @@ class EMODIFFHEAD_OT_render_clip(bpy.types.Operator):
                 _apply(context, update)
                 if update.get("state") in ("failed", "cancelled") or update.get("result"):
                     _active["job"] = None
-                    return _finish(self, context, update, self._frame_start)
+                    return _finish(self, context, update, self._frame_start, self._line)
             if not self._job.alive and not self._job._queue.qsize():
                 _active["job"] = None
                 return _finish(self, context, {"state": "failed", "error": "the job ended without a result"},
-                               self._frame_start)
+                               self._frame_start, self._line)
             time.sleep(0.1)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import bpy
 from bpy.props import StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from ..scene import export, keyframes
+from ..scene import export, keyframes, lines
 from ..track_io import TrackFormatError, read_track, write_track
 from .common import active_head
 
@@ -16,6 +18,7 @@ class EMODIFFHEAD_OT_export_track(bpy.types.Operator, ExportHelper):
 
     bl_idname = "emodiffhead.export_track"
     bl_label = "Export track"
+    bl_options = {"REGISTER"}
     filename_ext = ".json"
     filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
 
@@ -24,6 +27,8 @@ class EMODIFFHEAD_OT_export_track(bpy.types.Operator, ExportHelper):
         if mesh is None:
             self.report({"ERROR"}, "no head to export")
             return {"CANCELLED"}
+        for note in lines.follow_all_strips(context.scene, mesh):
+            self.report({"WARNING"} if "again" in note else {"INFO"}, note)
         track = export.evaluate_track(context, mesh)
         write_track(track, self.filepath)
         self.report({"INFO"}, f"wrote {track.num_frames} frames to {self.filepath}")
@@ -31,10 +36,11 @@ class EMODIFFHEAD_OT_export_track(bpy.types.Operator, ExportHelper):
 
 
 class EMODIFFHEAD_OT_import_track(bpy.types.Operator, ImportHelper):
-    """Key a track file onto the head, starting at the scene's start frame"""
+    """Key a track file onto the head as a line of its own (at the frame stored in the track, else the scene start)"""
 
     bl_idname = "emodiffhead.import_track"
     bl_label = "Import track"
+    bl_options = {"REGISTER", "UNDO"}
     filename_ext = ".json"
     filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
 
@@ -46,12 +52,23 @@ class EMODIFFHEAD_OT_import_track(bpy.types.Operator, ImportHelper):
         try:
             track = read_track(self.filepath)
             start = int(track.meta.get("frame_start", context.scene.frame_start))
-            keyframes.apply_track(context, mesh, track, start)
+            name = os.path.splitext(os.path.basename(self.filepath))[0]
+            keyframes.apply_track(context, mesh, track, start, line=str(track.meta.get("line") or name))
         except (OSError, TrackFormatError, ValueError, TypeError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         self.report({"INFO"}, f"imported {track.num_frames} frames at frame {start}")
         return {"FINISHED"}
+
+
+def menu_import(self, context) -> None:
+    """File > Import entry."""
+    self.layout.operator(EMODIFFHEAD_OT_import_track.bl_idname, text="emodiffhead track (.json)")
+
+
+def menu_export(self, context) -> None:
+    """File > Export entry."""
+    self.layout.operator(EMODIFFHEAD_OT_export_track.bl_idname, text="emodiffhead track (.json)")
 
 
 classes = (EMODIFFHEAD_OT_export_track, EMODIFFHEAD_OT_import_track)

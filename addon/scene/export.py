@@ -35,7 +35,7 @@ from mathutils import Euler, Matrix, Vector
 
 from ..track_io import TrackData
 from . import head as head_scene
-from . import keyframes
+from . import keyframes, mapping
 from . import rig
 
 SAMPLING = ("auto", "fcurves", "frame_set")
@@ -94,20 +94,21 @@ def fast_path_blockers(mesh_obj) -> list[str]:
     """Reasons the head must be sampled with ``frame_set`` (empty list: F-curve sampling is exact)."""
     out = []
     h = bpy.app.handlers
-    if len(h.frame_change_pre) or len(h.frame_change_post):
+    foreign = [f for f in (*h.frame_change_pre, *h.frame_change_post) if not getattr(f, "emodiffhead_readonly", False)]
+    if foreign:  # the add-on's own preview handler only reads the scene
         out.append("frame-change handlers are registered")
     out += _anim_blockers(head_scene.key_of(mesh_obj), "the shape keys", _KEY_PATH)
-    arm = head_scene.find_armature(mesh_obj)
+    arm = mapping.armature(mesh_obj)
     if arm is not None:
         out += _anim_blockers(arm, "the armature", _BONE_PATH)
         if arm.parent is not None:
             out.append("the armature has a parent")
         if len(arm.constraints):
             out.append("the armature has object constraints")
-        for j in head_scene.JOINTS:
-            pb = arm.pose.bones.get(j)
-            if pb is not None and j in arm.data.bones and pb.rotation_mode not in _EULER_MODES:
-                out.append(f"bone {j} rotates in {pb.rotation_mode} mode")
+        for j, b in mapping.joint_bones(mesh_obj).items():
+            pb = arm.pose.bones.get(b)
+            if pb is not None and pb.rotation_mode not in _EULER_MODES:
+                out.append(f"bone {b} rotates in {pb.rotation_mode} mode")
     return out
 
 
@@ -132,11 +133,11 @@ def evaluate_track(context, mesh_obj, frame_range: tuple[int, int] | None = None
     emo_blocks = [blocks.get(head_scene.EMOTION_PREFIX + n) for n in emo_names]
     if basis is None or any(b is None for b in emo_blocks):
         basis = None
-    arm = head_scene.find_armature(mesh_obj)
+    arm = mapping.armature(mesh_obj)
     joints = list(head_scene.JOINTS)
     mats = {}
-    if arm is not None:
-        mats = {j: rig.head_to_bone_matrix(arm, j) for j in joints if j in arm.data.bones}
+    if arm is not None:  # joint -> (bone name, head-to-bone matrix), as the rig mapping says
+        mats = {j: (b, rig.head_to_bone_matrix(arm, b)) for j, b in mapping.joint_bones(mesh_obj).items()}
     fps = scene.render.fps / scene.render.fps_base
     frames = list(range(first, last + 1))
     if sampling != "frame_set":
@@ -178,10 +179,11 @@ def _sample_frame_set(scene, frames, blocks, names, emo_blocks, basis, arm, join
             p, t = [], [0.0, 0.0, 0.0]
             for j in joints:
                 if j in mats:
-                    pb = arm.pose.bones[j]
-                    p.append(rig.euler_to_axis_angle(mats[j], pb.matrix_basis.to_euler("XYZ")))
+                    b, m = mats[j]
+                    pb = arm.pose.bones[b]
+                    p.append(rig.euler_to_axis_angle(m, pb.matrix_basis.to_euler("XYZ")))
                     if j == "root":
-                        t = rig.location_to_translation(arm, j, pb.location)
+                        t = rig.location_to_translation(arm, b, pb.location)
                 else:
                     p.append([0.0, 0.0, 0.0])
             pose.append(p)
@@ -234,15 +236,16 @@ def _sample_fcurves(frames, key, names, emo_blocks, basis, arm, joints, mats):
             for p in pose:
                 p.append([0.0, 0.0, 0.0])
             continue
-        pb = arm.pose.bones[j]
-        prefix = f'pose.bones["{bpy.utils.escape_identifier(j)}"].'
+        b, m = mats[j]
+        pb = arm.pose.bones[b]
+        prefix = f'pose.bones["{bpy.utils.escape_identifier(b)}"].'
         loc = list(zip(*_curve_values(abag, prefix + "location", 3, ff, pb.location)))
         rot = list(zip(*_curve_values(abag, prefix + "rotation_euler", 3, ff, pb.rotation_euler)))
         scl = list(zip(*_curve_values(abag, prefix + "scale", 3, ff, pb.scale)))
         mode = pb.rotation_mode
         for i in range(nf):
             basis_m = Matrix.LocRotScale(Vector(loc[i]), Euler(rot[i], mode), Vector(scl[i]))
-            pose[i].append(rig.euler_to_axis_angle(mats[j], basis_m.to_euler("XYZ")))
+            pose[i].append(rig.euler_to_axis_angle(m, basis_m.to_euler("XYZ")))
             if j == "root":
-                trans[i] = rig.location_to_translation(arm, j, Vector(loc[i]))
+                trans[i] = rig.location_to_translation(arm, b, Vector(loc[i]))
     return base, raw_w, pose, trans

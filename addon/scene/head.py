@@ -139,3 +139,36 @@ def set_expression_slider_ranges(mesh_obj, lo: float = -1.0, hi: float = 1.5) ->
     for kb in key_of(mesh_obj).key_blocks[1:]:
         if not kb.name.startswith(EMOTION_PREFIX):
             kb.slider_min, kb.slider_max = lo, hi
+
+
+def _world_box(obj):
+    """(min xyz, max xyz) of ``obj``'s bounding box in world space."""
+    from mathutils import Vector
+
+    pts = [obj.matrix_world @ Vector(c) for c in obj.bound_box]
+    return [min(p[i] for p in pts) for i in range(3)], [max(p[i] for p in pts) for i in range(3)]
+
+
+def place_clear_of_others(context, mesh_obj, gap: float = 0.1) -> str:
+    """Move the new head (its top parent, e.g. the rig) along +X until its bounding box clears every other
+    visible mesh in the scene (the default cube: 2 m around the origin, the head: 0.26 m). Returns the name
+    of the object it was moved beside ('' when it did not overlap)."""
+    context.view_layer.update()
+    top = mesh_obj
+    while top.parent is not None:
+        top = top.parent
+    ours = {top, *top.children_recursive}
+    lo, hi = _world_box(mesh_obj)
+    beside = ""
+    for ob in context.scene.objects:
+        if ob in ours or ob.type != "MESH" or not ob.visible_get():
+            continue
+        olo, ohi = _world_box(ob)
+        if all(lo[i] < ohi[i] and hi[i] > olo[i] for i in range(3)):
+            dx = ohi[0] + gap - lo[0]
+            top.location.x += dx
+            lo[0] += dx
+            hi[0] += dx
+            beside = ob.name
+            context.view_layer.update()
+    return beside

@@ -7,7 +7,9 @@
 - Pose -> XYZ Euler rotation curves on the neck/jaw/eye bones (and root, plus root location for the
   head translation) in the armature's action.
 
-Writing into a frame range deletes only the keys inside that range; keys elsewhere survive.
+Writing into a frame range deletes only the keys inside that range; keys elsewhere survive. Each dialogue
+line has its own actions (:mod:`.lines`); the rig mapping (:mod:`.mapping`) says which shape keys and bones
+receive the channels; ``tolerance`` > 0 keeps only the keys needed to stay within that error.
 """
 
 from __future__ import annotations
@@ -142,10 +144,38 @@ def frames_for(track: TrackData, frame_start: int, scene_fps: float) -> list[flo
     return [frame_start + i * s for i in range(track.num_frames)]
 
 
-def apply_track(context, mesh_obj, track: TrackData, frame_start: int,
-                region: tuple[int, int] | None = None) -> dict:
-    """Key ``track`` onto the head from ``frame_start``; only keys inside ``region`` (scene frames,
-    inclusive; default the track's whole span) are replaced. Returns a summary dict."""
+def _sparse(frames: list[float], values: list[float], tol: float) -> tuple[list[float], list[float]]:
+    """Keys a linear curve needs to stay within ``tol`` of ``values`` (all of them when tol <= 0)."""
+    if tol <= 0:
+        return frames, values
+    keep = thin(values, tol)
+    return [frames[k] for k in keep], [values[k] for k in keep]
+
+
+def emotion_fingerprint(bag, names: list[str]) -> list:
+    """[(curve, [[frame, value], ...])] of the emotion curves in ``bag``, rounded: tells whether the artist
+    changed them since Animate wrote them."""
+    out = []
+    for n in names:
+        fc = getattr(bag, "fcurves", bag).find(f'key_blocks["{head_scene.EMOTION_PREFIX}{n}"].value')
+        if fc is not None:
+            out.append([n, [[round(k.co.x, 3), round(k.co.y, 4), k.interpolation] for k in fc.keyframe_points]])
+    return out
+
+
+def apply_track(context, mesh_obj, track: TrackData, frame_start: int, region: tuple[int, int] | None = None,
+                line: str = "", tolerance: float = 0.0, keep_emotion: bool = False) -> dict:
+    """Key ``track`` onto the head from ``frame_start`` into the actions of dialogue line ``line`` (see
+    :mod:`.lines`: its own action per line, never the artist's); only keys inside ``region`` (scene
+    frames, inclusive; default the track's whole span) are replaced.
+
+    tolerance: 0 keys every frame; > 0 keeps only the keys a linear curve needs to stay within that
+    error (shape-key units, radians, metres). keep_emotion: leave the line's emotion curves as they are
+    (they were sent as the emotion timeline). Channels go where the head's rig mapping says
+    (:mod:`.mapping`). Returns a summary dict.
+    """
+    from . import lines, mapping
+
     scene = context.scene
     fps = scene.render.fps / scene.render.fps_base
     frames = frames_for(track, frame_start, fps)
@@ -153,6 +183,8 @@ def apply_track(context, mesh_obj, track: TrackData, frame_start: int,
     sel = [i for i, f in enumerate(frames) if lo - 1e-3 <= f <= hi + 1e-3]
     if not sel:
         raise ValueError(f"frame range {lo:g}-{hi:g} does not overlap the audio (frames {frames[0]:g}-{frames[-1]:g})")
+    if region is None:  # the whole line: its actions are its own, so none of their old keys stay
+        lo, hi = float("-inf"), float("inf")
     key = head_scene.key_of(mesh_obj)
     names = track.expression_names
     blocks = key.key_blocks
@@ -162,6 +194,9 @@ def apply_track(context, mesh_obj, track: TrackData, frame_start: int,
                          f"(track has {names[:3]}...; was it made for another head model?)")
     have_split = track.emotion_basis is not None
     base = speech_curves(track) if have_split else track.expression
+    if not line:  # the line already keyed at frame_start, else a new one
+        at = lines.line_at(key, frame_start, nearest=False)
+        line = at.get(lines.LINE_PROP) if at is not None else "line"
 
     head_scene.remember(mesh_obj, expression_names=names, emotion_names=track.emotion_names,
                         head_model=track.head_model)
@@ -172,64 +207,85 @@ def apply_track(context, mesh_obj, track: TrackData, frame_start: int,
     span = [frames[0], frames[-1]] if old is None else [min(old[0], frames[0]), max(old[1], frames[-1])]
     head_scene.remember(mesh_obj, range=[int(round(span[0])), int(round(span[1]))])
 
-    bag = ensure_action(key, f"{mesh_obj.name}_expression")
+    jaw_key = mapping.jaw_shape_key(mesh_obj)
+    jaw_j = (track.joint_names or list(mapping.JOINTS)).index("jaw") if jaw_key else -1
+    action, _ = lines.ensure(key, line, f"{mesh_obj.name} {line} expression")
+    bag = lines.bag(key, action)
     fsel = [frames[i] for i in sel]
+    n_keys = 0
     for e, name in enumerate(names):
         if name in missing:
             continue
+        vals = [base[i][e] for i in sel]
+        if jaw_key and name == jaw_key[0]:  # no jaw bone: the jaw rotation opens the mouth through this key
+            vals = [v + max(0.0, track.pose[i][jaw_j][0]) * jaw_key[1] for v, i in zip(vals, sel)]
         fc = fcurve(bag, f'key_blocks["{name}"].value', group="Expression")
-        replace_keys(fc, fsel, [base[i][e] for i in sel], lo, hi)
+        kf, kv = _sparse(fsel, vals, tolerance)
+        replace_keys(fc, kf, kv, lo, hi)
+        n_keys += len(kf)
     n_emotion = 0
-    if have_split:
+    if have_split and not keep_emotion:
         for c, name in enumerate(track.emotion_names):
             fc = fcurve(bag, f'key_blocks["{head_scene.EMOTION_PREFIX}{name}"].value', group="Emotion")
             vals = [track.emotion[i][c] for i in sel]
             keep = thin(vals, EMOTION_TOLERANCE)
             replace_keys(fc, [fsel[k] for k in keep], [vals[k] for k in keep], lo, hi)
             n_emotion += len(keep)
+    lines.place(key, action)
+    sp = lines.span(action) or {}
+    first = min(sp.get("first", frames[0]), frames[0]) if region else frames[0]
+    last = max(sp.get("last", frames[-1]), frames[-1]) if region else frames[-1]
+    lines.set_span(action, first=int(round(first)), last=int(round(last)),
+                   emotion=emotion_fingerprint(bag, track.emotion_names))
 
-    arm = head_scene.find_armature(mesh_obj)
+    arm = mapping.armature(mesh_obj)
     n_bones = 0
-    if arm is not None:
-        n_bones = _apply_pose(arm, track, frames, sel, lo, hi)
+    bones = mapping.joint_bones(mesh_obj)
+    if arm is not None and bones:
+        aact, _ = lines.ensure(arm, line, f"{arm.name} {line} pose")
+        n_bones = _apply_pose(arm, lines.bag(arm, aact), bones, track, frames, sel, lo, hi, tolerance)
+        lines.place(arm, aact)
+        lines.set_span(aact, first=int(round(first)), last=int(round(last)))
     return {"frames": [frames[sel[0]], frames[sel[-1]]], "expression_curves": len(names) - len(missing),
-            "emotion_keys": n_emotion, "bone_curves": n_bones, "missing": missing}
+            "emotion_keys": n_emotion, "bone_curves": n_bones, "missing": missing, "speech_keys": n_keys,
+            "jaw_shape_key": jaw_key[0] if jaw_key else "", "action": action.name}
 
 
-def _apply_pose(arm, track: TrackData, frames: list[float], sel: list[int], lo: float, hi: float) -> int:
+def _apply_pose(arm, bag, bones: dict[str, str], track: TrackData, frames: list[float], sel: list[int],
+                lo: float, hi: float, tolerance: float = 0.0) -> int:
     joint_names = track.joint_names or list(head_scene.JOINTS)
-    bag = ensure_action(arm, f"{arm.name}_pose")
     count = 0
     fsel = [frames[i] for i in sel]
     for j, jname in enumerate(joint_names):
-        pb = arm.pose.bones.get(jname)
+        bname = bones.get(jname)
+        pb = arm.pose.bones.get(bname) if bname else None
         if pb is None:
             continue
         pb.rotation_mode = "XYZ"
-        m = rig.head_to_bone_matrix(arm, jname)
+        m = rig.head_to_bone_matrix(arm, bname)
         eulers, prev = [], None
         for i in sel:
             prev = rig.axis_angle_to_euler(m, track.pose[i][j], prev)
             eulers.append(prev.copy())
         for axis in range(3):
-            fc = fcurve(bag, f'pose.bones["{jname}"].rotation_euler', axis, group=jname)
-            replace_keys(fc, fsel, [e[axis] for e in eulers], lo, hi)
+            fc = fcurve(bag, f'pose.bones["{bname}"].rotation_euler', axis, group=bname)
+            replace_keys(fc, *_sparse(fsel, [e[axis] for e in eulers], tolerance), lo, hi)
             count += 1
         if jname == "root":
-            locs = [rig.translation_to_location(arm, jname, track.translation[i]) for i in sel]
+            locs = [rig.translation_to_location(arm, bname, track.translation[i]) for i in sel]
             for axis in range(3):
-                fc = fcurve(bag, f'pose.bones["{jname}"].location', axis, group=jname)
-                replace_keys(fc, fsel, [v[axis] for v in locs], lo, hi)
+                fc = fcurve(bag, f'pose.bones["{bname}"].location', axis, group=bname)
+                replace_keys(fc, *_sparse(fsel, [v[axis] for v in locs], tolerance), lo, hi)
                 count += 1
     return count
 
 
-def emotion_timeline(mesh_obj, frame_start: float, num_frames: int, scene_fps: float) -> dict | None:
-    """The head's emotion curves over frames [frame_start, frame_start + num_frames) as the backend's
-    emotion-timeline JSON (keys at the frames where any curve bends; times in seconds from frame_start),
-    or None when the head has no emotion curves yet."""
+def emotion_timeline(mesh_obj, frame_start: float, num_frames: int, scene_fps: float, bag=None) -> dict | None:
+    """The emotion curves in ``bag`` (default: the head's active action) over frames
+    [frame_start, frame_start + num_frames) as the backend's emotion-timeline JSON (keys at the frames where
+    any curve bends; times in seconds from frame_start), or None when there are no emotion curves."""
     key = head_scene.key_of(mesh_obj)
-    bag = channelbag(key)
+    bag = channelbag(key) if bag is None else bag
     names = head_scene.emotion_names(mesh_obj)
     if bag is None or not names:
         return None

@@ -23,13 +23,51 @@ def blender_user(tmp_path):
     return d
 
 
+#: MediaPipe face-mesh points the synthetic FLAME landmark embedding carries (lips, eyes, brows, nose, chin)
+MEDIAPIPE_SUBSET = [0, 13, 14, 17, 61, 291, 78, 308, 82, 312, 87, 317, 33, 133, 159, 145, 362, 263, 386, 374,
+                    70, 105, 107, 336, 334, 300, 152, 1, 4]
+
+
+def write_synthetic_embedding(path, head, builtin) -> None:
+    """A MICA-style ``mediapipe_landmark_embedding.npz`` for the synthetic sphere head: the built-in head's
+    landmarks ``MEDIAPIPE_SUBSET`` (centred, scaled into the sphere's front) on the nearest sphere faces."""
+    import numpy as np
+
+    from emodiffhead.head.lbs import barycentric_points
+
+    lm = barycentric_points(builtin.template[None], builtin.faces, builtin.landmark_faces, builtin.landmark_bary)[0]
+    p = lm[MEDIAPIPE_SUBSET] - lm[MEDIAPIPE_SUBSET].mean(0)
+    r = float(np.abs(head.template).max())
+    xy = p[:, :2] * (0.7 * r / np.abs(p[:, :2]).max())
+    q = np.c_[xy, np.sqrt(np.maximum(r * r - (xy ** 2).sum(1), 0.0))]
+    cent = head.template[head.faces].mean(1)
+    faces = np.argmin(((cent[None] - q[:, None]) ** 2).sum(-1), axis=1).astype(np.int64)
+    np.savez(path, lmk_face_idx=faces, lmk_b_coords=np.full((len(faces), 3), 1 / 3, np.float64),
+             landmark_indices=np.asarray(MEDIAPIPE_SUBSET, np.int64))
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """A real backend on a free loopback port: (url, token, token file)."""
+def flame_files(tmp_path_factory, builtin_head):
+    """(synthetic FLAME generic_model.pkl, its MediaPipe-subset landmark embedding .npz): no licensed data."""
+    from synthetic_heads import make_head, write_flame_pickle
+
+    d = tmp_path_factory.mktemp("flame")
+    head = make_head(num_expression=6)
+    model = write_flame_pickle(d / "generic_model.pkl", head)
+    emb = d / "mediapipe_landmark_embedding.npz"
+    write_synthetic_embedding(emb, head, builtin_head)
+    return model, emb
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, flame_files):
+    """A real backend on a free loopback port that also offers the synthetic FLAME model with its landmark
+    embedding: (url, token, token file)."""
     from emodiffhead.server.testing import start_server, stop_server
 
     data = tmp_path_factory.mktemp("server")
-    url, token, proc = start_server(data)
+    model, emb = flame_files
+    url, token, proc = start_server(data, extra_args=("--flame", str(model), "--flame-landmarks", str(emb)))
     yield url, token, data / "token"
     stop_server(proc)
 

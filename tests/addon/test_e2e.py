@@ -8,7 +8,7 @@ import json
 import httpx
 import numpy as np
 import pytest
-from helpers import run_blender_script
+from helpers import need_audio, backend_python, run_blender_script
 
 from emodiffhead.emotion import EMOTIONS
 from emodiffhead.track import load_track, track_from_json_bytes
@@ -39,12 +39,13 @@ def lip_points(head) -> dict:
 
 def test_artist_loop_against_the_backend(server, tmp_path, addon_zip, blender_user, example_audio, example_photo,
                                          builtin_head, repo_root):
+    need_audio()
     url, token, token_file = server
     bad = tmp_path / "not_audio.wav"
     bad.write_bytes(b"this is not a wav file at all" * 20)
     params = {"url": url, "token_file": str(token_file), "wav": str(example_audio), "photo": str(example_photo),
               "bad_audio": str(bad), "out_dir": str(tmp_path), "render_size": 128, "transcript": TRANSCRIPT, "lips": lip_points(builtin_head),
-              "edit": EDIT}
+              "edit": EDIT, "backend_python": backend_python()}
     r = run_blender_script("e2e_backend.py", addon_zip, json.dumps(params), user_dir=blender_user, timeout=170)
     print(json.dumps({k: v for k, v in r.items() if k not in ("aperture", "shape_key_curves", "bone_curves")}))
     assert r["server_check"][0] == "FINISHED", r["server_check"]
@@ -123,6 +124,9 @@ def test_artist_loop_against_the_backend(server, tmp_path, addon_zip, blender_us
     assert ma["started"] and ma["result"] == "FINISHED", ma
     assert ma["ticks_waiting"] >= 1, ma  # modal() returned to the event loop while the backend worked
     assert ma["curves_after"] >= 52, ma
+    # progress while waiting: the panel (and status bar) say what it waits for and for how long
+    assert ma["busy"] and ma["busy"][0].startswith("Animate from audio: waiting for the backend"), ma
+    assert ma["busy_after"] == "", ma
     ra = {int(k): v for k, v in r["reanimate_values"].items()}
     for f in (50, 55, 60, 70):
         np.testing.assert_allclose(ra[f], cf.get(f, [0.0, 1.0]), atol=0.02, err_msg=f"frame {f}")

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow binding to a non-loopback address (the token is still required)")
     parser.add_argument("--flame", type=Path, action="append", default=[], metavar="PATH",
                         help="a FLAME model file clients may use as head model (repeatable)")
+    parser.add_argument("--flame-landmarks", type=Path, default=None, metavar="PATH",
+                        help="landmark embedding for the --flame files (MICA's mediapipe_landmark_embedding.npz lets "
+                             "the animator retarget to FLAME and the renderers show FLAME tracks)")
     parser.add_argument("--max-upload-mb", type=float, default=200.0, help="request body limit in MB (default 200)")
     parser.add_argument("--max-audio-s", type=float, default=600.0, help="longest audio accepted, s (default 600)")
     parser.add_argument("--new-token", action="store_true", help="replace the token file with a new random token")
@@ -47,13 +50,20 @@ def run(args: argparse.Namespace) -> int:
     for p in args.flame:
         if not p.is_file():
             raise InputFileError(f"--flame {p}: file not found")
+    if args.flame_landmarks is not None:
+        from ..head.flame import load_landmark_embedding
+
+        if not args.flame:
+            raise EmodiffheadError("--flame-landmarks needs a --flame model file")
+        load_landmark_embedding(args.flame_landmarks)  # a clear error now rather than on the first request
     data_dir = ensure_private_dir((args.data_dir or default_data_dir()).expanduser().resolve())
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = load_or_create_token(data_dir, renew=args.new_token)
     config = ServerConfig(data_dir=data_dir, token=token, max_upload_mb=args.max_upload_mb,
                           max_audio_s=args.max_audio_s, flame_paths=[p.resolve() for p in args.flame],
-                          loopback_only=is_loopback(args.host))
+                          loopback_only=is_loopback(args.host),
+                          flame_landmarks=args.flame_landmarks.resolve() if args.flame_landmarks else None)
     app = create_app(config)
 
     family = socket.AF_INET6 if ":" in args.host.strip("[]") else socket.AF_INET

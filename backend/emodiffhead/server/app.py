@@ -33,7 +33,7 @@ from .storage import JobStore, is_job_id
 log = logging.getLogger("emodiffhead.server")
 
 EmotionName = Literal[EMOTIONS]  # type: ignore[valid-type]
-FORM_PATHS = {"/heads", "/animate", "/jobs"}
+FORM_PATHS = {"/heads", "/animate", "/jobs", "/preview"}
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
@@ -58,6 +58,7 @@ class ServerConfig:
     job_fn: JobFn | None = None
     renderers_fn: Callable[[], dict[str, tuple[bool, str]]] | None = None
     switch_interval_s: float | None = 0.001
+    flame_landmarks: Path | None = None  # landmark embedding for the FLAME files (serve --flame-landmarks)
 
 
 def _error_responses(*codes: int) -> dict[int, dict[str, Any]]:
@@ -67,7 +68,8 @@ def _error_responses(*codes: int) -> dict[int, dict[str, Any]]:
 class HeadCache:
     """Loads head models on first use: ``"builtin"`` and the configured FLAME files (by path or file stem)."""
 
-    def __init__(self, flame_paths: list[Path]) -> None:
+    def __init__(self, flame_paths: list[Path], landmarks: Path | None = None) -> None:
+        self.landmarks = landmarks
         self.flame = {p.stem: p for p in flame_paths}
         self.flame.update({str(p): p for p in flame_paths})
         self._heads: dict[str, Any] = {}
@@ -85,7 +87,8 @@ class HeadCache:
         key = "builtin" if name == "builtin" else str(self.flame[name])
         with self._lock:
             if key not in self._heads:
-                self._heads[key] = load_head("builtin" if name == "builtin" else self.flame[name])
+                self._heads[key] = load_head("builtin") if name == "builtin" else \
+                    load_head(self.flame[name], landmark_embedding=self.landmarks)
             return self._heads[key]
 
 
@@ -109,7 +112,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         job_fn = config.job_fn
     manager = JobManager(store, job_fn)
     renderers = config.renderers_fn or renderer_status
-    heads = HeadCache(config.flame_paths)
+    heads = HeadCache(config.flame_paths, config.flame_landmarks)
     heavy = threading.BoundedSemaphore(2)  # at most two fits / animations at once beside the render worker
 
     @asynccontextmanager
@@ -254,6 +257,12 @@ def create_app(config: ServerConfig) -> FastAPI:
             frames_total = int(round(clip.duration_s * fps))
             if track is not None:
                 t = inputs.parse_track_file(job_dir / names["track"])
+                if t.head_model != "builtin":  # a FLAME track: rendered through the built-in head
+                    from ..track import save_track
+                    from .head_tracks import builtin_track
+
+                    t = builtin_track(t, heads)
+                    save_track(t, job_dir / names["track"])
                 inputs.check_track_for_render(t, clip.duration_s)
                 fps = t.fps  # a given track is rendered at its own frame rate
                 frames_total = int(round(clip.duration_s * fps))
@@ -316,6 +325,28 @@ def create_app(config: ServerConfig) -> FastAPI:
              responses={200: {"content": {"application/zip": {}}}, **_error_responses(404, 409)})
     async def job_frames(job_id: str):
         return _output(job_id, "frames", FRAMES_NAME, "application/zip")
+
+    # ---- preview ------------------------------------------------------------------------------
+    from .preview import PreviewCache
+
+    previews = PreviewCache()
+
+    @app.post("/preview", summary="One frame of a track on the photo, as PNG (fit cached per photo)",
+              response_class=Response, responses={200: {"content": {"image/png": {}}},
+                                                  **_error_responses(400, 413, 415, 422)})
+    def post_preview(photo: UploadFile = File(..., description="identity photo with one face"),
+                     track: UploadFile = File(..., description="track JSON (FLAME tracks are mapped to the built-in head)"),
+                     frame: int = Form(0, ge=0, description="track frame to render (0-based)"),
+                     size: int = Form(512, ge=64, le=1024)) -> Response:
+        from ..track import check_compatible, track_from_json_bytes
+        from .head_tracks import builtin_track
+
+        t = builtin_track(track_from_json_bytes(track.file.read()), heads)
+        head = heads.get("builtin")
+        check_compatible(t, head.expression_names, head.name)
+        with heavy:
+            png = previews.render_png(photo.file.read(), t, frame, size, head)
+        return Response(content=png, media_type="image/png")
 
     _add_security_scheme(app)
     # first added = innermost: request log -> guards (origin, host, token, size) -> form content type -> routes

@@ -48,8 +48,9 @@ out["shape_keys"] = [kb.name for kb in mesh.data.shape_keys.key_blocks]
 out["bones"] = [b.name for b in arm.data.bones] if arm else []
 # the artist drops the speech clip into the sequencer at frame 1
 ed = scene.sequence_editor_create()
-sound = ed.strips.new_sound(name="speech", filepath=params["wav"], channel=1, frame_start=1)
-out["sound_strip"] = [sound.frame_start, sound.frame_final_duration]
+seq = sub("scene.sequencer")
+sound = seq.top_level(ed).new_sound(name="speech", filepath=params["wav"], channel=1, frame_start=1)
+out["sound_strip"] = [seq.timing(sound).left, seq.timing(sound).duration]
 s.audio_source = "STRIP"
 s.emotion, s.intensity = "happy", 0.8
 s.transcript = params["transcript"]
@@ -143,16 +144,16 @@ s.photo_path, s.size, s.image_sequence = params["photo"], params["render_size"],
 t1 = time.monotonic()
 out["render"] = call(bpy.ops.emodiffhead.render_clip)
 out["t_render"] = time.monotonic() - t1
-movies = [st for st in ed.strips if st.type == "MOVIE"]
-out["movie_strips"] = [{"frame_start": m.frame_start, "duration": m.frame_final_duration, "channel": m.channel,
+movies = [st for st in seq.all_strips(scene) if st.type == "MOVIE"]
+out["movie_strips"] = [{"frame_start": seq.timing(m).left, "duration": seq.timing(m).duration, "channel": m.channel,
                         "file": bpy.path.abspath(m.filepath)} for m in movies]
-out["image_strips"] = [{"frame_start": m.frame_start, "duration": m.frame_final_duration, "elements": len(m.elements),
+out["image_strips"] = [{"frame_start": seq.timing(m).left, "duration": seq.timing(m).duration, "elements": len(m.elements),
                         "first": os.path.join(bpy.path.abspath(m.directory), m.elements[0].filename)}
-                       for m in ed.strips if m.type == "IMAGE"]
+                       for m in seq.all_strips(scene) if m.type == "IMAGE"]
 s.image_sequence = False
 out["job_message"] = s.job_message
 out["job_progress"] = s.job_progress
-out["sound_after"] = [sound.frame_start, sound.frame_final_duration]
+out["sound_after"] = [seq.timing(sound).left, seq.timing(sound).duration]
 
 # the modal path, driven tick by tick as Blender's event loop would (bpy has no window here):
 # timer ticks mirror progress into scene.emodiffhead; ESC cancels the job on the server
@@ -183,7 +184,7 @@ class ModalDriver:
 
 
 drv = ModalDriver()
-n_movies = len([st for st in ed.strips if st.type == "MOVIE"])
+n_movies = len([st for st in seq.all_strips(scene) if st.type == "MOVIE"])
 out["modal_started"] = drv._start(ctx)
 ticks, progress, result = 0, [], None
 deadline = time.monotonic() + 60
@@ -200,7 +201,7 @@ while time.monotonic() < deadline:
     time.sleep(0.1)
 out["modal_cancel"] = {"result": result, "ticks": ticks, "message": s.job_message, "running": s.job_running,
                        "reports": drv.reports, "progress": progress[:8],
-                       "new_movie_strips": len([st for st in ed.strips if st.type == "MOVIE"]) - n_movies}
+                       "new_movie_strips": len([st for st in seq.all_strips(scene) if st.type == "MOVIE"]) - n_movies}
 job_id = s.job_id
 out["server_job_state"] = sub("preferences").make_client(ctx).job_status(job_id)["state"] if job_id else None
 
@@ -219,6 +220,7 @@ class AnimateDriver:
     _answer = None
     _start = AOp._start
     _cleanup = AOp._cleanup
+    _tick = AOp._tick
     modal = AOp.modal
     prepare = AOp.prepare
     request = staticmethod(AOp.request)
@@ -233,7 +235,7 @@ class AnimateDriver:
 
 ad = AnimateDriver()
 bag.fcurves.clear()
-started, waiting, result = ad._start(ctx), 0, None
+started, waiting, result, busy = ad._start(ctx), 0, None, []
 deadline = time.monotonic() + 60
 while started and time.monotonic() < deadline:
     r = ad.modal(ctx, Event("TIMER"))
@@ -241,8 +243,10 @@ while started and time.monotonic() < deadline:
         result = sorted(r)[0]
         break
     waiting += 1
+    busy.append(s.busy_message)
     time.sleep(0.02)
 out["modal_animate"] = {"started": started, "result": result, "ticks_waiting": waiting, "reports": ad.reports,
+                        "busy": busy[-1:], "busy_after": s.busy_message,
                         "curves_after": len(keyframes.channelbag(mesh.data.shape_keys).fcurves)}
 
 # a head fitted to the photo: same topology and shape keys, another identity
@@ -281,7 +285,7 @@ with socket.socket() as sock:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
 prefs.backend_url = f"http://127.0.0.1:{port}"
-prefs.backend_python = sys.executable
+prefs.backend_python = params.get("backend_python") or sys.executable
 prefs.data_dir = os.path.join(params["out_dir"], "own_server")
 prefs.token_path = ""
 out["server_start"] = call(bpy.ops.emodiffhead.server_start)

@@ -34,4 +34,5 @@ import os  # noqa: E402
 
 repo_dir = next(r for r in bpy.context.preferences.extensions.repos if r.module == "user_default").directory
 out["files_left"] = os.path.isdir(os.path.join(repo_dir, "emodiffhead"))
-print("RESULT:" + json.dumps(out))
+print("RESULT:" + json.dumps(out), flush=True)
+os._exit(0)  # the bpy 4.2.0 module crashes while tearing down at interpreter exit
