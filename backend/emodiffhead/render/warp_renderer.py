@@ -50,6 +50,19 @@ def resize_photo(photo: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(photo, (w, h), interpolation=interp)
 
 
+def find_face_at_size(photo: np.ndarray, size: int) -> FaceDetection:
+    """The face of ``photo`` (H, W, 3) uint8 found as :meth:`WarpRenderer.prepare` finds it for a video of
+    ``size`` px: on the scaled photo, at least MIN_FACE_PX there and in the original. FaceNotFoundError if not."""
+    return _face_in_scaled(resize_photo(np.asarray(photo), size), photo, None)
+
+
+def _face_in_scaled(img: np.ndarray, photo: np.ndarray, detection: FaceDetection | None) -> FaceDetection:
+    if detection is None:
+        detection = detect_face(img)
+    check_face_size(detection.box, min(img.shape[:2]) / min(np.asarray(photo).shape[:2]))
+    return detection
+
+
 def clamp_lines(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, move: str = "both",
                 min_gap: float = 0.0) -> None:
     """Keep the inner points of an ``upper`` line above the ``lower`` line (index arrays into ``lm``
@@ -113,9 +126,7 @@ class WarpRenderer:
         img = resize_photo(np.asarray(photo), size) if fit is None else np.asarray(photo)
         report(progress, 0.0, "finding the face")
         if fit is None:
-            if detection is None:
-                detection = detect_face(img)
-            check_face_size(detection.box, min(img.shape[:2]) / min(np.asarray(photo).shape[:2]))
+            detection = _face_in_scaled(img, photo, detection)
             check_cancel(cancel)
             report(progress, 0.4, "fitting the head")
             fit = fit_head(img, head, detection)
