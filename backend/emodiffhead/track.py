@@ -147,7 +147,8 @@ class Track:
                 raise TrackError(f"track field {key!r} is missing")
         if "joint_names" in d and (not isinstance(d["joint_names"], (list, tuple, np.ndarray))
                                    or list(d["joint_names"]) != list(JOINT_NAMES)):
-            raise TrackError(f"track field 'joint_names': expected {list(JOINT_NAMES)}, got {repr(d['joint_names'])[:100]}")
+            got = repr(d["joint_names"])[:100]
+            raise TrackError(f"track field 'joint_names': expected {list(JOINT_NAMES)}, got {got}")
         t = cls(
             fps=_number(d["fps"], "fps"),
             head_model=_string(d["head_model"], "head_model"),

@@ -113,6 +113,15 @@ def wait_state(client: httpx.Client, job_id: str, states: tuple[str, ...], timeo
         time.sleep(0.02)
 
 
+def wait_progress(client: httpx.Client, job_id: str, above: float = 0.0, timeout: float = WAIT_S) -> dict:
+    """Poll until the job's progress is above ``above``; returns its status."""
+    deadline = time.monotonic() + timeout
+    while (st := client.get(f"/jobs/{job_id}").json())["progress"] <= above:
+        assert time.monotonic() < deadline, f"job progress stayed at {st['progress']}: {st}"
+        time.sleep(0.02)
+    return st
+
+
 def neutral_track_json(num_frames: int, fps: float = 25.0) -> bytes:
     from emodiffhead.head import load_head
     from emodiffhead.track import Track

@@ -13,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from server_helpers import TEST_RENDERERS, job_upload, make_job_fn, start_live, wait_state
+from server_helpers import TEST_RENDERERS, job_upload, make_job_fn, start_live, wait_progress, wait_state
 
 from emodiffhead.server.instance import ServerAlreadyRunning, read_instance
 from emodiffhead.server.testing import start_server, stop_server
@@ -30,10 +30,7 @@ def test_second_server_on_a_folder_refuses_and_touches_no_job(tmp_path, job_file
         with srv.client() as c:
             running = c.post("/jobs", files=job_upload(job_files)).json()["id"]
             queued = c.post("/jobs", files=job_upload(job_files)).json()["id"]
-            deadline = time.monotonic() + 60
-            while c.get(f"/jobs/{running}").json()["progress"] < 0.03:  # past x264's lookahead: the mp4 exists
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
+            wait_progress(c, running, 0.03)  # past x264's lookahead: the mp4 file exists
             info = read_instance(srv.data_dir)
             assert info["pid"] == os.getpid() and info["url"] == srv.url
             before = sorted(p.name for p in (srv.data_dir / "jobs" / running).iterdir())

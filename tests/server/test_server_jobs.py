@@ -8,7 +8,7 @@ import time
 
 import av
 
-from server_helpers import TEST_RENDERERS, job_upload, make_job_fn, start_live, wait_state
+from server_helpers import TEST_RENDERERS, job_upload, make_job_fn, start_live, wait_progress, wait_state
 
 
 def test_job_runs_to_done_and_serves_mp4(live, job_files, tmp_path):
@@ -44,10 +44,7 @@ def test_cancel_running_and_queued(tmp_path, job_files):
         with srv.client() as c:
             a = c.post("/jobs", files=job_upload(job_files)).json()["id"]
             b = c.post("/jobs", files=job_upload(job_files)).json()["id"]
-            deadline = time.monotonic() + 30
-            while c.get(f"/jobs/{a}").json()["progress"] <= 0:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
+            wait_progress(c, a)
             assert c.get(f"/jobs/{a}").json()["eta_s"] is not None
             st_b = c.post(f"/jobs/{b}/cancel").json()
             assert st_b["state"] == "cancelled"  # queued: cancelled without running

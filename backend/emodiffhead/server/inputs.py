@@ -271,6 +271,8 @@ def _in_child_process(fn, *args):
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    if mp.current_process().daemon:  # a daemonic process may not have children (a test or benchmark harness)
+        return fn(*args)
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as ex:
             return ex.submit(fn, *args).result()
