@@ -252,7 +252,8 @@ def parse_track_bytes(data: bytes, *, max_bytes: int, max_frames: int):
     """The validated Track in JSON ``data`` (limits as :func:`parse_track_file`)."""
     from ..track import Track
 
-    d = jsonlimits.loads(data, "track", max_bytes=max_bytes)
+    # floats by the fast C parser: Track.from_dict refuses non-finite values naming the field
+    d = jsonlimits.loads(data, "track", max_bytes=max_bytes, check_floats=False)
     frames = d.get("expression") if isinstance(d, dict) else None
     if isinstance(frames, list) and len(frames) > max_frames:
         raise UploadTooLarge(f"upload 'track': {len(frames)} frames is over the limit of {max_frames} frames "
@@ -266,7 +267,9 @@ def parse_track_bytes(data: bytes, *, max_bytes: int, max_frames: int):
 
 def _in_child_process(fn, *args):
     """``fn(*args)`` in a fresh child process (spawned: nothing of the server is inherited); its result or
-    its exception. The server's GIL stays free meanwhile, and the child's memory goes back when it exits."""
+    its exception. The server's GIL stays free meanwhile, and the child's memory goes back when it exits.
+    (A spawned child imports the parent's main script unless it is a ``__main__`` module, as under
+    ``python -m emodiffhead serve``: a script embedding the server needs an ``if __name__ == "__main__"`` guard.)"""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -276,8 +279,9 @@ def _in_child_process(fn, *args):
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as ex:
             return ex.submit(fn, *args).result()
-    except BrokenProcessPool:
-        raise UploadTooLarge("upload 'track': parsing it used more memory than this machine could give") from None
+    except BrokenProcessPool:  # the child died (out of memory, killed)
+        raise UploadTooLarge("upload 'track': the process parsing it stopped unexpectedly (out of memory?); "
+                             "send a smaller track") from None
 
 
 def parse_emotion(emotion: str, intensity: float, emotion_timeline: str | None):

@@ -42,23 +42,27 @@ def nesting_depth(data: bytes) -> int:
     in_string = 0
     for start in range(0, len(text), _SCAN_CHUNK):
         a = np.frombuffer(text, np.uint8, count=min(_SCAN_CHUNK, len(text) - start), offset=start)
-        quotes = a == 34
-        inside = (np.cumsum(quotes, dtype=np.int64) + in_string) & 1
-        in_string = int(inside[-1]) if a.size else in_string
-        opens = ((a == 91) | (a == 123)) & (inside == 0)
-        closes = ((a == 93) | (a == 125)) & (inside == 0)
-        idx = np.flatnonzero(opens | closes)
-        if idx.size:
-            steps = np.where(opens[idx], 1, -1).cumsum() + depth
+        quotes = np.flatnonzero(a == 34)
+        brackets = np.flatnonzero((a == 91) | (a == 93) | (a == 123) | (a == 125))
+        if brackets.size:
+            outside = ((np.searchsorted(quotes, brackets) + in_string) & 1) == 0  # an even number of quotes before
+            brackets = brackets[outside]
+        if brackets.size:
+            b = a[brackets]
+            steps = np.where((b == 91) | (b == 123), 1, -1).cumsum() + depth
             max_depth = max(max_depth, int(steps.max()))
             depth = int(steps[-1])
+        in_string = (in_string + quotes.size) & 1
     return max_depth
 
 
-def loads(data: bytes | str, field: str, *, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
+def loads(data: bytes | str, field: str, *, max_bytes: int, max_depth: int = MAX_DEPTH,
+          check_floats: bool = True) -> Any:
     """Parse client JSON for form field ``field``; :class:`JSONLimitError` naming the field when the text is
-    longer than ``max_bytes``, nested deeper than ``max_depth``, not UTF-8 JSON, or holds a number literal
-    longer than MAX_NUMBER_CHARS, a non-finite float (``1e400``) or NaN/Infinity."""
+    longer than ``max_bytes``, nested deeper than ``max_depth``, not UTF-8 JSON, or holds an integer literal
+    longer than MAX_NUMBER_CHARS, NaN/Infinity, or (``check_floats``) a float literal that long or non-finite
+    (``1e400``). ``check_floats=False`` keeps CPython's fast C float parsing for large numeric documents (a
+    track: millions of floats); the caller must then refuse non-finite values itself (the track validator does)."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if len(raw) > max_bytes:
         raise JSONLimitError(f"field '{field}': {_size(len(raw))} of JSON is over the limit of {_size(max_bytes)}")
@@ -89,7 +93,8 @@ def loads(data: bytes | str, field: str, *, max_bytes: int, max_depth: int = MAX
     except UnicodeDecodeError:
         raise JSONLimitError(f"field '{field}': not valid JSON (not UTF-8 text)") from None
     try:
-        return json.loads(text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant)
+        return json.loads(text, parse_int=parse_int, parse_float=parse_float if check_floats else None,
+                          parse_constant=parse_constant)
     except json.JSONDecodeError as e:
         raise JSONLimitError(f"field '{field}': not valid JSON ({e})") from None
     except RecursionError:  # not reached after the depth check; kept as a guard
