@@ -320,7 +320,11 @@ def create_app(config: ServerConfig) -> FastAPI:
         options = {"renderer": renderer, "size": size, "fps": fps, "emotion": emotion, "intensity": intensity,
                    "emotion_timeline": emotion_timeline or "", "transcript": transcript or "", "seed": seed,
                    "frames": frames, "audio_duration_s": round(clip.duration_s, 4)}
-        job = manager.submit(job_id, job_dir, options, names, frames_total=frames_total)
+        try:
+            job = manager.submit(job_id, job_dir, options, names, frames_total=frames_total)
+        except OSError as e:
+            store.delete(job_id)
+            raise inputs.storage_error(e, "the job's state") from None
         return JSONResponse({"id": job.id, "state": job.state}, status_code=202)
 
     def check_free_space(need_bytes: int) -> None:

@@ -53,12 +53,19 @@ class InsufficientStorage(EmodiffheadError):
     http_status = 507
 
 
+class DataFolderError(EmodiffheadError):
+    """The server cannot write its data folder for a reason other than space (permissions, a read-only disk)."""
+
+    http_status = 500
+
+
 def storage_error(e: OSError, what: str) -> EmodiffheadError:
-    """InsufficientStorage (507) for a full disk, else a plain 500-free message, for an OSError met saving ``what``."""
+    """The error to answer for an OSError met saving ``what`` in the data folder: InsufficientStorage (507) for
+    a full disk or quota, else DataFolderError (500) with the system's reason."""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         return InsufficientStorage(f"cannot save {what}: the disk of the server's data folder is full; free space "
                                    "or delete old jobs, then submit again")
-    return InsufficientStorage(f"cannot save {what} in the server's data folder ({(e.strerror or str(e)).lower()})")
+    return DataFolderError(f"cannot save {what} in the server's data folder ({(e.strerror or str(e)).lower()})")
 
 
 _GENERIC = {"", "application/octet-stream"}

@@ -196,11 +196,12 @@ class JobManager:
 
     def submit(self, job_id: str, job_dir: Path, options: dict[str, Any], inputs: dict[str, str],
                frames_total: int = 0) -> Job:
-        """Queue a job whose inputs are already in ``job_dir``."""
+        """Queue a job whose inputs are already in ``job_dir``. OSError (nothing queued) when its job.json cannot
+        be written: a job is only accepted once it is on disk."""
         job = Job(id=job_id, dir=job_dir, options=dict(options), inputs=dict(inputs), frames_total=int(frames_total))
+        self.store.write_state(job.id, job.to_record())
         with self._lock:
             self._jobs[job_id] = job
-        self._persist(job)
         log.info("job %s queued (renderer=%s)", job_id, options.get("renderer"))
         self._queue.put(job_id)
         return job
