@@ -31,14 +31,21 @@ class JSONLimitError(EmodiffheadError):
 
 
 def nesting_depth(data: bytes) -> int:
-    """Deepest nesting of ``[`` / ``{`` in JSON text ``data`` (brackets inside strings do not count).
+    """Deepest nesting of ``[`` / ``{`` in JSON text ``data`` (brackets inside strings do not count)."""
+    return structure(data)[0]
 
-    Linear time, constant memory per 4 MB chunk (numpy), no recursion; on invalid JSON the result is
-    approximate (``json.loads`` then refuses the text anyway).
+
+def structure(data: bytes, rows_depth: int = 3) -> tuple[int, int]:
+    """(deepest nesting of ``[`` / ``{``, number of arrays opened at depth ``rows_depth``) of JSON text ``data``;
+    brackets inside strings do not count. In a track (an object of arrays) the arrays at depth 3 are the rows
+    of its per-frame fields.
+
+    Linear time, no recursion, memory per 4 MB chunk (numpy); on invalid JSON the result is approximate
+    (``json.loads`` then refuses the text anyway).
     """
     # drop escaped backslashes, then escaped quotes: every remaining '"' opens or closes a string
     text = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    depth = max_depth = 0
+    depth = max_depth = rows = 0
     in_string = 0
     for start in range(0, len(text), _SCAN_CHUNK):
         a = np.frombuffer(text, np.uint8, count=min(_SCAN_CHUNK, len(text) - start), offset=start)
@@ -51,9 +58,10 @@ def nesting_depth(data: bytes) -> int:
             b = a[brackets]
             steps = np.where((b == 91) | (b == 123), 1, -1).cumsum() + depth
             max_depth = max(max_depth, int(steps.max()))
+            rows += int(np.count_nonzero((b == 91) & (steps == rows_depth)))
             depth = int(steps[-1])
         in_string = (in_string + quotes.size) & 1
-    return max_depth
+    return max_depth, rows
 
 
 def loads(data: bytes | str, field: str, *, max_bytes: int, max_depth: int = MAX_DEPTH,
