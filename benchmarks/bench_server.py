@@ -6,7 +6,9 @@ Prints a table:
 - render wall time through the server (POST sent -> state done seen) vs ``render_video`` called directly
   in a fresh process with the same inputs (target: overhead < 10%);
 - with ``--upload-mb 40,166``: ``GET /jobs/{id}`` latency while a track of that many MB is uploaded and
-  judged (a 40 MB track is parsed, then refused for not matching the audio; 166 MB is over the track limit).
+  judged (40 MB: about 120k frames, over the frame limit; 166 MB: over the track byte limit);
+- with ``--load-jobs 20``: that many jobs queued at once while 8 threads poll their status until all are
+  done: polls, latency, errors, and the server's resident memory before and after.
 
 The server runs in its own process (as ``emodiffhead serve`` does); the client here. Jobs:
 ``--job real``: the render pipeline (warp renderer); ``--job gil``: a pure-Python job that holds the GIL
@@ -14,7 +16,7 @@ for ``--gil-ms`` per frame (worst case for the one-thread worker design).
 
     .venv/bin/python benchmarks/bench_server.py --job real --size 128
     .venv/bin/python benchmarks/bench_server.py --job gil
-    .venv/bin/python benchmarks/bench_server.py --job real --repeats 1 --upload-mb 40,166
+    .venv/bin/python benchmarks/bench_server.py --job real --repeats 1 --upload-mb 40,166 --load-jobs 20
 """
 
 from __future__ import annotations
@@ -161,6 +163,51 @@ def upload_stall(c, url: str, token: str, jid: str, files: dict, track: bytes) -
     return r.status_code, took, lat
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load_test(c, url: str, token: str, files, form: dict, jobs: int, threads: int = 8):
+    """Queue ``jobs`` jobs, poll their status from ``threads`` threads until all finish; returns
+    (poll latencies, errors, states)."""
+    import random
+    import threading
+
+    import httpx
+
+    ids = [c.post("/jobs", files=files(), data=form).json()["id"] for _ in range(jobs)]
+    lat: list[float] = []
+    errors = [0]
+    done = threading.Event()
+
+    def poll(seed: int) -> None:
+        rng = random.Random(seed)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as p:
+            while not done.is_set():
+                t0 = time.perf_counter()
+                try:
+                    ok = p.get(f"/jobs/{rng.choice(ids)}").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                lat.append(time.perf_counter() - t0)
+                errors[0] += not ok
+
+    ths = [threading.Thread(target=poll, args=(i,)) for i in range(threads)]
+    for t in ths:
+        t.start()
+    while any(c.get(f"/jobs/{j}").json()["state"] in ("queued", "running") for j in ids):
+        time.sleep(0.5)
+    done.set()
+    for t in ths:
+        t.join()
+    states = [c.get(f"/jobs/{j}").json()["state"] for j in ids]
+    return lat, errors[0], states
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -179,6 +226,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=3.0, help="length of each request-rate window")
     ap.add_argument("--repeats", type=int, default=2, help="render runs for the overhead comparison")
     ap.add_argument("--upload-mb", default="", help="comma-separated track sizes (MB) for the upload-stall measure")
+    ap.add_argument("--load-jobs", type=int, default=0, help="jobs queued at once for the load measure (0: skip)")
     a = ap.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -241,6 +289,14 @@ def main() -> int:
             return (t_post, t_first, time.perf_counter() - t0, st["finished"] - st["started"], lat,
                     cpu_seconds(proc.pid) - c0)
 
+        if a.load_jobs:
+            rss0 = rss_mb(proc.pid)
+            lat, errors, states = load_test(c, url, token, files, form, a.load_jobs)
+            rows.append((f"load: {a.load_jobs} jobs queued, 8 threads polling: polls, errors",
+                         f"{len(lat)}, {errors} ({states.count('done')} done)"))
+            rows.append(("  latency p50 / p95 / max (ms)",
+                         f"{pct(lat, .5) * 1e3:.1f} / {pct(lat, .95) * 1e3:.1f} / {max(lat) * 1e3:.0f}"))
+            rows.append(("  server RSS before / after (MB)", f"{rss0:.0f} / {rss_mb(proc.pid):.0f}"))
         busy = run_job(a.seconds)[4]
         rows.append(("GET /jobs/{id} while rendering: req/s", f"{len(busy) / sum(busy):.0f}"))
         rows.append(("  latency p50 / p95 / max (ms)",

@@ -265,7 +265,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     # ---- jobs ---------------------------------------------------------------------------------
     @app.post("/jobs", status_code=202, response_model=JobCreated, summary="Queue a render job",
-              responses=_error_responses(400, 409, 413, 415, 422))
+              responses=_error_responses(400, 409, 413, 415, 422, 507))
     def post_jobs(request: Request, photo: UploadFile = File(..., description="identity photo with one face"),
                   audio: UploadFile = File(..., description="speech recording"),
                   track: UploadFile | None = File(None, description="expression track JSON (else animated here)"),
@@ -288,7 +288,8 @@ def create_app(config: ServerConfig) -> FastAPI:
         if not track or not track.filename:
             track = None
             inputs.parse_emotion(emotion, intensity, emotion_timeline)
-        upload_bytes = int(request.headers.get("content-length") or 0)
+        length = request.headers.get("content-length", "")
+        upload_bytes = int(length) if length.isdigit() else 0
         check_free_space(upload_bytes)
         try:
             job_id, job_dir = manager.new_job_dir()
