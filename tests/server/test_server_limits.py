@@ -179,6 +179,25 @@ def test_a_large_track_is_parsed_off_the_server_thread_and_works(live, job_files
         assert r.status_code == 422 and "nested" in r.json()["detail"]
 
 
+def test_large_track_under_emodiffhead_serve(tmp_path, job_files):
+    """The child-process parser works in the real ``python -m emodiffhead serve`` process (spawn start method)."""
+    from emodiffhead.server.inputs import INLINE_TRACK_BYTES
+    from emodiffhead.server.testing import start_server, stop_server
+
+    url, token, proc = start_server(tmp_path / "data")
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as c:
+            big = _track_with(job_files, meta={"pad": "x" * (INLINE_TRACK_BYTES + 1000)})
+            r = c.post("/jobs", files=job_upload(job_files, track=("t.json", big, "application/json")),
+                       data={"size": "128"})
+            assert r.status_code == 202, r.text
+            bad = _track_with(job_files, meta={"pad": "x" * (INLINE_TRACK_BYTES + 1000)}, fps=None)
+            r = c.post("/jobs", files=job_upload(job_files, track=("t.json", bad, "application/json")))
+            assert r.status_code == 422 and "'fps'" in r.json()["detail"], r.text
+    finally:
+        stop_server(proc)
+
+
 # ---- 5: disk space --------------------------------------------------------------------------------
 def test_too_little_free_space_is_507_before_anything_is_written(tmp_path, job_files):
     srv = start_live(tmp_path / "d", job_fn=make_job_fn(), renderers_fn=TEST_RENDERERS, min_free_mb=1e9)

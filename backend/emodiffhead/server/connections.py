@@ -105,6 +105,9 @@ class GuardedH11Protocol(H11Protocol):
             self._close_with(408, "Request Timeout",
                              f"no complete request headers within {self.header_timeout_s:g} s; connection closed")
             return
+        if getattr(self.flow, "read_paused", False):  # the server stopped reading (its buffer is full): not the client
+            self._arm("body", self.body_timeout_s)
+            return
         log.info("connection closed: request body paused longer than %g s", self.body_timeout_s)
         if self.cycle is not None and self.cycle.response_started:
             self.transport.close()  # the application answered already; just stop waiting for the body
