@@ -67,12 +67,13 @@ def find_running(data_dir: str = "", timeout: float = 2.0) -> RunningServer | No
     pid, url = (info.get("pid"), info.get("url")) if isinstance(info, dict) else (None, None)
     if not isinstance(pid, int) or pid <= 0 or not isinstance(url, str) or not url.startswith("http://"):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass  # another user's process: /health decides
+    if os.name == "posix":  # (on Windows os.kill would terminate the process: /health alone decides there)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # another user's process: /health decides
     try:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # a local server: never a proxy
         with opener.open(url.rstrip("/") + "/health", timeout=timeout) as r:

@@ -1,7 +1,8 @@
 """One server per data folder: an exclusive lock plus a file that names the running server.
 
-``<data_dir>/server.lock`` is held with ``flock(LOCK_EX | LOCK_NB)`` for the life of the server process (the
-kernel drops it when the process dies, even on SIGKILL, so a crash never leaves the folder locked).
+``<data_dir>/server.lock`` is held with ``flock(LOCK_EX | LOCK_NB)`` (``msvcrt.locking`` on Windows, not
+tested here) for the life of the server process (the kernel drops it when the process dies, even on SIGKILL,
+so a crash never leaves the folder locked).
 ``<data_dir>/server.json`` (mode 0600) says who holds it: ``{"pid", "url", "port", "version", "started"}``;
 clients (the Blender add-on) read it to reuse the running server instead of starting a second one. The lock
 is taken before any job on disk is read or touched; a second server on the same folder refuses to start
@@ -10,7 +11,6 @@ with a message naming the first.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -19,6 +19,12 @@ from typing import Any
 
 from ..errors import EmodiffheadError
 from .storage import atomic_write_json
+
+try:
+    import fcntl
+except ImportError:  # Windows: msvcrt's byte-range lock (also dropped by the OS when the process ends)
+    fcntl = None  # type: ignore[assignment]
+    import msvcrt
 
 LOCK_FILE = "server.lock"
 INSTANCE_FILE = "server.json"
@@ -71,12 +77,12 @@ class InstanceLock:
             return self
         path = self.data_dir / LOCK_FILE
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
         except OSError as e:
             raise EmodiffheadError(f"data folder {self.data_dir}: cannot create {LOCK_FILE} "
                                    f"({e.strerror or e})") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd)
         except OSError:
             os.close(fd)
             raise ServerAlreadyRunning(
@@ -107,7 +113,24 @@ class InstanceLock:
             except OSError:
                 pass
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            _unlock(self._fd)
         finally:
             os.close(self._fd)
             self._fd = None
+
+
+def _lock(fd: int) -> None:
+    """Exclusive, non-blocking lock of the open file ``fd``; OSError when another process (or another open
+    file of this process) holds it."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    else:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+
+def _unlock(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    else:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
