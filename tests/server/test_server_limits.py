@@ -94,7 +94,12 @@ def huge_png() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def test_huge_photo_refused_from_its_header_without_decoding(live, job_files, huge_png):
+def test_huge_photo_refused_from_its_header_without_decoding(live, job_files, huge_png, monkeypatch):
+    import cv2 as cv2_module
+
+    decoded: list[int] = []
+    real_imdecode = cv2_module.imdecode
+    monkeypatch.setattr(cv2_module, "imdecode", lambda *a, **k: decoded.append(1) or real_imdecode(*a, **k))
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB; the server runs in this process
     for _ in range(3):
         d = _refused(live, "POST", "/jobs", files=job_upload(job_files, photo=("big.png", huge_png, "image/png")),
@@ -103,6 +108,7 @@ def test_huge_photo_refused_from_its_header_without_decoding(live, job_files, hu
                  names=("'photo'", "20000x20000"))
     growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
     assert growth_mb < 300, f"peak memory grew {growth_mb:.0f} MB: the photo was decoded ({d})"
+    assert decoded == []  # the decoder was never called
     bad = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40  # a PNG signature with no IHDR
     _refused(live, "POST", "/jobs", files=job_upload(job_files, photo=("x.png", bad, "image/png")), status=400,
              names=("'photo'", "header"))
