@@ -113,6 +113,14 @@ def wait_state(client: httpx.Client, job_id: str, states: tuple[str, ...], timeo
         time.sleep(0.02)
 
 
+def wait_on_disk(data_dir: Path, job_id: str, state: str, timeout: float = WAIT_S) -> None:
+    """Wait until the job's job.json says ``state`` (it is written just after the state shows over HTTP)."""
+    deadline = time.monotonic() + timeout
+    while json.loads((Path(data_dir) / "jobs" / job_id / "job.json").read_text())["state"] != state:
+        assert time.monotonic() < deadline, f"job.json of {job_id} never said {state}"
+        time.sleep(0.02)
+
+
 def wait_progress(client: httpx.Client, job_id: str, above: float = 0.0, timeout: float = WAIT_S) -> dict:
     """Poll until the job's progress is above ``above``; returns its status."""
     deadline = time.monotonic() + timeout

@@ -13,7 +13,8 @@ import time
 
 import httpx
 import pytest
-from server_helpers import TEST_RENDERERS, job_upload, make_job_fn, start_live, wait_progress, wait_state
+from server_helpers import (TEST_RENDERERS, job_upload, make_job_fn, start_live, wait_on_disk, wait_progress,
+                            wait_state)
 
 from emodiffhead.server.instance import ServerAlreadyRunning, read_instance
 from emodiffhead.server.testing import start_server, stop_server
@@ -33,7 +34,10 @@ def test_second_server_on_a_folder_refuses_and_touches_no_job(tmp_path, job_file
             wait_progress(c, running, 0.03)  # past x264's lookahead: the mp4 file exists
             info = read_instance(srv.data_dir)
             assert info["pid"] == os.getpid() and info["url"] == srv.url
-            before = sorted(p.name for p in (srv.data_dir / "jobs" / running).iterdir())
+            def files_of(jid: str) -> list[str]:  # (hidden temp files of progress updates come and go)
+                return sorted(p.name for p in (srv.data_dir / "jobs" / jid).iterdir() if not p.name.startswith("."))
+
+            before = files_of(running)
             assert "result.tmp.mp4" in before  # the live job's file in progress
             port = srv.url.rsplit(":", 1)[1]
             for port_arg in (port, "0"):  # the live server's port, and another one
@@ -48,7 +52,7 @@ def test_second_server_on_a_folder_refuses_and_touches_no_job(tmp_path, job_file
             with pytest.raises(ServerAlreadyRunning, match="in use by another"):
                 create_app(ServerConfig(data_dir=srv.data_dir, token="x" * 43))
             # nothing of the live server was touched: its file in progress, its job states
-            assert sorted(p.name for p in (srv.data_dir / "jobs" / running).iterdir()) == before
+            assert files_of(running) == before
             for jid, state in ((running, "running"), (queued, "queued")):
                 assert json.loads((srv.data_dir / "jobs" / jid / "job.json").read_text())["state"] == state
                 assert c.get(f"/jobs/{jid}").json()["state"] == state
@@ -122,6 +126,7 @@ def test_head_health_and_private_modes(tmp_path, job_files):
         with srv.client() as c:
             jid = c.post("/jobs", files=job_upload(job_files)).json()["id"]
             assert wait_state(c, jid, ("done", "failed"))["state"] == "done"
+        wait_on_disk(data, jid, "done")
         for p in (data / "jobs" / jid).iterdir():
             assert stat.S_IMODE(p.stat().st_mode) == 0o600, p.name
         assert stat.S_IMODE((data / "jobs" / jid).stat().st_mode) == 0o700
