@@ -125,7 +125,7 @@ def test_photo_decoding_runs_at_most_two_at_once(live, job_files, monkeypatch):
             active[0] += 1
             peak[0] = max(peak[0], active[0])
         try:
-            time.sleep(0.2)  # hold the slot so that overlapping requests would show
+            time.sleep(0.5)  # hold the slot so that overlapping requests would show
             return real(path)
         finally:
             with lock:
