@@ -8,7 +8,8 @@ Prints a table:
 - with ``--upload-mb 40,166``: ``GET /jobs/{id}`` latency while a track of that many MB is uploaded and
   judged (40 MB: about 120k frames, over the frame limit; 166 MB: over the track byte limit);
 - with ``--load-jobs 20``: that many jobs queued at once while 8 threads poll their status until all are
-  done: polls, latency, errors, and the server's resident memory before and after.
+  done: polls, latency, errors, and the server's resident memory before and after;
+- with ``--cancels 5``: time from ``POST /jobs/{id}/cancel`` on a rendering job to the state ``cancelled``.
 
 The server runs in its own process (as ``emodiffhead serve`` does); the client here. Jobs:
 ``--job real``: the render pipeline (warp renderer); ``--job gil``: a pure-Python job that holds the GIL
@@ -227,6 +228,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2, help="render runs for the overhead comparison")
     ap.add_argument("--upload-mb", default="", help="comma-separated track sizes (MB) for the upload-stall measure")
     ap.add_argument("--load-jobs", type=int, default=0, help="jobs queued at once for the load measure (0: skip)")
+    ap.add_argument("--cancels", type=int, default=0, help="running jobs to cancel for the cancel measure (0: skip)")
     a = ap.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -297,6 +299,20 @@ def main() -> int:
             rows.append(("  latency p50 / p95 / max (ms)",
                          f"{pct(lat, .5) * 1e3:.1f} / {pct(lat, .95) * 1e3:.1f} / {max(lat) * 1e3:.0f}"))
             rows.append(("  server RSS before / after (MB)", f"{rss0:.0f} / {rss_mb(proc.pid):.0f}"))
+        if a.cancels:
+            waits = []
+            for _ in range(a.cancels):
+                jid_c = c.post("/jobs", files=files(), data=form).json()["id"]
+                while c.get(f"/jobs/{jid_c}").json()["progress"] < 0.35:  # rendering frames
+                    time.sleep(0.005)
+                t0 = time.perf_counter()
+                c.post(f"/jobs/{jid_c}/cancel")
+                while (st := c.get(f"/jobs/{jid_c}").json())["state"] == "running":
+                    time.sleep(0.002)
+                waits.append(time.perf_counter() - t0)
+                assert st["state"] == "cancelled", st
+            rows.append((f"cancel a rendering job -> cancelled (ms, median / max of {a.cancels})",
+                         f"{statistics.median(waits) * 1e3:.0f} / {max(waits) * 1e3:.0f}"))
         busy = run_job(a.seconds)[4]
         rows.append(("GET /jobs/{id} while rendering: req/s", f"{len(busy) / sum(busy):.0f}"))
         rows.append(("  latency p50 / p95 / max (ms)",
