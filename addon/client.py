@@ -62,10 +62,13 @@ class Client:
 
     def animate(self, audio: str, emotion: str = "neutral", intensity: float = 1.0,
                 emotion_timeline: dict | list | None = None, transcript: str = "", fps: float = 25.0,
-                seed: int = 0, model: str = "builtin") -> bytes:
-        """POST /animate: the track JSON bytes for ``audio`` (``emotion_timeline`` wins over emotion)."""
+                seed: int = -1, model: str = "builtin") -> bytes:
+        """POST /animate: the track JSON bytes for ``audio`` (``emotion_timeline`` wins over emotion; a negative
+        ``seed`` lets the server derive the idle-motion seed from the audio)."""
         fields: dict[str, str] = {"emotion": emotion, "intensity": repr(float(intensity)),
-                                  "fps": repr(float(fps)), "seed": str(int(seed)), "model": model}
+                                  "fps": repr(float(fps)), "model": model}
+        if seed >= 0:
+            fields["seed"] = str(int(seed))
         if emotion_timeline:
             fields["emotion_timeline"] = json.dumps(emotion_timeline)
         if transcript:

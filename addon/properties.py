@@ -56,8 +56,9 @@ class EMODIFFHEAD_PG_scene(bpy.types.PropertyGroup):
     audio_path: StringProperty(name="Audio file", subtype="FILE_PATH",
                                description="Speech recording (wav, flac, mp3, ...) for Audio: File")
     transcript: StringProperty(name="Transcript", description="Optional text of the speech (better lip sync)")
-    seed: IntProperty(name="Seed", default=0, min=0,
-                      description="Random seed of the idle motion (blinks, head sway); same seed, same motion")
+    seed: IntProperty(name="Seed", default=-1, min=-1,
+                      description="Random seed of the idle motion (blinks, head sway); same seed, same motion. "
+                                  "-1: derived from the line's audio, so each line moves differently")
     use_emotion_curves: BoolProperty(name="Keep my emotion keys", default=True,
                                      description="When you edited this line's emotion keys, animating again sends them "
                                                  "to the backend as the emotion timeline and keeps them as they are; "

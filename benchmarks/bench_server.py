@@ -4,7 +4,12 @@ Prints a table:
 - requests/s and latency (p50, p95) of ``GET /jobs/{id}`` with the server idle and while a job renders;
 - time from ``POST /jobs`` (sent) to the 202 answer and to the first progress > 0 seen by a client;
 - render wall time through the server (POST sent -> state done seen) vs ``render_video`` called directly
-  in a fresh process with the same inputs (target: overhead < 10%).
+  in a fresh process with the same inputs (target: overhead < 10%);
+- with ``--upload-mb 40,166``: ``GET /jobs/{id}`` latency while a track of that many MB is uploaded and
+  judged (40 MB: about 120k frames, over the frame limit; 166 MB: over the track byte limit);
+- with ``--load-jobs 20``: that many jobs queued at once while 8 threads poll their status until all are
+  done: polls, latency, errors, and the server's resident memory before and after;
+- with ``--cancels 5``: time from ``POST /jobs/{id}/cancel`` on a rendering job to the state ``cancelled``.
 
 The server runs in its own process (as ``emodiffhead serve`` does); the client here. Jobs:
 ``--job real``: the render pipeline (warp renderer); ``--job gil``: a pure-Python job that holds the GIL
@@ -12,6 +17,7 @@ for ``--gil-ms`` per frame (worst case for the one-thread worker design).
 
     .venv/bin/python benchmarks/bench_server.py --job real --size 128
     .venv/bin/python benchmarks/bench_server.py --job gil
+    .venv/bin/python benchmarks/bench_server.py --job real --repeats 1 --upload-mb 40,166 --load-jobs 20
 """
 
 from __future__ import annotations
@@ -62,13 +68,20 @@ def _serve(data_dir: str, job: str, frames: int, gil_ms: float, switch_ms: float
     kw = {}
     if job == "gil":
         kw = dict(job_fn=gil_job_fn(frames, gil_ms), renderers_fn=lambda: {"warp": (True, "")})
-    app = create_app(ServerConfig(data_dir=Path(data_dir), token=load_or_create_token(Path(data_dir)),
-                                  switch_interval_s=switch_ms / 1e3, **kw))
+    config = ServerConfig(data_dir=Path(data_dir), token=load_or_create_token(Path(data_dir)),
+                          switch_interval_s=switch_ms / 1e3, **kw)
+    app = create_app(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY on accept
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     port_q.put(sock.getsockname()[1])
-    uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, log_level="warning")).run(sockets=[sock])
+    try:  # the connection limits of emodiffhead serve
+        from emodiffhead.server.connections import uvicorn_config
+
+        uconfig = uvicorn_config(app, config, log_level="warning")
+    except ImportError:  # a build from before they existed (for before/after comparisons)
+        uconfig = uvicorn.Config(app, log_config=None, access_log=False, log_level="warning")
+    uvicorn.Server(uconfig).run(sockets=[sock])
 
 
 def _direct_worker(photo: str, audio: str, out: str, size: int, cmd_q, res_q) -> None:
@@ -102,6 +115,100 @@ def hammer(client, path: str, seconds: float, stop_when=None) -> list[float]:
     return lat
 
 
+def track_json_bytes(frames: int, expression_names: list[str]) -> bytes:
+    """A neutral track of ``frames`` frames as JSON text (built by repetition: fast for 10^6 frames)."""
+    import json
+
+    from emodiffhead.emotion import EMOTIONS
+
+    E, C = len(expression_names), len(EMOTIONS)
+
+    def rows(row: str) -> str:
+        return "[" + ",".join([row] * frames) + "]"
+
+    zeros = lambda n: "[" + ",".join(["0.0"] * n) + "]"  # noqa: E731
+    head = {"format": "emodiffhead.track", "version": 1, "fps": 25.0, "num_frames": frames, "head_model": "builtin",
+            "expression_names": expression_names, "emotion_names": list(EMOTIONS), "meta": {}}
+    pose = "[" + ",".join([zeros(3)] * 5) + "]"
+    parts = [json.dumps(head)[:-1], ', "expression": ', rows(zeros(E)), ', "pose": ', rows(pose),
+             ', "translation": ', rows(zeros(3)), ', "emotion": ', rows(zeros(C)), "}"]
+    return "".join(parts).encode()
+
+
+def upload_stall(c, url: str, token: str, jid: str, files: dict, track: bytes) -> tuple[int, float, list[float]]:
+    """POST /jobs with ``track`` while another connection polls GET /jobs/{jid}; returns (status of the POST,
+    seconds to its answer, poll latencies during it)."""
+    import threading
+
+    import httpx
+
+    done = threading.Event()
+    lat: list[float] = []
+
+    def poll() -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as p:
+            while not done.is_set():
+                t0 = time.perf_counter()
+                p.get(f"/jobs/{jid}")
+                lat.append(time.perf_counter() - t0)
+                time.sleep(0.01)
+
+    th = threading.Thread(target=poll)
+    th.start()
+    time.sleep(0.2)
+    t0 = time.perf_counter()
+    r = c.post("/jobs", files={**files, "track": ("t.json", track, "application/json")})
+    took = time.perf_counter() - t0
+    done.set()
+    th.join()
+    return r.status_code, took, lat
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load_test(c, url: str, token: str, files, form: dict, jobs: int, threads: int = 8):
+    """Queue ``jobs`` jobs, poll their status from ``threads`` threads until all finish; returns
+    (poll latencies, errors, states)."""
+    import random
+    import threading
+
+    import httpx
+
+    ids = [c.post("/jobs", files=files(), data=form).json()["id"] for _ in range(jobs)]
+    lat: list[float] = []
+    errors = [0]
+    done = threading.Event()
+
+    def poll(seed: int) -> None:
+        rng = random.Random(seed)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as p:
+            while not done.is_set():
+                t0 = time.perf_counter()
+                try:
+                    ok = p.get(f"/jobs/{rng.choice(ids)}").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                lat.append(time.perf_counter() - t0)
+                errors[0] += not ok
+
+    ths = [threading.Thread(target=poll, args=(i,)) for i in range(threads)]
+    for t in ths:
+        t.start()
+    while any(c.get(f"/jobs/{j}").json()["state"] in ("queued", "running") for j in ids):
+        time.sleep(0.5)
+    done.set()
+    for t in ths:
+        t.join()
+    states = [c.get(f"/jobs/{j}").json()["state"] for j in ids]
+    return lat, errors[0], states
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -119,6 +226,9 @@ def main() -> int:
                     help="sys.setswitchinterval of the server in ms (the server's default 1; CPython's 5)")
     ap.add_argument("--seconds", type=float, default=3.0, help="length of each request-rate window")
     ap.add_argument("--repeats", type=int, default=2, help="render runs for the overhead comparison")
+    ap.add_argument("--upload-mb", default="", help="comma-separated track sizes (MB) for the upload-stall measure")
+    ap.add_argument("--load-jobs", type=int, default=0, help="jobs queued at once for the load measure (0: skip)")
+    ap.add_argument("--cancels", type=int, default=0, help="running jobs to cancel for the cancel measure (0: skip)")
     a = ap.parse_args()
 
     ctx = mp.get_context("spawn")
@@ -126,7 +236,8 @@ def main() -> int:
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         port_q = ctx.Queue()
-        proc = ctx.Process(target=_serve, args=(tmp, a.job, a.frames, a.gil_ms, a.switch_ms, port_q), daemon=True)
+        # not daemonic: the server parses large tracks in child processes, as under emodiffhead serve
+        proc = ctx.Process(target=_serve, args=(tmp, a.job, a.frames, a.gil_ms, a.switch_ms, port_q))
         proc.start()
         url = f"http://127.0.0.1:{port_q.get(timeout=120)}"
         token = (Path(tmp) / "token").read_text().strip()
@@ -153,6 +264,15 @@ def main() -> int:
         idle = hammer(c, f"/jobs/{jid}", a.seconds)
         rows.append(("GET /jobs/{id} idle: req/s", f"{len(idle) / sum(idle):.0f}"))
         rows.append(("  latency p50 / p95 (ms)", f"{pct(idle, .5) * 1e3:.1f} / {pct(idle, .95) * 1e3:.1f}"))
+        if a.upload_mb:
+            names = c.get("/health").json()["expression_names"]
+            per_frame = len(track_json_bytes(100, names)) / 100
+            for mb in (float(x) for x in a.upload_mb.split(",")):
+                track = track_json_bytes(int(mb * 2**20 / per_frame), names)
+                code, took, lat = upload_stall(c, url, token, jid, files(), track)
+                rows.append((f"upload a {len(track) / 2**20:.0f} MB track: answer, s (status)", f"{took:.2f} ({code})"))
+                rows.append(("  GET /jobs/{id} meanwhile: n, p50 / p95 / max (ms)",
+                             f"{len(lat)}, {pct(lat, .5) * 1e3:.1f} / {pct(lat, .95) * 1e3:.1f} / {max(lat) * 1e3:.0f}"))
 
         def run_job(hammer_s: float = 0.0):
             """POST a job; poll at 10 Hz like a client (or hammer for hammer_s); returns timings."""
@@ -171,6 +291,28 @@ def main() -> int:
             return (t_post, t_first, time.perf_counter() - t0, st["finished"] - st["started"], lat,
                     cpu_seconds(proc.pid) - c0)
 
+        if a.load_jobs:
+            rss0 = rss_mb(proc.pid)
+            lat, errors, states = load_test(c, url, token, files, form, a.load_jobs)
+            rows.append((f"load: {a.load_jobs} jobs queued, 8 threads polling: polls, errors",
+                         f"{len(lat)}, {errors} ({states.count('done')} done)"))
+            rows.append(("  latency p50 / p95 / max (ms)",
+                         f"{pct(lat, .5) * 1e3:.1f} / {pct(lat, .95) * 1e3:.1f} / {max(lat) * 1e3:.0f}"))
+            rows.append(("  server RSS before / after (MB)", f"{rss0:.0f} / {rss_mb(proc.pid):.0f}"))
+        if a.cancels:
+            waits = []
+            for _ in range(a.cancels):
+                jid_c = c.post("/jobs", files=files(), data=form).json()["id"]
+                while c.get(f"/jobs/{jid_c}").json()["progress"] < 0.35:  # rendering frames
+                    time.sleep(0.005)
+                t0 = time.perf_counter()
+                c.post(f"/jobs/{jid_c}/cancel")
+                while (st := c.get(f"/jobs/{jid_c}").json())["state"] == "running":
+                    time.sleep(0.002)
+                waits.append(time.perf_counter() - t0)
+                assert st["state"] == "cancelled", st
+            rows.append((f"cancel a rendering job -> cancelled (ms, median / max of {a.cancels})",
+                         f"{statistics.median(waits) * 1e3:.0f} / {max(waits) * 1e3:.0f}"))
         busy = run_job(a.seconds)[4]
         rows.append(("GET /jobs/{id} while rendering: req/s", f"{len(busy) / sum(busy):.0f}"))
         rows.append(("  latency p50 / p95 / max (ms)",

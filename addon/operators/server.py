@@ -37,6 +37,11 @@ class EMODIFFHEAD_OT_server_start(bpy.types.Operator):
         except (RuntimeError, OSError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
+        if getattr(proc, "reused", False):  # one server per data folder: use the one that runs
+            p.backend_url = proc.url
+            self.report({"INFO"}, f"emodiffhead server already running for this data folder (pid {proc.pid}, "
+                                  f"{proc.url}); using it")
+            return {"FINISHED"}
         self.report({"INFO"}, f"emodiffhead server starting (pid {proc.pid}); press Check in a few seconds")
         return {"FINISHED"}
 

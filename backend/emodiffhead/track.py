@@ -145,8 +145,10 @@ class Track:
                     "emotion_names", "emotion"):
             if key not in d:
                 raise TrackError(f"track field {key!r} is missing")
-        if "joint_names" in d and list(d["joint_names"]) != list(JOINT_NAMES):
-            raise TrackError(f"track field 'joint_names': expected {list(JOINT_NAMES)}, got {d['joint_names']!r}")
+        if "joint_names" in d and (not isinstance(d["joint_names"], (list, tuple, np.ndarray))
+                                   or list(d["joint_names"]) != list(JOINT_NAMES)):
+            got = repr(d["joint_names"])[:100]
+            raise TrackError(f"track field 'joint_names': expected {list(JOINT_NAMES)}, got {got}")
         t = cls(
             fps=_number(d["fps"], "fps"),
             head_model=_string(d["head_model"], "head_model"),
@@ -227,9 +229,13 @@ def track_from_json_bytes(data: bytes) -> Track:
 # ---- validation --------------------------------------------------------------------------------
 
 def _number(v: Any, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise TrackError(f"track field {name!r}: expected a finite number, got {v!r}")
-    return float(v)
+    try:
+        f = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+    except OverflowError:  # an integer beyond float range
+        f = math.inf
+    if not math.isfinite(f):
+        raise TrackError(f"track field {name!r}: expected a finite number, got {repr(v)[:40]}")
+    return f
 
 
 def _string(v: Any, name: str) -> str:
@@ -250,7 +256,7 @@ def _names(v: Any, name: str) -> list[str]:
 def _array(v: Any, name: str, ndim: int) -> np.ndarray:
     try:
         a = np.asarray(v, dtype=np.float32)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise TrackError(f"track field {name!r}: not a rectangular array of numbers") from None
     if a.ndim != ndim:
         raise TrackError(f"track field {name!r}: expected {ndim} dimensions, got shape {a.shape}")

@@ -39,19 +39,28 @@ class Live:
 
 
 def start_live(data_dir: Path, **config) -> Live:
-    """Serve ``create_app(ServerConfig(data_dir, ...))`` with uvicorn in a thread; wait until it answers."""
+    """Serve ``create_app(ServerConfig(data_dir, ...))`` with uvicorn in a thread, with the connection limits of
+    ``emodiffhead serve`` (:func:`emodiffhead.server.connections.uvicorn_config`); wait until it answers."""
     import uvicorn
 
+    from emodiffhead.server.connections import uvicorn_config
+
     token = load_or_create_token(_ensure(data_dir))
-    app = create_app(ServerConfig(data_dir=Path(data_dir), token=token, **config))
+    cfg = ServerConfig(data_dir=Path(data_dir), token=token, **config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY on accept
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        app = create_app(cfg)
+    except BaseException:
+        sock.close()
+        raise
+    app.state.instance.publish(url)
+    server = uvicorn.Server(uvicorn_config(app, cfg, lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + WAIT_S
     while not server.started:
         assert time.monotonic() < deadline, "server did not start"
@@ -102,6 +111,23 @@ def wait_state(client: httpx.Client, job_id: str, states: tuple[str, ...], timeo
             return st
         assert time.monotonic() < deadline, f"job stayed {st['state']}: {st}"
         time.sleep(0.02)
+
+
+def wait_on_disk(data_dir: Path, job_id: str, state: str, timeout: float = WAIT_S) -> None:
+    """Wait until the job's job.json says ``state`` (it is written just after the state shows over HTTP)."""
+    deadline = time.monotonic() + timeout
+    while json.loads((Path(data_dir) / "jobs" / job_id / "job.json").read_text())["state"] != state:
+        assert time.monotonic() < deadline, f"job.json of {job_id} never said {state}"
+        time.sleep(0.02)
+
+
+def wait_progress(client: httpx.Client, job_id: str, above: float = 0.0, timeout: float = WAIT_S) -> dict:
+    """Poll until the job's progress is above ``above``; returns its status."""
+    deadline = time.monotonic() + timeout
+    while (st := client.get(f"/jobs/{job_id}").json())["progress"] <= above:
+        assert time.monotonic() < deadline, f"job progress stayed at {st['progress']}: {st}"
+        time.sleep(0.02)
+    return st
 
 
 def neutral_track_json(num_frames: int, fps: float = 25.0) -> bytes:

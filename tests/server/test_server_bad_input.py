@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import cv2
+import httpx
 import numpy as np
 from server_helpers import TEST_RENDERERS, job_upload, make_job_fn, neutral_track_json, start_live
 
@@ -109,7 +110,7 @@ def test_audio_longer_than_the_limit(tmp_path, job_files):
         srv.stop()
 
 
-def test_too_short_audio_and_odd_fps(live, job_files, example_audio):
+def test_too_short_audio_and_odd_fps(live, job_files, example_audio, example_photo, tmp_path, capsys):
     import io
     import wave
 
@@ -125,6 +126,22 @@ def test_too_short_audio_and_odd_fps(live, job_files, example_audio):
     with live.client() as c:
         r = c.post("/animate", files={"audio": ("s.wav", buf.getvalue(), "audio/wav")})
     assert r.status_code == 400 and "too short" in r.json()["detail"]
+    server_says = r.json()["detail"]
+    # one limit for the server and the CLI (audio.io.MIN_DURATION_S): the CLI refuses the same file
+    from emodiffhead.audio.io import MIN_DURATION_S
+    from emodiffhead.cli import main
+
+    assert f"at least {MIN_DURATION_S:g} s" in server_says
+    short = tmp_path / "short.wav"
+    short.write_bytes(buf.getvalue())
+    capsys.readouterr()
+    for argv in (["animate", str(short), "-o", str(tmp_path / "t.json"), "--quiet"],
+                 ["render", str(example_photo), str(short), "-o", str(tmp_path / "o.mp4"), "--size", "128",
+                  "--quiet"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "too short" in err and f"at least {MIN_DURATION_S:g} s" in err, err
+    assert httpx.get(live.url + "/health").json()["limits"]["min_audio_s"] == MIN_DURATION_S
     r = _post(live, files=job_upload(job_files), data={"fps": "0.5"})
     assert r.status_code == 422 and "fps" in r.json()["detail"]
 

@@ -53,3 +53,24 @@ def test_animate_returns_a_valid_track(live, example_audio):
         # a timeline is JSON text, never a path on the server
         r = c.post("/animate", files=files, data={"emotion_timeline": str(live.data_dir / "token")})
         assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
+
+
+def test_animate_seed_is_derived_from_the_audio_unless_given(live, example_audio):
+    """Without a seed each audio gets its own idle motion (clips do not all blink in step); the same audio gives
+    the same track; an explicit seed is honoured."""
+    from emodiffhead.seeds import derive_seed
+
+    wav = example_audio.read_bytes()
+    other = wav[:44] + bytes(b ^ 1 for b in wav[44:46]) + wav[46:]  # same speech, one sample differs
+    with live.client() as c:
+        def track(data: bytes, **fields) -> Track:
+            r = c.post("/animate", files={"audio": ("a.wav", data, "audio/wav")}, data=fields)
+            assert r.status_code == 200, r.text
+            return Track.from_dict(r.json())
+
+        a, a2, b = track(wav), track(wav), track(other)
+        fixed, fixed2 = track(wav, seed="7"), track(other, seed="7")
+    assert np.array_equal(a.expression, a2.expression)
+    assert not np.array_equal(a.pose, b.pose)  # the idle motion differs between the two files
+    assert np.array_equal(fixed.pose, fixed2.pose)
+    assert derive_seed(example_audio) != 7 and not np.array_equal(a.pose, fixed.pose)

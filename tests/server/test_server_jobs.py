@@ -8,7 +8,8 @@ import time
 
 import av
 
-from server_helpers import TEST_RENDERERS, job_upload, make_job_fn, start_live, wait_state
+from server_helpers import (TEST_RENDERERS, job_upload, make_job_fn, start_live, wait_on_disk, wait_progress,
+                            wait_state)
 
 
 def test_job_runs_to_done_and_serves_mp4(live, job_files, tmp_path):
@@ -30,7 +31,8 @@ def test_job_runs_to_done_and_serves_mp4(live, job_files, tmp_path):
             assert sum(1 for _ in v.decode(video=0)) == 10
         assert [j["id"] for j in c.get("/jobs").json()] == [job["id"]]
         assert c.get(f"/jobs/{job['id']}/frames.zip").status_code == 404  # not requested
-        # on disk: only fixed names, job.json says done
+        # on disk: only fixed names, job.json says done (written just after the state is seen over HTTP)
+        wait_on_disk(live.data_dir, job["id"], "done")
         names = sorted(p.name for p in (live.data_dir / "jobs" / job["id"]).iterdir())
         assert names == ["audio.wav", "job.json", "photo.jpg", "result.mp4", "track.json"]
         assert json.loads((live.data_dir / "jobs" / job["id"] / "job.json").read_text())["state"] == "done"
@@ -44,10 +46,7 @@ def test_cancel_running_and_queued(tmp_path, job_files):
         with srv.client() as c:
             a = c.post("/jobs", files=job_upload(job_files)).json()["id"]
             b = c.post("/jobs", files=job_upload(job_files)).json()["id"]
-            deadline = time.monotonic() + 30
-            while c.get(f"/jobs/{a}").json()["progress"] <= 0:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
+            wait_progress(c, a)
             assert c.get(f"/jobs/{a}").json()["eta_s"] is not None
             st_b = c.post(f"/jobs/{b}/cancel").json()
             assert st_b["state"] == "cancelled"  # queued: cancelled without running

@@ -66,7 +66,9 @@ def test_serve_subprocess_prints_url_and_needs_token(tmp_path):
         assert url.startswith("http://127.0.0.1:")
         h = httpx.get(url + "/health").json()
         assert h["status"] == "ok" and "builtin" in h["head_models"] and "happy" in h["emotions"]
-        assert set(h["limits"]) == {"max_upload_mb", "max_audio_s"}
+        assert {"max_upload_mb", "max_audio_s", "min_audio_s", "max_photo_pixels", "max_track_mb", "max_track_frames",
+                "max_json_depth", "min_free_mb", "keep_days", "max_connections", "header_timeout_s",
+                "body_timeout_s"} == set(h["limits"])
         assert httpx.get(url + "/jobs").status_code == 401
         assert httpx.get(url + "/jobs", headers={"Authorization": f"Bearer {token}"}).json() == []
         spec = httpx.get(url + "/openapi.json", headers={"Authorization": f"Bearer {token}"}).json()

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import __version__
 from ..audio import phonemes as ph
-from ..audio.io import AudioClip, check_speech_present, load_audio
+from ..audio.io import MIN_DURATION_S, AudioClip, check_speech_present, load_audio
 from ..audio.prosody import Prosody, analyze, sustained_pitch_ratio
 from ..emotion import EMOTIONS
 from ..errors import AudioError
@@ -109,6 +109,8 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Track:
     """Animate ``head`` to ``audio``: returns a validated Track of round(duration * fps) frames.
 
+    audio: a file (refused when shorter than ``audio.io.MIN_DURATION_S``) or an in-memory AudioClip (any length).
+
     transcript: known text (force-aligned; much more accurate). emotion: intensity timeline (None:
     neutral). seed: idle motion (blinks, gaze, sway). speech_mode: "auto" (alignment if a transcript,
     else allphone, else acoustic for non-speech), "words" (recognise words, force-align them; slower), or
@@ -119,7 +121,7 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     if not (0 < fps <= 240):
         raise ValueError("fps must be in (0, 240]")
     report(progress, 0.0, "decoding audio")
-    clip = audio if isinstance(audio, AudioClip) else load_audio(audio)
+    clip = audio if isinstance(audio, AudioClip) else load_audio(audio, min_duration_s=MIN_DURATION_S)
     if isinstance(audio, AudioClip):
         check_speech_present(clip)
     check_cancel(cancel)

@@ -17,6 +17,8 @@ from ..errors import AudioError, InputFileError
 SAMPLE_RATE = 16000
 #: Default longest accepted input, seconds (10 minutes).
 MAX_DURATION_S = 600.0
+#: Shortest speech file the CLI and the server take, seconds (a few frames of context for the animator).
+MIN_DURATION_S = 0.75
 #: A clip whose loudest 30 ms frame is below this RMS (dBFS) counts as all silence.
 SILENCE_DBFS = -50.0
 
@@ -98,10 +100,11 @@ def check_wav_complete(path: Path) -> None:
 
 
 def load_audio(path: str | os.PathLike, *, max_duration_s: float = MAX_DURATION_S,
-               require_sound: bool = True) -> AudioClip:
+               require_sound: bool = True, min_duration_s: float = 0.0) -> AudioClip:
     """Decode the first audio stream of ``path`` to a 16 kHz mono :class:`AudioClip`.
 
     max_duration_s: longer inputs raise AudioError (the limit is named in the message).
+    min_duration_s: shorter inputs raise AudioError (the CLI and the server pass MIN_DURATION_S).
     require_sound: raise AudioError when the clip is all silence (see :func:`check_speech_present`).
     """
     import av
@@ -158,6 +161,9 @@ def load_audio(path: str | os.PathLike, *, max_duration_s: float = MAX_DURATION_
     samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     if samples.size < SAMPLE_RATE // 100:
         raise AudioError(f"{path.name}: the audio has zero length")
+    if samples.size < min_duration_s * SAMPLE_RATE:
+        raise AudioError(f"{path.name}: {samples.size / SAMPLE_RATE:.2f} s of audio is too short; "
+                         f"at least {min_duration_s:g} s is needed")
     clip = AudioClip(samples=np.clip(samples, -1.0, 1.0), source=str(path), original_rate=orig_rate,
                      original_channels=orig_ch or 1)
     if require_sound:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import EmodiffheadError, InputFileError
 from ..track import MAX_INTENSITY
+from ..seeds import derive_seed  # noqa: F401  (re-exported for the commands)
 
 #: What the photo and audio arguments accept (shown in --help).
 PHOTO_FORMATS = "JPEG, PNG (transparency is composited on white), BMP, WebP or TIFF"
@@ -74,25 +75,6 @@ def add_seed_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the idle motion (blinks, gaze, sway); default: derived from the input files, so "
                         "each clip moves differently and the same inputs give the same clip")
-
-
-def derive_seed(*paths: str | Path | None) -> int:
-    """A seed 0 .. 2**31 - 1 from the contents of the given files (None entries are skipped): the same files
-    give the same seed, different files (almost always) different seeds."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for p in paths:
-        if p is None:
-            continue
-        path = Path(p)
-        if not path.is_file():
-            h.update(str(path).encode())
-            continue
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return int.from_bytes(h.digest()[:4], "big") & 0x7FFFFFFF
 
 
 #: An aligned transcript giving fewer phones than this per second of audio probably does not match it

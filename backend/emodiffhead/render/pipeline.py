@@ -91,14 +91,15 @@ def render_video(
 ) -> RenderResult:
     """Render a talking-head mp4 (H.264 + AAC, written atomically).
 
-    photo: path or (H, W, 3) uint8 RGB. audio: path or ``AudioClip``. track: drive the head with this track
+    photo: path or (H, W, 3) uint8 RGB. audio: path (refused when shorter than ``audio.io.MIN_DURATION_S``) or
+    ``AudioClip``. track: drive the head with this track
     (checked against the head model and the audio length); None: animate from the audio with ``emotion``
     (an ``EmotionTimeline`` or None for neutral), ``transcript`` and ``seed``. renderer: a name in
     :mod:`emodiffhead.render.registry`; renderer_options: keyword arguments for it. size: short side of the
     output in pixels. face: which face of a photo with several, 1.. from left to right (None: the largest).
     head: a HeadModel (default: the built-in head).
     """
-    from ..audio.io import AudioClip, load_audio
+    from ..audio.io import MIN_DURATION_S, AudioClip, load_audio
     from ..face.image import as_rgb_uint8, load_photo
     from ..head import load_head
     from .registry import get_renderer
@@ -112,7 +113,7 @@ def render_video(
         raise ValueError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
     report(progress, 0.0, "loading inputs")
     image = load_photo(photo) if isinstance(photo, (str, os.PathLike)) else as_rgb_uint8(photo)
-    clip = audio if isinstance(audio, AudioClip) else load_audio(audio)
+    clip = audio if isinstance(audio, AudioClip) else load_audio(audio, min_duration_s=MIN_DURATION_S)
     head = load_head("builtin") if head is None else head
     if track is not None:
         check_compatible(track, head.expression_names, head.name)

@@ -66,6 +66,24 @@ def size_hint(photo: np.ndarray, scaled: np.ndarray, size: int, face: int | None
                              f"least {MIN_FACE_PX} px): use --size {need} or more (the photo's face is {side:.0f} px)")
 
 
+def find_face_at_size(photo: np.ndarray, size: int, face: int | None = None) -> FaceDetection:
+    """The face of ``photo`` (H, W, 3) uint8 found as :meth:`WarpRenderer.prepare` finds it for a video of
+    ``size`` px: on the scaled photo, at least MIN_FACE_PX there and in the original. FaceNotFoundError if not
+    (naming ``--size`` when the size is the cause). face: which face of several, 1.. from left to right."""
+    return _face_in_scaled(resize_photo(np.asarray(photo), size), photo, None, size, face)
+
+
+def _face_in_scaled(img: np.ndarray, photo: np.ndarray, detection: FaceDetection | None, size: int,
+                    face: int | None) -> FaceDetection:
+    if detection is None:
+        try:
+            detection = detect_face(img, face=face)
+        except FaceNotFoundError as e:
+            raise size_hint(np.asarray(photo), img, size, face) or e from None
+    check_face_size(detection.box, min(img.shape[:2]) / min(np.asarray(photo).shape[:2]))
+    return detection
+
+
 def clamp_lines(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, move: str = "both",
                 min_gap: float = 0.0) -> None:
     """Keep the inner points of an ``upper`` line above the ``lower`` line (index arrays into ``lm``
@@ -153,12 +171,7 @@ class WarpRenderer:
         img = resize_photo(np.asarray(photo), size) if fit is None else np.asarray(photo)
         report(progress, 0.0, "finding the face")
         if fit is None:
-            if detection is None:
-                try:
-                    detection = detect_face(img, face=face)
-                except FaceNotFoundError as e:
-                    raise size_hint(np.asarray(photo), img, size, face) or e from None
-            check_face_size(detection.box, min(img.shape[:2]) / min(np.asarray(photo).shape[:2]))
+            detection = _face_in_scaled(img, photo, detection, size, face)
             check_cancel(cancel)
             report(progress, 0.4, "fitting the head")
             fit = fit_head(img, head, detection)

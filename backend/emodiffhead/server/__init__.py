@@ -3,8 +3,12 @@
 - ``app``         FastAPI routes, error mapping, request log (``create_app(ServerConfig)``).
 - ``jobs``        job state, the queue and the one render worker thread.
 - ``render_job``  the default job function (render pipeline + optional frames zip).
-- ``inputs``      upload content types, fixed file names, validation before queuing.
+- ``inputs``      upload content types, fixed file names, validation and content limits before queuing.
+- ``jsonlimits``  client JSON parsed with limits (bytes, nesting depth, number length and range).
+- ``image_header`` photo width x height from the file header (the pixel cap, before decoding).
 - ``security``    token file, Origin / Host / token / body-size guards.
+- ``connections`` header/body timeouts and the connection cap (uvicorn's h11 protocol, ``uvicorn_config``).
+- ``instance``    one server per data folder: the lock and server.json.
 - ``storage``     the data folder: job folders and atomic job.json files.
 - ``schemas``     response models (the published OpenAPI spec).
 - ``testing``     ``start_server(data_dir)`` for other test suites (e.g. the add-on's).

@@ -7,7 +7,6 @@ they answer while the worker thread renders. See ``docs/server.md`` for the API.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -24,7 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..emotion import EMOTIONS
 from ..errors import EmodiffheadError, NotAvailableError
-from . import inputs
+from ..seeds import derive_seed
+from . import inputs, jsonlimits
+from .instance import InstanceLock
 from .jobs import FRAMES_NAME, RESULT_NAME, JobFn, JobManager
 from .schemas import ErrorBody, Health, JobCreated, JobStatus
 from .security import GuardMiddleware, send_json
@@ -47,6 +48,11 @@ class ServerConfig:
     renderers_fn: name -> (available, reason) of the renderers job_fn offers (default: the render registry);
     switch_interval_s: ``sys.setswitchinterval`` while serving (how soon a request handler gets the GIL from
     a render holding it; CPython's default is 0.005 s), None to leave it.
+    max_track_mb: largest track upload (MB); min_free_mb: free space the data folder's disk must keep beyond a
+    new job's inputs and estimated outputs (else 507); keep_days: finished jobs older than this are deleted (0:
+    never); header_timeout_s / body_timeout_s / keep_alive_s / max_connections: connection limits (see
+    :mod:`.connections`); instance: the data folder's lock when the caller took it already (else taken here,
+    before any job is read).
     """
 
     data_dir: Path
@@ -59,6 +65,14 @@ class ServerConfig:
     renderers_fn: Callable[[], dict[str, tuple[bool, str]]] | None = None
     switch_interval_s: float | None = 0.001
     flame_landmarks: Path | None = None  # landmark embedding for the FLAME files (serve --flame-landmarks)
+    max_track_mb: float = 64.0
+    min_free_mb: float = 256.0
+    keep_days: float = 30.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keep_alive_s: float = 5.0
+    max_connections: int = 64
+    instance: InstanceLock | None = None
 
 
 def _error_responses(*codes: int) -> dict[int, dict[str, Any]]:
@@ -102,15 +116,25 @@ def renderer_status() -> dict[str, tuple[bool, str]]:
 
 
 def create_app(config: ServerConfig) -> FastAPI:
-    """The FastAPI app for ``config`` (starts its job worker on startup, stops it on shutdown)."""
+    """The FastAPI app for ``config`` (starts its job worker on startup, stops it on shutdown).
+
+    Takes the data folder's lock first (unless ``config.instance`` holds it): ServerAlreadyRunning when another
+    server uses the folder, before any job on disk is read."""
     store = JobStore(config.data_dir)
+    own_lock = config.instance is None
+    lock = InstanceLock(store.data_dir).acquire() if own_lock else config.instance
     if config.job_fn is None:
         from .render_job import render_job
 
         job_fn: JobFn = render_job
     else:
         job_fn = config.job_fn
-    manager = JobManager(store, job_fn)
+    try:
+        manager = JobManager(store, job_fn, keep_days=config.keep_days)
+    except BaseException:
+        if own_lock:
+            lock.release()
+        raise
     renderers = config.renderers_fn or renderer_status
     heads = HeadCache(config.flame_paths, config.flame_landmarks)
     heavy = threading.BoundedSemaphore(2)  # at most two fits / animations at once beside the render worker
@@ -127,6 +151,8 @@ def create_app(config: ServerConfig) -> FastAPI:
             yield
         finally:
             manager.stop()
+            if own_lock:
+                lock.release()
 
     app = FastAPI(title="emodiffhead server", version=__version__, lifespan=lifespan, docs_url=None,
                   redoc_url=None, description="Local job service of emodiffhead (see docs/server.md). Every "
@@ -134,6 +160,9 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.config = config
     app.state.manager = manager
     app.state.heads = heads
+    app.state.instance = lock
+    track_limits = {"max_bytes": int(config.max_track_mb * 2**20),
+                    "max_frames": inputs.max_track_frames(config.max_audio_s)}
 
     # ---- errors -------------------------------------------------------------------------------
     @app.exception_handler(EmodiffheadError)
@@ -160,6 +189,14 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     # ---- health -------------------------------------------------------------------------------
     health_cache: dict[str, Any] = {}
+    from ..audio.io import MIN_DURATION_S
+
+    limits = {"max_upload_mb": config.max_upload_mb, "max_audio_s": config.max_audio_s,
+              "min_audio_s": MIN_DURATION_S, "max_photo_pixels": inputs.MAX_PHOTO_PIXELS,
+              "max_track_mb": config.max_track_mb, "max_track_frames": track_limits["max_frames"],
+              "max_json_depth": jsonlimits.MAX_DEPTH, "min_free_mb": config.min_free_mb,
+              "keep_days": config.keep_days, "max_connections": config.max_connections,
+              "header_timeout_s": config.header_timeout_s, "body_timeout_s": config.body_timeout_s}
 
     @app.get("/health", response_model=Health, summary="Version, head models, renderers, limits (no token needed)")
     def health() -> dict[str, Any]:
@@ -176,14 +213,18 @@ def create_app(config: ServerConfig) -> FastAPI:
         return {"status": "ok", "version": __version__, "head_models": heads.names(),
                 "renderers": health_cache["renderers"], "emotions": list(EMOTIONS),
                 "expression_names": health_cache["names"],
-                "limits": {"max_upload_mb": config.max_upload_mb, "max_audio_s": config.max_audio_s}}
+                "limits": limits}
+
+    @app.head("/health", include_in_schema=False)
+    def health_head() -> JSONResponse:  # the same headers as GET, no body (monitors and load balancers use HEAD)
+        return JSONResponse(health())
 
     # ---- heads --------------------------------------------------------------------------------
     @app.post("/heads", summary="A head model (optionally fitted to a photo) as binary glTF",
               response_class=Response, responses={200: {"content": {"model/gltf-binary": {}}},
                                                   **_error_responses(400, 413, 415, 422)})
     def post_heads(model: str = Form("builtin", max_length=4096), photo: UploadFile | None = File(None),
-                   shape: str | None = Form(None, max_length=100_000,
+                   shape: str | None = Form(None, max_length=inputs.MAX_SHAPE_BYTES,
                                             description="JSON array of shape coefficients")) -> Response:
         import tempfile
 
@@ -193,10 +234,12 @@ def create_app(config: ServerConfig) -> FastAPI:
         if photo is not None and photo.filename is not None:
             with tempfile.TemporaryDirectory(prefix="emodiffhead-head-") as tmp:
                 path = inputs.save_upload("photo", photo.content_type, photo.file, Path(tmp))
-                rgb = inputs.load_photo_rgb(path)
+                inputs.check_photo_header(path)  # 413 at once, before waiting for a decode slot
                 fit_head = inputs.need("emodiffhead.face.fit", "fit_head", "photo fitting")
-                with heavy:
+                with heavy:  # decoding and fitting: at most two at once
+                    rgb = inputs.load_photo_rgb(path)
                     fit = fit_head(rgb, head)
+                    del rgb
                 shape_arr = getattr(fit, "shape", shape_arr)
         data = export_glb_bytes(head, shape=shape_arr)
         return Response(content=data, media_type="model/gltf-binary")
@@ -206,10 +249,12 @@ def create_app(config: ServerConfig) -> FastAPI:
               responses=_error_responses(400, 409, 413, 415, 422))
     def post_animate(audio: UploadFile = File(..., description="speech recording"),
                      emotion: EmotionName = Form("neutral"), intensity: float = Form(1.0, ge=0.0, le=1.5),
-                     emotion_timeline: str | None = Form(None, max_length=1_000_000,
+                     emotion_timeline: str | None = Form(None, max_length=inputs.MAX_TIMELINE_BYTES,
                                                          description="JSON emotion timeline (overrides emotion)"),
                      transcript: str | None = Form(None, max_length=100_000),
-                     fps: float = Form(25.0, ge=10.0, le=120.0), seed: int = Form(0, ge=0, le=2**31 - 1),
+                     fps: float = Form(25.0, ge=inputs.MIN_FPS, le=inputs.MAX_FPS),
+                     seed: int | None = Form(None, ge=0, le=2**31 - 1,
+                                             description="idle-motion seed; default: derived from the audio"),
                      model: str = Form("builtin", max_length=4096)) -> JSONResponse:
         import tempfile
 
@@ -219,23 +264,27 @@ def create_app(config: ServerConfig) -> FastAPI:
         with tempfile.TemporaryDirectory(prefix="emodiffhead-animate-") as tmp:
             path = inputs.save_upload("audio", audio.content_type, audio.file, Path(tmp))
             clip = inputs.check_audio(path, config.max_audio_s)
+            if seed is None:
+                seed = derive_seed(path)
             with heavy:
                 track = animate(clip, head, transcript=transcript or None, emotion=timeline, fps=fps, seed=seed)
         return JSONResponse(track.to_dict())
 
     # ---- jobs ---------------------------------------------------------------------------------
     @app.post("/jobs", status_code=202, response_model=JobCreated, summary="Queue a render job",
-              responses=_error_responses(400, 409, 413, 415, 422))
-    def post_jobs(photo: UploadFile = File(..., description="identity photo with one face"),
+              responses=_error_responses(400, 409, 413, 415, 422, 507))
+    def post_jobs(request: Request, photo: UploadFile = File(..., description="identity photo with one face"),
                   audio: UploadFile = File(..., description="speech recording"),
                   track: UploadFile | None = File(None, description="expression track JSON (else animated here)"),
                   renderer: str = Form("warp", max_length=64), size: int = Form(512, ge=64, le=1024),
-                  fps: float = Form(25.0, ge=10.0, le=120.0, description="ignored with a track (its fps is used)"),
+                  fps: float = Form(25.0, ge=inputs.MIN_FPS, le=inputs.MAX_FPS,
+                                    description="ignored with a track (its fps is used)"),
                   emotion: EmotionName = Form("neutral"),
                   intensity: float = Form(1.0, ge=0.0, le=1.5),
-                  emotion_timeline: str | None = Form(None, max_length=1_000_000),
+                  emotion_timeline: str | None = Form(None, max_length=inputs.MAX_TIMELINE_BYTES),
                   transcript: str | None = Form(None, max_length=100_000),
-                  seed: int = Form(0, ge=0, le=2**31 - 1),
+                  seed: int | None = Form(None, ge=0, le=2**31 - 1,
+                                          description="idle-motion seed; default: derived from photo and audio"),
                   frames: Literal["none", "zip"] = Form("none")) -> JSONResponse:
         rend = renderers()
         if renderer not in rend:
@@ -247,16 +296,26 @@ def create_app(config: ServerConfig) -> FastAPI:
         if not track or not track.filename:
             track = None
             inputs.parse_emotion(emotion, intensity, emotion_timeline)
-        job_id, job_dir = manager.new_job_dir()
+        length = request.headers.get("content-length", "")
+        upload_bytes = int(length) if length.isdigit() else 0
+        check_free_space(upload_bytes)
+        try:
+            job_id, job_dir = manager.new_job_dir()
+        except OSError as e:
+            raise inputs.storage_error(e, "the job folder") from None
         try:
             names = {"photo": inputs.save_upload("photo", photo.content_type, photo.file, job_dir).name,
                      "audio": inputs.save_upload("audio", audio.content_type, audio.file, job_dir).name}
             if track is not None:
                 names["track"] = inputs.save_upload("track", track.content_type, track.file, job_dir).name
+            photo_wh = inputs.check_photo_header(job_dir / names["photo"])  # 413 at once for a huge photo
+            t = None
+            if track is not None:
+                with heavy:  # large tracks are parsed in a child process; bound how many at once
+                    t = inputs.parse_track_file(job_dir / names["track"], **track_limits)
             clip = inputs.check_audio(job_dir / names["audio"], config.max_audio_s)
             frames_total = int(round(clip.duration_s * fps))
-            if track is not None:
-                t = inputs.parse_track_file(job_dir / names["track"])
+            if t is not None:
                 if t.head_model != "builtin":  # a FLAME track: rendered through the built-in head
                     from ..track import save_track
                     from .head_tracks import builtin_track
@@ -266,15 +325,37 @@ def create_app(config: ServerConfig) -> FastAPI:
                 inputs.check_track_for_render(t, clip.duration_s)
                 fps = t.fps  # a given track is rendered at its own frame rate
                 frames_total = int(round(clip.duration_s * fps))
-            inputs.check_photo(job_dir / names["photo"])
+                del t
+            with heavy:  # photo decoding and face detection: at most two at once
+                inputs.check_photo(job_dir / names["photo"], size)
+            check_free_space(estimate_job_bytes(frames_total, size, photo_wh, frames == "zip"))
         except BaseException:
             store.delete(job_id)
             raise
+        if seed is None:
+            seed = derive_seed(job_dir / names["photo"], job_dir / names["audio"])
         options = {"renderer": renderer, "size": size, "fps": fps, "emotion": emotion, "intensity": intensity,
                    "emotion_timeline": emotion_timeline or "", "transcript": transcript or "", "seed": seed,
                    "frames": frames, "audio_duration_s": round(clip.duration_s, 4)}
-        job = manager.submit(job_id, job_dir, options, names, frames_total=frames_total)
+        try:
+            job = manager.submit(job_id, job_dir, options, names, frames_total=frames_total)
+        except OSError as e:
+            store.delete(job_id)
+            raise inputs.storage_error(e, "the job's state") from None
         return JSONResponse({"id": job.id, "state": job.state}, status_code=202)
+
+    def check_free_space(need_bytes: int) -> None:
+        """InsufficientStorage (507) unless the data folder's disk has ``need_bytes`` + min_free_mb free."""
+        try:
+            free = store.free_bytes()
+        except OSError:
+            return
+        need = int(need_bytes + config.min_free_mb * 2**20)
+        if free < need:
+            raise inputs.InsufficientStorage(
+                f"the disk of the server's data folder has {free / 2**20:.0f} MB free; this job needs about "
+                f"{need / 2**20:.0f} MB (its files plus a reserve of {config.min_free_mb:g} MB, set with "
+                "emodiffhead serve --min-free-mb); free space or delete old jobs, then submit again")
 
     def _job(job_id: str):
         job = manager.get(job_id) if is_job_id(job_id) else None
@@ -338,12 +419,15 @@ def create_app(config: ServerConfig) -> FastAPI:
                      track: UploadFile = File(..., description="track JSON (FLAME tracks are mapped to the built-in head)"),
                      frame: int = Form(0, ge=0, description="track frame to render (0-based)"),
                      size: int = Form(512, ge=64, le=1024)) -> Response:
-        from ..track import check_compatible, track_from_json_bytes
+        from ..track import check_compatible
         from .head_tracks import builtin_track
 
-        t = builtin_track(track_from_json_bytes(track.file.read()), heads)
+        inputs.check_photo_header(photo.file)  # 413 at once for a huge photo, before any decoding
+        data = track.file.read(track_limits["max_bytes"] + 1)
+        t = builtin_track(inputs.parse_track_bytes(data, **track_limits), heads)
         head = heads.get("builtin")
         check_compatible(t, head.expression_names, head.name)
+        photo.file.seek(0)
         with heavy:
             png = previews.render_png(photo.file.read(), t, frame, size, head)
         return Response(content=png, media_type="image/png")
@@ -357,15 +441,23 @@ def create_app(config: ServerConfig) -> FastAPI:
     return app
 
 
+def estimate_job_bytes(frames: int, size: int, photo_wh: tuple[int, int], with_frames_zip: bool) -> int:
+    """Disk space a job's outputs may take, bytes: the mp4 (generous: 0.05 byte per pixel per frame) and,
+    with frames.zip, PNG frames (1.5 bytes per pixel, about half of raw RGB). The video has the photo's
+    aspect with ``size`` px on the short side."""
+    pixels = int(frames) * size * size * max(photo_wh) / max(1, min(photo_wh))
+    return int(pixels * (0.05 + (1.5 if with_frames_zip else 0.0)))
+
+
 def _parse_shape(text: str | None, head):
     import numpy as np
 
     if not text:
         return None
+    values = jsonlimits.loads(text, "shape", max_bytes=inputs.MAX_SHAPE_BYTES, max_depth=1)
     try:
-        values = json.loads(text)
         arr = np.asarray(values, np.float32)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise inputs.ParameterError("field 'shape': expected a JSON array of numbers") from None
     S = int(head.shape_basis.shape[-1])
     if arr.ndim != 1 or arr.size > S or not np.all(np.isfinite(arr)):

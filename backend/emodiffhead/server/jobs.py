@@ -32,6 +32,8 @@ RESULT_NAME = "result.mp4"
 FRAMES_NAME = "frames.zip"
 #: Persist progress to job.json at most this often (seconds); state changes are always persisted.
 PERSIST_INTERVAL_S = 1.0
+#: How often the worker deletes jobs past the retention time when it is idle (seconds).
+SWEEP_INTERVAL_S = 3600.0
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Job:
     finished: float | None = None
     cancel_requested: bool = False
     outputs: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     output_tmp = "result.tmp.mp4"
 
@@ -75,7 +78,7 @@ class Job:
                 "eta_s": None if self.eta_s is None else round(self.eta_s, 2), "error": self.error,
                 "created": self.created, "started": self.started, "finished": self.finished,
                 "cancel_requested": self.cancel_requested, "renderer": self.options.get("renderer", ""),
-                "outputs": sorted(self.outputs)}
+                "outputs": sorted(self.outputs), "warnings": list(self.warnings)}
 
     def to_record(self) -> dict[str, Any]:
         d = asdict(self)
@@ -94,9 +97,12 @@ JobFn = Callable[[Job, ProgressFn, CancelFn], None]
 class JobManager:
     """Holds every job, persists their state, and runs them one at a time on a worker thread."""
 
-    def __init__(self, store: JobStore, job_fn: JobFn) -> None:
+    def __init__(self, store: JobStore, job_fn: JobFn, keep_days: float = 0.0) -> None:
+        """keep_days: finished jobs older than this are deleted at start and then hourly (0: kept forever)."""
         self.store = store
         self.job_fn = job_fn
+        self.keep_days = float(keep_days)
+        self._last_sweep = time.monotonic()
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -107,17 +113,32 @@ class JobManager:
 
     # ---- lifecycle --------------------------------------------------------------------------
     def _load(self) -> None:
-        """Find jobs on disk: finished ones come back; queued/running ones failed with the restart."""
+        """Find jobs on disk: finished ones come back; queued/running ones failed with the restart; a folder
+        without job.json (a submission interrupted before it was queued) is deleted; a folder whose job.json
+        cannot be read is kept as a failed job, so the API can show and delete it."""
         for job_id, rec in self.store.read_all():
             job_dir = self.store.job_dir(job_id)
-            if rec is None:
-                log.warning("job %s: job.json missing or unreadable; ignored", job_id)
+            if rec is None and not self.store.has_state(job_id):
+                self.store.delete(job_id)
+                log.warning("job folder %s had no job.json (a submission interrupted before it was queued); "
+                            "deleted", job_id)
                 continue
-            try:
-                job = Job.from_record(rec, job_dir)
-            except TypeError:
-                log.warning("job %s: job.json has an unknown layout; ignored", job_id)
-                continue
+            job = None
+            if rec is not None:
+                try:
+                    job = Job.from_record(rec, job_dir)
+                except TypeError:
+                    job = None
+            if job is None:
+                try:
+                    created = job_dir.stat().st_mtime
+                except OSError:
+                    created = time.time()
+                job = Job(id=job_id, dir=job_dir, options={}, inputs={}, state="failed", created=created,
+                          finished=created, error="job.json is unreadable or has an unknown layout",
+                          message="found on disk without a readable state")
+                self._persist(job)
+                log.warning("job %s: job.json unreadable; kept as a failed job", job_id)
             self.store.remove_temp_files(job_id)
             if job.state not in TERMINAL:
                 job.state, job.error, job.finished = "failed", "server restarted", time.time()
@@ -129,6 +150,21 @@ class JobManager:
                 self._persist(job)
                 log.info("job %s failed: result file missing", job_id)
             self._jobs[job_id] = job
+        self.sweep_expired()
+
+    def sweep_expired(self) -> int:
+        """Delete finished jobs (done, failed, cancelled) that finished more than ``keep_days`` ago (never when
+        ``keep_days`` is 0). Returns how many were deleted."""
+        if not self.keep_days or self.keep_days <= 0:
+            return 0
+        cutoff = time.time() - self.keep_days * 86400.0
+        old = [j.id for j in self.list() if j.state in TERMINAL and (j.finished or j.created) < cutoff]
+        for job_id in old:
+            self.delete(job_id)
+        if old:
+            log.info("deleted %d job(s) finished more than %g day(s) ago (--keep-days)", len(old), self.keep_days)
+        self._last_sweep = time.monotonic()
+        return len(old)
 
     def start(self) -> None:
         """Start the worker thread (idempotent)."""
@@ -160,11 +196,12 @@ class JobManager:
 
     def submit(self, job_id: str, job_dir: Path, options: dict[str, Any], inputs: dict[str, str],
                frames_total: int = 0) -> Job:
-        """Queue a job whose inputs are already in ``job_dir``."""
+        """Queue a job whose inputs are already in ``job_dir``. OSError (nothing queued) when its job.json cannot
+        be written: a job is only accepted once it is on disk."""
         job = Job(id=job_id, dir=job_dir, options=dict(options), inputs=dict(inputs), frames_total=int(frames_total))
+        self.store.write_state(job.id, job.to_record())
         with self._lock:
             self._jobs[job_id] = job
-        self._persist(job)
         log.info("job %s queued (renderer=%s)", job_id, options.get("renderer"))
         self._queue.put(job_id)
         return job
@@ -213,9 +250,15 @@ class JobManager:
 
     def _worker(self) -> None:
         while True:
-            job_id = self._queue.get()
+            try:
+                job_id = self._queue.get(timeout=SWEEP_INTERVAL_S)
+            except queue.Empty:
+                self._sweep_safely()
+                continue
             if job_id is None or self._stopping:
                 return
+            if time.monotonic() - self._last_sweep > SWEEP_INTERVAL_S:
+                self._sweep_safely()
             job = self._jobs.get(job_id)
             if job is None or job.state != "queued":
                 continue
@@ -224,6 +267,12 @@ class JobManager:
                 self._run(job)
             finally:
                 self._current = None
+
+    def _sweep_safely(self) -> None:
+        try:
+            self.sweep_expired()
+        except Exception:  # retention must never stop the worker
+            log.exception("deleting old jobs failed")
 
     def _run(self, job: Job) -> None:
         with self._lock:
@@ -254,6 +303,7 @@ class JobManager:
             tmp = job.dir / job.output_tmp
             if not tmp.is_file():
                 raise RuntimeError(f"the renderer returned without writing {job.output_tmp}")
+            os.chmod(tmp, 0o600)
             os.replace(tmp, job.dir / RESULT_NAME)
             job.outputs["video"] = RESULT_NAME
             if (job.dir / FRAMES_NAME).is_file():
@@ -266,6 +316,9 @@ class JobManager:
             job.message = "stopped" if stopped else "cancelled"
         except EmodiffheadError as e:
             job.state, job.error, job.message = "failed", str(e), "failed"
+        except OSError as e:
+            job.state, job.error, job.message = "failed", describe_os_error(e), "failed"
+            log.error("job %s failed: %s", job.id, job.error)
         except Exception as e:  # a bug in a renderer fails the job, never the server
             log.error("job %s crashed:\n%s", job.id, traceback.format_exc())
             job.state, job.error, job.message = "failed", f"internal error: {type(e).__name__}: {e}", "failed"
@@ -275,6 +328,16 @@ class JobManager:
         self._persist(job)
         log.info("job %s %s%s (%.2f s)", job.id, job.state, f": {job.error}" if job.error else "",
                  job.finished - (job.started or job.finished))
+
+
+def describe_os_error(e: OSError) -> str:
+    """A plain sentence for a file-system error met while a job ran (a full disk above all)."""
+    import errno
+
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ("the disk of the server's data folder is full (no space left on device); free space or delete "
+                "old jobs, then submit again")
+    return f"cannot write the job's files: {(e.strerror or str(e)).lower()}"
 
 
 _FRAMES = re.compile(r"(\d+)\s*/\s*(\d+)")

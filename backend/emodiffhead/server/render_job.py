@@ -6,10 +6,11 @@ import logging
 import zipfile
 from pathlib import Path
 
+from ..errors import CancelledError
 from ..fileio import atomic_path
 from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from .inputs import parse_emotion, parse_track_file
-from .jobs import FRAMES_NAME, Job
+from .jobs import FRAMES_NAME, Job, describe_os_error
 
 log = logging.getLogger("emodiffhead.server.jobs")
 
@@ -21,7 +22,11 @@ def render_job(job: Job, progress: ProgressFn, cancel: CancelFn) -> None:
     o = job.options
     want_frames = o.get("frames") == "zip"
     track_path = job.input_path("track")
-    track = parse_track_file(track_path) if track_path else None
+    track = None
+    if track_path:  # validated at submission; parsed again here (in a child process when large)
+        from ..track import MAX_FRAMES
+
+        track = parse_track_file(track_path, max_bytes=track_path.stat().st_size, max_frames=MAX_FRAMES)
     emotion = None if track is not None else parse_emotion(o.get("emotion", "neutral"), float(o.get("intensity", 1.0)),
                                                              o.get("emotion_timeline") or None)
     result = render_video(job.input_path("photo"), job.input_path("audio"), job.dir / job.output_tmp, track=track,
@@ -32,8 +37,15 @@ def render_job(job: Job, progress: ProgressFn, cancel: CancelFn) -> None:
     log.info("job %s rendered %d frames: %s", job.id, result.num_frames,
              ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
     if want_frames:
-        write_frames_zip(job.dir / job.output_tmp, job.dir / FRAMES_NAME, progress=scaled(progress, 0.9, 1.0),
-                         cancel=cancel)
+        try:
+            write_frames_zip(job.dir / job.output_tmp, job.dir / FRAMES_NAME, progress=scaled(progress, 0.9, 1.0),
+                             cancel=cancel)
+        except CancelledError:
+            raise
+        except Exception as e:  # an optional extra: the finished video is kept
+            why = describe_os_error(e) if isinstance(e, OSError) else f"{type(e).__name__}: {e}"
+            log.warning("job %s: frames.zip failed, the video is kept: %s", job.id, why)
+            job.warnings.append(f"frames.zip could not be written ({why}); the video is complete")
 
 
 def write_frames_zip(video: Path, out: Path, *, progress: ProgressFn | None = None,

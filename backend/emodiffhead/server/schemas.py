@@ -23,6 +23,16 @@ class RendererInfo(BaseModel):
 class Limits(BaseModel):
     max_upload_mb: float = Field(description="largest request body accepted, MB (2**20 bytes)")
     max_audio_s: float = Field(description="longest audio accepted, seconds")
+    min_audio_s: float = Field(description="shortest audio accepted, seconds (the CLI's limit too)")
+    max_photo_pixels: int = Field(description="largest photo, width x height, checked from its header")
+    max_track_mb: float = Field(description="largest track upload, MB")
+    max_track_frames: int = Field(description="most frames in a track upload")
+    max_json_depth: int = Field(description="deepest nesting of arrays/objects in any JSON field")
+    min_free_mb: float = Field(description="free space kept on the data folder's disk beyond a job's files, MB")
+    keep_days: float = Field(description="finished jobs are deleted this many days after they finished (0: never)")
+    max_connections: int = Field(description="open connections + running requests before new requests get 503")
+    header_timeout_s: float = Field(description="a request's headers must arrive within this time, seconds")
+    body_timeout_s: float = Field(description="a request body may pause this long between bytes, seconds")
 
 
 class Health(BaseModel):
@@ -55,3 +65,5 @@ class JobStatus(BaseModel):
     cancel_requested: bool
     renderer: str
     outputs: list[str] = Field(description="'video' when result.mp4 is ready, 'frames' when frames.zip is")
+    warnings: list[str] = Field(default_factory=list,
+                                description="problems that did not fail the job (e.g. frames.zip could not be written)")

@@ -3,8 +3,10 @@
 Layout::
 
     <data_dir>/token                 access token, mode 0600
+    <data_dir>/server.lock           held (flock) by the one server using this folder (see ``instance``)
+    <data_dir>/server.json           pid and url of that server, mode 0600
     <data_dir>/jobs/<id>/job.json    job state (written atomically: temp file + rename)
-    <data_dir>/jobs/<id>/photo.<ext>, audio.<ext>, track.json   uploaded inputs (fixed names)
+    <data_dir>/jobs/<id>/photo.<ext>, audio.<ext>, track.json   uploaded inputs (fixed names, mode 0600)
     <data_dir>/jobs/<id>/result.mp4, frames.zip                 outputs (renamed into place when complete)
 
 Uploaded file names never become paths: inputs get fixed names with an extension from an allow-list.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +36,14 @@ def default_data_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) with mode 0700 when missing. Returns it.
+    """Create ``path`` (and parents) with mode 0700, or make an existing folder of this user 0700. Returns it.
 
     Raises InputFileError (one line, exit status 2) when the folder cannot be created or is a file."""
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = path.stat()
+        if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077:
+            os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
     except OSError as e:
         raise InputFileError(f"data folder {path}: cannot create it ({e.strerror or e})") from None
     return path
@@ -101,6 +107,16 @@ class JobStore:
                     p.unlink()
                 except OSError:
                     pass
+
+    def has_state(self, job_id: str) -> bool:
+        """True when the job folder has a job.json (a folder without one is an interrupted submission)."""
+        return (self.job_dir(job_id) / "job.json").exists()
+
+    def free_bytes(self) -> int:
+        """Free bytes on the file system of the job folders (for the caller's user)."""
+        import shutil
+
+        return int(shutil.disk_usage(self.jobs_dir).free)
 
     def delete(self, job_id: str) -> None:
         """Remove a job folder and everything in it."""
