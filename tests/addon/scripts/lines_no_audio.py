@@ -10,7 +10,7 @@ import sys
 
 import bpy
 import numpy as np
-from _common import artist_nod, emit, install, scene_at_25_fps, subs
+from _common import artist_nod, call, emit, install, scene_at_25_fps, subs
 
 zip_path, glb, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 install(zip_path)
@@ -19,6 +19,8 @@ head, keyframes, lines, seq, mapping, export, track_io, emotion_ops = subs(
     "operators.emotion")
 ctx, scene = scene_at_25_fps()
 out = {"version": bpy.app.version_string}
+# greyed-out buttons say why (poll_message_set): no head yet, no render running
+out["poll_reasons"] = [call(bpy.ops.emodiffhead.emotion_key), call(bpy.ops.emodiffhead.render_cancel)]
 mesh, arm = head.import_glb(ctx, glb)
 scene.emodiffhead.head = mesh
 key = mesh.data.shape_keys
