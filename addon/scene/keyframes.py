@@ -316,7 +316,7 @@ def emotion_timeline(mesh_obj, frame_start: float, num_frames: int, scene_fps: f
     if not curves:
         return None
     frames = [frame_start + i for i in range(max(1, num_frames))]
-    values = {n: [min(1.5, max(0.0, fc.evaluate(f))) for f in frames] for n, fc in curves.items()}
+    values = {n: [min(head_scene.MAX_INTENSITY, max(0.0, fc.evaluate(f))) for f in frames] for n, fc in curves.items()}
     idx = sorted(set().union(*(thin(v, EMOTION_TOLERANCE) for v in values.values())))
     keys = [{"t": round(i / scene_fps, 6), "emotions": {n: round(values[n][i], 6) for n in values},
              "interp": "linear"} for i in idx]
