@@ -228,7 +228,7 @@ def create_app(config: ServerConfig) -> FastAPI:
                                             description="JSON array of shape coefficients")) -> Response:
         import tempfile
 
-        export_glb_bytes = inputs.need("emodiffhead.head.gltf", "export_glb_bytes", "glTF export")
+        export_glb_bytes = inputs.need("emodiffhead.gltf", "export_glb_bytes", "glTF export")
         head = heads.get(model)
         shape_arr = _parse_shape(shape, head)
         if photo is not None and photo.filename is not None:
