@@ -101,6 +101,7 @@ def _procrustes(X: np.ndarray, q: np.ndarray, w: np.ndarray):
 
 
 def axis_angle(R: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation matrix -> (3,) float32 axis-angle vector (radians)."""
     from scipy.spatial.transform import Rotation
 
     return Rotation.from_matrix(R).as_rotvec().astype(np.float32)
@@ -122,7 +123,8 @@ class LandmarkFit:
 
 
 class LandmarkProblem:
-    """Precomputed landmark bases, weights and bounds for repeated fits with one head."""
+    """Precomputed landmark bases, weights and bounds for repeated fits with one head (the photo fit and
+    the per-frame fits of :mod:`.extract`)."""
 
     def __init__(self, head: HeadModel, ambiguous_ridge_factor: float = AMBIGUOUS_RIDGE_FACTOR) -> None:
         mean, Bs, Be = landmark_bases(head)
@@ -149,6 +151,11 @@ class LandmarkProblem:
 
     def solve(self, p: np.ndarray, image_size: tuple[int, int], shape: np.ndarray | None = None,
               init: np.ndarray | None = None, iterations: int = ITERATIONS) -> LandmarkFit:
+        """Fit (478, 2+) pixel landmarks ``p`` of an image of ``image_size`` (H, W).
+
+        shape: (S,) fixed identity (then only the expression is solved); init: (S + E,) starting
+        coefficients (the previous frame's); iterations: camera / coefficient alternations.
+        """
         from scipy.optimize import lsq_linear
 
         H, W = image_size
