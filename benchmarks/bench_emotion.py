@@ -121,7 +121,7 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
 def folded_triangles(renderer, track) -> np.ndarray:
     """(T,) number of face triangles (lip lines excepted) whose moved landmarks flip their orientation in each
     frame, after the renderer's own fold repair when it has one: a flipped triangle draws a seam of specks."""
-    from emodiffhead.render import facemesh_topology as topo
+    from emodiffhead.face import facemesh_topology as topo
 
     lm = renderer.drive(track).landmarks
     fix = getattr(renderer, "_unfold", None)

@@ -109,11 +109,11 @@ def bench_speed(head, rows, sizes=SPEED_SIZES, whole_command: bool = True):
     from emodiffhead.animate import animate
     from emodiffhead.audio.io import load_audio
     from emodiffhead.face.image import load_photo
-    from emodiffhead.render.video import write_mp4
+    from emodiffhead.video import write_mp4
     from emodiffhead.render.warp_renderer import WarpRenderer
 
     try:
-        from emodiffhead.render.video import rgb_to_yuv420
+        from emodiffhead.video import rgb_to_yuv420
     except ImportError:  # an older checkout (for before/after runs): PyAV's own conversion
         import av
 
@@ -163,7 +163,7 @@ def bench_command_at(photo: Path, audio: Path, size: int) -> tuple[float, float,
     """(wall s, CPU s, frames) of ``emodiffhead render PHOTO AUDIO --size SIZE`` in a new process."""
     import resource
 
-    from emodiffhead.render.video import probe_mp4
+    from emodiffhead.video import probe_mp4
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "c.mp4"
@@ -202,7 +202,7 @@ def bench_command(rows, out_dir: Path) -> Path:
     """Time the whole CLI command on the real video's first frame + audio; returns the mp4."""
     import cv2
 
-    from emodiffhead.render.video import read_video_frames
+    from emodiffhead.video import read_video_frames
 
     photo = out_dir / "real_a_frame0.png"
     cv2.imwrite(str(photo), next(read_video_frames(VIDEO))[:, :, ::-1])
@@ -221,7 +221,7 @@ def bench_command(rows, out_dir: Path) -> Path:
 
 
 def bench_lipsync(rows, rendered: Path, track, head):
-    from emodiffhead.render.video import read_video_frames
+    from emodiffhead.video import read_video_frames
 
     real_m = mouth_measures(read_video_frames(VIDEO))
     ours_m = mouth_measures(read_video_frames(rendered))

@@ -16,7 +16,7 @@ from emodiffhead.track import save_track
 
 @pytest.fixture(scope="module")
 def head_glb(tmp_path_factory, builtin_head):
-    from emodiffhead.head.gltf import export_glb
+    from emodiffhead.gltf import export_glb
 
     path = tmp_path_factory.mktemp("head") / "builtin.glb"
     export_glb(builtin_head, path)

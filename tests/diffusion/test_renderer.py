@@ -56,7 +56,7 @@ def test_render_video_with_weights_writes_an_mp4_with_audio(tmp_path, example_ph
     from emodiffhead.diffusion.models import EmoDenoiser
     from emodiffhead.diffusion.pipeline import EmoDiffHeadPipeline, make_scheduler
     from emodiffhead.render.pipeline import render_video
-    from emodiffhead.render.video import probe_mp4
+    from emodiffhead.video import probe_mp4
 
     cfg = load_config(str(__import__("pathlib").Path(__file__).with_name("tiny_config.json")))
     cfg["model"].update(expression_dim=builtin_head.num_expression, pose_dim=18, num_emotions=8,

@@ -90,7 +90,7 @@ def test_close_up_filling_the_frame_is_found(example_photo):
 def _paint_eyes(img, landmarks, colour):
     import cv2
 
-    from emodiffhead.render import facemesh_topology as topo
+    from emodiffhead.face import facemesh_topology as topo
 
     out = img.copy()
     for side in ("left", "right"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from emodiffhead.diffusion.metrics import ssim
-from emodiffhead.render import facemesh_topology as topo
+from emodiffhead.face import facemesh_topology as topo
 from emodiffhead.render.warp import TriangleWarper, build_warp_mesh, drive_points
 
 

@@ -75,9 +75,9 @@ def extract_track_deca(path: Path, head: HeadModel, *, fps: float | None = None,
                                 "(--model path/to/generic_model.pkl), or --extractor landmarks for the built-in head")
     import torch
 
-    from ..render.video import read_video_frames, video_fps
+    from ..video import read_video_frames, video_fps
     from .detect import detect_face
-    from .extract import SMOOTH_EXPRESSION, SMOOTH_POSE, smooth_track_arrays
+    from .smoothing import SMOOTH_EXPRESSION, SMOOTH_POSE, smooth_track_arrays
     from .image import is_video, load_photo
 
     deca = _load_deca()

@@ -20,6 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import FaceNotFoundError
+from . import facemesh_topology as topo
 from .image import as_rgb_uint8
 
 #: Minimum side of the detected face box in pixels.
@@ -169,7 +170,6 @@ def sclera_ratio(image_rgb: np.ndarray, landmarks: np.ndarray) -> float | None:
     lid), from (478, 2+) pixel landmarks. None when no eye is open enough to judge."""
     import cv2
 
-    from ..render import facemesh_topology as topo
 
     img = as_rgb_uint8(image_rgb)
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
@@ -286,9 +286,8 @@ def detect_face(image_rgb: np.ndarray, face: int | None = None) -> FaceDetection
     lmk = mesh_in_box(img, box)
     if lmk is None:
         raise FaceNotFoundError("no face found in the photo (a face box was detected but no face landmarks)")
-    from ..render.facemesh_topology import loops
 
-    oval = lmk[loops()["face_oval"], :2]
+    oval = lmk[topo.loops()["face_oval"], :2]
     tol = 0.02 * float(np.sqrt(max(bw * bh, 1.0)))
     out_oval = float(np.mean((oval[:, 0] < -tol) | (oval[:, 1] < -tol) | (oval[:, 0] > W - 1 + tol)
                              | (oval[:, 1] > H - 1 + tol)))

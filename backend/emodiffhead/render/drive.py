@@ -74,7 +74,7 @@ def photo_reference(head: HeadModel, fit: FitResult) -> tuple[np.ndarray, np.nda
 
 def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_expression: float = 0.0) -> Drive:
     """Per-frame driving landmarks of ``track`` for the photo fitted by ``fit`` (at the output size)."""
-    from . import facemesh_topology as topo
+    from ..face import facemesh_topology as topo
 
     cam = fit.camera
     ref_expr, ref_pose = photo_reference(head, fit)

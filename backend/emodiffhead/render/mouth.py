@@ -120,7 +120,7 @@ def _arch_points(curve: np.ndarray, arc_mm: tuple[float, ...]) -> np.ndarray:
 
 def mouth_geometry(head, fit) -> MouthGeometry:
     """Project the head's teeth and tongue (``head.regions``) into the photo of ``fit`` (a FitResult)."""
-    from . import facemesh_topology as topo
+    from ..face import facemesh_topology as topo
     from .drive import photo_reference
 
     cam = fit.camera
@@ -213,7 +213,7 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     photo's teeth where its mouth is open and shows them, else off-white at the photo's exposure."""
     import cv2
 
-    from . import facemesh_topology as topo
+    from ..face import facemesh_topology as topo
 
     img = np.asarray(photo)
     lmk = np.asarray(landmarks, np.float32)[:, :2]
@@ -258,7 +258,7 @@ def closed_mouth_source(photo: np.ndarray, landmarks: np.ndarray, open_frac: flo
     just past the opening's corners, so closing the lips leaves no dark line."""
     import cv2
 
-    from . import facemesh_topology as topo
+    from ..face import facemesh_topology as topo
 
     lmk = np.asarray(landmarks, np.float32)[:, :2]
     mu, ml = topo.mouth_lines()

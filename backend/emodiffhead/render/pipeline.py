@@ -103,7 +103,7 @@ def render_video(
     from ..face.image import as_rgb_uint8, load_photo
     from ..head import load_head
     from .registry import get_renderer
-    from .video import plan_audio, write_mp4
+    from ..video import plan_audio, write_mp4
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}

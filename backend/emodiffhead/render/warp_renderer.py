@@ -14,13 +14,13 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import FaceNotFoundError
+from ..face import facemesh_topology as topo
 from ..face.detect import MIN_FACE_PX, FaceDetection, check_face_size, detect_face
 from ..face.fit import FitResult, fit_head
 from ..facs import ARKIT_BLENDSHAPES
 from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
-from . import facemesh_topology as topo
 from .drive import Drive, drive_from_track
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
 from .mouth import SKULL, close_rest_gap, closed_mouth_source, draw_mouth, mouth_geometry, mouth_style, place_teeth

@@ -22,7 +22,7 @@ router = APIRouter()
 def post_heads(state: State, model: Model = "builtin", photo: UploadFile | None = File(None),
                shape: str | None = Form(None, max_length=inputs.MAX_SHAPE_BYTES,
                                         description="JSON array of shape coefficients")) -> Response:
-    export_glb_bytes = inputs.need("emodiffhead.head.gltf", "export_glb_bytes", "glTF export")
+    export_glb_bytes = inputs.need("emodiffhead.gltf", "export_glb_bytes", "glTF export")
     head = state.heads.get(model)
     shape_arr = parse_shape(shape, head)
     if photo is not None and photo.filename is not None:
