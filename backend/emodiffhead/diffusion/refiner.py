@@ -41,12 +41,13 @@ def alphas_cumprod(sched_cfg: dict[str, Any]) -> torch.Tensor:
 
 
 def sdedit_timesteps(strength: float, steps: int, num_train: int) -> list[int]:
-    """Descending integer timesteps from ``strength * num_train`` towards 0, ``steps`` of them (>= 1)."""
+    """Descending integer timesteps from ``strength * num_train - 1`` towards 0, evenly spaced, ``steps`` of them
+    (at most one per timestep); empty for strength 0."""
     t0 = int(round(float(np.clip(strength, 0.0, 1.0)) * num_train)) - 1
     if t0 < 0:
         return []
     steps = max(1, min(int(steps), t0 + 1))
-    return sorted({int(round(v)) for v in np.linspace(t0, 0, steps, endpoint=False)}, reverse=True)
+    return [t0 - (k * (t0 + 1)) // steps for k in range(steps)]
 
 
 def predict_x0(pred: torch.Tensor, x_t: torch.Tensor, ab: torch.Tensor, kind: str) -> torch.Tensor:

@@ -233,6 +233,10 @@ def train_refiner(dataset_dir: str | Path, out_dir: str | Path, config: str | Pa
         if step % ck_every == 0:
             save(final=False)
     cancelled = cancel is not None and cancel()
+    if losses and step % log_every:
+        with open(logf, "a", encoding="utf-8") as f:  # the last, partial interval
+            f.write(json.dumps({"step": step, "loss": float(np.mean(losses[-(step % log_every):])),
+                                "wall_s": round(wall(), 1), "cpu_s": round(cpu(), 1)}) + "\n")
     save(final=True)
     if cancelled:
         raise CancelledError(f"training cancelled at step {step}; resume with --resume (weights so far in {out})")
