@@ -333,3 +333,23 @@ def test_identity_signature_separates_real_people(shared_data):
     for name in ("einstein_1921.jpg", "man_bw_portrait.jpg", "woman_portrait.jpg"):
         v = check_identity(trained, sig(resize_photo(load_photo(shared_data / "photos" / name), 512)))
         assert not v.same, (name, v.reason)
+
+
+def test_train_command_trains_a_refiner_and_reports_cpu_time(tiny_weights, tmp_path, capsys):
+    from emodiffhead.cli import main
+
+    tmp, _ = tiny_weights
+    rc = main(["train", str(tmp / "ds"), "--config", str(tmp / "tiny.json"), "-o", str(tmp_path / "w"),
+               "--steps", "2", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["steps"] == 2 and res["cpu_s"] > 0 and res["steps_per_s"] > 0
+    assert (tmp_path / "w" / "refiner" / "config.json").is_file()
+
+
+def test_force_identity_is_for_the_refiner_only(tmp_path, example_photo, example_audio, capsys):
+    from emodiffhead.cli import main
+
+    rc = main(["render", str(example_photo), str(example_audio), "--force-identity", "-o", str(tmp_path / "x.mp4")])
+    assert rc == 2 and "--force-identity applies to the refiner" in capsys.readouterr().err
