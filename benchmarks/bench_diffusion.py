@@ -175,8 +175,7 @@ def heldout(args) -> list[dict]:
     from emodiffhead.diffusion import refiner_region as rr
     from emodiffhead.diffusion.metrics import psnr, ssim
     from emodiffhead.diffusion.refiner_renderer import RefinerRenderer
-    from emodiffhead.face.detect import detect_face
-    from emodiffhead.face.extract import extract_track
+    from emodiffhead.face.extract import extract_track, video_landmarks
     from emodiffhead.head import load_head
     from emodiffhead.render.video import read_video_frames, video_fps, write_mp4
     from emodiffhead.render.warp_renderer import WarpRenderer
@@ -215,23 +214,12 @@ def heldout(args) -> list[dict]:
         results[f"refined s={strength:g}"] = np.stack(list(rend.frames(val, audio=seg)))
         timing[f"refined s={strength:g}"] = (time.perf_counter() - t) / val.num_frames
         timing[f"cpu refined s={strength:g}"] = (time.process_time() - c) / val.num_frames
-    lms = [detect_face(f).landmarks for f in real]
-    mouth_boxes = rr.region_boxes(np.stack(lms), "mouth")
-    face_boxes = rr.region_boxes(np.stack(lms), "face")
-    crops = {k: {"mouth": np.stack([rr.crop(f, b, 128) for f, b in zip(v, mouth_boxes)]),
-                 "face": np.stack([rr.crop(f, b, 256) for f, b in zip(v, face_boxes)])} for k, v in results.items()}
-    # aligned crops: each video boxed on the landmarks detected on its own frames (head placement, which the
-    # refiner does not change, left out; mouth appearance measured)
-    for k, v in results.items():
-        own = np.stack(lms) if k == "real" else np.stack([detect_face(f).landmarks for f in v])
-        crops[k]["mouth aligned"] = np.stack([rr.crop(f, b, 128) for f, b in zip(v, rr.region_boxes(own, "mouth"))])
-        crops[k]["face aligned"] = np.stack([rr.crop(f, b, 256) for f, b in zip(v, rr.region_boxes(own, "face"))])
-    sync = {}
+    sync, paths = {}, {}
     write_mp4(list(real), out / "real.mp4", fps, audio=seg)
     for k, v in results.items():
         if k == "real":
             continue
-        path = out / (k.replace(" ", "_").replace("=", "") + ".mp4")
+        path = paths[k] = out / (k.replace(" ", "_").replace("=", "") + ".mp4")
         write_mp4(list(v), path, fps, audio=seg)
         if args.facemetrics:
             r = subprocess.run([args.facemetrics_python, args.facemetrics, "lipsync", str(out / "real.mp4"), str(path)],
@@ -240,6 +228,21 @@ def heldout(args) -> list[dict]:
                 sync[k] = json.loads(r.stdout.strip().splitlines()[-1])
             except (IndexError, json.JSONDecodeError):
                 sync[k] = {"error": r.stderr[-200:]}
+    # landmarks of every frame (mediapipe face mesh over the video, as prepare uses; gaps filled)
+    lm_cache = out / "real_landmarks.npy"
+    if not lm_cache.is_file():
+        np.save(lm_cache, video_landmarks(args.video)[0])
+    lms = np.load(lm_cache)[cut:T]
+    mouth_boxes = rr.region_boxes(np.stack(lms), "mouth")
+    face_boxes = rr.region_boxes(np.stack(lms), "face")
+    crops = {k: {"mouth": np.stack([rr.crop(f, b, 128) for f, b in zip(v, mouth_boxes)]),
+                 "face": np.stack([rr.crop(f, b, 256) for f, b in zip(v, face_boxes)])} for k, v in results.items()}
+    # aligned crops: each video boxed on the landmarks detected on its own frames (head placement, which the
+    # refiner does not change, left out; mouth appearance measured)
+    for k, v in results.items():
+        own = np.stack(lms) if k == "real" else video_landmarks(paths[k])[0][:len(v)]
+        crops[k]["mouth aligned"] = np.stack([rr.crop(f, b, 128) for f, b in zip(v, rr.region_boxes(own, "mouth"))])
+        crops[k]["face aligned"] = np.stack([rr.crop(f, b, 256) for f, b in zip(v, rr.region_boxes(own, "face"))])
     rows = []
     regions = ("mouth aligned", "face aligned", "mouth", "face")
     sharp_real = {reg: _sharpness(crops["real"][reg]) for reg in regions}
