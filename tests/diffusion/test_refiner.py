@@ -373,3 +373,13 @@ def test_prepare_refiner_on_a_real_clip_gives_aligned_pairs(shared_data, tmp_pat
     # the mouth is in the middle of the crops: the mask's centre of mass is near the crop centre
     ys, xs = np.nonzero(inside[0])
     assert abs(xs.mean() - d.mask.shape[2] / 2) < 8 and abs(ys.mean() - d.mask.shape[1] / 2) < 8
+
+
+def test_refiner_config_on_a_denoiser_dataset_says_what_to_prepare(tmp_path, capsys):
+    from emodiffhead.cli import main
+
+    from .synthetic import make_dataset
+
+    ds = make_dataset(tmp_path / "ds")
+    rc = main(["train", str(ds), "--config", "refine-mouth-128", "-o", str(tmp_path / "w"), "--steps", "1"])
+    assert rc != 0 and "--kind refiner" in capsys.readouterr().err

@@ -40,6 +40,12 @@ def run(args: argparse.Namespace) -> int:
         print("note: --cpu-minutes and --threads apply to refiner training only")
     if args.config is None:
         args.config = "tiny"
+    from ..diffusion.config import load_config
+    from ..errors import InputFileError
+
+    if load_config(args.config).get("kind") == "refiner":
+        raise InputFileError(f"{args.dataset} is not a refiner dataset: prepare one with "
+                             f"`emodiffhead prepare CLIP.mp4 -o DATASET --kind refiner` for --config {args.config}")
     from ..diffusion.train import run_args
 
     res = run_args(args)
