@@ -38,7 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--renderer", default="warp", choices=sorted(RENDERERS),
                    help="warp (default, no weights) or diffusion (needs --weights from `emodiffhead train`)")
-    p.add_argument("--weights", help="weights folder of the diffusion renderer")
+    p.add_argument("--weights", help="weights folder of the diffusion renderer or the refiner")
+    p.add_argument("--force-identity", action="store_true",
+                   help="refiner: render even when the photo is not the person the personal model learned")
     p.add_argument("--keep-photo-expression", type=float, default=None,
                    help="warp renderer: 0 = the track replaces the photo's expression (default), 1 = adds to it")
     add_seed_argument(p)
@@ -83,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         if args.renderer == "warp":
             raise UsageError("--weights is for --renderer diffusion; the warp renderer needs no weights")
         options["weights"] = args.weights
+    if args.force_identity:
+        if args.renderer != "refiner":
+            raise UsageError("--force-identity applies to the refiner (a personal model) only")
+        options["force_identity"] = True
     if args.keep_photo_expression is not None:
         if args.renderer != "warp":
             raise UsageError("--keep-photo-expression applies to the warp renderer only")
