@@ -177,7 +177,7 @@ def heldout(args) -> list[dict]:
     from emodiffhead.diffusion.refiner_renderer import RefinerRenderer
     from emodiffhead.face.extract import extract_track, video_landmarks
     from emodiffhead.head import load_head
-    from emodiffhead.render.video import read_video_frames, video_fps, write_mp4
+    from emodiffhead.video import read_video_frames, video_fps, write_mp4
     from emodiffhead.render.warp_renderer import WarpRenderer
     from emodiffhead.track import load_track, save_track
 

@@ -322,7 +322,7 @@ def test_identity_signature_separates_real_people(shared_data):
     from emodiffhead.diffusion.identity import check_identity, face_signature
     from emodiffhead.face.detect import detect_face
     from emodiffhead.face.image import load_photo
-    from emodiffhead.render.video import read_video_frames
+    from emodiffhead.video import read_video_frames
     from emodiffhead.render.warp_renderer import resize_photo
 
     frames = list(read_video_frames(shared_data / "video" / "talking_head_real_a.mp4", max_frames=200))

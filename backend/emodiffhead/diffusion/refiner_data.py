@@ -80,10 +80,11 @@ def warp_driven_frames(photo: np.ndarray, track, head, progress: ProgressFn | No
 def _drive_frames(rend, track, progress, cancel, chunk: int = 128):
     T = track.num_frames
     for s in range(0, T, chunk):
-        d = rend.drive(track.slice(s, min(T, s + chunk)))
+        part = track.slice(s, min(T, s + chunk))
+        d, sh = rend.drive(part), rend.shading_weights(part)
         for k in range(d.num_frames):
             check_cancel(cancel)
-            yield rend.render_landmarks(d.landmarks[k], d.rigid[k], d.jaw[k]), d.landmarks[k], d.rigid[k]
+            yield rend.render_frame(d, k, sh), d.landmarks[k], d.rigid[k]
             report(progress, (s + k + 1) / T, f"warp frame {s + k + 1}/{T}")
 
 
@@ -94,7 +95,7 @@ def prepare_refiner(video: str | Path, out_dir: str | Path, *, region: str = "mo
     from ..audio.io import load_audio
     from ..face.extract import track_from_landmarks, video_landmarks
     from ..head import load_head
-    from ..render.video import read_video_frames, video_fps
+    from ..video import read_video_frames, video_fps
     from ..track import save_track
     from . import audio_features as af
     from .identity import face_signature, fit_signature

@@ -29,7 +29,7 @@ REGIONS = ("mouth", "face")
 
 
 def _face_oval() -> np.ndarray:
-    from ..render import facemesh_topology as topo
+    from ..face import facemesh_topology as topo
 
     return topo.loops()["face_oval"]
 

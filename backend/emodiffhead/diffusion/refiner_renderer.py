@@ -144,8 +144,9 @@ class RefinerRenderer:
         for s in range(0, T, self.batch):
             e = min(T, s + self.batch)
             check_cancel(cancel)
-            d = self.warp.drive(track.slice(s, e))
-            frames = [self.warp.render_landmarks(d.landmarks[k], d.rigid[k], d.jaw[k]) for k in range(e - s)]
+            part = track.slice(s, e)
+            d, sh = self.warp.drive(part), self.warp.shading_weights(part)
+            frames = [self.warp.render_frame(d, k, sh) for k in range(e - s)]
             boxes = rr.region_boxes(d.landmarks, region)
             crops = np.stack([rr.crop(f, b, size) for f, b in zip(frames, boxes)])
             res = self.refiner.refine(crops, aud[s:e], track.expression[s:e], pose[s:e], track.emotion[s:e],

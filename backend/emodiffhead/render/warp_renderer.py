@@ -252,6 +252,13 @@ class WarpRenderer:
         teeth = place_teeth(self.teeth, rig[SKULL], jaw)  # upper teeth on the skull, lower + tongue on the jaw
         draw_mouth(img, lm[self._mu], lm[self._ml], teeth, self.style)
 
+    def render_frame(self, d: Drive, k: int, shading: np.ndarray | None = None) -> np.ndarray:
+        """Frame ``k`` (H, W, 3) uint8 of a posed chunk ``d`` (from :meth:`drive`), with that chunk's (T, K)
+        expression-shading weights from :meth:`shading_weights` (None: no shading). Every caller that renders
+        a track's frames goes through here, so they all match :meth:`frames`."""
+        return self.render_landmarks(d.landmarks[k], d.rigid[k], d.jaw[k],
+                                     shading=None if shading is None else shading[k])
+
     def frames(self, track: Track, *, audio=None, progress: ProgressFn | None = None,
                cancel: CancelFn | None = None) -> Iterator[np.ndarray]:
         """Yield the T frames (H, W, 3) uint8 of ``track`` (``audio`` is not needed by this renderer)."""
@@ -264,6 +271,5 @@ class WarpRenderer:
             sh = self.shading_weights(chunk)
             for k in range(d.num_frames):
                 check_cancel(cancel)
-                yield self.render_landmarks(d.landmarks[k], d.rigid[k], d.jaw[k],
-                                            shading=None if sh is None else sh[k])
+                yield self.render_frame(d, k, sh)
                 report(progress, (s + k + 1) / T, f"frame {s + k + 1}/{T}")
