@@ -27,6 +27,7 @@ A compact ``.npz`` twin holds the same arrays (meta as a JSON string) for long c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -43,8 +44,33 @@ from .head.model import JOINT_NAMES, NUM_JOINTS
 
 FORMAT_NAME = "emodiffhead.track"
 FORMAT_VERSION = 1
+#: Limits of a track (the one definition: the animator, renderers, commands, server and add-on use these).
+#: Frames per second lie in (0, MAX_FPS].
+MAX_FPS = 240
+#: Emotion intensities lie in [0, MAX_INTENSITY] (above 1 exaggerates).
 MAX_INTENSITY = 1.5
 MAX_FRAMES = 25 * 60 * 30  # 30 minutes at 25 fps
+
+#: Fields every track file has, in the order they are checked.
+REQUIRED_FIELDS: tuple[str, ...] = ("fps", "head_model", "expression_names", "expression", "pose", "translation",
+                                    "emotion_names", "emotion")
+#: Shape of each array field in symbols: T frames, E expression components (``expression_names``),
+#: C emotions (``emotion_names``), J joints (NUM_JOINTS); numbers are fixed sizes.
+ARRAY_SHAPES: dict[str, tuple[str | int, ...]] = {
+    "expression": ("T", "E"),
+    "pose": ("T", "J", 3),
+    "translation": ("T", 3),
+    "emotion": ("T", "C"),
+    "expression_base": ("T", "E"),
+    "emotion_basis": ("C", "E"),
+}
+#: Array fields that may be absent.
+OPTIONAL_ARRAYS: tuple[str, ...] = ("expression_base", "emotion_basis")
+
+
+def fps_in_range(fps: float) -> bool:
+    """True when ``fps`` (frames per second) lies in (0, MAX_FPS]."""
+    return 0 < fps <= MAX_FPS
 
 
 @dataclass
@@ -95,15 +121,24 @@ class Track:
         _validate(self)
         return self
 
+    def replace(self, **changes: Any) -> "Track":
+        """A new track with ``changes`` (field=value) applied; name lists and ``meta`` are copied, arrays shared
+        unless changed. Not validated (call :meth:`validate`)."""
+        copied = {"expression_names": list(self.expression_names), "emotion_names": list(self.emotion_names),
+                  "meta": dict(self.meta)}
+        return dataclasses.replace(self, **{**copied, **changes})
+
+    def take_frames(self, index: np.ndarray) -> "Track":
+        """A new track of the frames ``index`` ((T',) int array, repeats allowed) of every per-frame array."""
+        def take(a):
+            return None if a is None else np.asarray(a)[index]
+        return self.replace(expression=take(self.expression), pose=take(self.pose),
+                            translation=take(self.translation), emotion=take(self.emotion),
+                            expression_base=take(self.expression_base))
+
     def slice(self, start: int, stop: int) -> "Track":
         """Frames [start, stop) as a new track."""
-        def s(a):
-            return None if a is None else a[start:stop].copy()
-        return Track(fps=self.fps, head_model=self.head_model, expression_names=list(self.expression_names),
-                     expression=s(self.expression), pose=s(self.pose), translation=s(self.translation),
-                     emotion_names=list(self.emotion_names), emotion=s(self.emotion),
-                     expression_base=s(self.expression_base), emotion_basis=self.emotion_basis,
-                     meta=dict(self.meta))
+        return self.take_frames(np.arange(self.num_frames)[start:stop])
 
     # ---- conversion ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -141,27 +176,16 @@ class Track:
         version = d.get("version")
         if version != FORMAT_VERSION:
             raise TrackError(f"track field 'version': unknown version {version!r} (this build reads {FORMAT_VERSION})")
-        for key in ("fps", "head_model", "expression_names", "expression", "pose", "translation",
-                    "emotion_names", "emotion"):
+        for key in REQUIRED_FIELDS:
             if key not in d:
                 raise TrackError(f"track field {key!r} is missing")
         if "joint_names" in d and (not isinstance(d["joint_names"], (list, tuple, np.ndarray))
                                    or list(d["joint_names"]) != list(JOINT_NAMES)):
             got = repr(d["joint_names"])[:100]
             raise TrackError(f"track field 'joint_names': expected {list(JOINT_NAMES)}, got {got}")
-        t = cls(
-            fps=_number(d["fps"], "fps"),
-            head_model=_string(d["head_model"], "head_model"),
-            expression_names=_names(d["expression_names"], "expression_names"),
-            expression=_array(d["expression"], "expression", 2),
-            pose=_array(d["pose"], "pose", 3),
-            translation=_array(d["translation"], "translation", 2),
-            emotion_names=_names(d["emotion_names"], "emotion_names"),
-            emotion=_array(d["emotion"], "emotion", 2),
-            expression_base=_array(d["expression_base"], "expression_base", 2) if d.get("expression_base") is not None else None,
-            emotion_basis=_array(d["emotion_basis"], "emotion_basis", 2) if d.get("emotion_basis") is not None else None,
-            meta=d.get("meta") or {},
-        )
+        fields = {key: _parse_field(key, d[key]) for key in REQUIRED_FIELDS}
+        fields.update({key: _parse_field(key, d[key]) for key in OPTIONAL_ARRAYS if d.get(key) is not None})
+        t = cls(**fields, meta=d.get("meta") or {})
         if not isinstance(t.meta, dict):
             raise TrackError("track field 'meta': expected an object")
         if "num_frames" in d and d["num_frames"] != t.num_frames:
@@ -177,9 +201,7 @@ def save_track(track: Track, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix.lower() == ".npz":
         d = track.to_dict()
-        arrays = {k: np.asarray(getattr(track, k), np.float32) for k in
-                  ("expression", "pose", "translation", "emotion", "expression_base", "emotion_basis")
-                  if getattr(track, k) is not None}
+        arrays = {k: np.asarray(getattr(track, k), np.float32) for k in ARRAY_SHAPES if getattr(track, k) is not None}
         header = {k: v for k, v in d.items() if k not in arrays}
         writer = lambda f: np.savez_compressed(f, header_json=np.array(json.dumps(header)), **arrays)  # noqa: E731
         mode = "wb"
@@ -263,9 +285,18 @@ def _array(v: Any, name: str, ndim: int) -> np.ndarray:
     return a
 
 
+def _parse_field(key: str, v: Any) -> Any:
+    """The JSON value ``v`` of field ``key`` as its Track attribute; TrackError naming the field if it is not one."""
+    if key in ARRAY_SHAPES:
+        return _array(v, key, len(ARRAY_SHAPES[key]))
+    if key.endswith("_names"):
+        return _names(v, key)
+    return _number(v, key) if key == "fps" else _string(v, key)
+
+
 def _validate(t: Track) -> None:
-    if not (0 < t.fps <= 240):
-        raise TrackError(f"track field 'fps': {t.fps} is outside (0, 240]")
+    if not fps_in_range(t.fps):
+        raise TrackError(f"track field 'fps': {t.fps} is outside (0, {MAX_FPS}]")
     T = t.expression.shape[0] if np.ndim(t.expression) == 2 else -1
     E = len(t.expression_names)
     C = len(t.emotion_names)
@@ -273,17 +304,11 @@ def _validate(t: Track) -> None:
         raise TrackError("track field 'expression': needs at least one frame of shape (T, E)")
     if T > MAX_FRAMES:
         raise TrackError(f"track has {T} frames; the limit is {MAX_FRAMES}")
-    expected = {
-        "expression": (T, E),
-        "pose": (T, NUM_JOINTS, 3),
-        "translation": (T, 3),
-        "emotion": (T, C),
-    }
-    if t.expression_base is not None:
-        expected["expression_base"] = (T, E)
-    if t.emotion_basis is not None:
-        expected["emotion_basis"] = (C, E)
-    for key, shape in expected.items():
+    sizes = {"T": T, "E": E, "C": C, "J": NUM_JOINTS}
+    for key, symbols in ARRAY_SHAPES.items():
+        if getattr(t, key) is None and key in OPTIONAL_ARRAYS:
+            continue
+        shape = tuple(sizes.get(s, s) for s in symbols)
         a = np.asarray(getattr(t, key))
         if a.shape != shape:
             raise TrackError(f"track field {key!r}: expected shape {shape}, got {a.shape}")
@@ -327,12 +352,11 @@ def json_schema() -> dict[str, Any]:
         "$id": "https://emodiffhead.invalid/track.schema.json",
         "title": "emodiffhead expression track",
         "type": "object",
-        "required": ["format", "version", "fps", "head_model", "expression_names", "expression", "pose",
-                     "translation", "emotion_names", "emotion"],
+        "required": ["format", "version", *REQUIRED_FIELDS],
         "properties": {
             "format": {"const": FORMAT_NAME},
             "version": {"const": FORMAT_VERSION},
-            "fps": {"type": "number", "exclusiveMinimum": 0, "maximum": 240},
+            "fps": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_FPS},
             "num_frames": {"type": "integer", "minimum": 1, "maximum": MAX_FRAMES},
             "head_model": {"type": "string", "minLength": 1, "description": "id of the head model (e.g. builtin)"},
             "expression_names": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
@@ -340,7 +364,7 @@ def json_schema() -> dict[str, Any]:
             "joint_names": {"const": list(JOINT_NAMES)},
             "pose": {"type": "array", "items": {"type": "array", "minItems": NUM_JOINTS, "maxItems": NUM_JOINTS,
                                                  "items": {"type": "array", "items": num, "minItems": 3, "maxItems": 3}},
-                     "description": "(T, 5, 3) axis-angle radians: root, neck, jaw, eye_left, eye_right"},
+                     "description": f"(T, {NUM_JOINTS}, 3) axis-angle radians: {', '.join(JOINT_NAMES)}"},
             "translation": {"type": "array", "items": {"type": "array", "items": num, "minItems": 3, "maxItems": 3},
                             "description": "(T, 3) metres"},
             "emotion_names": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},

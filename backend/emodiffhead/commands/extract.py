@@ -26,13 +26,13 @@ def run(args: argparse.Namespace) -> int:
     from ..head import load_head
     from ..progress import ConsoleProgress
     from ..track import save_track
-    from ._options import UsageError
+    from ._options import UsageError, check_fps
 
     out = Path(args.output)
     if out.suffix.lower() not in (".json", ".npz"):
         raise UsageError(f"output must end in .json or .npz, got {out.name!r}")
-    if args.fps is not None and not (0 < args.fps <= 240):
-        raise UsageError(f"--fps must be in (0, 240], got {args.fps}")
+    if args.fps is not None:
+        check_fps(args.fps)
     if not Path(args.input).is_file():
         from ..errors import InputFileError
 

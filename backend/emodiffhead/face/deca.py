@@ -18,7 +18,7 @@ import numpy as np
 
 from ..emotion import EMOTIONS
 from ..errors import NotAvailableError
-from ..head.model import NUM_JOINTS, HeadModel
+from ..head.model import NUM_JOINTS, HeadModel, Joint
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
 
@@ -104,8 +104,8 @@ def extract_track_deca(path: Path, head: HeadModel, *, fps: float | None = None,
     expr[:, :k] = np.stack(exps)[:, :k]
     pose = np.zeros((T, NUM_JOINTS, 3), np.float32)
     p = np.stack(poses).astype(np.float32)
-    pose[:, 0] = p[:, :3] - p[:1, :3]  # head rotation relative to the first frame
-    pose[:, 2] = p[:, 3:6]
+    pose[:, Joint.ROOT] = p[:, :3] - p[:1, :3]  # head rotation relative to the first frame
+    pose[:, Joint.JAW] = p[:, 3:6]
     if T > 3:
         expr = smooth_track_arrays(expr, rate, SMOOTH_EXPRESSION)
         pose = smooth_track_arrays(pose, rate, SMOOTH_POSE)
