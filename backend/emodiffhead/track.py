@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .emotion import EMOTIONS
 from .errors import TrackError
 from .fileio import atomic_path
 from .head.model import JOINT_NAMES, NUM_JOINTS
@@ -107,8 +108,6 @@ class Track:
     def neutral(cls, num_frames: int, fps: float, head_model: str, expression_names: list[str],
                 emotion_names: list[str] | None = None) -> "Track":
         """A still, neutral track of ``num_frames`` frames."""
-        from .emotion import EMOTIONS
-
         names = list(EMOTIONS if emotion_names is None else emotion_names)
         T, E = int(num_frames), len(expression_names)
         return cls(fps=float(fps), head_model=head_model, expression_names=list(expression_names),
@@ -169,27 +168,9 @@ class Track:
     @classmethod
     def from_dict(cls, d: Any) -> "Track":
         """Parse and validate a JSON-like dict; raises :class:`TrackError` naming the bad field."""
-        if not isinstance(d, dict):
-            raise TrackError("track: expected a JSON object at the top level")
-        if d.get("format") != FORMAT_NAME:
-            raise TrackError(f"track field 'format': expected {FORMAT_NAME!r}, got {d.get('format')!r}")
-        version = d.get("version")
-        if version != FORMAT_VERSION:
-            raise TrackError(f"track field 'version': unknown version {version!r} (this build reads {FORMAT_VERSION})")
-        for key in REQUIRED_FIELDS:
-            if key not in d:
-                raise TrackError(f"track field {key!r} is missing")
-        if "joint_names" in d and (not isinstance(d["joint_names"], (list, tuple, np.ndarray))
-                                   or list(d["joint_names"]) != list(JOINT_NAMES)):
-            got = repr(d["joint_names"])[:100]
-            raise TrackError(f"track field 'joint_names': expected {list(JOINT_NAMES)}, got {got}")
-        fields = {key: _parse_field(key, d[key]) for key in REQUIRED_FIELDS}
-        fields.update({key: _parse_field(key, d[key]) for key in OPTIONAL_ARRAYS if d.get(key) is not None})
-        t = cls(**fields, meta=d.get("meta") or {})
-        if not isinstance(t.meta, dict):
-            raise TrackError("track field 'meta': expected an object")
-        if "num_frames" in d and d["num_frames"] != t.num_frames:
-            raise TrackError(f"track field 'num_frames' is {d['num_frames']!r} but 'expression' has {t.num_frames} frames")
+        check_header(d, TrackError)
+        t = cls(**parse_fields(d, TrackError, _array), meta=d.get("meta") or {})
+        check_meta_and_frames(d, t.meta, t.num_frames, TrackError)
         return t.validate()
 
 
@@ -232,48 +213,15 @@ def load_track(path: str | os.PathLike) -> Track:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise TrackError(f"{path.name}: not a valid track npz ({e})") from None
         return Track.from_dict(d)
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TrackError(f"{path.name}: not valid JSON ({e})") from None
-    return Track.from_dict(d)
+    return Track.from_dict(decode_json(path.read_bytes(), path.name, TrackError))
 
 
 def track_from_json_bytes(data: bytes) -> Track:
     """Parse a track from JSON bytes (server uploads)."""
-    try:
-        d = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TrackError(f"track: not valid JSON ({e})") from None
-    return Track.from_dict(d)
+    return Track.from_dict(decode_json(data, "track", TrackError))
 
 
 # ---- validation --------------------------------------------------------------------------------
-
-def _number(v: Any, name: str) -> float:
-    try:
-        f = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
-    except OverflowError:  # an integer beyond float range
-        f = math.inf
-    if not math.isfinite(f):
-        raise TrackError(f"track field {name!r}: expected a finite number, got {repr(v)[:40]}")
-    return f
-
-
-def _string(v: Any, name: str) -> str:
-    if not isinstance(v, str) or not v:
-        raise TrackError(f"track field {name!r}: expected a non-empty string, got {v!r}")
-    return v
-
-
-def _names(v: Any, name: str) -> list[str]:
-    if not isinstance(v, (list, tuple, np.ndarray)) or not all(isinstance(s, (str, np.str_)) for s in v):
-        raise TrackError(f"track field {name!r}: expected a list of strings")
-    names = [str(s) for s in v]
-    if len(set(names)) != len(names):
-        raise TrackError(f"track field {name!r}: names are not unique")
-    return names
-
 
 def _array(v: Any, name: str, ndim: int) -> np.ndarray:
     try:
@@ -285,30 +233,11 @@ def _array(v: Any, name: str, ndim: int) -> np.ndarray:
     return a
 
 
-def _parse_field(key: str, v: Any) -> Any:
-    """The JSON value ``v`` of field ``key`` as its Track attribute; TrackError naming the field if it is not one."""
-    if key in ARRAY_SHAPES:
-        return _array(v, key, len(ARRAY_SHAPES[key]))
-    if key.endswith("_names"):
-        return _names(v, key)
-    return _number(v, key) if key == "fps" else _string(v, key)
-
-
 def _validate(t: Track) -> None:
-    if not fps_in_range(t.fps):
-        raise TrackError(f"track field 'fps': {t.fps} is outside (0, {MAX_FPS}]")
     T = t.expression.shape[0] if np.ndim(t.expression) == 2 else -1
-    E = len(t.expression_names)
-    C = len(t.emotion_names)
-    if T < 1:
-        raise TrackError("track field 'expression': needs at least one frame of shape (T, E)")
-    if T > MAX_FRAMES:
-        raise TrackError(f"track has {T} frames; the limit is {MAX_FRAMES}")
-    sizes = {"T": T, "E": E, "C": C, "J": NUM_JOINTS}
-    for key, symbols in ARRAY_SHAPES.items():
-        if getattr(t, key) is None and key in OPTIONAL_ARRAYS:
-            continue
-        shape = tuple(sizes.get(s, s) for s in symbols)
+    check_size(t.fps, T, TrackError)
+    present = {key for key in ARRAY_SHAPES if getattr(t, key) is not None}
+    for key, shape in expected_shapes(T, len(t.expression_names), len(t.emotion_names), present).items():
         a = np.asarray(getattr(t, key))
         if a.shape != shape:
             raise TrackError(f"track field {key!r}: expected shape {shape}, got {a.shape}")
@@ -316,15 +245,124 @@ def _validate(t: Track) -> None:
             bad = np.argwhere(~np.isfinite(a))[0].tolist()
             raise TrackError(f"track field {key!r}: NaN or infinite value at index {bad}")
         setattr(t, key, a.astype(np.float32, copy=False))
-    if len(set(t.expression_names)) != E:
+    if len(set(t.expression_names)) != len(t.expression_names):
         raise TrackError("track field 'expression_names': names are not unique")
-    from .emotion import EMOTIONS
+    lo, hi = (float(t.emotion.min()), float(t.emotion.max())) if t.emotion.size else (0.0, 0.0)
+    check_emotions(t.emotion_names, lo, hi, TrackError)
 
-    unknown = [n for n in t.emotion_names if n not in EMOTIONS]
+
+# ---- checks shared with the add-on ---------------------------------------------------------------
+# Standard library only (no numpy), raising the error class they are given: backend/tools/
+# write_addon_track_spec.py copies them into addon/track_spec.py, so the add-on's stdlib reader makes the
+# same checks from the same source (tests/addon/test_track_io.py fails while the copy is stale).
+
+def decode_json(data: bytes, where: str, error: type[Exception]) -> Any:
+    """UTF-8 JSON ``data`` decoded; ``error`` saying ``{where}: not valid JSON (why)`` if it is not."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise error(f"{where}: not valid JSON ({e})") from None
+
+
+def check_header(d: Any, error: type[Exception]) -> None:
+    """Raise ``error`` unless ``d`` is a track's top level: a dict of this format and version holding every
+    required field, naming the head model's joints if it names any."""
+    if not isinstance(d, dict):
+        raise error("track: expected a JSON object at the top level")
+    if d.get("format") != FORMAT_NAME:
+        raise error(f"track field 'format': expected {FORMAT_NAME!r}, got {d.get('format')!r}")
+    version = d.get("version")
+    if version != FORMAT_VERSION:
+        raise error(f"track field 'version': unknown version {version!r} (this build reads {FORMAT_VERSION})")
+    for key in REQUIRED_FIELDS:
+        if key not in d:
+            raise error(f"track field {key!r} is missing")
+    if "joint_names" in d:
+        names = d["joint_names"].tolist() if hasattr(d["joint_names"], "tolist") else d["joint_names"]
+        if not isinstance(names, (list, tuple)) or list(names) != list(JOINT_NAMES):
+            raise error(f"track field 'joint_names': expected {list(JOINT_NAMES)}, got {repr(d['joint_names'])[:100]}")
+
+
+def parse_fields(d: dict, error: type[Exception], parse_array: Any) -> dict[str, Any]:
+    """The fields of track dict ``d`` (every required one and the optional arrays it holds), parsed: fps as a
+    float, names as lists, arrays by ``parse_array(value, name, ndim)`` (numpy arrays in the backend, nested
+    lists in the add-on); ``error`` naming the first bad field."""
+    def parse(key: str) -> Any:
+        v = d[key]
+        if key in ARRAY_SHAPES:
+            return parse_array(v, key, len(ARRAY_SHAPES[key]))
+        if key.endswith("_names"):
+            return parse_names(v, key, error)
+        return parse_number(v, key, error) if key == "fps" else parse_string(v, key, error)
+
+    fields = {key: parse(key) for key in REQUIRED_FIELDS}
+    fields.update({key: parse(key) for key in OPTIONAL_ARRAYS if d.get(key) is not None})
+    return fields
+
+
+def check_meta_and_frames(d: dict, meta: Any, num_frames: int, error: type[Exception]) -> None:
+    """Raise ``error`` unless ``meta`` is a dict and ``d["num_frames"]`` (when given) is ``num_frames``."""
+    if not isinstance(meta, dict):
+        raise error("track field 'meta': expected an object")
+    if "num_frames" in d and d["num_frames"] != num_frames:
+        raise error(f"track field 'num_frames' is {d['num_frames']!r} but 'expression' has {num_frames} frames")
+
+
+def parse_number(v: Any, name: str, error: type[Exception]) -> float:
+    """``v`` as a finite float; ``error`` naming field ``name`` otherwise."""
+    try:
+        f = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+    except OverflowError:  # an integer beyond float range
+        f = math.inf
+    if not math.isfinite(f):
+        raise error(f"track field {name!r}: expected a finite number, got {repr(v)[:40]}")
+    return f
+
+
+def parse_string(v: Any, name: str, error: type[Exception]) -> str:
+    """``v`` if it is a non-empty string; ``error`` naming field ``name`` otherwise."""
+    if not isinstance(v, str) or not v:
+        raise error(f"track field {name!r}: expected a non-empty string, got {v!r}")
+    return v
+
+
+def parse_names(v: Any, name: str, error: type[Exception]) -> list[str]:
+    """``v`` (a list, tuple or array of strings) as a list of unique names; ``error`` naming ``name`` otherwise."""
+    v = v.tolist() if hasattr(v, "tolist") else v
+    if not isinstance(v, (list, tuple)) or not all(isinstance(s, str) for s in v):
+        raise error(f"track field {name!r}: expected a list of strings")
+    names = [str(s) for s in v]
+    if len(set(names)) != len(names):
+        raise error(f"track field {name!r}: names are not unique")
+    return names
+
+
+def check_size(fps: float, num_frames: int, error: type[Exception]) -> None:
+    """Raise ``error`` unless ``fps`` is in (0, MAX_FPS] and 1 <= ``num_frames`` <= MAX_FRAMES."""
+    if not fps_in_range(fps):
+        raise error(f"track field 'fps': {fps} is outside (0, {MAX_FPS}]")
+    if num_frames < 1:
+        raise error("track field 'expression': needs at least one frame of shape (T, E)")
+    if num_frames > MAX_FRAMES:
+        raise error(f"track has {num_frames} frames; the limit is {MAX_FRAMES}")
+
+
+def expected_shapes(T: int, E: int, C: int, present: set[str]) -> dict[str, tuple[int, ...]]:
+    """The shape each array field must have (ARRAY_SHAPES with T frames, E expression components, C emotions),
+    for the required fields and the optional ones in ``present``, in ARRAY_SHAPES order."""
+    sizes = {"T": T, "E": E, "C": C, "J": NUM_JOINTS}
+    return {key: tuple(sizes.get(s, s) for s in symbols) for key, symbols in ARRAY_SHAPES.items()
+            if key in present or key not in OPTIONAL_ARRAYS}
+
+
+def check_emotions(names: list[str], lowest: float, highest: float, error: type[Exception]) -> None:
+    """Raise ``error`` unless every emotion name is known and intensities (lowest .. highest) lie in
+    [0, MAX_INTENSITY]."""
+    unknown = [n for n in names if n not in EMOTIONS]
     if unknown:
-        raise TrackError(f"track field 'emotion_names': unknown emotion(s) {unknown}; known: {list(EMOTIONS)}")
-    if np.any(t.emotion < 0) or np.any(t.emotion > MAX_INTENSITY + 1e-6):
-        raise TrackError(f"track field 'emotion': intensities must lie in [0, {MAX_INTENSITY}]")
+        raise error(f"track field 'emotion_names': unknown emotion(s) {unknown}; known: {list(EMOTIONS)}")
+    if lowest < 0 or highest > MAX_INTENSITY + 1e-6:
+        raise error(f"track field 'emotion': intensities must lie in [0, {MAX_INTENSITY}]")
 
 
 def check_compatible(track: Track, expression_names: list[str], head_name: str | None = None) -> None:
