@@ -19,12 +19,14 @@ import numpy as np
 
 from emodiffhead.animate import EmotionTimeline, animate
 from emodiffhead.animate.emotion_vectors import emotion_basis
+from emodiffhead.animate.retarget import JAW_RAD_PER_UNIT
 from emodiffhead.animate.visemes import BILABIALS as BILABIAL, LABIODENTALS, OPEN_VOWELS as OPEN
 from emodiffhead.animate.metrics import EXPECTED_EFFECTS, face_measures, lip_gap, track_vertices
 from emodiffhead.audio import phonemes as P
 from emodiffhead.audio.io import AudioClip, load_audio
 from emodiffhead.emotion import EMOTIONS
 from emodiffhead.head import load_head
+from emodiffhead.head.model import Joint
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TEXT = "he turned sharply and faced gregson across the table"
@@ -149,12 +151,12 @@ def bench_motion_agreement():
     recall / precision of bilabial closure frames (closure > 0.5)."""
     from emodiffhead.animate.pipeline import speech_motion
     from emodiffhead.audio.prosody import analyze
-    from emodiffhead.facs import ARKIT_INDEX
+    from emodiffhead.facs import JAW_OPEN
 
     P.ALLPHONE_PRESETS.setdefault("_reference", dict(beam=1e-200, pbeam=1e-20))
     files = [SHARED / "audio" / f for f in ("arctic_a0009.wav", "radio_address_a.wav", "radio_address_b.wav")]
     files.append(SHARED / "video" / "talking_head_real_a.mp4")
-    jaw = ARKIT_INDEX["jawOpen"]
+    jaw = JAW_OPEN
     res = {k: [] for k in ("accurate", "wide", "fast")}
     for f in files:
         c = load_audio(f)
@@ -299,7 +301,7 @@ def bench_video(head):
     for kw in ({}, {"speech_mode": "acoustic"}, {"transcript": VIDEO_TEXT}):
         t = animate(path, head, **kw)
         g = lip_gap(head, track_vertices(head, t))
-        jaw = t.pose[:, 2, 0] + 0.47 * t.expression[:, t.expression_names.index("jawOpen")]
+        jaw = t.pose[:, Joint.JAW, 0] + JAW_RAD_PER_UNIT * t.expression[:, t.expression_names.index("jawOpen")]
         for name, sig, real in (("lip gap vs inner-lip gap", g, real_gap), ("jaw opening vs chin-nose", jaw, real_chin)):
             rb, lag = _best(sig, real, 8)
             rows.append((f"{t.meta['speech_path']}: {name}", f"{_r(sig, real, 0):.2f}", f"{_r(sig, real, offset):.2f}",

@@ -45,6 +45,8 @@ from .head.model import JOINT_NAMES, NUM_JOINTS
 
 FORMAT_NAME = "emodiffhead.track"
 FORMAT_VERSION = 1
+#: Frame rate of tracks and videos when the user names none (frames per second).
+DEFAULT_FPS = 25.0
 #: Limits of a track (the one definition: the animator, renderers, commands, server and add-on use these).
 #: Frames per second lie in (0, MAX_FPS].
 MAX_FPS = 240

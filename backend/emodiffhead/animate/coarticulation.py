@@ -41,6 +41,7 @@ import numpy as np
 
 from ..audio.phonemes import Phone
 from ..facs import ARKIT_INDEX, JAW_OPEN, NUM_ARKIT
+from ..track import DEFAULT_FPS
 from .visemes import BILABIALS, LABIODENTALS, ROUNDED, VOWELS, Viseme, viseme_for_phone
 
 ROUND_CHANNELS = np.array([ARKIT_INDEX["mouthPucker"], ARKIT_INDEX["mouthFunnel"]])
@@ -203,7 +204,7 @@ def coarticulate(phones: list[Phone], times_s: np.ndarray, fps: float,
 
 def apply_constraints(w: np.ndarray, closure: np.ndarray, labio: np.ndarray, rounded: np.ndarray,
                       phones: list[Phone] | None = None, times_s: np.ndarray | None = None,
-                      fps: float = 25.0) -> np.ndarray:
+                      fps: float = DEFAULT_FPS) -> np.ndarray:
     """Enforce closed / labiodental / rounded constraints on (T, 52) ARKit weights (returns a copy)."""
     w = np.array(w, np.float32, copy=True)
     # labiodental: lower lip to upper teeth

@@ -21,6 +21,7 @@ import numpy as np
 from ..audio.prosody import Prosody
 from ..facs import ARKIT_INDEX, NUM_ARKIT
 from ..head.model import NUM_JOINTS, Joint
+from ..track import DEFAULT_FPS
 
 BLINK_RATE_PER_MIN = (15.0, 20.0)
 CLOSE_S, HOLD_S, OPEN_S = 0.08, 0.05, 0.17
@@ -113,7 +114,7 @@ def idle_motion(times_s: np.ndarray, pro: Prosody, seed: int = 0, speech_active:
     times_s = np.asarray(times_s, np.float64)
     T = len(times_s)
     dur = float(times_s[-1] + (times_s[1] - times_s[0] if T > 1 else 0.04)) if T else 0.0
-    fps = 1.0 / (times_s[1] - times_s[0]) if T > 1 else 25.0
+    fps = 1.0 / (times_s[1] - times_s[0]) if T > 1 else DEFAULT_FPS
     w = np.zeros((T, NUM_ARKIT), np.float32)
     pose = np.zeros((T, NUM_JOINTS, 3), np.float32)
 

@@ -21,7 +21,7 @@ from ..errors import AudioError
 from ..facs import JAW_OPEN
 from ..head.model import HeadModel, Joint
 from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
-from ..track import MAX_FPS, Track, fps_in_range
+from ..track import DEFAULT_FPS, MAX_FPS, Track, fps_in_range
 from .acoustic import acoustic_mouth
 from .coarticulation import MouthMotion, coarticulate
 from .prominence import phone_prominence
@@ -105,7 +105,7 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
 
 
 def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript: str | None = None,
-            emotion: EmotionTimeline | None = None, fps: float = 25.0, seed: int = 0,
+            emotion: EmotionTimeline | None = None, fps: float = DEFAULT_FPS, seed: int = 0,
             speech_mode: str = "auto", phone_preset: str = "accurate", phone_workers: int = 1,
             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Track:
     """Animate ``head`` to ``audio``: returns a validated Track of round(duration * fps) frames.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NotAvailableError
-from ..facs import ARKIT_BLENDSHAPES, ARKIT_INDEX, JAW_OPEN, NUM_ARKIT
+from ..facs import ARKIT_BLENDSHAPES, JAW_OPEN, NUM_ARKIT
 from ..head.model import HeadModel
 
 #: Jaw joint rotation (rad, about x) per unit of ARKit jawOpen (built-in head calibration).

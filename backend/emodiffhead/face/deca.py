@@ -20,7 +20,7 @@ from ..emotion import EMOTIONS
 from ..errors import NotAvailableError
 from ..head.model import NUM_JOINTS, HeadModel, Joint
 from ..progress import CancelFn, ProgressFn, check_cancel, report
-from ..track import Track
+from ..track import DEFAULT_FPS, Track
 
 #: DECA's input crop size (pixels) and the scale of its crop around the landmark box.
 CROP = 224
@@ -86,7 +86,7 @@ def extract_track_deca(path: Path, head: HeadModel, *, fps: float | None = None,
         rate = video_fps(path)
     else:
         frames = iter([load_photo(path)])
-        rate = fps or 25.0
+        rate = fps or DEFAULT_FPS
     exps, poses = [], []
     for i, frame in enumerate(frames):
         check_cancel(cancel)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import NotAvailableError, TrackError
 from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
-from ..track import MAX_FPS, Track, check_compatible, fps_in_range
+from ..track import DEFAULT_FPS, MAX_FPS, Track, check_compatible, fps_in_range
 
 #: A track may differ from round(audio duration x fps) by this many frames; it is then padded/trimmed.
 FRAME_TOLERANCE = 2
@@ -73,7 +73,7 @@ def render_video(
     renderer: str = "warp",
     renderer_options: dict | None = None,
     size: int = 512,
-    fps: float = 25.0,
+    fps: float = DEFAULT_FPS,
     seed: int = 0,
     face: int | None = None,
     head=None,
