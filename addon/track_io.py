@@ -24,8 +24,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from .track_spec import (ARRAY_SHAPES, FORMAT_NAME, FORMAT_VERSION, JOINT_NAMES, check_emotions, check_header,
-                         check_meta_and_frames, check_size, decode_json, expected_shapes, parse_fields)
+from .track_spec import (ARRAY_SHAPES, JOINT_NAMES, check_emotions, check_header, check_meta_and_frames, check_size,
+                         decode_json, expected_shapes, parse_fields, track_dict)
 
 
 class TrackFormatError(ValueError):
@@ -56,26 +56,7 @@ class TrackData:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict in the field order the backend writes (floats rounded to 6 decimals)."""
-        d: dict[str, Any] = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "fps": float(self.fps),
-            "num_frames": self.num_frames,
-            "head_model": self.head_model,
-            "expression_names": list(self.expression_names),
-            "expression": _round(self.expression),
-            "joint_names": list(self.joint_names),
-            "pose": _round(self.pose),
-            "translation": _round(self.translation),
-            "emotion_names": list(self.emotion_names),
-            "emotion": _round(self.emotion),
-        }
-        if self.expression_base is not None:
-            d["expression_base"] = _round(self.expression_base)
-        if self.emotion_basis is not None:
-            d["emotion_basis"] = _round(self.emotion_basis)
-        d["meta"] = dict(self.meta)
-        return d
+        return track_dict(self, _round)
 
     @classmethod
     def from_dict(cls, d: Any) -> "TrackData":

@@ -47,6 +47,30 @@ def fps_in_range(fps: float) -> bool:
     return 0 < fps <= MAX_FPS
 
 
+def track_dict(t: Any, rounded: Any) -> dict[str, Any]:
+    """The JSON-ready dict of track ``t`` (a Track, or the add-on's TrackData) with its fields in the order files
+    are written; ``rounded(array)`` gives an array as nested lists of floats rounded to 6 decimals."""
+    d: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "fps": float(t.fps),
+        "num_frames": t.num_frames,
+        "head_model": t.head_model,
+        "expression_names": list(t.expression_names),
+        "expression": rounded(t.expression),
+        "joint_names": list(JOINT_NAMES),
+        "pose": rounded(t.pose),
+        "translation": rounded(t.translation),
+        "emotion_names": list(t.emotion_names),
+        "emotion": rounded(t.emotion),
+    }
+    for key in OPTIONAL_ARRAYS:
+        if getattr(t, key) is not None:
+            d[key] = rounded(getattr(t, key))
+    d["meta"] = t.meta
+    return d
+
+
 def decode_json(data: bytes, where: str, error: type[Exception]) -> Any:
     """UTF-8 JSON ``data`` decoded; ``error`` saying ``{where}: not valid JSON (why)`` if it is not."""
     try:

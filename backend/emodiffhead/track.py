@@ -144,28 +144,7 @@ class Track:
     # ---- conversion ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict (lists of floats rounded to 6 decimals)."""
-        def L(a):
-            return np.round(np.asarray(a, np.float64), 6).tolist()
-        d: dict[str, Any] = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "fps": float(self.fps),
-            "num_frames": self.num_frames,
-            "head_model": self.head_model,
-            "expression_names": list(self.expression_names),
-            "expression": L(self.expression),
-            "joint_names": list(JOINT_NAMES),
-            "pose": L(self.pose),
-            "translation": L(self.translation),
-            "emotion_names": list(self.emotion_names),
-            "emotion": L(self.emotion),
-        }
-        if self.expression_base is not None:
-            d["expression_base"] = L(self.expression_base)
-        if self.emotion_basis is not None:
-            d["emotion_basis"] = L(self.emotion_basis)
-        d["meta"] = self.meta
-        return d
+        return track_dict(self, lambda a: np.round(np.asarray(a, np.float64), 6).tolist())
 
     @classmethod
     def from_dict(cls, d: Any) -> "Track":
@@ -253,10 +232,35 @@ def _validate(t: Track) -> None:
     check_emotions(t.emotion_names, lo, hi, TrackError)
 
 
-# ---- checks shared with the add-on ---------------------------------------------------------------
+# ---- conversion and checks shared with the add-on ------------------------------------------------
 # Standard library only (no numpy), raising the error class they are given: backend/tools/
-# write_addon_track_spec.py copies them into addon/track_spec.py, so the add-on's stdlib reader makes the
-# same checks from the same source (tests/addon/test_track_io.py fails while the copy is stale).
+# write_addon_track_spec.py copies them verbatim into addon/track_spec.py, so the add-on's stdlib reader and
+# writer lay out and check files from the same source (tests/addon/test_track_io.py fails while the copy is
+# stale). `duplicates` lists that copy as a twin of this section: it is the generated copy, kept on purpose.
+
+def track_dict(t: Any, rounded: Any) -> dict[str, Any]:
+    """The JSON-ready dict of track ``t`` (a Track, or the add-on's TrackData) with its fields in the order files
+    are written; ``rounded(array)`` gives an array as nested lists of floats rounded to 6 decimals."""
+    d: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "fps": float(t.fps),
+        "num_frames": t.num_frames,
+        "head_model": t.head_model,
+        "expression_names": list(t.expression_names),
+        "expression": rounded(t.expression),
+        "joint_names": list(JOINT_NAMES),
+        "pose": rounded(t.pose),
+        "translation": rounded(t.translation),
+        "emotion_names": list(t.emotion_names),
+        "emotion": rounded(t.emotion),
+    }
+    for key in OPTIONAL_ARRAYS:
+        if getattr(t, key) is not None:
+            d[key] = rounded(getattr(t, key))
+    d["meta"] = t.meta
+    return d
+
 
 def decode_json(data: bytes, where: str, error: type[Exception]) -> Any:
     """UTF-8 JSON ``data`` decoded; ``error`` saying ``{where}: not valid JSON (why)`` if it is not."""
