@@ -4,8 +4,9 @@ The format's one definition is ``backend/emodiffhead/track.py`` (``Track``, ``sa
 ``load_track``; JSON Schema in ``docs/track.schema.json``). Blender's Python cannot import the
 backend (it needs the backend's own environment), so this module reads and writes the same JSON with
 ``json`` alone. Its constants (format name and version, limits, joint and emotion names, required fields,
-array shapes) come from ``track_spec.py``, which ``backend/tools/write_addon_track_spec.py`` generates from
-the backend's definitions, and its checks are driven by them: it rejects what the backend rejects.
+array shapes), the file layout and the checks come from ``track_spec.py``, which
+``backend/tools/write_addon_track_spec.py`` generates from the backend (the constants, and the backend's
+stdlib-only functions copied verbatim): it writes what the backend writes and rejects what it rejects.
 Expression and emotion names are taken from the file (or from the server's ``/health``).
 ``tests/addon/test_track_io.py`` checks this reader/writer against ``emodiffhead.track.load_track``/
 ``save_track`` on real files and that ``track_spec.py`` is up to date, so the two cannot drift.
