@@ -65,7 +65,6 @@ VISEMES: tuple[Viseme, ...] = (
     Viseme("U", {"jawOpen": 0.14, "mouthPucker": 0.85, "mouthFunnel": 0.35}, 0.6, 0.9, 0.1, "rounded",
            ("uw", "uh", "w")),
 )
-VISEME_NAMES: tuple[str, ...] = tuple(v.name for v in VISEMES)
 _BY_PHONE: dict[str, Viseme] = {p: v for v in VISEMES for p in v.phones}
 _BY_NAME: dict[str, Viseme] = {v.name: v for v in VISEMES}
 
