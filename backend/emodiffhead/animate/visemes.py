@@ -69,7 +69,6 @@ _BY_PHONE: dict[str, Viseme] = {p: v for v in VISEMES for p in v.phones}
 _BY_NAME: dict[str, Viseme] = {v.name: v for v in VISEMES}
 
 
-
 def _phones_with(constraint: str) -> tuple[str, ...]:
     return tuple(p for v in VISEMES if v.constraint == constraint for p in v.phones)
 
