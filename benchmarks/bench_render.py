@@ -244,6 +244,7 @@ def bench_lipsync(rows, rendered: Path, track, head):
 
 def bench_reextract(head, rows, rendered: Path, track):
     from emodiffhead.face.extract import extract_track
+    from emodiffhead.head.model import Joint
 
     got = extract_track(rendered, head)
     T = min(got.num_frames, track.num_frames)
@@ -257,8 +258,8 @@ def bench_reextract(head, rows, rendered: Path, track):
         r = float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-4 and b.std() > 1e-4 else float("nan")
         rows.append((f"re-extract {name}: r / mean |error|", f"{r:.2f} / {np.abs(a - b).mean():.3f}",
                      f"driving range {a.min():.2f}..{a.max():.2f}"))
-    yaw_a = np.rad2deg(track.pose[:T, 0, 1] + track.pose[:T, 1, 1])  # root + neck
-    yaw_b = np.rad2deg(got.pose[:T, 0, 1])
+    yaw_a = np.rad2deg(track.pose[:T, Joint.ROOT, 1] + track.pose[:T, Joint.NECK, 1])
+    yaw_b = np.rad2deg(got.pose[:T, Joint.ROOT, 1])
     rows.append(("re-extract head yaw: r", f"{np.corrcoef(yaw_a - yaw_a[0], yaw_b)[0, 1]:.2f}",
                  f"driving range {yaw_a.min():.1f}..{yaw_a.max():.1f} deg"))
 

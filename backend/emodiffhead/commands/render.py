@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..fileio import check_writable
 from ..render.pipeline import MAX_SIZE, MIN_SIZE
+from ..track import DEFAULT_FPS, load_track
 
 from ._options import (AUDIO_FORMATS, PHOTO_FORMATS, UsageError, add_emotion_arguments, add_seed_argument, check_fps,
                        derive_seed, emotion_from_args, print_warnings, read_transcript, speech_warnings)
@@ -30,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--track", help="drive the head with this track (.json/.npz) instead of animating the audio")
     p.add_argument("--size", type=int, default=512,
                    help=f"short side of the video in pixels, {MIN_SIZE}-{MAX_SIZE} (default 512)")
-    p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
+    p.add_argument("--fps", type=float, default=DEFAULT_FPS, help=f"frames per second (default {DEFAULT_FPS:g})")
     p.add_argument("--face", type=int, default=None, metavar="N",
                    help="which face to animate in a photo with several: 1, 2, ... counted from left to right "
                         "(default: the largest)")
@@ -64,7 +65,6 @@ def resolve_inputs(args: argparse.Namespace) -> tuple[str, str, list[str]]:
 def run(args: argparse.Namespace) -> int:
     from ..progress import ConsoleProgress
     from ..render.pipeline import render_video
-    from ..track import load_track
 
     out = Path(args.output)
     if out.suffix.lower() != ".mp4":
