@@ -8,6 +8,7 @@ the server is not running and how to start it.
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
 import os
 import shutil
@@ -15,6 +16,8 @@ import urllib.error
 import urllib.request
 import uuid
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 DEFAULT_DATA_DIR = os.path.join(os.path.expanduser("~"), ".local", "share", "emodiffhead")
@@ -125,6 +128,7 @@ class Client:
         return urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
 
     def _open(self, req: urllib.request.Request, timeout: float):
+        log.debug("%s %s", req.get_method(), req.full_url)
         try:
             return urllib.request.urlopen(req, timeout=timeout)
         except urllib.error.HTTPError as e:

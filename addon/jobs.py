@@ -7,6 +7,7 @@ Blender data is ever touched from the worker. ``cancel()`` asks the server to ca
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -14,6 +15,8 @@ import time
 import zipfile
 
 from .client import BackendError, Client
+
+log = logging.getLogger(__name__)
 
 TERMINAL = ("done", "failed", "cancelled")
 
@@ -110,6 +113,8 @@ class RenderJob:
                 if not self._cancel.is_set():
                     time.sleep(0)
         except BackendError as e:
+            log.warning("render job %s failed: %s", self.job_id or "(not submitted)", e)
             self._put({"state": "failed", "error": str(e)})
         except Exception as e:  # noqa: BLE001 - reported in the UI instead of dying silently
+            log.exception("render job %s: unexpected error", self.job_id or "(not submitted)")
             self._put({"state": "failed", "error": f"{type(e).__name__}: {e}"})

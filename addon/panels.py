@@ -10,15 +10,24 @@ from .scene import head as head_scene
 
 
 class _Panel:
+    """Where every panel of the add-on lives: the 3D viewport's sidebar, tab "emodiffhead"."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "emodiffhead"
 
 
+class _HeadSubPanel(_Panel):
+    """A closed-by-default sub-panel of the Head panel about the chosen head."""
+
+    bl_parent_id = "EMODIFFHEAD_PT_head"
+    bl_options = {"DEFAULT_CLOSED"}
+
+
 class EMODIFFHEAD_PT_head(_Panel, bpy.types.Panel):
     bl_label = "Head"
 
-    def draw(self, context):
+    def draw(self, context: bpy.types.Context) -> None:
         s = context.scene.emodiffhead
         col = self.layout.column()
         col.label(text=f"Server: {health_cache['text']}")
@@ -32,16 +41,14 @@ class EMODIFFHEAD_PT_head(_Panel, bpy.types.Panel):
         col.prop(s, "head")
 
 
-class EMODIFFHEAD_PT_rig(_Panel, bpy.types.Panel):
+class EMODIFFHEAD_PT_rig(_HeadSubPanel, bpy.types.Panel):
     bl_label = "Rig mapping"
-    bl_parent_id = "EMODIFFHEAD_PT_head"
-    bl_options = {"DEFAULT_CLOSED"}
 
     @classmethod
-    def poll(cls, context):
+    def poll(cls, context: bpy.types.Context) -> bool:
         return context.scene.emodiffhead.head is not None
 
-    def draw(self, context):
+    def draw(self, context: bpy.types.Context) -> None:
         r = context.scene.emodiffhead.head.emodiffhead_rig
         col = self.layout.column()
         col.prop(r, "preset")
@@ -55,17 +62,15 @@ class EMODIFFHEAD_PT_rig(_Panel, bpy.types.Panel):
                 col.prop(r, f"bone_{j}")
 
 
-class EMODIFFHEAD_PT_expression(_Panel, bpy.types.Panel):
+class EMODIFFHEAD_PT_expression(_HeadSubPanel, bpy.types.Panel):
     bl_label = "Expression sliders"
-    bl_parent_id = "EMODIFFHEAD_PT_head"
-    bl_options = {"DEFAULT_CLOSED"}
 
     @classmethod
-    def poll(cls, context):
+    def poll(cls, context: bpy.types.Context) -> bool:
         s = context.scene.emodiffhead
         return s.head is not None and s.head.data.shape_keys is not None
 
-    def draw(self, context):
+    def draw(self, context: bpy.types.Context) -> None:
         key = context.scene.emodiffhead.head.data.shape_keys
         col = self.layout.column(align=True)
         for kb in key.key_blocks[1:]:
@@ -76,7 +81,7 @@ class EMODIFFHEAD_PT_expression(_Panel, bpy.types.Panel):
 class EMODIFFHEAD_PT_animate(_Panel, bpy.types.Panel):
     bl_label = "Animate from audio"
 
-    def draw(self, context):
+    def draw(self, context: bpy.types.Context) -> None:
         s = context.scene.emodiffhead
         col = self.layout.column()
         col.row().prop(s, "audio_source", expand=True)
@@ -103,7 +108,7 @@ class EMODIFFHEAD_PT_animate(_Panel, bpy.types.Panel):
 class EMODIFFHEAD_PT_emotion(_Panel, bpy.types.Panel):
     bl_label = "Emotion"
 
-    def draw(self, context):
+    def draw(self, context: bpy.types.Context) -> None:
         s = context.scene.emodiffhead
         col = self.layout.column()
         if s.head is None or not head_scene.emotion_names(s.head):
@@ -132,7 +137,7 @@ class EMODIFFHEAD_PT_track(_Panel, bpy.types.Panel):
     bl_label = "Track"
     bl_options = {"DEFAULT_CLOSED"}
 
-    def draw(self, context):
+    def draw(self, context: bpy.types.Context) -> None:
         row = self.layout.row(align=True)
         row.operator("emodiffhead.export_track", icon="EXPORT")
         row.operator("emodiffhead.import_track", icon="IMPORT")
@@ -141,7 +146,7 @@ class EMODIFFHEAD_PT_track(_Panel, bpy.types.Panel):
 class EMODIFFHEAD_PT_render(_Panel, bpy.types.Panel):
     bl_label = "Render clip"
 
-    def draw(self, context):
+    def draw(self, context: bpy.types.Context) -> None:
         s = context.scene.emodiffhead
         col = self.layout.column()
         col.prop(s, "photo_path")

@@ -32,7 +32,7 @@ class EMODIFFHEAD_AP_preferences(bpy.types.AddonPreferences):
     data_dir: StringProperty(name="Data folder", subtype="DIR_PATH", default="",
                              description="Optional: the server's data folder (default ~/.local/share/emodiffhead)")
 
-    def draw(self, context):
+    def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         col = layout.column()
         col.prop(self, "backend_url")

@@ -73,7 +73,7 @@ class EMODIFFHEAD_PG_scene(bpy.types.PropertyGroup):
     # emotion
     emotion: EnumProperty(name="Emotion", items=_emotion_items,
                           description="Emotion category (sent with Animate; keyed by Key at current frame)")
-    intensity: FloatProperty(name="Intensity", default=1.0, min=0.0, max=1.5, soft_max=1.0,
+    intensity: FloatProperty(name="Intensity", default=1.0, min=0.0, max=head_scene.MAX_INTENSITY, soft_max=1.0,
                              description="Emotion intensity (the track format allows 0..1.5)")
     fade_to: EnumProperty(name="To", items=_emotion_items, description="The emotion the crossfade ends in")
     fade_start: IntProperty(name="From frame", default=1, description="Frame where the crossfade starts")

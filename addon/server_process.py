@@ -8,6 +8,7 @@ folder so a full pipe can never block the server.
 
 from __future__ import annotations
 
+import logging
 import json
 import os
 import subprocess
@@ -15,6 +16,8 @@ import tempfile
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 #: The file a running server writes in its data folder: {"pid", "url", "port", "version", "started"}.
 INSTANCE_FILE = "server.json"
@@ -114,11 +117,12 @@ def start(python: str, url: str, data_dir: str = "", flame: str = "") -> subproc
     if flame:
         cmd += ["--flame", os.path.realpath(os.path.expanduser(flame))]
     _log_path = os.path.join(tempfile.gettempdir(), "emodiffhead-server.log")
-    log = open(_log_path, "ab")  # noqa: SIM115 - handed to the child
+    log_file = open(_log_path, "ab")  # noqa: SIM115 - handed to the child
     try:
-        _process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        _process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     finally:
-        log.close()
+        log_file.close()
+    log.info("started %s (pid %d), log: %s", " ".join(cmd), _process.pid, _log_path)
     return _process
 
 
@@ -128,6 +132,8 @@ def stop(timeout: float = 5.0) -> bool:
     _reused = None
     if _process is None:
         return False
+    # a kept twin of the backend's server.testing.stop_server: the add-on runs in Blender's Python with the
+    # standard library only and cannot import the backend
     if _process.poll() is None:
         _process.terminate()
         try:
@@ -135,6 +141,7 @@ def stop(timeout: float = 5.0) -> bool:
         except subprocess.TimeoutExpired:
             _process.kill()
             _process.wait(timeout)
+    log.info("stopped the server (pid %d, exit code %s)", _process.pid, _process.returncode)
     _process = None
     return True
 

@@ -72,7 +72,7 @@ if len(sys.argv) < 2 or sys.argv[1] != "--inside":
     from emodiffhead.commands.build_addon import build_addon
     from emodiffhead.emotion import EMOTIONS
     from emodiffhead.head import load_head
-    from emodiffhead.head.gltf import export_glb
+    from emodiffhead.gltf import export_glb
     from emodiffhead.track import Track, save_track
 
     tmp = Path(tempfile.mkdtemp(prefix="emodiffhead-bench-"))

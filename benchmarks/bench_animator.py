@@ -19,15 +19,17 @@ import numpy as np
 
 from emodiffhead.animate import EmotionTimeline, animate
 from emodiffhead.animate.emotion_vectors import emotion_basis
+from emodiffhead.animate.retarget import JAW_RAD_PER_UNIT
+from emodiffhead.animate.visemes import BILABIALS as BILABIAL, LABIODENTALS, OPEN_VOWELS as OPEN
 from emodiffhead.animate.metrics import EXPECTED_EFFECTS, face_measures, lip_gap, track_vertices
 from emodiffhead.audio import phonemes as P
 from emodiffhead.audio.io import AudioClip, load_audio
 from emodiffhead.emotion import EMOTIONS
 from emodiffhead.head import load_head
+from emodiffhead.head.model import Joint
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TEXT = "he turned sharply and faced gregson across the table"
-OPEN = ("aa", "ae", "ah", "ao", "aw", "ay")
 
 
 def table(header, rows):
@@ -149,12 +151,12 @@ def bench_motion_agreement():
     recall / precision of bilabial closure frames (closure > 0.5)."""
     from emodiffhead.animate.pipeline import speech_motion
     from emodiffhead.audio.prosody import analyze
-    from emodiffhead.facs import ARKIT_INDEX
+    from emodiffhead.facs import JAW_OPEN
 
     P.ALLPHONE_PRESETS.setdefault("_reference", dict(beam=1e-200, pbeam=1e-20))
     files = [SHARED / "audio" / f for f in ("arctic_a0009.wav", "radio_address_a.wav", "radio_address_b.wav")]
     files.append(SHARED / "video" / "talking_head_real_a.mp4")
-    jaw = ARKIT_INDEX["jawOpen"]
+    jaw = JAW_OPEN
     res = {k: [] for k in ("accurate", "wide", "fast")}
     for f in files:
         c = load_audio(f)
@@ -188,7 +190,7 @@ def bench_lips(head):
             t = animate(SHARED / "audio" / "arctic_a0009.wav", head, transcript=tr, emotion=tl)
             g = lip_gap(head, track_vertices(head, t)) * 1000
             fr = lambda p: min(t.num_frames - 1, int(np.floor(p.centre_s * t.fps + 0.5)))  # noqa: E731
-            bil = [g[fr(p)] for p in truth if p.label in ("p", "b", "m")]
+            bil = [g[fr(p)] for p in truth if p.label in BILABIAL]
             opn = float(np.median([g[fr(p)] for p in truth if p.label in OPEN]))
             ratio = max(bil) / opn
             rows.append((path_name, emo or "neutral", ", ".join(f"{b:.2f}" for b in bil), f"{opn:.1f}",
@@ -238,8 +240,7 @@ def _best(a, b, max_lag):
 #: no dropped word, and its labial phones fall on the video's lip closures (below).
 VIDEO_TEXT = ("rational that's right and friendly and easy for my second week of new member orientation "
               "additionally where things are how to use the titles")
-BILABIAL = ("p", "b", "m")
-LABIAL = ("p", "b", "m", "f", "v")
+LABIAL = BILABIAL + LABIODENTALS
 
 
 def container_offsets(path):
@@ -300,7 +301,7 @@ def bench_video(head):
     for kw in ({}, {"speech_mode": "acoustic"}, {"transcript": VIDEO_TEXT}):
         t = animate(path, head, **kw)
         g = lip_gap(head, track_vertices(head, t))
-        jaw = t.pose[:, 2, 0] + 0.47 * t.expression[:, t.expression_names.index("jawOpen")]
+        jaw = t.pose[:, Joint.JAW, 0] + JAW_RAD_PER_UNIT * t.expression[:, t.expression_names.index("jawOpen")]
         for name, sig, real in (("lip gap vs inner-lip gap", g, real_gap), ("jaw opening vs chin-nose", jaw, real_chin)):
             rb, lag = _best(sig, real, 8)
             rows.append((f"{t.meta['speech_path']}: {name}", f"{_r(sig, real, 0):.2f}", f"{_r(sig, real, offset):.2f}",
@@ -381,7 +382,7 @@ def bench_closure(head):
             ap = fm.geometry(L)["mouth_open"]
             at = lambda labels: np.array([ap[min(len(ap) - 1, int(round(p.centre_s * fps)))]  # noqa: E731
                                           for p in phones if p.label in labels])
-            bil, opn = at(("p", "b", "m")), at(OPEN)
+            bil, opn = at(BILABIAL), at(OPEN)
             med = float(np.nanmedian(opn))
             rows.append((clip_name, name, len(bil), f"{float(np.nanmedian(bil)):.3f}", f"{med:.3f}",
                          f"{100 * float(np.mean(bil < 0.3 * med)):.0f} %", f"{float(np.nanmin(ap)):.3f}"))

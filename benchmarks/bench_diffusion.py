@@ -14,6 +14,20 @@ Cost (random weights, synthetic inputs; each case in its own process for its pea
     python benchmarks/bench_diffusion.py cost --configs tiny small --steps 4 8 20 --frames 8
 
 prints seconds per frame and peak resident memory (ru_maxrss) for each config and step count.
+
+Refiner on held-out frames (weights trained on the first 80 % of the clip; see docs/diffusion.md)::
+
+    python benchmarks/bench_diffusion.py heldout --video ../shared/data/video/talking_head_real_a.mp4 \
+        --weights /tmp/w_mouth128 --out /tmp/heldout --sheet docs/images/refiner_mouths.png
+
+renders the held-out frames (the last 20 %) from the clip's extracted track with the warp renderer and with
+the refiner (photo = the clip's first frame) and compares mouth crops (128 px) and face crops (256 px),
+boxed on the REAL frames' landmarks, with the real frames: PSNR, SSIM, sharpness (variance of the Laplacian;
+ratio to the real frames'), and the lip-sync r of ``../shared/tools/facemetrics.py`` (warp vs refined).
+
+Refiner cost (random weights of each config, 8 frames; model time and whole frame)::
+
+    python benchmarks/bench_diffusion.py refiner-cost --configs refine-mouth-128 refine-face-256
 """
 
 from __future__ import annotations
@@ -145,6 +159,165 @@ def cost(args) -> list[dict]:
     return rows
 
 
+def _sharpness(images: np.ndarray) -> float:
+    """Mean variance of the Laplacian of the grey images (N, H, W, 3) uint8."""
+    import cv2
+
+    return float(np.mean([cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() for im in images]))
+
+
+def heldout(args) -> list[dict]:
+    """Warp vs refined vs real on the clip's held-out frames (see the module docstring)."""
+    import cv2
+    import torch
+
+    from emodiffhead.audio.io import SAMPLE_RATE, AudioClip, load_audio
+    from emodiffhead.diffusion import refiner_region as rr
+    from emodiffhead.diffusion.metrics import psnr, ssim
+    from emodiffhead.diffusion.refiner_renderer import RefinerRenderer
+    from emodiffhead.face.extract import extract_track, video_landmarks
+    from emodiffhead.head import load_head
+    from emodiffhead.video import read_video_frames, video_fps, write_mp4
+    from emodiffhead.render.warp_renderer import WarpRenderer
+    from emodiffhead.track import load_track, save_track
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    head = load_head("builtin")
+    frames = list(read_video_frames(args.video))
+    fps = video_fps(args.video)
+    cached = out / "track.npz"  # the extracted track of the whole clip (re-used by later runs)
+    if cached.is_file():
+        track = load_track(cached)
+    else:
+        track = extract_track(args.video, head)
+        save_track(track, cached)
+    T = min(len(frames), track.num_frames)
+    cut = int(round(T * 0.8))
+    val = track.slice(cut, T)
+    clip = load_audio(args.video, require_sound=False)
+    a0 = int(round(cut / fps * SAMPLE_RATE))
+    seg = AudioClip.from_array(clip.samples[a0:], SAMPLE_RATE)
+    real = np.stack(frames[cut:T])
+    warp_r = WarpRenderer()
+    warp_r.prepare(frames[0], head, size=min(frames[0].shape[:2]))
+    t = time.perf_counter()
+    warp = np.stack(list(warp_r.frames(val)))
+    warp_s = (time.perf_counter() - t) / len(warp)
+    results = {"real": real, "warp": warp}
+    timing = {"warp": warp_s}
+    for strength in args.strength:
+        rend = RefinerRenderer(weights=args.weights, strength=strength, steps=args.steps, threads=args.threads)
+        rend.prepare(frames[0], head, size=min(frames[0].shape[:2]))
+        t, c = time.perf_counter(), time.process_time()
+        results[f"refined s={strength:g}"] = np.stack(list(rend.frames(val, audio=seg)))
+        timing[f"refined s={strength:g}"] = (time.perf_counter() - t) / val.num_frames
+        timing[f"cpu refined s={strength:g}"] = (time.process_time() - c) / val.num_frames
+    sync, paths = {}, {}
+    write_mp4(list(real), out / "real.mp4", fps, audio=seg)
+    for k, v in results.items():
+        if k == "real":
+            continue
+        path = paths[k] = out / (k.replace(" ", "_").replace("=", "") + ".mp4")
+        write_mp4(list(v), path, fps, audio=seg)
+        if args.facemetrics:
+            r = subprocess.run([args.facemetrics_python, args.facemetrics, "lipsync", str(out / "real.mp4"), str(path)],
+                               capture_output=True, text=True)
+            try:
+                sync[k] = json.loads(r.stdout.strip().splitlines()[-1])
+            except (IndexError, json.JSONDecodeError):
+                sync[k] = {"error": r.stderr[-200:]}
+    # landmarks of every frame (mediapipe face mesh over the video, as prepare uses; gaps filled)
+    lm_cache = out / "real_landmarks.npy"
+    if not lm_cache.is_file():
+        np.save(lm_cache, video_landmarks(args.video)[0])
+    lms = np.load(lm_cache)[cut:T]
+    mouth_boxes = rr.region_boxes(np.stack(lms), "mouth")
+    face_boxes = rr.region_boxes(np.stack(lms), "face")
+    crops = {k: {"mouth": np.stack([rr.crop(f, b, 128) for f, b in zip(v, mouth_boxes)]),
+                 "face": np.stack([rr.crop(f, b, 256) for f, b in zip(v, face_boxes)])} for k, v in results.items()}
+    # aligned crops: each video boxed on the landmarks detected on its own frames (head placement, which the
+    # refiner does not change, left out; mouth appearance measured)
+    for k, v in results.items():
+        own = np.stack(lms) if k == "real" else video_landmarks(paths[k])[0][:len(v)]
+        crops[k]["mouth aligned"] = np.stack([rr.crop(f, b, 128) for f, b in zip(v, rr.region_boxes(own, "mouth"))])
+        crops[k]["face aligned"] = np.stack([rr.crop(f, b, 256) for f, b in zip(v, rr.region_boxes(own, "face"))])
+    rows = []
+    regions = ("mouth aligned", "face aligned", "mouth", "face")
+    sharp_real = {reg: _sharpness(crops["real"][reg]) for reg in regions}
+    for k in results:
+        row = {"output": k}
+        for reg in regions:
+            a, b = crops["real"][reg], crops[k][reg]
+            row[f"{reg} PSNR"] = round(psnr(a, b), 2)
+            row[f"{reg} SSIM"] = round(ssim(a, b), 4)
+            row[f"{reg} sharp/real"] = round(_sharpness(b) / sharp_real[reg], 3)
+        if k in sync:
+            row["lip-sync r (lag0)"] = round(sync[k].get("r_at_lag0", float("nan")), 3)
+            row["lip-sync best r"] = round(sync[k].get("best_r", float("nan")), 3)
+        if k in timing:
+            row["s/frame"] = round(timing[k], 3)
+        if f"cpu {k}" in timing:
+            row["CPU s/frame"] = round(timing[f"cpu {k}"], 3)
+        rows.append(row)
+    if args.sheet:
+        n = len(real)
+        pick = np.linspace(0, n - 1, min(args.sheet_columns, n)).round().astype(int)
+        keys = ["real", "warp"] + [k for k in results if k.startswith("refined")][:1]
+        tile = 96
+        sheet = np.concatenate([np.concatenate([cv2.resize(crops[k]["mouth aligned"][i], (tile, tile),
+                                                           interpolation=cv2.INTER_AREA) for i in pick], 1)
+                                for k in keys], 0)
+        Path(args.sheet).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(args.sheet), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        print(f"contact sheet ({' / '.join(keys)}, frames {cut + pick[0]}..{cut + pick[-1]}): {args.sheet}")
+    np.savez_compressed(out / "mouth_crops.npz", **{k.replace(" ", "_"): v["mouth"] for k, v in crops.items()})
+    return rows
+
+
+def _refiner_cost_case(config: str, frames: int, threads: int, steps: int | None) -> dict:
+    import torch
+
+    from emodiffhead.diffusion.config import load_config
+    from emodiffhead.diffusion.refiner import Refiner
+    from emodiffhead.diffusion.refiner_model import RefinerNet
+
+    torch.set_num_threads(threads)
+    cfg = load_config(config)
+    torch.manual_seed(0)
+    model = RefinerNet(**cfg["model"])
+    for p in model.parameters():  # random, non-zero output layer: the cost of a trained model
+        p.data.normal_(0, 0.02)
+    ref = Refiner(model, cfg)
+    S = cfg["resolution"]
+    rng = np.random.default_rng(0)
+    warp = rng.integers(0, 256, (frames, S, S, 3), dtype=np.uint8)
+    cond = dict(audio=rng.normal(size=(frames, 16, 40)).astype(np.float32),
+                expression=np.zeros((frames, 52), np.float32), pose=np.zeros((frames, 18), np.float32),
+                emotion=np.zeros((frames, 8), np.float32))
+    ref.refine(warp[:2], **{k: v[:2] for k, v in cond.items()}, steps=steps)  # warm-up
+    t, c = time.perf_counter(), time.process_time()
+    ref.refine(warp, **cond, steps=steps)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    n_par = sum(p.numel() for p in model.parameters())
+    return {"config": config, "px": S, "steps": steps or cfg["inference"]["num_inference_steps"],
+            "strength": cfg["inference"]["strength"], "params (M)": round(n_par / 1e6, 2),
+            "model s/frame": round(wall / frames, 3), "model CPU s/frame": round(cpu / frames, 3),
+            "threads": threads}
+
+
+def refiner_cost(args) -> list[dict]:
+    rows = []
+    for cfg in args.configs:
+        for st in args.steps or [None]:
+            r = subprocess.run([sys.executable, __file__, "_rcase", cfg, str(args.frames), str(args.threads),
+                                str(st or 0)], capture_output=True, text=True)
+            rows.append(json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0
+                        else {"config": cfg, "error": r.stderr[-300:]})
+    return rows
+
+
 def _table(rows: list[dict]) -> str:
     keys = list(dict.fromkeys(k for r in rows for k in r))
     w = {k: max(len(k), *(len(str(r.get(k, ""))) for r in rows)) for k in keys}
@@ -157,6 +330,9 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_case":
         print(json.dumps(_cost_case(argv[1], int(argv[2]), int(argv[3]), int(argv[4]))))
+        return 0
+    if argv and argv[0] == "_rcase":
+        print(json.dumps(_refiner_cost_case(argv[1], int(argv[2]), int(argv[3]), int(argv[4]) or None)))
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="mode", required=True)
@@ -176,8 +352,28 @@ def main(argv=None) -> int:
     c.add_argument("--frames", type=int, default=8)
     c.add_argument("--threads", type=int, default=1, help="torch threads (1: CPU time is robust to a shared machine)")
     c.add_argument("--json", default=None)
+    h = sub.add_parser("heldout")
+    h.add_argument("--video", required=True)
+    h.add_argument("--weights", required=True)
+    h.add_argument("--out", required=True, help="folder for the mp4s and crops")
+    h.add_argument("--strength", type=float, nargs="+", default=[0.5])
+    h.add_argument("--steps", type=int, default=None)
+    h.add_argument("--threads", type=int, default=1)
+    h.add_argument("--sheet", default=None, help="PNG contact sheet of mouths: real / warp / refined")
+    h.add_argument("--sheet-columns", type=int, default=8)
+    h.add_argument("--facemetrics", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "tools"
+                                                / "facemetrics.py"))
+    h.add_argument("--facemetrics-python", default=sys.executable)
+    h.add_argument("--json", default=None)
+    rc = sub.add_parser("refiner-cost")
+    rc.add_argument("--configs", nargs="+", default=["refine-mouth-128", "refine-face-256"])
+    rc.add_argument("--steps", type=int, nargs="+", default=None)
+    rc.add_argument("--frames", type=int, default=8)
+    rc.add_argument("--threads", type=int, default=1)
+    rc.add_argument("--json", default=None)
     args = p.parse_args(argv)
-    rows = quality(args) if args.mode == "quality" else cost(args)
+    modes = {"quality": quality, "cost": cost, "heldout": heldout, "refiner-cost": refiner_cost}
+    rows = modes[args.mode](args)
     print(_table(rows))
     if getattr(args, "json", None):
         Path(args.json).write_text(json.dumps(rows, indent=1))

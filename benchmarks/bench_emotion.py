@@ -50,6 +50,7 @@ def grid_track(head, emotions: tuple[str, ...]):
     from emodiffhead.animate.emotion_vectors import emotion_basis_arkit
     from emodiffhead.animate.retarget import build_retarget
     from emodiffhead.emotion import EMOTIONS
+    from emodiffhead.head.model import Joint
     from emodiffhead.track import Track
 
     labels = [("neutral", 0.0)] + [(e, a) for e in emotions for a in INTENSITIES]
@@ -67,7 +68,7 @@ def grid_track(head, emotions: tuple[str, ...]):
     tr.expression[:] = expr
     tr.emotion[:] = inten
     if not rt.has_jaw_blendshape:
-        tr.pose[:, 2, 0] = rt.jaw_angle(comp.emotion_jaw)
+        tr.pose[:, Joint.JAW, 0] = rt.jaw_angle(comp.emotion_jaw)
     return labels, tr
 
 
@@ -121,7 +122,7 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
 def folded_triangles(renderer, track) -> np.ndarray:
     """(T,) number of face triangles (lip lines excepted) whose moved landmarks flip their orientation in each
     frame, after the renderer's own fold repair when it has one: a flipped triangle draws a seam of specks."""
-    from emodiffhead.render import facemesh_topology as topo
+    from emodiffhead.face import facemesh_topology as topo
 
     lm = renderer.drive(track).landmarks
     fix = getattr(renderer, "_unfold", None)

@@ -109,11 +109,11 @@ def bench_speed(head, rows, sizes=SPEED_SIZES, whole_command: bool = True):
     from emodiffhead.animate import animate
     from emodiffhead.audio.io import load_audio
     from emodiffhead.face.image import load_photo
-    from emodiffhead.render.video import write_mp4
+    from emodiffhead.video import write_mp4
     from emodiffhead.render.warp_renderer import WarpRenderer
 
     try:
-        from emodiffhead.render.video import rgb_to_yuv420
+        from emodiffhead.video import rgb_to_yuv420
     except ImportError:  # an older checkout (for before/after runs): PyAV's own conversion
         import av
 
@@ -163,7 +163,7 @@ def bench_command_at(photo: Path, audio: Path, size: int) -> tuple[float, float,
     """(wall s, CPU s, frames) of ``emodiffhead render PHOTO AUDIO --size SIZE`` in a new process."""
     import resource
 
-    from emodiffhead.render.video import probe_mp4
+    from emodiffhead.video import probe_mp4
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "c.mp4"
@@ -202,7 +202,7 @@ def bench_command(rows, out_dir: Path) -> Path:
     """Time the whole CLI command on the real video's first frame + audio; returns the mp4."""
     import cv2
 
-    from emodiffhead.render.video import read_video_frames
+    from emodiffhead.video import read_video_frames
 
     photo = out_dir / "real_a_frame0.png"
     cv2.imwrite(str(photo), next(read_video_frames(VIDEO))[:, :, ::-1])
@@ -221,7 +221,7 @@ def bench_command(rows, out_dir: Path) -> Path:
 
 
 def bench_lipsync(rows, rendered: Path, track, head):
-    from emodiffhead.render.video import read_video_frames
+    from emodiffhead.video import read_video_frames
 
     real_m = mouth_measures(read_video_frames(VIDEO))
     ours_m = mouth_measures(read_video_frames(rendered))
@@ -244,6 +244,7 @@ def bench_lipsync(rows, rendered: Path, track, head):
 
 def bench_reextract(head, rows, rendered: Path, track):
     from emodiffhead.face.extract import extract_track
+    from emodiffhead.head.model import Joint
 
     got = extract_track(rendered, head)
     T = min(got.num_frames, track.num_frames)
@@ -257,8 +258,8 @@ def bench_reextract(head, rows, rendered: Path, track):
         r = float(np.corrcoef(a, b)[0, 1]) if a.std() > 1e-4 and b.std() > 1e-4 else float("nan")
         rows.append((f"re-extract {name}: r / mean |error|", f"{r:.2f} / {np.abs(a - b).mean():.3f}",
                      f"driving range {a.min():.2f}..{a.max():.2f}"))
-    yaw_a = np.rad2deg(track.pose[:T, 0, 1] + track.pose[:T, 1, 1])  # root + neck
-    yaw_b = np.rad2deg(got.pose[:T, 0, 1])
+    yaw_a = np.rad2deg(track.pose[:T, Joint.ROOT, 1] + track.pose[:T, Joint.NECK, 1])
+    yaw_b = np.rad2deg(got.pose[:T, Joint.ROOT, 1])
     rows.append(("re-extract head yaw: r", f"{np.corrcoef(yaw_a - yaw_a[0], yaw_b)[0, 1]:.2f}",
                  f"driving range {yaw_a.min():.1f}..{yaw_a.max():.1f} deg"))
 

@@ -30,7 +30,9 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "backend" / "emodiffhead" / "assets" / "examples"
@@ -214,9 +216,7 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def main() -> int:
-    import httpx
-
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--job", choices=["real", "gil"], default="real")
     ap.add_argument("--size", type=int, default=128)
@@ -229,12 +229,29 @@ def main() -> int:
     ap.add_argument("--upload-mb", default="", help="comma-separated track sizes (MB) for the upload-stall measure")
     ap.add_argument("--load-jobs", type=int, default=0, help="jobs queued at once for the load measure (0: skip)")
     ap.add_argument("--cancels", type=int, default=0, help="running jobs to cancel for the cancel measure (0: skip)")
-    a = ap.parse_args()
+    return ap.parse_args()
 
-    ctx = mp.get_context("spawn")
-    photo, audio = EXAMPLES / "einstein_1921.jpg", EXAMPLES / "arctic_a0009.wav"
-    rows: list[tuple[str, str]] = []
-    with tempfile.TemporaryDirectory() as tmp:
+
+Rows = list[tuple[str, str]]
+
+
+@dataclass
+class Bench:
+    """The server process under test, a client of it and the job form every measure submits."""
+
+    proc: mp.process.BaseProcess
+    url: str
+    token: str
+    client: Any  # httpx.Client with the token
+    form: dict[str, str]
+    photo: Path = EXAMPLES / "einstein_1921.jpg"
+    audio: Path = EXAMPLES / "arctic_a0009.wav"
+
+    @classmethod
+    def start(cls, ctx, tmp: str, a: argparse.Namespace) -> "Bench":
+        """Start the server in its own process and wait for GET /health."""
+        import httpx
+
         port_q = ctx.Queue()
         # not daemonic: the server parses large tracks in child processes, as under emodiffhead serve
         proc = ctx.Process(target=_serve, args=(tmp, a.job, a.frames, a.gil_ms, a.switch_ms, port_q))
@@ -251,111 +268,141 @@ def main() -> int:
                 pass
             assert time.time() < deadline
             time.sleep(0.1)
+        return cls(proc, url, token, c, {"renderer": "warp", "size": str(a.size), "fps": "25"})
 
-        def files():
-            return {"photo": ("p.jpg", photo.read_bytes(), "image/jpeg"),
-                    "audio": ("a.wav", audio.read_bytes(), "audio/wav")}
+    def files(self) -> dict:
+        return {"photo": ("p.jpg", self.photo.read_bytes(), "image/jpeg"),
+                "audio": ("a.wav", self.audio.read_bytes(), "audio/wav")}
 
-        form = {"renderer": "warp", "size": str(a.size), "fps": "25"}
-        # warm-up job (first imports, model loading) so later numbers are steady-state
-        jid = c.post("/jobs", files=files(), data=form).json()["id"]
-        while c.get(f"/jobs/{jid}").json()["state"] not in ("done", "failed", "cancelled"):
-            time.sleep(0.05)
-        idle = hammer(c, f"/jobs/{jid}", a.seconds)
-        rows.append(("GET /jobs/{id} idle: req/s", f"{len(idle) / sum(idle):.0f}"))
-        rows.append(("  latency p50 / p95 (ms)", f"{pct(idle, .5) * 1e3:.1f} / {pct(idle, .95) * 1e3:.1f}"))
-        if a.upload_mb:
-            names = c.get("/health").json()["expression_names"]
-            per_frame = len(track_json_bytes(100, names)) / 100
-            for mb in (float(x) for x in a.upload_mb.split(",")):
-                track = track_json_bytes(int(mb * 2**20 / per_frame), names)
-                code, took, lat = upload_stall(c, url, token, jid, files(), track)
-                rows.append((f"upload a {len(track) / 2**20:.0f} MB track: answer, s (status)", f"{took:.2f} ({code})"))
-                rows.append(("  GET /jobs/{id} meanwhile: n, p50 / p95 / max (ms)",
-                             f"{len(lat)}, {pct(lat, .5) * 1e3:.1f} / {pct(lat, .95) * 1e3:.1f} / {max(lat) * 1e3:.0f}"))
+    def submit(self) -> str:
+        """POST /jobs; the new job's id."""
+        return self.client.post("/jobs", files=self.files(), data=self.form).json()["id"]
 
-        def run_job(hammer_s: float = 0.0):
-            """POST a job; poll at 10 Hz like a client (or hammer for hammer_s); returns timings."""
-            t0, c0 = time.perf_counter(), cpu_seconds(proc.pid)
-            r = c.post("/jobs", files=files(), data=form)
-            t_post = time.perf_counter() - t0
-            assert r.status_code == 202, r.text
-            jid = r.json()["id"]
-            while c.get(f"/jobs/{jid}").json()["progress"] <= 0:
-                time.sleep(0.002)
-            t_first = time.perf_counter() - t0
-            lat = hammer(c, f"/jobs/{jid}", hammer_s, stop_when=lambda s: s["state"] != "running") if hammer_s else []
-            while (st := c.get(f"/jobs/{jid}").json())["state"] not in ("done", "failed", "cancelled"):
-                time.sleep(0.1)
-            assert st["state"] == "done", st
-            return (t_post, t_first, time.perf_counter() - t0, st["finished"] - st["started"], lat,
-                    cpu_seconds(proc.pid) - c0)
+    def run_job(self, hammer_s: float = 0.0):
+        """POST a job; poll at 10 Hz like a client (or hammer for hammer_s); returns (POST s, first progress s,
+        POST->done s, worker s, hammer latencies, server CPU s)."""
+        c = self.client
+        t0, c0 = time.perf_counter(), cpu_seconds(self.proc.pid)
+        r = c.post("/jobs", files=self.files(), data=self.form)
+        t_post = time.perf_counter() - t0
+        assert r.status_code == 202, r.text
+        jid = r.json()["id"]
+        while c.get(f"/jobs/{jid}").json()["progress"] <= 0:
+            time.sleep(0.002)
+        t_first = time.perf_counter() - t0
+        lat = hammer(c, f"/jobs/{jid}", hammer_s, stop_when=lambda s: s["state"] != "running") if hammer_s else []
+        while (st := c.get(f"/jobs/{jid}").json())["state"] not in ("done", "failed", "cancelled"):
+            time.sleep(0.1)
+        assert st["state"] == "done", st
+        return (t_post, t_first, time.perf_counter() - t0, st["finished"] - st["started"], lat,
+                cpu_seconds(self.proc.pid) - c0)
 
-        if a.load_jobs:
-            rss0 = rss_mb(proc.pid)
-            lat, errors, states = load_test(c, url, token, files, form, a.load_jobs)
-            rows.append((f"load: {a.load_jobs} jobs queued, 8 threads polling: polls, errors",
-                         f"{len(lat)}, {errors} ({states.count('done')} done)"))
-            rows.append(("  latency p50 / p95 / max (ms)",
-                         f"{pct(lat, .5) * 1e3:.1f} / {pct(lat, .95) * 1e3:.1f} / {max(lat) * 1e3:.0f}"))
-            rows.append(("  server RSS before / after (MB)", f"{rss0:.0f} / {rss_mb(proc.pid):.0f}"))
-        if a.cancels:
-            waits = []
-            for _ in range(a.cancels):
-                jid_c = c.post("/jobs", files=files(), data=form).json()["id"]
-                while c.get(f"/jobs/{jid_c}").json()["progress"] < 0.35:  # rendering frames
-                    time.sleep(0.005)
-                t0 = time.perf_counter()
-                c.post(f"/jobs/{jid_c}/cancel")
-                while (st := c.get(f"/jobs/{jid_c}").json())["state"] == "running":
-                    time.sleep(0.002)
-                waits.append(time.perf_counter() - t0)
-                assert st["state"] == "cancelled", st
-            rows.append((f"cancel a rendering job -> cancelled (ms, median / max of {a.cancels})",
-                         f"{statistics.median(waits) * 1e3:.0f} / {max(waits) * 1e3:.0f}"))
-        busy = run_job(a.seconds)[4]
-        rows.append(("GET /jobs/{id} while rendering: req/s", f"{len(busy) / sum(busy):.0f}"))
-        rows.append(("  latency p50 / p95 / max (ms)",
-                     f"{pct(busy, .5) * 1e3:.1f} / {pct(busy, .95) * 1e3:.1f} / {max(busy) * 1e3:.1f}"))
-        direct, cold = [], None
-        if a.job == "real":  # a direct caller in its own process, interleaved with the server jobs
-            cmd_q, res_q = ctx.Queue(), ctx.Queue()
-            dproc = ctx.Process(target=_direct_worker, args=(str(photo), str(audio), str(Path(tmp) / "d.mp4"),
-                                                            a.size, cmd_q, res_q), daemon=True)
-            dproc.start()
-            cmd_q.put(1)
-            cold = res_q.get(timeout=900)[0]
-        runs = []
-        for rep in range(a.repeats):
-            runs.append(run_job())
-            if a.job == "real":
-                cmd_q.put(1)
-                direct.append(res_q.get(timeout=900))
-        rows.append(("POST /jobs -> 202 (s, validation incl.)", f"{statistics.median(r[0] for r in runs):.3f}"))
-        rows.append(("POST /jobs -> first progress seen (s)", f"{statistics.median(r[1] for r in runs):.3f}"))
-        total = statistics.median(r[2] for r in runs)
-        rows.append(("render via server, client POST->done (s)", f"{total:.2f}"))
-        rows.append(("  of which in the worker (started->finished)", f"{statistics.median(r[3] for r in runs):.2f}"))
-        rows.append(("server process CPU per job (s, all threads)", f"{statistics.median(r[5] for r in runs):.2f}"))
-        c.close()
-        proc.terminate()
-        proc.join(10)
+
+def measure_idle(b: Bench, a: argparse.Namespace, rows: Rows) -> str:
+    """A warm-up job (first imports, model loading) so later numbers are steady-state, then GET /jobs/{id}
+    idle. Returns the warm-up job's id."""
+    jid = b.submit()
+    while b.client.get(f"/jobs/{jid}").json()["state"] not in ("done", "failed", "cancelled"):
+        time.sleep(0.05)
+    idle = hammer(b.client, f"/jobs/{jid}", a.seconds)
+    rows.append(("GET /jobs/{id} idle: req/s", f"{len(idle) / sum(idle):.0f}"))
+    rows.append(("  latency p50 / p95 (ms)", f"{pct(idle, .5) * 1e3:.1f} / {pct(idle, .95) * 1e3:.1f}"))
+    return jid
+
+
+def measure_uploads(b: Bench, a: argparse.Namespace, jid: str, rows: Rows) -> None:
+    """--upload-mb: GET /jobs/{jid} latency while tracks of those sizes are uploaded and judged."""
+    names = b.client.get("/health").json()["expression_names"]
+    per_frame = len(track_json_bytes(100, names)) / 100
+    for mb in (float(x) for x in a.upload_mb.split(",")):
+        track = track_json_bytes(int(mb * 2**20 / per_frame), names)
+        code, took, lat = upload_stall(b.client, b.url, b.token, jid, b.files(), track)
+        rows.append((f"upload a {len(track) / 2**20:.0f} MB track: answer, s (status)", f"{took:.2f} ({code})"))
+        rows.append(("  GET /jobs/{id} meanwhile: n, p50 / p95 / max (ms)",
+                     f"{len(lat)}, {pct(lat, .5) * 1e3:.1f} / {pct(lat, .95) * 1e3:.1f} / {max(lat) * 1e3:.0f}"))
+
+
+def measure_load(b: Bench, a: argparse.Namespace, rows: Rows) -> None:
+    """--load-jobs: that many jobs queued at once while 8 threads poll."""
+    rss0 = rss_mb(b.proc.pid)
+    lat, errors, states = load_test(b.client, b.url, b.token, b.files, b.form, a.load_jobs)
+    rows.append((f"load: {a.load_jobs} jobs queued, 8 threads polling: polls, errors",
+                 f"{len(lat)}, {errors} ({states.count('done')} done)"))
+    rows.append(("  latency p50 / p95 / max (ms)",
+                 f"{pct(lat, .5) * 1e3:.1f} / {pct(lat, .95) * 1e3:.1f} / {max(lat) * 1e3:.0f}"))
+    rows.append(("  server RSS before / after (MB)", f"{rss0:.0f} / {rss_mb(b.proc.pid):.0f}"))
+
+
+def measure_cancels(b: Bench, a: argparse.Namespace, rows: Rows) -> None:
+    """--cancels: POST /jobs/{id}/cancel on a rendering job -> state cancelled."""
+    c, waits = b.client, []
+    for _ in range(a.cancels):
+        jid_c = b.submit()
+        while c.get(f"/jobs/{jid_c}").json()["progress"] < 0.35:  # rendering frames
+            time.sleep(0.005)
+        t0 = time.perf_counter()
+        c.post(f"/jobs/{jid_c}/cancel")
+        while (st := c.get(f"/jobs/{jid_c}").json())["state"] == "running":
+            time.sleep(0.002)
+        waits.append(time.perf_counter() - t0)
+        assert st["state"] == "cancelled", st
+    rows.append((f"cancel a rendering job -> cancelled (ms, median / max of {a.cancels})",
+                 f"{statistics.median(waits) * 1e3:.0f} / {max(waits) * 1e3:.0f}"))
+
+
+def measure_renders(b: Bench, a: argparse.Namespace, ctx, tmp: str, rows: Rows) -> None:
+    """GET /jobs/{id} while rendering, then --repeats renders through the server, each paired (--job real)
+    with render_video called directly in its own process (first call cold); stops the server."""
+    busy = b.run_job(a.seconds)[4]
+    rows.append(("GET /jobs/{id} while rendering: req/s", f"{len(busy) / sum(busy):.0f}"))
+    rows.append(("  latency p50 / p95 / max (ms)",
+                 f"{pct(busy, .5) * 1e3:.1f} / {pct(busy, .95) * 1e3:.1f} / {max(busy) * 1e3:.1f}"))
+    direct, cold = [], None
+    if a.job == "real":  # a direct caller in its own process, interleaved with the server jobs
+        cmd_q, res_q = ctx.Queue(), ctx.Queue()
+        dproc = ctx.Process(target=_direct_worker, args=(str(b.photo), str(b.audio), str(Path(tmp) / "d.mp4"),
+                                                        a.size, cmd_q, res_q), daemon=True)
+        dproc.start()
+        cmd_q.put(1)
+        cold = res_q.get(timeout=900)[0]
+    runs = []
+    for rep in range(a.repeats):
+        runs.append(b.run_job())
         if a.job == "real":
-            cmd_q.put(None)
-            dproc.join(30)
-            warm = statistics.median(d[0] for d in direct)
-            ratios = [r[2] / d[0] for r, d in zip(runs, direct)]
-            cpu_direct = statistics.median(d[1] for d in direct)
-            cpu_server = statistics.median(r[5] for r in runs)
-            rows.append(("render_video direct, cold first call (s)", f"{cold:.2f}"))
-            rows.append(("render_video direct, warm (s)", f"{warm:.2f}"))
-            rows.append(("render_video direct, CPU (s, all threads)", f"{cpu_direct:.2f}"))
-            rows.append(("server overhead, wall: median of pair ratios",
-                         f"{(statistics.median(ratios) - 1) * 100:+.1f}% (pairs {min(ratios):.2f}..{max(ratios):.2f})"))
-            rows.append(("server overhead, wall: median vs median", f"{(total / warm - 1) * 100:+.1f}%"))
-            rows.append(("server overhead, CPU time", f"{(cpu_server / cpu_direct - 1) * 100:+.1f}%"))
-            rows.append(("server overhead vs cold call (as the CLI)", f"{(total / cold - 1) * 100:+.1f}%"))
+            cmd_q.put(1)
+            direct.append(res_q.get(timeout=900))
+    rows.append(("POST /jobs -> 202 (s, validation incl.)", f"{statistics.median(r[0] for r in runs):.3f}"))
+    rows.append(("POST /jobs -> first progress seen (s)", f"{statistics.median(r[1] for r in runs):.3f}"))
+    total = statistics.median(r[2] for r in runs)
+    rows.append(("render via server, client POST->done (s)", f"{total:.2f}"))
+    rows.append(("  of which in the worker (started->finished)", f"{statistics.median(r[3] for r in runs):.2f}"))
+    rows.append(("server process CPU per job (s, all threads)", f"{statistics.median(r[5] for r in runs):.2f}"))
+    b.client.close()
+    b.proc.terminate()
+    b.proc.join(10)
+    if a.job == "real":
+        cmd_q.put(None)
+        dproc.join(30)
+        overhead_rows(runs, direct, cold, total, rows)
 
+
+def overhead_rows(runs: list, direct: list[tuple[float, float]], cold: float, total: float, rows: Rows) -> None:
+    """The server's overhead over render_video called directly (wall and CPU time)."""
+    warm = statistics.median(d[0] for d in direct)
+    ratios = [r[2] / d[0] for r, d in zip(runs, direct)]
+    cpu_direct = statistics.median(d[1] for d in direct)
+    cpu_server = statistics.median(r[5] for r in runs)
+    rows.append(("render_video direct, cold first call (s)", f"{cold:.2f}"))
+    rows.append(("render_video direct, warm (s)", f"{warm:.2f}"))
+    rows.append(("render_video direct, CPU (s, all threads)", f"{cpu_direct:.2f}"))
+    rows.append(("server overhead, wall: median of pair ratios",
+                 f"{(statistics.median(ratios) - 1) * 100:+.1f}% (pairs {min(ratios):.2f}..{max(ratios):.2f})"))
+    rows.append(("server overhead, wall: median vs median", f"{(total / warm - 1) * 100:+.1f}%"))
+    rows.append(("server overhead, CPU time", f"{(cpu_server / cpu_direct - 1) * 100:+.1f}%"))
+    rows.append(("server overhead vs cold call (as the CLI)", f"{(total / cold - 1) * 100:+.1f}%"))
+
+
+def print_table(a: argparse.Namespace, rows: Rows) -> None:
     w = max(len(k) for k, _ in rows)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nbench_server (--job {a.job}, size {a.size}, switch interval {a.switch_ms:g} ms, 3.1 s clip at "
@@ -364,6 +411,23 @@ def main() -> int:
     print(f"{'-' * w}-|------")
     for k, v in rows:
         print(f"{k:<{w}} | {v}")
+
+
+def main() -> int:
+    a = parse_args()
+    ctx = mp.get_context("spawn")
+    rows: Rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        b = Bench.start(ctx, tmp, a)
+        jid = measure_idle(b, a, rows)
+        if a.upload_mb:
+            measure_uploads(b, a, jid, rows)
+        if a.load_jobs:
+            measure_load(b, a, rows)
+        if a.cancels:
+            measure_cancels(b, a, rows)
+        measure_renders(b, a, ctx, tmp, rows)
+    print_table(a, rows)
     return 0
 
 

@@ -31,10 +31,11 @@ def sheet_tracks(head, speech):
     """(names, Track) of the tiles (one frame each)."""
     from emodiffhead.animate.emotion_vectors import emotion_basis
     from emodiffhead.emotion import EMOTIONS
+    from emodiffhead.head.model import Joint
     from emodiffhead.track import Track
 
     E = head.expression_names
-    jaw = speech.expression[:, E.index("jawOpen")] if "jawOpen" in E else speech.pose[:, 2, 0]
+    jaw = speech.expression[:, E.index("jawOpen")] if "jawOpen" in E else speech.pose[:, Joint.JAW, 0]
     order = np.argsort(jaw)
     picks = [order[len(order) // 4], order[len(order) // 2], order[int(len(order) * 0.85)], order[-1]]
     basis = emotion_basis(head)

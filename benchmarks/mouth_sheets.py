@@ -40,6 +40,7 @@ def main(argv=None) -> int:
     from emodiffhead.audio.phonemes import read_lab
     from emodiffhead.face.image import load_photo
     from emodiffhead.head import load_head
+    from emodiffhead.head.model import Joint
     from emodiffhead.render.warp_renderer import WarpRenderer
 
     ap = argparse.ArgumentParser()
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
     lab = read_lab(SHARED / "audio" / "arctic_a0009_phone.lab")
     fr = lambda p: min(track.num_frames - 1, int(round(p.centre_s * track.fps)))  # noqa: E731
     bil = [p for p in lab if p.label in ("p", "b")]
-    jaw = track.pose[:, 2, 0]
+    jaw = track.pose[:, Joint.JAW, 0]
     order = np.argsort(jaw)
     picks = [("rest", 0)] + [(f"/{p.label}/", fr(p)) for p in bil] + [
         ("open 1/4", int(order[len(order) * 3 // 4])), ("open 1/2", int(order[len(order) * 9 // 10])),

@@ -139,7 +139,7 @@ def test_different_seeds_blink_at_different_times(example_audio):
 # ---- rows 1, 2, 8 (refusal), 10 end to end: render without audio ----------------------------------------------
 def test_render_without_audio_says_which_audio_and_delivers_a_web_ready_mp4(tmp_path, example_photo, capsys):
     from emodiffhead.commands.render import DEFAULT_AUDIO
-    from emodiffhead.render.video import mp4_boxes, probe_mp4
+    from emodiffhead.video import mp4_boxes, probe_mp4
 
     out = tmp_path / "o.mp4"
     assert main(["render", str(example_photo), "-o", str(out), "--size", "128", "--quiet"]) == 0

@@ -10,8 +10,8 @@ import pytest
 
 from emodiffhead.emotion import EMOTIONS
 from emodiffhead.errors import InputFileError, TrackError
-from emodiffhead.track import (FORMAT_VERSION, Track, check_compatible, json_schema, load_track, save_track,
-                               track_from_json_bytes)
+from emodiffhead.track import (FORMAT_VERSION, MAX_FPS, Track, check_compatible, fps_in_range, json_schema, load_track,
+                               save_track, track_from_json_bytes)
 
 NAMES = ["jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft"]
 
@@ -195,3 +195,41 @@ def test_incompatible_track_names_the_head_it_was_made_for():
         check_compatible(tr, ["jawOpen", "mouthClose"])
     assert "made for" not in str(info.value)
     check_compatible(tr, ["exp000", "exp001"], "builtin")  # matching components pass whatever the name
+
+
+def test_replace_changes_fields_and_copies_names_and_meta():
+    t = make_track(T=4)
+    louder = t.replace(emotion=t.emotion * 0.5, head_model="other")
+    assert louder.head_model == "other" and t.head_model == "builtin"
+    np.testing.assert_allclose(louder.emotion, t.emotion * 0.5)
+    assert louder.pose is t.pose  # unchanged arrays are shared, not copied
+    louder.meta["edited"] = True
+    louder.expression_names.append("extra")
+    assert "edited" not in t.meta and t.expression_names == NAMES
+
+
+def test_take_frames_repeats_and_reorders_every_per_frame_array():
+    t = make_track(T=4)
+    idx = np.array([3, 3, 0])
+    u = t.take_frames(idx).validate()
+    assert u.num_frames == 3 and u.fps == t.fps
+    for k in ("expression", "pose", "translation", "emotion", "expression_base"):
+        np.testing.assert_array_equal(getattr(u, k), getattr(t, k)[idx], err_msg=k)
+    np.testing.assert_array_equal(u.emotion_basis, t.emotion_basis)  # (C, E): not per frame
+    s = t.slice(1, 3)
+    np.testing.assert_array_equal(s.pose, t.pose[1:3])
+    s.pose[:] = 9.0
+    assert not np.any(t.pose == 9.0)  # a slice owns its frames
+
+
+@pytest.mark.parametrize("fps, ok", [(25.0, True), (MAX_FPS, True), (MAX_FPS + 0.5, False), (0.0, False),
+                                     (-1.0, False)])
+def test_fps_range_is_the_one_the_format_checks(fps, ok):
+    assert fps_in_range(fps) is ok
+    t = make_track(T=2)
+    t.fps = fps
+    if ok:
+        t.validate()
+    else:
+        with pytest.raises(TrackError, match="fps"):
+            t.validate()

@@ -36,7 +36,7 @@ class EMODIFFHEAD_OT_animate(BackgroundRequest, bpy.types.Operator):
     bl_label = "Animate from audio"
     bl_options = {"REGISTER", "UNDO"}
 
-    def prepare(self, context) -> dict | None:
+    def prepare(self, context: bpy.types.Context) -> dict | None:
         """Main thread: find the head, the line's audio and its emotion curves; None (after a report) if impossible."""
         scene = context.scene
         s = settings(context)
@@ -90,7 +90,7 @@ class EMODIFFHEAD_OT_animate(BackgroundRequest, bpy.types.Operator):
         except (BackendError, TrackFormatError) as e:
             return {"error": str(e)}
 
-    def apply(self, context, prepared: dict, answer: dict) -> set:
+    def apply(self, context: bpy.types.Context, prepared: dict, answer: dict) -> set[str]:
         """Main thread: key the track onto the head (only inside the region when one is set)."""
         if "error" in answer:
             self.report({"ERROR"}, answer["error"])

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: this module needs nothing from bpy at run time
+    import bpy
 
 
-def invoke_modal(op, context, interval_s: float) -> set:
+def invoke_modal(op: bpy.types.Operator, context: bpy.types.Context, interval_s: float) -> set[str]:
     """Start ``op`` (its ``_start(context) -> bool``) and follow it with a modal timer every ``interval_s``.
 
     Without a window (headless Blender) the operator's ``execute`` runs instead. Stores the timer in
@@ -40,7 +44,7 @@ class BackgroundRequest:
     _prepared = None
     _answer = None
 
-    def _start(self, context) -> bool:
+    def _start(self, context: bpy.types.Context) -> bool:
         """Prepare on the main thread and start the request on a worker thread."""
         self._prepared = self.prepare(context)
         if self._prepared is None:
@@ -56,10 +60,10 @@ class BackgroundRequest:
         self._thread.start()
         return True
 
-    def invoke(self, context, event):
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         return invoke_modal(self, context, interval_s=0.1)
 
-    def modal(self, context, event):
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         if event.type == "ESC":
             self._cleanup(context)
             self.report({"WARNING"}, f"{self.bl_label}: abandoned; the backend's answer will be ignored")
@@ -72,7 +76,7 @@ class BackgroundRequest:
         self._cleanup(context)
         return self.apply(context, self._prepared, self._answer)
 
-    def _tick(self, context) -> None:
+    def _tick(self, context: bpy.types.Context) -> None:
         """While waiting: the elapsed time in the panel (``scene.emodiffhead.busy_message``) and status bar."""
         text = f"{self.bl_label}: waiting for the backend, {time.monotonic() - self._t0:.0f} s (ESC abandons)"
         context.scene.emodiffhead.busy_message = text
@@ -82,7 +86,7 @@ class BackgroundRequest:
             if area.type == "VIEW_3D":
                 area.tag_redraw()
 
-    def _cleanup(self, context) -> None:
+    def _cleanup(self, context: bpy.types.Context) -> None:
         if self._timer is not None:
             context.window_manager.event_timer_remove(self._timer)
             self._timer = None
@@ -90,7 +94,7 @@ class BackgroundRequest:
         if context.workspace is not None and context.window is not None:
             context.workspace.status_text_set(None)
 
-    def execute(self, context):
+    def execute(self, context: bpy.types.Context) -> set[str]:
         prepared = self.prepare(context)
         if prepared is None:
             return {"CANCELLED"}

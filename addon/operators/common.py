@@ -8,12 +8,12 @@ import tempfile
 import bpy
 
 
-def settings(context):
+def settings(context: bpy.types.Context):
     """The scene's emodiffhead settings (``scene.emodiffhead``)."""
     return context.scene.emodiffhead
 
 
-def active_head(context):
+def active_head(context: bpy.types.Context) -> bpy.types.Object | None:
     """The head mesh to work on: the settings' head, else the active object if it has shape keys."""
     s = settings(context)
     if s.head is not None and s.head.name in context.scene.objects:
@@ -34,5 +34,14 @@ def work_dir() -> str:
     return d
 
 
-def scene_fps(scene) -> float:
+def scene_fps(scene: bpy.types.Scene) -> float:
+    """Frames per second of ``scene`` (fps / fps_base)."""
     return scene.render.fps / scene.render.fps_base
+
+
+def poll_fails(cls, reason: str) -> bool:
+    """For an operator's ``poll``: False, and ``reason`` shown in the button's tooltip where Blender offers
+    ``poll_message_set`` (3.0+; guarded so the add-on still loads wherever it is missing)."""
+    if hasattr(cls, "poll_message_set"):
+        cls.poll_message_set(reason)
+    return False

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import bpy
 
 from ..scene import head as head_scene
 from ..scene import keyframes, lines
-from .common import active_head, settings
+from .common import active_head, poll_fails, settings
 
 
 def _emotion_block(mesh, name: str):
@@ -45,10 +47,33 @@ def crossfade(mesh, from_name: str, to_name: str, start: int, end: int, intensit
 
 
 class _EmotionOp:
+    """Base of the emotion operators: available once the head has emotion keys (Animate from audio makes them)."""
+
     @classmethod
-    def poll(cls, context):
+    def poll(cls, context: bpy.types.Context) -> bool:
         mesh = active_head(context)
-        return mesh is not None and bool(head_scene.emotion_names(mesh))
+        if mesh is None:
+            return poll_fails(cls, "no head: create one in the Head panel")
+        if not head_scene.emotion_names(mesh):
+            return poll_fails(cls, "the head has no emotion keys yet: animate it from audio first")
+        return True
+
+    def _edit(self, context: bpy.types.Context, names: tuple[str, ...], edit: Callable[[], None],
+              done: str) -> set[str]:
+        """Run ``edit`` once the head has the emotion keys ``names``; report ``done`` (or the error)."""
+        mesh = active_head(context)
+        for n in names:
+            if _emotion_block(mesh, n) is None:
+                self.report({"ERROR"}, f"the head has no '{n}' emotion key; animate it from audio first")
+                return {"CANCELLED"}
+        try:
+            edit()
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        context.scene.frame_set(context.scene.frame_current)
+        self.report({"INFO"}, done)
+        return {"FINISHED"}
 
 
 class EMODIFFHEAD_OT_emotion_key(_EmotionOp, bpy.types.Operator):
@@ -58,19 +83,10 @@ class EMODIFFHEAD_OT_emotion_key(_EmotionOp, bpy.types.Operator):
     bl_label = "Key at current frame"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context):
-        s, mesh = settings(context), active_head(context)
-        if _emotion_block(mesh, s.emotion) is None:
-            self.report({"ERROR"}, f"the head has no '{s.emotion}' emotion key; animate it from audio first")
-            return {"CANCELLED"}
-        try:
-            key_emotion(mesh, s.emotion, context.scene.frame_current, s.intensity)
-        except ValueError as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
-        context.scene.frame_set(context.scene.frame_current)
-        self.report({"INFO"}, f"{s.emotion} = {s.intensity:.2f} at frame {context.scene.frame_current}")
-        return {"FINISHED"}
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        s, mesh, frame = settings(context), active_head(context), context.scene.frame_current
+        return self._edit(context, (s.emotion,), lambda: key_emotion(mesh, s.emotion, frame, s.intensity),
+                          f"{s.emotion} = {s.intensity:.2f} at frame {frame}")
 
 
 class EMODIFFHEAD_OT_emotion_crossfade(_EmotionOp, bpy.types.Operator):
@@ -80,23 +96,15 @@ class EMODIFFHEAD_OT_emotion_crossfade(_EmotionOp, bpy.types.Operator):
     bl_label = "Crossfade"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context):
+    def execute(self, context: bpy.types.Context) -> set[str]:
         s, mesh = settings(context), active_head(context)
         if s.fade_end <= s.fade_start:
             self.report({"ERROR"}, "the crossfade needs 'To frame' after 'From frame'")
             return {"CANCELLED"}
-        for n in (s.emotion, s.fade_to):
-            if _emotion_block(mesh, n) is None:
-                self.report({"ERROR"}, f"the head has no '{n}' emotion key; animate it from audio first")
-                return {"CANCELLED"}
-        try:
-            crossfade(mesh, s.emotion, s.fade_to, s.fade_start, s.fade_end, s.intensity, s.fade_hold)
-        except ValueError as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
-        context.scene.frame_set(context.scene.frame_current)
-        self.report({"INFO"}, f"crossfade {s.emotion} -> {s.fade_to} over frames {s.fade_start}-{s.fade_end}")
-        return {"FINISHED"}
+        return self._edit(context, (s.emotion, s.fade_to),
+                          lambda: crossfade(mesh, s.emotion, s.fade_to, s.fade_start, s.fade_end, s.intensity,
+                                            s.fade_hold),
+                          f"crossfade {s.emotion} -> {s.fade_to} over frames {s.fade_start}-{s.fade_end}")
 
 
 classes = (EMODIFFHEAD_OT_emotion_key, EMODIFFHEAD_OT_emotion_crossfade)

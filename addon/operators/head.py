@@ -21,7 +21,7 @@ class EMODIFFHEAD_OT_create_head(BackgroundRequest, bpy.types.Operator):
     bl_label = "Create head"
     bl_options = {"REGISTER", "UNDO"}
 
-    def prepare(self, context) -> dict | None:
+    def prepare(self, context: bpy.types.Context) -> dict | None:
         """Main thread: check the chosen source; refresh the emotion and renderer lists from /health."""
         s = settings(context)
         model, photo = "builtin", None
@@ -50,7 +50,7 @@ class EMODIFFHEAD_OT_create_head(BackgroundRequest, bpy.types.Operator):
             f.write(glb)
         return {"path": prepared["path"]}
 
-    def apply(self, context, prepared: dict, answer: dict) -> set:
+    def apply(self, context: bpy.types.Context, prepared: dict, answer: dict) -> set[str]:
         """Main thread: import the glb with its shape keys and bones and make it the active head."""
         if "error" in answer:
             self.report({"ERROR"}, answer["error"])

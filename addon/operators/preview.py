@@ -10,6 +10,7 @@ frame (never a queue of stale ones).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -22,13 +23,14 @@ from ..scene import export, lines
 from ..scene import head as head_scene
 from .common import active_head, settings, work_dir
 
+log = logging.getLogger(__name__)
 IMAGE_NAME = "emodiffhead preview"
 DEBOUNCE_S = 0.15
 
 _state: dict = {"due": None, "thread": None, "answer": None, "prepared": None, "own_change": False}
 
 
-def prepare(context) -> dict:
+def prepare(context: bpy.types.Context) -> dict:
     """Main thread: evaluate the current frame of the head into a one-frame track file. Raises ValueError with
     the artist-facing reason when there is nothing to preview."""
     s = settings(context)
@@ -70,10 +72,11 @@ def request(prepared: dict) -> dict:
     return {"png": prepared["png"], "seconds": time.monotonic() - t0}
 
 
-def show(context, prepared: dict, answer: dict):
+def show(context: bpy.types.Context, prepared: dict, answer: dict) -> bpy.types.Image | None:
     """Main thread: load the PNG as the preview image and show it in the Image Editors; returns the image."""
     s = settings(context)
     if "error" in answer:
+        log.warning("preview of frame %s failed: %s", prepared["frame"], answer["error"])
         s.preview_message = f"preview failed: {answer['error']}"
         return None
     img = bpy.data.images.get(IMAGE_NAME)
@@ -102,7 +105,7 @@ class EMODIFFHEAD_OT_preview_frame(bpy.types.Operator):
     bl_idname = "emodiffhead.preview_frame"
     bl_label = "Preview frame"
 
-    def execute(self, context):
+    def execute(self, context: bpy.types.Context) -> set[str]:
         try:
             prepared = prepare(context)
         except ValueError as e:
@@ -118,7 +121,7 @@ class EMODIFFHEAD_OT_preview_frame(bpy.types.Operator):
 
 # ---- live preview ---------------------------------------------------------------------------------
 
-def _relevant(depsgraph) -> bool:
+def _relevant(depsgraph: bpy.types.Depsgraph) -> bool:
     mesh = active_head(bpy.context)
     if mesh is None:
         return False
@@ -153,7 +156,7 @@ _on_frame.emodiffhead_readonly = True  # export.fast_path_blockers: this handler
 _on_depsgraph.emodiffhead_readonly = True
 
 
-def step(context) -> bool:
+def step(context: bpy.types.Context) -> bool:
     """One pass on the main thread: show a finished preview; start the due one when no request runs.
     Returns True while a request runs or one is due."""
     th = _state["thread"]
@@ -176,7 +179,7 @@ def step(context) -> bool:
     return _state["thread"] is not None or _state["due"] is not None
 
 
-def _timer():
+def _timer() -> float | None:
     try:
         busy = step(bpy.context)
     except ReferenceError:  # the scene went away

@@ -9,6 +9,7 @@ follows the same job synchronously.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -20,8 +21,9 @@ from ..scene import export, lines, mapping, sequencer
 from ..scene import head as head_scene
 from ..track_io import write_track
 from .background import invoke_modal
-from .common import active_head, scene_fps, settings, work_dir
+from .common import active_head, poll_fails, scene_fps, settings, work_dir
 
+log = logging.getLogger(__name__)
 _active: dict = {"job": None}
 
 
@@ -31,7 +33,7 @@ def is_running() -> bool:
     return job is not None and (job.alive or bool(job._queue.qsize()))
 
 
-def line_for_render(op, context, mesh):
+def line_for_render(op: bpy.types.Operator, context: bpy.types.Context, mesh: bpy.types.Object):
     """The dialogue line to render or preview: (sound strip, (first, last) scene frames) with the keys made to
     follow a slid strip; None after an error report."""
     scene = context.scene
@@ -57,7 +59,7 @@ def line_for_render(op, context, mesh):
     return strip, (int(sp["first"]), int(sp["last"]))
 
 
-def _prepare(op, context):
+def _prepare(op: bpy.types.Operator, context: bpy.types.Context) -> tuple[RenderJob, int, str] | None:
     """Export the line's evaluated track and pick photo + audio; returns (RenderJob, frame_start, line) or None."""
     scene, s = context.scene, settings(context)
     mesh = active_head(context)
@@ -86,7 +88,7 @@ def _prepare(op, context):
     return job, first, strip.name
 
 
-def _apply(context, update: dict) -> None:
+def _apply(context: bpy.types.Context, update: dict) -> None:
     """Mirror a job update into the scene settings (main thread)."""
     s = settings(context)
     s.job_id = update.get("id") or s.job_id
@@ -106,7 +108,7 @@ def _apply(context, update: dict) -> None:
     s.job_message = ", ".join(p for p in parts if p)
 
 
-def _finish(op, context, update: dict, frame_start: int, line: str = "") -> set:
+def _finish(op: bpy.types.Operator, context: bpy.types.Context, update: dict, frame_start: int, line: str = "") -> set[str]:
     """Handle a terminal update: replace the line's previous render with the new movie strip, or report the
     failure/cancellation."""
     s = settings(context)
@@ -117,6 +119,7 @@ def _finish(op, context, update: dict, frame_start: int, line: str = "") -> set:
         replaced = sequencer.remove_line_renders(context.scene, line) if line else None
         strip = sequencer.add_movie_strip(context.scene, update["result"], frame_start, line=line)
         s.last_result = update["result"]
+        log.info("job %s done: %s", update.get("id") or s.job_id, update["result"])
         s.job_progress = 1.0
         s.job_message = f"done: {os.path.basename(update['result'])} on channel {strip.channel}"
         if update.get("frames"):
@@ -130,6 +133,7 @@ def _finish(op, context, update: dict, frame_start: int, line: str = "") -> set:
         op.report({"WARNING"}, "render cancelled")
         return {"CANCELLED"}
     err = update.get("error") or update.get("message") or "unknown error"
+    log.warning("job %s failed: %s", s.job_id or "(not submitted)", err)
     s.job_message = f"failed: {err}"
     op.report({"ERROR"}, f"render failed: {err}")
     return {"CANCELLED"}
@@ -149,10 +153,12 @@ class EMODIFFHEAD_OT_render_clip(bpy.types.Operator):
     _line = ""
 
     @classmethod
-    def poll(cls, context):
-        return not is_running()  # module state, not the saved property: a crash cannot lock the button
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if is_running():  # module state, not the saved property: a crash cannot lock the button
+            return poll_fails(cls, "a render is running: wait for it or cancel it")
+        return True
 
-    def _start(self, context) -> bool:
+    def _start(self, context: bpy.types.Context) -> bool:
         prepared = _prepare(self, context)
         if prepared is None:
             return False
@@ -164,10 +170,10 @@ class EMODIFFHEAD_OT_render_clip(bpy.types.Operator):
         _active["job"] = self._job
         return True
 
-    def invoke(self, context, event):
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         return invoke_modal(self, context, interval_s=0.25)
 
-    def modal(self, context, event):
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         s = settings(context)
         if event.type == "ESC" or s.job_cancel_requested:
             if not self._job._cancel.is_set():
@@ -190,13 +196,13 @@ class EMODIFFHEAD_OT_render_clip(bpy.types.Operator):
                 area.tag_redraw()
         return {"PASS_THROUGH"}
 
-    def _cleanup(self, context):
+    def _cleanup(self, context: bpy.types.Context) -> None:
         if self._timer is not None:
             context.window_manager.event_timer_remove(self._timer)
             self._timer = None
         _active["job"] = None
 
-    def execute(self, context):
+    def execute(self, context: bpy.types.Context) -> set[str]:
         """Headless path: the same job, followed on this thread until it ends."""
         if not self._start(context):
             return {"CANCELLED"}
@@ -223,10 +229,10 @@ class EMODIFFHEAD_OT_render_cancel(bpy.types.Operator):
     bl_label = "Cancel render"
 
     @classmethod
-    def poll(cls, context):
-        return is_running()
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return True if is_running() else poll_fails(cls, "no render is running")
 
-    def execute(self, context):
+    def execute(self, context: bpy.types.Context) -> set[str]:
         settings(context).job_cancel_requested = True
         job = _active.get("job")
         if job is not None:

@@ -9,7 +9,7 @@ from ..client import BackendError
 from ..preferences import get_prefs, health_cache, make_client
 
 
-def check_health(context) -> dict | None:
+def check_health(context: bpy.types.Context) -> dict | None:
     """GET /health into the shared cache; returns the answer or None (the error text is cached)."""
     try:
         h = make_client(context).health()
@@ -28,7 +28,7 @@ class EMODIFFHEAD_OT_server_start(bpy.types.Operator):
     bl_idname = "emodiffhead.server_start"
     bl_label = "Start server"
 
-    def execute(self, context):
+    def execute(self, context: bpy.types.Context) -> set[str]:
         p = get_prefs(context)
         try:
             proc = server_process.start(bpy.path.abspath(p.backend_python), p.backend_url,
@@ -52,7 +52,7 @@ class EMODIFFHEAD_OT_server_stop(bpy.types.Operator):
     bl_idname = "emodiffhead.server_stop"
     bl_label = "Stop server"
 
-    def execute(self, context):
+    def execute(self, context: bpy.types.Context) -> set[str]:
         if server_process.stop():
             health_cache.update(text="stopped", health=None)
             self.report({"INFO"}, "emodiffhead server stopped")
@@ -67,7 +67,7 @@ class EMODIFFHEAD_OT_server_check(bpy.types.Operator):
     bl_idname = "emodiffhead.server_check"
     bl_label = "Check server"
 
-    def execute(self, context):
+    def execute(self, context: bpy.types.Context) -> set[str]:
         h = check_health(context)
         if h is None:
             self.report({"ERROR"}, health_cache["text"])

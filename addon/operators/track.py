@@ -13,16 +13,21 @@ from ..track_io import TrackFormatError, read_track, write_track
 from .common import active_head
 
 
-class EMODIFFHEAD_OT_export_track(bpy.types.Operator, ExportHelper):
+class _TrackFileOp:
+    """The file browser of the track operators: .json files only."""
+
+    filename_ext = ".json"
+    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
+
+
+class EMODIFFHEAD_OT_export_track(_TrackFileOp, bpy.types.Operator, ExportHelper):
     """Write the head's evaluated per-frame expression, emotion and pose (after your edits) as a track"""
 
     bl_idname = "emodiffhead.export_track"
     bl_label = "Export track"
     bl_options = {"REGISTER"}
-    filename_ext = ".json"
-    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
 
-    def execute(self, context):
+    def execute(self, context: bpy.types.Context) -> set[str]:
         mesh = active_head(context)
         if mesh is None:
             self.report({"ERROR"}, "no head to export")
@@ -35,16 +40,14 @@ class EMODIFFHEAD_OT_export_track(bpy.types.Operator, ExportHelper):
         return {"FINISHED"}
 
 
-class EMODIFFHEAD_OT_import_track(bpy.types.Operator, ImportHelper):
+class EMODIFFHEAD_OT_import_track(_TrackFileOp, bpy.types.Operator, ImportHelper):
     """Key a track file onto the head as a line of its own (at the frame stored in the track, else the scene start)"""
 
     bl_idname = "emodiffhead.import_track"
     bl_label = "Import track"
     bl_options = {"REGISTER", "UNDO"}
-    filename_ext = ".json"
-    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
 
-    def execute(self, context):
+    def execute(self, context: bpy.types.Context) -> set[str]:
         mesh = active_head(context)
         if mesh is None:
             self.report({"ERROR"}, "no head: create one first")
@@ -61,12 +64,12 @@ class EMODIFFHEAD_OT_import_track(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-def menu_import(self, context) -> None:
+def menu_import(self, context: bpy.types.Context) -> None:
     """File > Import entry."""
     self.layout.operator(EMODIFFHEAD_OT_import_track.bl_idname, text="emodiffhead track (.json)")
 
 
-def menu_export(self, context) -> None:
+def menu_export(self, context: bpy.types.Context) -> None:
     """File > Export entry."""
     self.layout.operator(EMODIFFHEAD_OT_export_track.bl_idname, text="emodiffhead track (.json)")
 

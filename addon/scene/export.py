@@ -152,7 +152,7 @@ def evaluate_track(context, mesh_obj, frame_range: tuple[int, int] | None = None
         base, raw_w, pose, trans = _sample_fcurves(frames, key, names, emo_blocks, basis, arm, joints, mats)
     expr, emotion = [], []
     for b, w in zip(base, raw_w):
-        w = [min(1.5, max(0.0, x)) for x in w]
+        w = [min(head_scene.MAX_INTENSITY, max(0.0, x)) for x in w]
         if basis is not None:
             e = [b[i] + sum(w[c] * basis[c][i] for c in range(len(w)) if w[c]) for i in range(len(names))]
         else:

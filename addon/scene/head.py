@@ -22,6 +22,8 @@ import bpy
 
 EMOTION_PREFIX = "emotion_"
 JOINTS = ("root", "neck", "jaw", "eye_left", "eye_right")  # glTF joint names written by the backend
+#: Emotion intensities lie in [0, MAX_INTENSITY] (the track format's limit, ``emodiffhead.track.MAX_INTENSITY``)
+MAX_INTENSITY = 1.5
 
 
 def import_glb(context, path: str):
@@ -126,7 +128,7 @@ def ensure_emotion_keys(mesh_obj, names: list[str], basis: list[list[float]], ex
         kb = blocks.get(kname)
         if kb is None:
             kb = mesh_obj.shape_key_add(name=kname, from_mix=False)
-        kb.slider_min, kb.slider_max = 0.0, 1.5
+        kb.slider_min, kb.slider_max = 0.0, MAX_INTENSITY
         kb.relative_key = key.reference_key
         kb.data.foreach_set("co", ref + delta)
         out.append(kb)

@@ -198,39 +198,12 @@ def apply_track(context, mesh_obj, track: TrackData, frame_start: int, region: t
         at = lines.line_at(key, frame_start, nearest=False)
         line = at.get(lines.LINE_PROP) if at is not None else "line"
 
-    head_scene.remember(mesh_obj, expression_names=names, emotion_names=track.emotion_names,
-                        head_model=track.head_model)
-    if have_split:
-        head_scene.remember(mesh_obj, emotion_basis=track.emotion_basis)
-        head_scene.ensure_emotion_keys(mesh_obj, track.emotion_names, track.emotion_basis, names)
-    old = head_scene.recall(mesh_obj, "range", None)
-    span = [frames[0], frames[-1]] if old is None else [min(old[0], frames[0]), max(old[1], frames[-1])]
-    head_scene.remember(mesh_obj, range=[int(round(span[0])), int(round(span[1]))])
-
+    _remember_track(mesh_obj, track, frames)
     jaw_key = mapping.jaw_shape_key(mesh_obj)
-    jaw_j = (track.joint_names or list(mapping.JOINTS)).index("jaw") if jaw_key else -1
     action, _ = lines.ensure(key, line, f"{mesh_obj.name} {line} expression")
     bag = lines.bag(key, action)
-    fsel = [frames[i] for i in sel]
-    n_keys = 0
-    for e, name in enumerate(names):
-        if name in missing:
-            continue
-        vals = [base[i][e] for i in sel]
-        if jaw_key and name == jaw_key[0]:  # no jaw bone: the jaw rotation opens the mouth through this key
-            vals = [v + max(0.0, track.pose[i][jaw_j][0]) * jaw_key[1] for v, i in zip(vals, sel)]
-        fc = fcurve(bag, f'key_blocks["{name}"].value', group="Expression")
-        kf, kv = _sparse(fsel, vals, tolerance)
-        replace_keys(fc, kf, kv, lo, hi)
-        n_keys += len(kf)
-    n_emotion = 0
-    if have_split and not keep_emotion:
-        for c, name in enumerate(track.emotion_names):
-            fc = fcurve(bag, f'key_blocks["{head_scene.EMOTION_PREFIX}{name}"].value', group="Emotion")
-            vals = [track.emotion[i][c] for i in sel]
-            keep = thin(vals, EMOTION_TOLERANCE)
-            replace_keys(fc, [fsel[k] for k in keep], [vals[k] for k in keep], lo, hi)
-            n_emotion += len(keep)
+    n_keys = _key_expression(bag, track, base, missing, jaw_key, frames, sel, lo, hi, tolerance)
+    n_emotion = _key_emotion(bag, track, frames, sel, lo, hi) if have_split and not keep_emotion else 0
     lines.place(key, action)
     sp = lines.span(action) or {}
     first = min(sp.get("first", frames[0]), frames[0]) if region else frames[0]
@@ -249,6 +222,55 @@ def apply_track(context, mesh_obj, track: TrackData, frame_start: int, region: t
     return {"frames": [frames[sel[0]], frames[sel[-1]]], "expression_curves": len(names) - len(missing),
             "emotion_keys": n_emotion, "bone_curves": n_bones, "missing": missing, "speech_keys": n_keys,
             "jaw_shape_key": jaw_key[0] if jaw_key else "", "action": action.name}
+
+
+def _remember_track(mesh_obj, track: TrackData, frames: list[float]) -> None:
+    """Store the track's component names (and emotion basis, adding the emotion shape keys) on the head, and
+    widen its animated frame range to ``frames``."""
+    names = track.expression_names
+    head_scene.remember(mesh_obj, expression_names=names, emotion_names=track.emotion_names,
+                        head_model=track.head_model)
+    if track.emotion_basis is not None:
+        head_scene.remember(mesh_obj, emotion_basis=track.emotion_basis)
+        head_scene.ensure_emotion_keys(mesh_obj, track.emotion_names, track.emotion_basis, names)
+    old = head_scene.recall(mesh_obj, "range", None)
+    span = [frames[0], frames[-1]] if old is None else [min(old[0], frames[0]), max(old[1], frames[-1])]
+    head_scene.remember(mesh_obj, range=[int(round(span[0])), int(round(span[1]))])
+
+
+def _key_expression(bag, track: TrackData, base, missing: list[str], jaw_key, frames: list[float],
+                    sel: list[int], lo: float, hi: float, tolerance: float) -> int:
+    """Key the expression shape keys (``base``: (T, K) speech or full expression) at the selected frames,
+    replacing keys in lo..hi; with ``jaw_key`` (shape key, per radian) the jaw rotation opens the mouth through
+    that key. Returns the number of keys written."""
+    fsel = [frames[i] for i in sel]
+    jaw_j = (track.joint_names or list(head_scene.JOINTS)).index("jaw") if jaw_key else -1
+    n_keys = 0
+    for e, name in enumerate(track.expression_names):
+        if name in missing:
+            continue
+        vals = [base[i][e] for i in sel]
+        if jaw_key and name == jaw_key[0]:  # no jaw bone: the jaw rotation opens the mouth through this key
+            vals = [v + max(0.0, track.pose[i][jaw_j][0]) * jaw_key[1] for v, i in zip(vals, sel)]
+        fc = fcurve(bag, f'key_blocks["{name}"].value', group="Expression")
+        kf, kv = _sparse(fsel, vals, tolerance)
+        replace_keys(fc, kf, kv, lo, hi)
+        n_keys += len(kf)
+    return n_keys
+
+
+def _key_emotion(bag, track: TrackData, frames: list[float], sel: list[int], lo: float, hi: float) -> int:
+    """Key the emotion shape keys (thinned to EMOTION_TOLERANCE) at the selected frames, replacing keys in
+    lo..hi. Returns the number of keys written."""
+    fsel = [frames[i] for i in sel]
+    n_emotion = 0
+    for c, name in enumerate(track.emotion_names):
+        fc = fcurve(bag, f'key_blocks["{head_scene.EMOTION_PREFIX}{name}"].value', group="Emotion")
+        vals = [track.emotion[i][c] for i in sel]
+        keep = thin(vals, EMOTION_TOLERANCE)
+        replace_keys(fc, [fsel[k] for k in keep], [vals[k] for k in keep], lo, hi)
+        n_emotion += len(keep)
+    return n_emotion
 
 
 def _apply_pose(arm, bag, bones: dict[str, str], track: TrackData, frames: list[float], sel: list[int],
@@ -294,7 +316,7 @@ def emotion_timeline(mesh_obj, frame_start: float, num_frames: int, scene_fps: f
     if not curves:
         return None
     frames = [frame_start + i for i in range(max(1, num_frames))]
-    values = {n: [min(1.5, max(0.0, fc.evaluate(f))) for f in frames] for n, fc in curves.items()}
+    values = {n: [min(head_scene.MAX_INTENSITY, max(0.0, fc.evaluate(f))) for f in frames] for n, fc in curves.items()}
     idx = sorted(set().union(*(thin(v, EMOTION_TOLERANCE) for v in values.values())))
     keys = [{"t": round(i / scene_fps, 6), "emotions": {n: round(values[n][i], 6) for n in values},
              "interp": "linear"} for i in idx]

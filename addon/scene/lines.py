@@ -18,10 +18,13 @@ The line's span (scene frames it covers and where its strip was) is stored on th
 from __future__ import annotations
 
 import json
+import logging
 
 import bpy
 
 from . import keyframes
+
+log = logging.getLogger(__name__)
 
 LINE_PROP = "emodiffhead_line"
 SPAN_PROP = "emodiffhead_span"
@@ -295,8 +298,8 @@ def follow_strips_handler(scene, depsgraph=None) -> None:
             key = ob.data.shape_keys if ob.type == "MESH" else None
             if key is not None and key.animation_data is not None and line_actions(key):
                 follow_all_strips(scene, ob)
-    except (ReferenceError, AttributeError, KeyError):
-        pass  # mid-undo or a half-deleted object: the next update tries again
+    except (ReferenceError, AttributeError, KeyError) as e:  # mid-undo or a half-deleted object: the next update
+        log.debug("strip follow skipped (%s); the next update tries again", e)  # tries again
     finally:
         _following["busy"] = False
 

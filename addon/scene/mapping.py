@@ -19,7 +19,8 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, FloatProperty, PointerProperty, StringProperty
 
-JOINTS = ("root", "neck", "jaw", "eye_left", "eye_right")
+from .head import JOINTS, find_armature
+
 #: radians of jaw rotation per unit of ARKit jawOpen in the backend (retarget.JAW_RAD_PER_UNIT)
 JAW_RAD_PER_UNIT = 0.47
 
@@ -73,8 +74,6 @@ def rig(mesh_obj):
 
 def armature(mesh_obj):
     """The armature the mapping names, else the one deforming the mesh (modifier or parent), or None."""
-    from .head import find_armature
-
     r = rig(mesh_obj)
     return r.armature if r.armature is not None else find_armature(mesh_obj)
 

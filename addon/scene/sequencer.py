@@ -9,10 +9,13 @@ and :func:`trim_strip` write either. Nothing else in the add-on touches those pr
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 import bpy
+
+log = logging.getLogger(__name__)
 
 #: Custom property on strips made or used by the add-on: the dialogue line (sound strip name) they belong to.
 LINE_PROP = "emodiffhead_line"
@@ -206,7 +209,8 @@ def line_audio(strip, scene_fps: float, folder: str) -> tuple[str, bool]:
                 w.setsampwidth(r.getsampwidth())
                 w.setframerate(rate)
                 w.writeframes(data)
-    except (wave.Error, EOFError, OSError):
+    except (wave.Error, EOFError, OSError) as e:
+        log.debug("%s is not a readable WAV (%s): cut with aud", src, e)
         import aud
 
         snd = aud.Sound(src)

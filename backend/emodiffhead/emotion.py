@@ -18,12 +18,3 @@ EMOTIONS: tuple[str, ...] = (
     "disgusted",
     "contemptuous",
 )
-NUM_EMOTIONS = len(EMOTIONS)
-
-
-def emotion_index(name: str) -> int:
-    """Index of an emotion category; raises ValueError listing the known names."""
-    try:
-        return EMOTIONS.index(name)
-    except ValueError:
-        raise ValueError(f"unknown emotion {name!r}; choose one of {', '.join(EMOTIONS)}") from None

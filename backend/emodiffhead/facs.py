@@ -30,6 +30,8 @@ ARKIT_BLENDSHAPES: tuple[str, ...] = (
 )
 ARKIT_INDEX: dict[str, int] = {n: i for i, n in enumerate(ARKIT_BLENDSHAPES)}
 NUM_ARKIT = len(ARKIT_BLENDSHAPES)
+#: Column of ``jawOpen`` (the mouth opening) in (T, 52) ARKit weights.
+JAW_OPEN = ARKIT_INDEX["jawOpen"]
 
 #: Action Unit -> ARKit blendshape weights. Names ending in "{side}" are bilateral pairs
 #: (``Left`` and ``Right``); a side-prefixed AU ("L12"/"R12") uses only that side.

@@ -88,8 +88,3 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = 
                 f.flush()
                 os.fsync(f.fileno())
     return Path(path)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str, mode: int | None = None) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically. Returns the path."""
-    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode)

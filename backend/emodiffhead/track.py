@@ -27,6 +27,7 @@ A compact ``.npz`` twin holds the same arrays (meta as a JSON string) for long c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -37,14 +38,42 @@ from typing import Any
 
 import numpy as np
 
+from .emotion import EMOTIONS
 from .errors import TrackError
 from .fileio import atomic_path
 from .head.model import JOINT_NAMES, NUM_JOINTS
 
 FORMAT_NAME = "emodiffhead.track"
 FORMAT_VERSION = 1
+#: Frame rate of tracks and videos when the user names none (frames per second).
+DEFAULT_FPS = 25.0
+#: Limits of a track (the one definition: the animator, renderers, commands, server and add-on use these).
+#: Frames per second lie in (0, MAX_FPS].
+MAX_FPS = 240
+#: Emotion intensities lie in [0, MAX_INTENSITY] (above 1 exaggerates).
 MAX_INTENSITY = 1.5
 MAX_FRAMES = 25 * 60 * 30  # 30 minutes at 25 fps
+
+#: Fields every track file has, in the order they are checked.
+REQUIRED_FIELDS: tuple[str, ...] = ("fps", "head_model", "expression_names", "expression", "pose", "translation",
+                                    "emotion_names", "emotion")
+#: Shape of each array field in symbols: T frames, E expression components (``expression_names``),
+#: C emotions (``emotion_names``), J joints (NUM_JOINTS); numbers are fixed sizes.
+ARRAY_SHAPES: dict[str, tuple[str | int, ...]] = {
+    "expression": ("T", "E"),
+    "pose": ("T", "J", 3),
+    "translation": ("T", 3),
+    "emotion": ("T", "C"),
+    "expression_base": ("T", "E"),
+    "emotion_basis": ("C", "E"),
+}
+#: Array fields that may be absent.
+OPTIONAL_ARRAYS: tuple[str, ...] = ("expression_base", "emotion_basis")
+
+
+def fps_in_range(fps: float) -> bool:
+    """True when ``fps`` (frames per second) lies in (0, MAX_FPS]."""
+    return 0 < fps <= MAX_FPS
 
 
 @dataclass
@@ -81,8 +110,6 @@ class Track:
     def neutral(cls, num_frames: int, fps: float, head_model: str, expression_names: list[str],
                 emotion_names: list[str] | None = None) -> "Track":
         """A still, neutral track of ``num_frames`` frames."""
-        from .emotion import EMOTIONS
-
         names = list(EMOTIONS if emotion_names is None else emotion_names)
         T, E = int(num_frames), len(expression_names)
         return cls(fps=float(fps), head_model=head_model, expression_names=list(expression_names),
@@ -95,77 +122,36 @@ class Track:
         _validate(self)
         return self
 
+    def replace(self, **changes: Any) -> "Track":
+        """A new track with ``changes`` (field=value) applied; name lists and ``meta`` are copied, arrays shared
+        unless changed. Not validated (call :meth:`validate`)."""
+        copied = {"expression_names": list(self.expression_names), "emotion_names": list(self.emotion_names),
+                  "meta": dict(self.meta)}
+        return dataclasses.replace(self, **{**copied, **changes})
+
+    def take_frames(self, index: np.ndarray) -> "Track":
+        """A new track of the frames ``index`` ((T',) int array, repeats allowed) of every per-frame array."""
+        def take(a):
+            return None if a is None else np.asarray(a)[index]
+        return self.replace(expression=take(self.expression), pose=take(self.pose),
+                            translation=take(self.translation), emotion=take(self.emotion),
+                            expression_base=take(self.expression_base))
+
     def slice(self, start: int, stop: int) -> "Track":
         """Frames [start, stop) as a new track."""
-        def s(a):
-            return None if a is None else a[start:stop].copy()
-        return Track(fps=self.fps, head_model=self.head_model, expression_names=list(self.expression_names),
-                     expression=s(self.expression), pose=s(self.pose), translation=s(self.translation),
-                     emotion_names=list(self.emotion_names), emotion=s(self.emotion),
-                     expression_base=s(self.expression_base), emotion_basis=self.emotion_basis,
-                     meta=dict(self.meta))
+        return self.take_frames(np.arange(self.num_frames)[start:stop])
 
     # ---- conversion ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict (lists of floats rounded to 6 decimals)."""
-        def L(a):
-            return np.round(np.asarray(a, np.float64), 6).tolist()
-        d: dict[str, Any] = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "fps": float(self.fps),
-            "num_frames": self.num_frames,
-            "head_model": self.head_model,
-            "expression_names": list(self.expression_names),
-            "expression": L(self.expression),
-            "joint_names": list(JOINT_NAMES),
-            "pose": L(self.pose),
-            "translation": L(self.translation),
-            "emotion_names": list(self.emotion_names),
-            "emotion": L(self.emotion),
-        }
-        if self.expression_base is not None:
-            d["expression_base"] = L(self.expression_base)
-        if self.emotion_basis is not None:
-            d["emotion_basis"] = L(self.emotion_basis)
-        d["meta"] = self.meta
-        return d
+        return track_dict(self, lambda a: np.round(np.asarray(a, np.float64), 6).tolist())
 
     @classmethod
     def from_dict(cls, d: Any) -> "Track":
         """Parse and validate a JSON-like dict; raises :class:`TrackError` naming the bad field."""
-        if not isinstance(d, dict):
-            raise TrackError("track: expected a JSON object at the top level")
-        if d.get("format") != FORMAT_NAME:
-            raise TrackError(f"track field 'format': expected {FORMAT_NAME!r}, got {d.get('format')!r}")
-        version = d.get("version")
-        if version != FORMAT_VERSION:
-            raise TrackError(f"track field 'version': unknown version {version!r} (this build reads {FORMAT_VERSION})")
-        for key in ("fps", "head_model", "expression_names", "expression", "pose", "translation",
-                    "emotion_names", "emotion"):
-            if key not in d:
-                raise TrackError(f"track field {key!r} is missing")
-        if "joint_names" in d and (not isinstance(d["joint_names"], (list, tuple, np.ndarray))
-                                   or list(d["joint_names"]) != list(JOINT_NAMES)):
-            got = repr(d["joint_names"])[:100]
-            raise TrackError(f"track field 'joint_names': expected {list(JOINT_NAMES)}, got {got}")
-        t = cls(
-            fps=_number(d["fps"], "fps"),
-            head_model=_string(d["head_model"], "head_model"),
-            expression_names=_names(d["expression_names"], "expression_names"),
-            expression=_array(d["expression"], "expression", 2),
-            pose=_array(d["pose"], "pose", 3),
-            translation=_array(d["translation"], "translation", 2),
-            emotion_names=_names(d["emotion_names"], "emotion_names"),
-            emotion=_array(d["emotion"], "emotion", 2),
-            expression_base=_array(d["expression_base"], "expression_base", 2) if d.get("expression_base") is not None else None,
-            emotion_basis=_array(d["emotion_basis"], "emotion_basis", 2) if d.get("emotion_basis") is not None else None,
-            meta=d.get("meta") or {},
-        )
-        if not isinstance(t.meta, dict):
-            raise TrackError("track field 'meta': expected an object")
-        if "num_frames" in d and d["num_frames"] != t.num_frames:
-            raise TrackError(f"track field 'num_frames' is {d['num_frames']!r} but 'expression' has {t.num_frames} frames")
+        check_header(d, TrackError)
+        t = cls(**parse_fields(d, TrackError, _array), meta=d.get("meta") or {})
+        check_meta_and_frames(d, t.meta, t.num_frames, TrackError)
         return t.validate()
 
 
@@ -177,9 +163,7 @@ def save_track(track: Track, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix.lower() == ".npz":
         d = track.to_dict()
-        arrays = {k: np.asarray(getattr(track, k), np.float32) for k in
-                  ("expression", "pose", "translation", "emotion", "expression_base", "emotion_basis")
-                  if getattr(track, k) is not None}
+        arrays = {k: np.asarray(getattr(track, k), np.float32) for k in ARRAY_SHAPES if getattr(track, k) is not None}
         header = {k: v for k, v in d.items() if k not in arrays}
         writer = lambda f: np.savez_compressed(f, header_json=np.array(json.dumps(header)), **arrays)  # noqa: E731
         mode = "wb"
@@ -210,48 +194,15 @@ def load_track(path: str | os.PathLike) -> Track:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise TrackError(f"{path.name}: not a valid track npz ({e})") from None
         return Track.from_dict(d)
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TrackError(f"{path.name}: not valid JSON ({e})") from None
-    return Track.from_dict(d)
+    return Track.from_dict(decode_json(path.read_bytes(), path.name, TrackError))
 
 
 def track_from_json_bytes(data: bytes) -> Track:
     """Parse a track from JSON bytes (server uploads)."""
-    try:
-        d = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TrackError(f"track: not valid JSON ({e})") from None
-    return Track.from_dict(d)
+    return Track.from_dict(decode_json(data, "track", TrackError))
 
 
 # ---- validation --------------------------------------------------------------------------------
-
-def _number(v: Any, name: str) -> float:
-    try:
-        f = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
-    except OverflowError:  # an integer beyond float range
-        f = math.inf
-    if not math.isfinite(f):
-        raise TrackError(f"track field {name!r}: expected a finite number, got {repr(v)[:40]}")
-    return f
-
-
-def _string(v: Any, name: str) -> str:
-    if not isinstance(v, str) or not v:
-        raise TrackError(f"track field {name!r}: expected a non-empty string, got {v!r}")
-    return v
-
-
-def _names(v: Any, name: str) -> list[str]:
-    if not isinstance(v, (list, tuple, np.ndarray)) or not all(isinstance(s, (str, np.str_)) for s in v):
-        raise TrackError(f"track field {name!r}: expected a list of strings")
-    names = [str(s) for s in v]
-    if len(set(names)) != len(names):
-        raise TrackError(f"track field {name!r}: names are not unique")
-    return names
-
 
 def _array(v: Any, name: str, ndim: int) -> np.ndarray:
     try:
@@ -264,26 +215,10 @@ def _array(v: Any, name: str, ndim: int) -> np.ndarray:
 
 
 def _validate(t: Track) -> None:
-    if not (0 < t.fps <= 240):
-        raise TrackError(f"track field 'fps': {t.fps} is outside (0, 240]")
     T = t.expression.shape[0] if np.ndim(t.expression) == 2 else -1
-    E = len(t.expression_names)
-    C = len(t.emotion_names)
-    if T < 1:
-        raise TrackError("track field 'expression': needs at least one frame of shape (T, E)")
-    if T > MAX_FRAMES:
-        raise TrackError(f"track has {T} frames; the limit is {MAX_FRAMES}")
-    expected = {
-        "expression": (T, E),
-        "pose": (T, NUM_JOINTS, 3),
-        "translation": (T, 3),
-        "emotion": (T, C),
-    }
-    if t.expression_base is not None:
-        expected["expression_base"] = (T, E)
-    if t.emotion_basis is not None:
-        expected["emotion_basis"] = (C, E)
-    for key, shape in expected.items():
+    check_size(t.fps, T, TrackError)
+    present = {key for key in ARRAY_SHAPES if getattr(t, key) is not None}
+    for key, shape in expected_shapes(T, len(t.expression_names), len(t.emotion_names), present).items():
         a = np.asarray(getattr(t, key))
         if a.shape != shape:
             raise TrackError(f"track field {key!r}: expected shape {shape}, got {a.shape}")
@@ -291,15 +226,149 @@ def _validate(t: Track) -> None:
             bad = np.argwhere(~np.isfinite(a))[0].tolist()
             raise TrackError(f"track field {key!r}: NaN or infinite value at index {bad}")
         setattr(t, key, a.astype(np.float32, copy=False))
-    if len(set(t.expression_names)) != E:
+    if len(set(t.expression_names)) != len(t.expression_names):
         raise TrackError("track field 'expression_names': names are not unique")
-    from .emotion import EMOTIONS
+    lo, hi = (float(t.emotion.min()), float(t.emotion.max())) if t.emotion.size else (0.0, 0.0)
+    check_emotions(t.emotion_names, lo, hi, TrackError)
 
-    unknown = [n for n in t.emotion_names if n not in EMOTIONS]
+
+# ---- conversion and checks shared with the add-on ------------------------------------------------
+# Standard library only (no numpy), raising the error class they are given: backend/tools/
+# write_addon_track_spec.py copies them verbatim into addon/track_spec.py, so the add-on's stdlib reader and
+# writer lay out and check files from the same source (tests/addon/test_track_io.py fails while the copy is
+# stale). `duplicates` lists that copy as a twin of this section: it is the generated copy, kept on purpose.
+
+def track_dict(t: Any, rounded: Any) -> dict[str, Any]:
+    """The JSON-ready dict of track ``t`` (a Track, or the add-on's TrackData) with its fields in the order files
+    are written; ``rounded(array)`` gives an array as nested lists of floats rounded to 6 decimals."""
+    d: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "fps": float(t.fps),
+        "num_frames": t.num_frames,
+        "head_model": t.head_model,
+        "expression_names": list(t.expression_names),
+        "expression": rounded(t.expression),
+        "joint_names": list(JOINT_NAMES),
+        "pose": rounded(t.pose),
+        "translation": rounded(t.translation),
+        "emotion_names": list(t.emotion_names),
+        "emotion": rounded(t.emotion),
+    }
+    for key in OPTIONAL_ARRAYS:
+        if getattr(t, key) is not None:
+            d[key] = rounded(getattr(t, key))
+    d["meta"] = t.meta
+    return d
+
+
+def decode_json(data: bytes, where: str, error: type[Exception]) -> Any:
+    """UTF-8 JSON ``data`` decoded; ``error`` saying ``{where}: not valid JSON (why)`` if it is not."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise error(f"{where}: not valid JSON ({e})") from None
+
+
+def check_header(d: Any, error: type[Exception]) -> None:
+    """Raise ``error`` unless ``d`` is a track's top level: a dict of this format and version holding every
+    required field, naming the head model's joints if it names any."""
+    if not isinstance(d, dict):
+        raise error("track: expected a JSON object at the top level")
+    if d.get("format") != FORMAT_NAME:
+        raise error(f"track field 'format': expected {FORMAT_NAME!r}, got {d.get('format')!r}")
+    version = d.get("version")
+    if version != FORMAT_VERSION:
+        raise error(f"track field 'version': unknown version {version!r} (this build reads {FORMAT_VERSION})")
+    for key in REQUIRED_FIELDS:
+        if key not in d:
+            raise error(f"track field {key!r} is missing")
+    if "joint_names" in d:
+        names = d["joint_names"].tolist() if hasattr(d["joint_names"], "tolist") else d["joint_names"]
+        if not isinstance(names, (list, tuple)) or list(names) != list(JOINT_NAMES):
+            raise error(f"track field 'joint_names': expected {list(JOINT_NAMES)}, got {repr(d['joint_names'])[:100]}")
+
+
+def parse_fields(d: dict, error: type[Exception], parse_array: Any) -> dict[str, Any]:
+    """The fields of track dict ``d`` (every required one and the optional arrays it holds), parsed: fps as a
+    float, names as lists, arrays by ``parse_array(value, name, ndim)`` (numpy arrays in the backend, nested
+    lists in the add-on); ``error`` naming the first bad field."""
+    def parse(key: str) -> Any:
+        v = d[key]
+        if key in ARRAY_SHAPES:
+            return parse_array(v, key, len(ARRAY_SHAPES[key]))
+        if key.endswith("_names"):
+            return parse_names(v, key, error)
+        return parse_number(v, key, error) if key == "fps" else parse_string(v, key, error)
+
+    fields = {key: parse(key) for key in REQUIRED_FIELDS}
+    fields.update({key: parse(key) for key in OPTIONAL_ARRAYS if d.get(key) is not None})
+    return fields
+
+
+def check_meta_and_frames(d: dict, meta: Any, num_frames: int, error: type[Exception]) -> None:
+    """Raise ``error`` unless ``meta`` is a dict and ``d["num_frames"]`` (when given) is ``num_frames``."""
+    if not isinstance(meta, dict):
+        raise error("track field 'meta': expected an object")
+    if "num_frames" in d and d["num_frames"] != num_frames:
+        raise error(f"track field 'num_frames' is {d['num_frames']!r} but 'expression' has {num_frames} frames")
+
+
+def parse_number(v: Any, name: str, error: type[Exception]) -> float:
+    """``v`` as a finite float; ``error`` naming field ``name`` otherwise."""
+    try:
+        f = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+    except OverflowError:  # an integer beyond float range
+        f = math.inf
+    if not math.isfinite(f):
+        raise error(f"track field {name!r}: expected a finite number, got {repr(v)[:40]}")
+    return f
+
+
+def parse_string(v: Any, name: str, error: type[Exception]) -> str:
+    """``v`` if it is a non-empty string; ``error`` naming field ``name`` otherwise."""
+    if not isinstance(v, str) or not v:
+        raise error(f"track field {name!r}: expected a non-empty string, got {v!r}")
+    return v
+
+
+def parse_names(v: Any, name: str, error: type[Exception]) -> list[str]:
+    """``v`` (a list, tuple or array of strings) as a list of unique names; ``error`` naming ``name`` otherwise."""
+    v = v.tolist() if hasattr(v, "tolist") else v
+    if not isinstance(v, (list, tuple)) or not all(isinstance(s, str) for s in v):
+        raise error(f"track field {name!r}: expected a list of strings")
+    names = [str(s) for s in v]
+    if len(set(names)) != len(names):
+        raise error(f"track field {name!r}: names are not unique")
+    return names
+
+
+def check_size(fps: float, num_frames: int, error: type[Exception]) -> None:
+    """Raise ``error`` unless ``fps`` is in (0, MAX_FPS] and 1 <= ``num_frames`` <= MAX_FRAMES."""
+    if not fps_in_range(fps):
+        raise error(f"track field 'fps': {fps} is outside (0, {MAX_FPS}]")
+    if num_frames < 1:
+        raise error("track field 'expression': needs at least one frame of shape (T, E)")
+    if num_frames > MAX_FRAMES:
+        raise error(f"track has {num_frames} frames; the limit is {MAX_FRAMES}")
+
+
+def expected_shapes(T: int, E: int, C: int, present: set[str]) -> dict[str, tuple[int, ...]]:
+    """The shape each array field must have (ARRAY_SHAPES with T frames, E expression components, C emotions),
+    for the required fields and the optional ones in ``present``, in ARRAY_SHAPES order."""
+    sizes = {"T": T, "E": E, "C": C, "J": NUM_JOINTS}
+    return {key: tuple(sizes.get(s, s) for s in symbols) for key, symbols in ARRAY_SHAPES.items()
+            if key in present or key not in OPTIONAL_ARRAYS}
+
+
+def check_emotions(names: list[str], lowest: float, highest: float, error: type[Exception]) -> None:
+    """Raise ``error`` unless every emotion name is known and intensities (lowest .. highest) lie in
+    [0, MAX_INTENSITY]."""
+    unknown = [n for n in names if n not in EMOTIONS]
     if unknown:
-        raise TrackError(f"track field 'emotion_names': unknown emotion(s) {unknown}; known: {list(EMOTIONS)}")
-    if np.any(t.emotion < 0) or np.any(t.emotion > MAX_INTENSITY + 1e-6):
-        raise TrackError(f"track field 'emotion': intensities must lie in [0, {MAX_INTENSITY}]")
+        raise error(f"track field 'emotion_names': unknown emotion(s) {unknown}; known: {list(EMOTIONS)}")
+    if lowest < 0 or highest > MAX_INTENSITY + 1e-6:
+        raise error(f"track field 'emotion': intensities must lie in [0, {MAX_INTENSITY}]")
 
 
 def check_compatible(track: Track, expression_names: list[str], head_name: str | None = None) -> None:
@@ -327,12 +396,11 @@ def json_schema() -> dict[str, Any]:
         "$id": "https://emodiffhead.invalid/track.schema.json",
         "title": "emodiffhead expression track",
         "type": "object",
-        "required": ["format", "version", "fps", "head_model", "expression_names", "expression", "pose",
-                     "translation", "emotion_names", "emotion"],
+        "required": ["format", "version", *REQUIRED_FIELDS],
         "properties": {
             "format": {"const": FORMAT_NAME},
             "version": {"const": FORMAT_VERSION},
-            "fps": {"type": "number", "exclusiveMinimum": 0, "maximum": 240},
+            "fps": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_FPS},
             "num_frames": {"type": "integer", "minimum": 1, "maximum": MAX_FRAMES},
             "head_model": {"type": "string", "minLength": 1, "description": "id of the head model (e.g. builtin)"},
             "expression_names": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
@@ -340,7 +408,7 @@ def json_schema() -> dict[str, Any]:
             "joint_names": {"const": list(JOINT_NAMES)},
             "pose": {"type": "array", "items": {"type": "array", "minItems": NUM_JOINTS, "maxItems": NUM_JOINTS,
                                                  "items": {"type": "array", "items": num, "minItems": 3, "maxItems": 3}},
-                     "description": "(T, 5, 3) axis-angle radians: root, neck, jaw, eye_left, eye_right"},
+                     "description": f"(T, {NUM_JOINTS}, 3) axis-angle radians: {', '.join(JOINT_NAMES)}"},
             "translation": {"type": "array", "items": {"type": "array", "items": num, "minItems": 3, "maxItems": 3},
                             "description": "(T, 3) metres"},
             "emotion_names": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},

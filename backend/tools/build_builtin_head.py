@@ -562,7 +562,7 @@ def expression_vector(model, values: dict[str, float]) -> np.ndarray:
 
 def front_camera(model, size: int = EMBED_SIZE):
     """The orthographic front camera used for the embedding (fits the neutral template)."""
-    from emodiffhead.render.raster import Camera
+    from emodiffhead.head.camera import Camera
 
     return Camera.framing(model.template, (size, size), margin=0.05)
 
@@ -570,7 +570,7 @@ def front_camera(model, size: int = EMBED_SIZE):
 def render_front(model, vertices: np.ndarray, size: int = EMBED_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """(image (H, W, 3) uint8, projected vertices (V, 3)) of ``vertices`` seen by :func:`front_camera`."""
     from emodiffhead.head.builtin import builtin_vertex_colors
-    from emodiffhead.render.raster import render_mesh
+    from mesh_raster import render_mesh
 
     cam = front_camera(model, size)
     img = render_mesh(vertices, model.faces, cam, (size, size), colors=builtin_vertex_colors(model))
@@ -648,7 +648,7 @@ def pin_points_multiview(points: np.ndarray, proj: np.ndarray, faces: np.ndarray
     """
     from scipy.ndimage import distance_transform_edt
 
-    from emodiffhead.render.raster import rasterize
+    from mesh_raster import rasterize
 
     sub = np.nonzero(allowed)[0]
     r = rasterize(proj, faces[sub], size)
@@ -705,7 +705,7 @@ def embed_landmarks(model, detector: MediapipeMesh | None = None) -> dict:
             views.append((name, d, pv))
     in_region = lambda name: np.isin(model.faces, model.regions[name]).all(1)  # noqa: E731
     # skin faces seen on the neutral front render (mouth closed): no mouth lining, no back of the head
-    from emodiffhead.render.raster import rasterize
+    from mesh_raster import rasterize
 
     neutral = rasterize(front_camera(model).project(model.template), model.faces, (EMBED_SIZE,) * 2)
     skin = np.zeros(len(model.faces), bool)
@@ -730,7 +730,7 @@ def embed_landmarks(model, detector: MediapipeMesh | None = None) -> dict:
         "meta": {
             "scheme": "mediapipe478",
             "method": "mediapipe FaceMesh(static_image_mode=True, refine_landmarks=True) on an orthographic "
-                      f"{EMBED_SIZE}x{EMBED_SIZE} front render (emodiffhead.render.raster, Lambert, vertex "
+                      f"{EMBED_SIZE}x{EMBED_SIZE} front render (backend/tools/mesh_raster.py, Lambert, vertex "
                       f"colours) with expression {EMBED_EXPRESSION}; each landmark pinned to a visible skin "
                       "face visible on the neutral render (iris points: eyeball faces) within 6 px of the "
                       "detection (or of the nearest such surface, over holes), choosing the face whose "
@@ -856,7 +856,8 @@ def render_picture(model, vertices: np.ndarray, yaw_deg: float, size: int = 512,
     import cv2
 
     from emodiffhead.head.builtin import builtin_vertex_colors
-    from emodiffhead.render.raster import Camera, render_mesh
+    from emodiffhead.head.camera import Camera
+    from mesh_raster import render_mesh
 
     big = size * supersample
     cam = Camera.framing(model.template, (big, big), yaw_deg=yaw_deg, pitch_deg=5.0, orthographic=False,

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from generated_file import write_or_check
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "track.schema.json"
 
 
@@ -23,14 +25,7 @@ def schema_text() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = schema_text()
-    if "--check" in argv:
-        ok = SCHEMA_PATH.is_file() and SCHEMA_PATH.read_text(encoding="utf-8") == text
-        print(f"{SCHEMA_PATH}: {'up to date' if ok else 'OUT OF DATE (run backend/tools/write_track_schema.py)'}")
-        return 0 if ok else 1
-    SCHEMA_PATH.write_text(text, encoding="utf-8")
-    print(f"wrote {SCHEMA_PATH}")
-    return 0
+    return write_or_check(SCHEMA_PATH, schema_text(), argv, "backend/tools/write_track_schema.py")
 
 
 if __name__ == "__main__":

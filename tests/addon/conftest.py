@@ -74,12 +74,20 @@ def server(tmp_path_factory, flame_files):
 
 @pytest.fixture(scope="session")
 def addon_module(repo_root):
-    """Load a stand-alone add-on module (no bpy) from addon/ by name, e.g. addon_module("client")."""
+    """Load a stand-alone add-on module (no bpy) from addon/ by name, e.g. addon_module("client"). It is loaded
+    as a module of a bare package over addon/ (its __init__ needs bpy and is not run), so that its relative
+    imports of other plain modules (track_io -> track_spec) work."""
     import importlib.util
     import sys
+    import types
+
+    package = "emodiffhead_addon"
+    if package not in sys.modules:
+        sys.modules[package] = types.ModuleType(package)
+        sys.modules[package].__path__ = [str(repo_root / "addon")]
 
     def load(name: str):
-        spec = importlib.util.spec_from_file_location(f"emodiffhead_addon_{name}", repo_root / "addon" / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(f"{package}.{name}", repo_root / "addon" / f"{name}.py")
         mod = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = mod  # dataclasses look the module up while building classes
         spec.loader.exec_module(mod)

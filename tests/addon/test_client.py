@@ -61,3 +61,13 @@ def test_start_rejects_a_missing_python(addon_module):
     with pytest.raises(RuntimeError, match="Backend Python not found"):
         sp.start("/nonexistent/python", "http://127.0.0.1:8765")
     assert not sp.is_running() and sp.port_of("http://127.0.0.1:9999") == 9999
+
+
+def test_requests_are_logged_per_module(client_mod, caplog):
+    """The client logs each request (DEBUG) on its own module's logger, not with print."""
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger=client_mod.__name__):
+        with pytest.raises(client_mod.BackendError):
+            client_mod.Client("http://127.0.0.1:9").health()
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [(client_mod.__name__, "GET http://127.0.0.1:9/health")]

@@ -16,7 +16,7 @@ F0 = 11  # the audio strip starts here in the scene
 
 @pytest.fixture(scope="module")
 def head_glb(tmp_path_factory, builtin_head):
-    from emodiffhead.head.gltf import export_glb
+    from emodiffhead.gltf import export_glb
 
     path = tmp_path_factory.mktemp("head") / "builtin.glb"
     export_glb(builtin_head, path)

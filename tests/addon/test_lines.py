@@ -16,7 +16,7 @@ from emodiffhead.track import save_track
 
 @pytest.fixture(scope="module")
 def head_glb(tmp_path_factory, builtin_head):
-    from emodiffhead.head.gltf import export_glb
+    from emodiffhead.gltf import export_glb
 
     path = tmp_path_factory.mktemp("head") / "builtin.glb"
     export_glb(builtin_head, path)
@@ -36,6 +36,10 @@ def test_lines_layers_mapping_without_audio(tmp_path, addon_zip, blender_user, h
               "out_dir": str(tmp_path)}
     r = run_blender_script("lines_no_audio.py", addon_zip, head_glb, json.dumps(params), user_dir=blender_user)
     print(r["version"])
+    (key_state, key_reason), (cancel_state, cancel_reason) = r["poll_reasons"]  # unavailable buttons say why
+    assert key_state == cancel_state == "ERROR"
+    assert key_reason.endswith("poll() no head: create one in the Head panel"), key_reason
+    assert cancel_reason.endswith("poll() no render is running"), cancel_reason
     assert r["import_a"] == r["import_b"] == r["reimport_a"] == ["FINISHED"]
     assert r["after_a"]["active"] and r["after_a"]["tracks"] == []  # one line: the active action
     key_nla, arm_nla = r["after_b"]

@@ -9,15 +9,15 @@ from emodiffhead.animate import EmotionTimeline, animate
 from emodiffhead.animate.emotion_vectors import emotion_basis
 from emodiffhead.animate.metrics import EXPECTED_EFFECTS, face_measures, lip_gap, track_vertices
 from emodiffhead.animate.retarget import build_retarget
+from emodiffhead.animate.visemes import BILABIALS, OPEN_VOWELS as OPEN
 from emodiffhead.audio.io import AudioClip
 from emodiffhead.audio.phonemes import read_lab
 from emodiffhead.emotion import EMOTIONS
 from emodiffhead.errors import CancelledError, NotAvailableError
-from emodiffhead.head.model import HeadModel
+from emodiffhead.head.model import HeadModel, Joint
 from emodiffhead.track import Track
 
 TEXT = "he turned sharply and faced gregson across the table"
-OPEN = ("aa", "ae", "ah", "ao", "aw", "ay")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def surprised_allphone(example_audio, builtin_head):
 def _gaps(head, track, lab):
     g = lip_gap(head, track_vertices(head, track))
     fr = lambda p: min(track.num_frames - 1, int(np.floor(p.centre_s * track.fps + 0.5)))  # noqa: E731
-    bil = np.array([g[fr(p)] for p in lab if p.label in ("p", "b", "m")])
+    bil = np.array([g[fr(p)] for p in lab if p.label in BILABIALS])
     opn = np.array([g[fr(p)] for p in lab if p.label in OPEN])
     return bil, opn
 
@@ -51,8 +51,8 @@ def test_track_fields(happy_aligned, builtin_head):
     assert t.emotion_basis.shape == (len(EMOTIONS), 52) and t.expression_base.shape == t.expression.shape
     assert t.meta["speech_path"] == "alignment" and t.meta["generator"] == "emodiffhead.animate"
     assert t.meta["audio"]["file"] == "arctic_a0009.wav" and t.meta["seed"] == 0
-    assert t.pose[:, 2, 0].max() > 0.1  # the jaw joint opens the mouth
-    assert np.abs(t.pose[:, 1]).max() > 0.005  # head motion
+    assert t.pose[:, Joint.JAW, 0].max() > 0.1  # the jaw joint opens the mouth
+    assert np.abs(t.pose[:, Joint.NECK]).max() > 0.005  # head motion
     Track.from_dict(t.to_dict())
 
 
@@ -128,7 +128,7 @@ def test_acoustic_fallback_and_hooks(builtin_head):
     seen = []
     track = animate(AudioClip(notes.astype(np.float32)), builtin_head, progress=lambda f, m: seen.append(f))
     assert track.meta["speech_path"] == "acoustic"
-    jaw = track.pose[:, 2, 0]
+    jaw = track.pose[:, Joint.JAW, 0]
     assert jaw[(np.arange(track.num_frames) / 25) % 1.5 < 1.1].mean() > 3 * max(1e-4, jaw[(np.arange(track.num_frames) / 25) % 1.5 > 1.3].mean())
     assert seen[-1] == 1.0 and seen == sorted(seen)
     with pytest.raises(CancelledError):
@@ -149,11 +149,11 @@ def test_mouth_leads_the_audio_a_little(happy_aligned, lab):
     """Jaw opening vs the true phones' openness (ARCTIC labels): the gestures lead their sound (best at 0 to 2
     frames early, as articulation precedes acoustics), never late."""
     t = happy_aligned
-    jaw = t.pose[:, 2, 0]
+    jaw = t.pose[:, Joint.JAW, 0]
     ends = np.array([p.end_s for p in lab])
     labels = [lab[min(len(lab) - 1, int(np.searchsorted(ends, x, side="right")))].label
               for x in np.arange(t.num_frames) / t.fps]
-    ref = np.array([1.0 if s in OPEN else 0.0 if s in ("p", "b", "m", "sil") else 0.5 for s in labels])
+    ref = np.array([1.0 if s in OPEN else 0.0 if s in (*BILABIALS, "sil") else 0.5 for s in labels])
     idx = np.arange(5, t.num_frames - 5)
     r = {k: np.corrcoef(jaw[idx + k], ref[idx])[0, 1] for k in range(-4, 5)}  # jaw k frames later than the audio
     best = max(r, key=r.get)

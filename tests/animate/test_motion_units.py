@@ -13,9 +13,10 @@ from emodiffhead.audio.io import AudioClip
 from emodiffhead.audio.phonemes import Phone
 from emodiffhead.audio.prosody import analyze
 from emodiffhead.emotion import EMOTIONS
-from emodiffhead.facs import ARKIT_INDEX, au_to_arkit, prototype_arkit
+from emodiffhead.facs import ARKIT_INDEX, JAW_OPEN, au_to_arkit, prototype_arkit
+from emodiffhead.head.model import Joint
 
-JAW, PUCK = ARKIT_INDEX["jawOpen"], ARKIT_INDEX["mouthPucker"]
+JAW, PUCK = JAW_OPEN, ARKIT_INDEX["mouthPucker"]
 FPS = 25.0
 
 
@@ -100,7 +101,7 @@ def test_blink_rate_and_reproducibility(prosody):
 def test_head_still_in_silence_and_nods_in_speech(prosody):
     t = np.arange(int(12 * FPS)) / FPS
     m = idle_motion(t, prosody, seed=0)
-    speed = np.linalg.norm(np.diff(m.pose[:, 1], axis=0), axis=1)
+    speed = np.linalg.norm(np.diff(m.pose[:, Joint.NECK], axis=0), axis=1)
     pause = (t[1:] % 4 > 3.3) & (t[1:] % 4 < 3.9)
     talk = (t[1:] % 4 > 0.3) & (t[1:] % 4 < 2.7)
     assert speed[pause].mean() < 0.5 * speed[talk].mean()

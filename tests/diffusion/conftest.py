@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+# one thread: on a shared, loaded CPU two threads spend most of their time waiting for each other (8x slower)
+torch.set_num_threads(1)
+
 
 E, P, K, W, M = 5, 18, 8, 4, 8
 

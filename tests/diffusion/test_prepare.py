@@ -48,7 +48,7 @@ def test_prepare_real_video_slice(shared_data, tmp_path):
     src = shared_data / "video" / "talking_head_real_a.mp4"
     clip = tmp_path / "in" / "clip.mp4"
     clip.parent.mkdir()
-    from emodiffhead.render.video import read_video_frames, write_mp4
+    from emodiffhead.video import read_video_frames, write_mp4
 
     frames = list(read_video_frames(src, max_frames=12))
     small = [f[::4, ::4].copy() for f in frames]  # 128 px keeps it fast

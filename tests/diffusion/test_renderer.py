@@ -56,7 +56,7 @@ def test_render_video_with_weights_writes_an_mp4_with_audio(tmp_path, example_ph
     from emodiffhead.diffusion.models import EmoDenoiser
     from emodiffhead.diffusion.pipeline import EmoDiffHeadPipeline, make_scheduler
     from emodiffhead.render.pipeline import render_video
-    from emodiffhead.render.video import probe_mp4
+    from emodiffhead.video import probe_mp4
 
     cfg = load_config(str(__import__("pathlib").Path(__file__).with_name("tiny_config.json")))
     cfg["model"].update(expression_dim=builtin_head.num_expression, pose_dim=18, num_emotions=8,
@@ -78,3 +78,43 @@ def test_render_video_with_weights_writes_an_mp4_with_audio(tmp_path, example_ph
     info = probe_mp4(res.path)
     assert res.num_frames == 10 and info["num_frames"] == 10 and info["audio_duration_s"] > 0.3
     assert min(info["width"], info["height"]) == 128
+
+
+def test_pasted_face_follows_the_face_oval_without_a_square_edge(tmp_path, example_photo, builtin_head):
+    """The diffusion crop is blended under a mask that follows the posed face oval: the crop square's border
+    (beyond the oval) keeps the warp frame's pixels exactly, and the face centre takes the model's pixels."""
+    import json
+
+    import numpy as np
+
+    import torch
+    from emodiffhead.diffusion.config import CONFIG_FILE, load_config
+    from emodiffhead.diffusion.models import EmoDenoiser
+    from emodiffhead.diffusion.pipeline import EmoDiffHeadPipeline, make_scheduler
+    from emodiffhead.face.image import load_photo
+    from emodiffhead.render.registry import get_renderer
+    from emodiffhead.track import Track
+
+    cfg = load_config(str(__import__("pathlib").Path(__file__).with_name("tiny_config.json")))
+    cfg["model"].update(expression_dim=builtin_head.num_expression, pose_dim=18, num_emotions=8,
+                        audio_window=16, audio_mels=40)
+    torch.manual_seed(0)
+    pipe = EmoDiffHeadPipeline(EmoDenoiser(**cfg["model"]), make_scheduler("ddim", cfg["scheduler"]))
+    w = tmp_path / "weights"
+    pipe.save_pretrained(w)
+    (w / CONFIG_FILE).write_text(json.dumps(cfg))
+    rend = get_renderer("diffusion", weights=str(w))
+    rend.prepare(load_photo(example_photo), builtin_head, size=128)
+    track = Track.neutral(2, 25.0, builtin_head.name, list(builtin_head.expression_names))
+    out = list(rend.frames(track))
+    warp = list(rend.warp.frames(track))
+    x0, y0, side = rend.crop
+    H, W = rend.output_size
+    ring = np.zeros((H, W), bool)  # a thin ring just inside the crop square (where the old paste had its edge)
+    ring[max(0, y0 + 3):min(H, y0 + side - 3), max(0, x0 + 3):min(W, x0 + side - 3)] = True
+    ring[max(0, y0 + 8):min(H, y0 + side - 8), max(0, x0 + 8):min(W, x0 + side - 8)] = False
+    assert ring.any()
+    for o, f in zip(out, warp):
+        assert np.array_equal(o[ring], f[ring])  # untouched near the square: no edge to see
+        cy, cx = y0 + side // 2, x0 + side // 2
+        assert (o[cy - 5:cy + 5, cx - 5:cx + 5] != f[cy - 5:cy + 5, cx - 5:cx + 5]).any()  # the face was pasted

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from emodiffhead.errors import NotAvailableError
-from emodiffhead.face.extract import extract_track, smooth_track_arrays
+from emodiffhead.face.extract import extract_track
+from emodiffhead.face.smoothing import smooth_track_arrays
 
 
 def test_smoothing_removes_jitter_without_lag():
@@ -24,7 +25,7 @@ def test_smoothing_removes_jitter_without_lag():
 
 def test_extract_from_a_rendered_clip_follows_the_driving_jaw(tmp_path, example_photo, builtin_head):
     from emodiffhead.face.image import load_photo
-    from emodiffhead.render.video import write_mp4
+    from emodiffhead.video import write_mp4
     from emodiffhead.render.warp_renderer import WarpRenderer
     from emodiffhead.track import Track
 
@@ -72,7 +73,7 @@ def test_extract_cli_on_a_video_prints_no_native_log_noise(tmp_path, example_pho
     import sys
 
     from emodiffhead.face.image import load_photo
-    from emodiffhead.render.video import write_mp4
+    from emodiffhead.video import write_mp4
     from emodiffhead.render.warp_renderer import WarpRenderer
     from emodiffhead.track import Track
 
@@ -89,7 +90,7 @@ def test_extract_cli_on_a_video_prints_no_native_log_noise(tmp_path, example_pho
 
 def test_a_video_without_a_face_says_video_not_photo(tmp_path, builtin_head):
     from emodiffhead.errors import FaceNotFoundError
-    from emodiffhead.render.video import write_mp4
+    from emodiffhead.video import write_mp4
 
     rng = np.random.default_rng(0)
     clip = write_mp4((rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(3)), tmp_path / "n.mp4", 25.0)

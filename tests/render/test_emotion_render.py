@@ -9,7 +9,7 @@ from emodiffhead.animate.emotion_vectors import emotion_basis, emotion_basis_ark
 from emodiffhead.diffusion.metrics import ssim
 from emodiffhead.emotion import EMOTIONS
 from emodiffhead.facs import ARKIT_BLENDSHAPES, ARKIT_INDEX
-from emodiffhead.render import facemesh_topology as topo
+from emodiffhead.face import facemesh_topology as topo
 from emodiffhead.render.shading import FEATURES, ExpressionShading, estimate_light
 from emodiffhead.render.unfold import Unfolder
 from emodiffhead.render.warp import LAYER_FACE

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emodiffhead.render import facemesh_topology as topo
+from emodiffhead.face import facemesh_topology as topo
 from emodiffhead.render.mouth import (SKULL, close_rest_gap, closed_mouth_source, draw_mouth, mouth_style,
                                       place_teeth)
 

@@ -9,7 +9,7 @@ from emodiffhead.cli import main
 from emodiffhead.errors import NotAvailableError, TrackError
 from emodiffhead.render.pipeline import render_video
 from emodiffhead.render.registry import available_renderers, get_renderer
-from emodiffhead.render.video import probe_mp4
+from emodiffhead.video import probe_mp4
 
 
 def test_render_with_a_track_gives_a_synced_mp4(tmp_path, example_photo, example_audio, neutral_track, builtin_head):

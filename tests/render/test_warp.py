@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from emodiffhead.diffusion.metrics import ssim
-from emodiffhead.render import facemesh_topology as topo
+from emodiffhead.face import facemesh_topology as topo
+from emodiffhead.head.model import Joint
 from emodiffhead.render.warp import TriangleWarper, build_warp_mesh, drive_points
 
 
@@ -70,7 +71,7 @@ def test_blink_closes_the_eye_without_moving_the_mouth(warp_renderer, neutral_tr
 
 def test_head_turn_keeps_the_background_and_moves_the_face(warp_renderer, neutral_track):
     tr = neutral_track(2)
-    tr.pose[1, 0] = [0.0, 0.3, 0.0]  # yaw
+    tr.pose[1, Joint.ROOT] = [0.0, 0.3, 0.0]  # yaw
     f0, f1 = list(warp_renderer.frames(tr))
     d = warp_renderer.drive(tr)
     assert abs(d.landmarks[1, topo.NOSE_TIP, 0] - d.landmarks[0, topo.NOSE_TIP, 0]) > 5
@@ -91,8 +92,8 @@ def test_cell_maps_equal_the_per_pixel_maps_under_speech_turn_and_blink(warp_ren
     tr = neutral_track(3)
     tr.expression[1, builtin_head.expression_index("jawOpen")] = 0.7
     tr.expression[1, builtin_head.expression_index("eyeBlinkLeft")] = 1.0
-    tr.pose[2, 0, 1] = 0.45  # ~26 deg yaw: the far cheek folds
-    tr.pose[2, 2, 0] = 0.2  # jaw joint
+    tr.pose[2, Joint.ROOT, 1] = 0.45  # ~26 deg yaw: the far cheek folds
+    tr.pose[2, Joint.JAW, 0] = 0.2
     d = r.drive(tr)
     compared, offsets = 0, []
     for k in range(3):

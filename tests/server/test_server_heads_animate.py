@@ -74,3 +74,30 @@ def test_animate_seed_is_derived_from_the_audio_unless_given(live, example_audio
     assert not np.array_equal(a.pose, b.pose)  # the idle motion differs between the two files
     assert np.array_equal(fixed.pose, fixed2.pose)
     assert derive_seed(example_audio) != 7 and not np.array_equal(a.pose, fixed.pose)
+
+
+def test_preview_frame_is_the_rendered_frame(live, example_photo, example_audio, builtin_head):
+    """POST /preview draws a frame exactly as the render does (expression shading, mouth, eyes included)."""
+    from emodiffhead.animate import animate
+    from emodiffhead.animate.emotion_timeline import EmotionTimeline
+    from emodiffhead.audio.io import load_audio
+    from emodiffhead.face.image import load_photo
+    from emodiffhead.render.warp_renderer import WarpRenderer
+
+    from emodiffhead.track import track_from_json_bytes
+
+    sent = json.dumps(animate(load_audio(example_audio), builtin_head, emotion=EmotionTimeline.constant("angry", 1.0),
+                              seed=3).to_dict())
+    track = track_from_json_bytes(sent.encode())  # the values the server reads (JSON keeps ~6 decimals)
+    k = track.num_frames // 2
+    rend = WarpRenderer()
+    rend.prepare(load_photo(example_photo), builtin_head, size=128)
+    want = list(rend.frames(track.slice(k, k + 1)))[0]
+    with live.client() as c:
+        r = c.post("/preview", files={"photo": ("p.jpg", example_photo.read_bytes(), "image/jpeg"),
+                                      "track": ("t.json", sent, "application/json")},
+                   data={"frame": str(k), "size": "128"})
+    assert r.status_code == 200, r.text
+    got = cv2.cvtColor(cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert got.shape == want.shape and np.array_equal(got, want)
+    assert rend.shading_weights(track.slice(k, k + 1)) is not None  # shading is part of what is compared

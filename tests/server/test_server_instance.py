@@ -29,6 +29,7 @@ def test_second_server_on_a_folder_refuses_and_touches_no_job(tmp_path, job_file
     srv = start_live(tmp_path / "d", job_fn=make_job_fn(frames=3000, delay_s=0.02), renderers_fn=TEST_RENDERERS)
     try:
         with srv.client() as c:
+            # (the same two-job setup as test_server_jobs' cancel test: kept, the server tests stay as they were)
             running = c.post("/jobs", files=job_upload(job_files)).json()["id"]
             queued = c.post("/jobs", files=job_upload(job_files)).json()["id"]
             wait_progress(c, running, 0.03)  # past x264's lookahead: the mp4 file exists

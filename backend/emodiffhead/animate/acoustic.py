@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio.prosody import Prosody
-from ..facs import ARKIT_INDEX, NUM_ARKIT
+from ..facs import ARKIT_INDEX, JAW_OPEN, NUM_ARKIT
 from .coarticulation import MouthMotion
 
 
@@ -34,7 +34,7 @@ def acoustic_mouth(pro: Prosody, times_s: np.ndarray) -> MouthMotion:
     rnd = np.interp(times_s, pro.times_s, _smooth(rnd, 7))
     T = len(times_s)
     w = np.zeros((T, NUM_ARKIT), np.float32)
-    w[:, ARKIT_INDEX["jawOpen"]] = jaw * (1 - 0.4 * rnd)
+    w[:, JAW_OPEN] = jaw * (1 - 0.4 * rnd)
     w[:, ARKIT_INDEX["mouthPucker"]] = 0.55 * rnd
     w[:, ARKIT_INDEX["mouthFunnel"]] = 0.35 * rnd * np.clip(jaw / 0.3, 0, 1)
     w[:, ARKIT_INDEX["mouthLowerDownLeft"]] = w[:, ARKIT_INDEX["mouthLowerDownRight"]] = 0.15 * np.clip(jaw / 0.6, 0, 1)

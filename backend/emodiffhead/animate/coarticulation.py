@@ -40,10 +40,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audio.phonemes import Phone
-from ..facs import ARKIT_INDEX, NUM_ARKIT
-from .visemes import Viseme, viseme_for_phone
+from ..facs import ARKIT_INDEX, JAW_OPEN, NUM_ARKIT
+from ..track import DEFAULT_FPS
+from .visemes import BILABIALS, LABIODENTALS, ROUNDED, VOWELS, Viseme, viseme_for_phone
 
-JAW = ARKIT_INDEX["jawOpen"]
 ROUND_CHANNELS = np.array([ARKIT_INDEX["mouthPucker"], ARKIT_INDEX["mouthFunnel"]])
 #: Channels that part the lips; zeroed during a bilabial closure (also used by compose.py).
 LIP_OPENING = tuple(ARKIT_INDEX[n] for n in (
@@ -70,7 +70,6 @@ CLOSING_S = 0.07
 STOP_RELEASE = 0.75
 #: Jaw gain of the least / most prominent vowel of a clip.
 PROMINENCE_GAIN = (0.55, 1.3)
-VOWELS = ("aa", "ae", "ah", "ao", "aw", "ay", "eh", "er", "ey", "ih", "iy", "ow", "oy", "uh", "uw")
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def bilabial_closure(times_s: np.ndarray, phones: list[Phone], fps: float) -> np
     end of /m/; at least the frame nearest its centre), approaching over CLOSING_S, releasing over RAMP_S."""
     w = np.zeros(len(times_s), np.float32)
     for p in phones:
-        if p.label not in ("p", "b", "m"):
+        if p.label not in BILABIALS:
             continue
         a = p.start_s
         b = p.end_s if p.label == "m" else p.start_s + STOP_RELEASE * p.duration_s
@@ -168,7 +167,7 @@ def coarticulate(phones: list[Phone], times_s: np.ndarray, fps: float,
         vowel = np.array([p.label in VOWELS for p in phones])
         gain = PROMINENCE_GAIN[0] + (PROMINENCE_GAIN[1] - PROMINENCE_GAIN[0]) * np.clip(prominence, 0, 1)
         targets = targets.copy()
-        targets[:, JAW] *= np.where(vowel, gain, 1.0).astype(np.float32)
+        targets[:, JAW_OPEN] *= np.where(vowel, gain, 1.0).astype(np.float32)
     centre = np.array([p.centre_s for p in phones], np.float64) - ARTICULATORY_LEAD_S
     half = np.array([p.duration_s / 2 for p in phones], np.float64)
     spread = np.array([v.spread_s for v in vis], np.float64)
@@ -178,7 +177,7 @@ def coarticulate(phones: list[Phone], times_s: np.ndarray, fps: float,
     sil = np.array([p.label == "sil" for p in phones])
     half = np.where(sil, np.maximum(0.0, half - SILENCE_EDGE_S), half)
     out = np.zeros((T, NUM_ARKIT), np.float32)
-    lip_ch = np.setdiff1d(np.arange(NUM_ARKIT), np.r_[JAW, ROUND_CHANNELS])
+    lip_ch = np.setdiff1d(np.arange(NUM_ARKIT), np.r_[JAW_OPEN, ROUND_CHANNELS])
     starts = np.array([p.start_s for p in phones])
     ends = np.array([p.end_s for p in phones])
     for s in range(0, T, chunk):
@@ -187,30 +186,30 @@ def coarticulate(phones: list[Phone], times_s: np.ndarray, fps: float,
         hi = np.searchsorted(starts, tt[-1] + 1.0)
         sl = slice(max(0, lo), max(hi, lo + 1))
         c, h, sp, tg = centre[sl], half[sl], spread[sl], targets[sl]
-        for amp, chans, k in ((a_jaw[sl], np.array([JAW]), 1.0), (a_lip[sl], lip_ch, 1.0),
+        for amp, chans, k in ((a_jaw[sl], np.array([JAW_OPEN]), 1.0), (a_lip[sl], lip_ch, 1.0),
                               (a_lip[sl], ROUND_CHANNELS, 1.2)):
             D = _dominance(tt, c, h, sp * k, amp) + 1e-12
             out[s: s + chunk][:, chans] = (D @ tg[:, chans]) / D.sum(1, keepdims=True)
     onset_jaw = onset_window(times_s, phones)
     onset = np.clip(onset_jaw / ONSET_JAW, 0, 1)
-    out[:, JAW] = np.maximum(out[:, JAW], onset_jaw)
+    out[:, JAW_OPEN] = np.maximum(out[:, JAW_OPEN], onset_jaw)
     for name in ("mouthLowerDownLeft", "mouthLowerDownRight"):
         out[:, ARKIT_INDEX[name]] = np.maximum(out[:, ARKIT_INDEX[name]], 0.1 * onset)
     closure = bilabial_closure(times_s, phones, fps)
-    labio = constraint_window(times_s, phones, ("f", "v"), fps)
-    rounded = constraint_window(times_s, phones, ("uw", "uh", "w", "ao", "ow", "oy"), fps, core=0.3)
+    labio = constraint_window(times_s, phones, LABIODENTALS, fps)
+    rounded = constraint_window(times_s, phones, ROUNDED, fps, core=0.3)
     out = apply_constraints(out, closure, labio, rounded, phones, times_s, fps)
     return MouthMotion(weights=out, closure=closure, labiodental=labio, rounding=rounded, onset=onset)
 
 
 def apply_constraints(w: np.ndarray, closure: np.ndarray, labio: np.ndarray, rounded: np.ndarray,
                       phones: list[Phone] | None = None, times_s: np.ndarray | None = None,
-                      fps: float = 25.0) -> np.ndarray:
+                      fps: float = DEFAULT_FPS) -> np.ndarray:
     """Enforce closed / labiodental / rounded constraints on (T, 52) ARKit weights (returns a copy)."""
     w = np.array(w, np.float32, copy=True)
     # labiodental: lower lip to upper teeth
     if labio.any():
-        w[:, JAW] = w[:, JAW] * (1 - labio) + np.minimum(w[:, JAW], 0.06) * labio
+        w[:, JAW_OPEN] = w[:, JAW_OPEN] * (1 - labio) + np.minimum(w[:, JAW_OPEN], 0.06) * labio
         for name, val in (("mouthRollLower", 0.55), ("mouthUpperUpLeft", 0.2), ("mouthUpperUpRight", 0.2)):
             i = ARKIT_INDEX[name]
             w[:, i] = np.maximum(w[:, i], val * labio)

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..facs import ARKIT_INDEX
+from ..facs import ARKIT_INDEX, JAW_OPEN
 from .coarticulation import LIP_OPENING
 
 _I = ARKIT_INDEX
-JAW = _I["jawOpen"]
 CORNER_PULLERS = tuple(_I[n] for n in ("mouthSmileLeft", "mouthSmileRight", "mouthDimpleLeft", "mouthDimpleRight",
                                        "mouthFrownLeft", "mouthFrownRight"))
 SPREADERS = tuple(_I[n] for n in ("mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
@@ -71,10 +70,10 @@ def compose(base: np.ndarray, intensities: np.ndarray, basis_arkit: np.ndarray,
     # 3. rounding survives a smile
     emo[:, np.array(SPREADERS)] *= (1.0 - 0.6 * r)[:, None]
     # 2. jaw: screen blend, speech keeps its modulation
-    s = np.clip(base[:, JAW], 0.0, 1.0)
-    e = np.clip(np.asarray(intensities, np.float32) @ np.asarray(basis_arkit, np.float32)[:, JAW], 0.0, 0.9) * (1 - k)
+    s = np.clip(base[:, JAW_OPEN], 0.0, 1.0)
+    e = np.clip(np.asarray(intensities, np.float32) @ np.asarray(basis_arkit, np.float32)[:, JAW_OPEN], 0.0, 0.9) * (1 - k)
     emo_jaw = (e * (1.0 - s)).astype(np.float32)
-    emo[:, JAW] = emo_jaw
+    emo[:, JAW_OPEN] = emo_jaw
     # 4. blinks close wide eyes
     blink = np.clip(base[:, BLINK[0]], 0, 1)
     for w in WIDE:

@@ -16,7 +16,7 @@ JSON syntax (also accepted as a Python dict or a JSON string)::
   (jump at the key). A change of category is therefore a crossfade (one fades out while the other fades in).
   ``crossfade: S`` limits the transition to the last S seconds before the key (hold before that).
 - Before the first key the first key holds; after the last key the last key holds.
-- Intensities lie in 0..1.5 (above 1 exaggerates). Short form: ``{"emotion": "happy", "intensity": 0.7}``.
+- Intensities lie in 0..``track.MAX_INTENSITY`` (1.5; above 1 exaggerates). Short form: ``{"emotion": "happy", "intensity": 0.7}``.
   A bare list of keys is accepted too.
 """
 
@@ -33,8 +33,8 @@ import numpy as np
 
 from ..emotion import EMOTIONS
 from ..errors import EmodiffheadError, InputFileError
+from ..track import MAX_INTENSITY
 
-MAX_INTENSITY = 1.5
 INTERPS = ("linear", "smooth", "step")
 
 

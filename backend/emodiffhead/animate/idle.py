@@ -20,6 +20,8 @@ import numpy as np
 
 from ..audio.prosody import Prosody
 from ..facs import ARKIT_INDEX, NUM_ARKIT
+from ..head.model import NUM_JOINTS, Joint
+from ..track import DEFAULT_FPS
 
 BLINK_RATE_PER_MIN = (15.0, 20.0)
 CLOSE_S, HOLD_S, OPEN_S = 0.08, 0.05, 0.17
@@ -112,9 +114,9 @@ def idle_motion(times_s: np.ndarray, pro: Prosody, seed: int = 0, speech_active:
     times_s = np.asarray(times_s, np.float64)
     T = len(times_s)
     dur = float(times_s[-1] + (times_s[1] - times_s[0] if T > 1 else 0.04)) if T else 0.0
-    fps = 1.0 / (times_s[1] - times_s[0]) if T > 1 else 25.0
+    fps = 1.0 / (times_s[1] - times_s[0]) if T > 1 else DEFAULT_FPS
     w = np.zeros((T, NUM_ARKIT), np.float32)
-    pose = np.zeros((T, 5, 3), np.float32)
+    pose = np.zeros((T, NUM_JOINTS, 3), np.float32)
 
     # blinks
     bt = blink_times(dur, rng)
@@ -140,8 +142,8 @@ def idle_motion(times_s: np.ndarray, pro: Prosody, seed: int = 0, speech_active:
         gaze[m] = g
     k = np.ones(2) / 2  # ~50-80 ms transition at 25 fps
     gaze = np.stack([np.convolve(np.pad(gaze[:, i], (1, 0), mode="edge"), k, mode="valid") for i in range(2)], 1)
-    pose[:, 3, :2] = gaze
-    pose[:, 4, :2] = gaze
+    pose[:, Joint.EYE_LEFT, :2] = gaze
+    pose[:, Joint.EYE_RIGHT, :2] = gaze
 
     # prosodic nods + sway on the neck joint
     nt, ns = emphasis_peaks(pro)
@@ -155,5 +157,5 @@ def idle_motion(times_s: np.ndarray, pro: Prosody, seed: int = 0, speech_active:
     gain = (0.15 + 0.85 * act)[:, None]
     head = sway * gain
     head[:, 0] += nod
-    pose[:, 1] = head
+    pose[:, Joint.NECK] = head
     return IdleMotion(weights=w, pose=pose, blink_times_s=bt, nod_times_s=nt)

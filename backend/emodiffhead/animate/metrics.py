@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..head.model import HeadModel
+from ..head.model import HeadModel, Joint
 
 
 def lip_midline(head: HeadModel, half_width: float = 0.004) -> tuple[np.ndarray, np.ndarray]:
@@ -19,8 +19,8 @@ def lip_midline(head: HeadModel, half_width: float = 0.004) -> tuple[np.ndarray,
     lips = np.asarray(head.regions["lips"])
     x0 = float(np.median(head.template[:, 0]))
     mid = lips[np.abs(head.template[lips, 0] - x0) < half_width]
-    jaw = head.joint_names.index("jaw")
-    up, lo = mid[head.weights[mid, jaw] < 0.5], mid[head.weights[mid, jaw] >= 0.5]
+    jaw = head.weights[mid, Joint.JAW]
+    up, lo = mid[jaw < 0.5], mid[jaw >= 0.5]
     if len(up) == 0 or len(lo) == 0:
         raise ValueError(f"head model {head.name!r}: cannot split the lips into upper and lower")
     return up, lo

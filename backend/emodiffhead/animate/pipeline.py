@@ -18,18 +18,19 @@ from ..audio.io import MIN_DURATION_S, AudioClip, check_speech_present, load_aud
 from ..audio.prosody import Prosody, analyze, sustained_pitch_ratio
 from ..emotion import EMOTIONS
 from ..errors import AudioError
-from ..facs import ARKIT_INDEX
-from ..head.model import HeadModel
+from ..facs import JAW_OPEN
+from ..head.model import HeadModel, Joint
 from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
-from ..track import Track
+from ..track import DEFAULT_FPS, MAX_FPS, Track, fps_in_range
 from .acoustic import acoustic_mouth
-from .coarticulation import VOWELS, MouthMotion, coarticulate
+from .coarticulation import MouthMotion, coarticulate
 from .prominence import phone_prominence
 from .emotion_timeline import EmotionTimeline
 from .emotion_vectors import emotion_basis_arkit
 from .compose import compose
 from .idle import idle_motion
 from .retarget import build_retarget
+from .visemes import VOWELS
 
 GENERATOR = "emodiffhead.animate"
 SPEECH_MODES = ("auto", "allphone", "alignment", "words", "acoustic")
@@ -104,7 +105,7 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
 
 
 def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript: str | None = None,
-            emotion: EmotionTimeline | None = None, fps: float = 25.0, seed: int = 0,
+            emotion: EmotionTimeline | None = None, fps: float = DEFAULT_FPS, seed: int = 0,
             speech_mode: str = "auto", phone_preset: str = "accurate", phone_workers: int = 1,
             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Track:
     """Animate ``head`` to ``audio``: returns a validated Track of round(duration * fps) frames.
@@ -118,8 +119,8 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     "fast" allphone settings (audio.phonemes.ALLPHONE_PRESETS). phone_workers: > 1 decodes utterances of
     long inputs in that many processes (same result). progress/cancel: job hooks.
     """
-    if not (0 < fps <= 240):
-        raise ValueError("fps must be in (0, 240]")
+    if not fps_in_range(fps):
+        raise ValueError(f"fps must be in (0, {MAX_FPS}]")
     report(progress, 0.0, "decoding audio")
     clip = audio if isinstance(audio, AudioClip) else load_audio(audio, min_duration_s=MIN_DURATION_S)
     if isinstance(audio, AudioClip):
@@ -142,16 +143,15 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     comp = compose(base, inten, basis_arkit, closure=motion.closure, rounding=motion.rounding)
 
     rt = build_retarget(head)
-    jaw_i = ARKIT_INDEX["jawOpen"]
     final = comp.final.copy()
     base_c = comp.base.copy()
     pose = idle.pose.copy()
     jaw_angle = rt.jaw_angle(comp.speech_jaw)
-    final[:, jaw_i] = comp.emotion_jaw if rt.has_jaw_blendshape else 0.0
-    base_c[:, jaw_i] = 0.0
+    final[:, JAW_OPEN] = comp.emotion_jaw if rt.has_jaw_blendshape else 0.0
+    base_c[:, JAW_OPEN] = 0.0
     if not rt.has_jaw_blendshape:
         jaw_angle = rt.jaw_angle(comp.speech_jaw + comp.emotion_jaw)
-    pose[:, 2, 0] = jaw_angle
+    pose[:, Joint.JAW, 0] = jaw_angle
     expr = rt.expression(final)
     expr_base = rt.expression(base_c)
     basis = rt.expression(basis_arkit)

@@ -5,7 +5,7 @@ The animator works in one canonical space, the 52 ARKit blendshapes
 known meaning. :class:`Retarget` maps it linearly to a head:
 
 - Heads whose components carry ARKit names (the built-in head): identity on the shared names. Mouth
-  opening: speech drives the **jaw joint** (``pose[:, 2]``, rotation about x, ``JAW_RAD_PER_UNIT``
+  opening: speech drives the **jaw joint** (``pose[:, Joint.JAW]``, rotation about x, ``JAW_RAD_PER_UNIT``
   radians per unit of jawOpen, calibrated on the built-in head so that both give the same lip gap:
   jawOpen 0.63 and 0.30 rad both part the lips by 21 mm), as FLAME does; emotion's jaw drop (AU26/27)
   stays in the ``jawOpen`` blendshape, so it is part of the emotion's expression vector.
@@ -23,19 +23,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NotAvailableError
-from ..facs import ARKIT_BLENDSHAPES, ARKIT_INDEX, NUM_ARKIT
+from ..facs import ARKIT_BLENDSHAPES, JAW_OPEN, NUM_ARKIT
 from ..head.model import HeadModel
 
 #: Jaw joint rotation (rad, about x) per unit of ARKit jawOpen (built-in head calibration).
 JAW_RAD_PER_UNIT = 0.47
-JAW = ARKIT_INDEX["jawOpen"]
 
 
 @dataclass(frozen=True)
 class Retarget:
     """Linear map ARKit (52) -> head expression (E): ``matrix`` (52, E) float32; ``method`` says how.
 
-    ``jaw_joint``: True when speech's jawOpen drives the jaw joint (``pose[:, 2, 0]``).
+    ``jaw_joint``: True when speech's jawOpen drives the jaw joint (``pose[:, Joint.JAW, 0]``).
     """
 
     matrix: np.ndarray
@@ -123,7 +122,7 @@ def fit_landmark_retarget(head: HeadModel, reference: HeadModel | None = None, r
     for i, n in enumerate(ARKIT_BLENDSHAPES):
         if n in reference.expression_names:
             src[:, i] = ref_J[:, reference.expression_index(n)] * scale
-    src[:, JAW] = 0.0  # jaw opening goes to the jaw joint
+    src[:, JAW_OPEN] = 0.0  # jaw opening goes to the jaw joint
     lam = ridge * float(np.mean(np.sum(J * J, axis=0)))
     A = J.T @ J + lam * np.eye(J.shape[1], dtype=np.float64)
     M = np.linalg.solve(A, J.T @ src).T.astype(np.float32)  # (52, E)

@@ -57,9 +57,9 @@ def transfer_track(track: Track, src: HeadModel, dst: HeadModel) -> Track:
     def map_(a):
         return None if a is None else (np.asarray(a, np.float32) @ Wt).astype(np.float32)
 
-    return Track(fps=track.fps, head_model=dst.name, expression_names=list(dst.expression_names),
-                 expression=map_(track.expression), pose=np.asarray(track.pose, np.float32),
-                 translation=np.asarray(track.translation, np.float32), emotion_names=list(track.emotion_names),
-                 emotion=np.asarray(track.emotion, np.float32), expression_base=map_(track.expression_base),
-                 emotion_basis=map_(track.emotion_basis),
-                 meta={**track.meta, "transferred_from": track.head_model}).validate()
+    return track.replace(head_model=dst.name, expression_names=list(dst.expression_names),
+                         expression=map_(track.expression), pose=np.asarray(track.pose, np.float32),
+                         translation=np.asarray(track.translation, np.float32),
+                         emotion=np.asarray(track.emotion, np.float32), expression_base=map_(track.expression_base),
+                         emotion_basis=map_(track.emotion_basis),
+                         meta={**track.meta, "transferred_from": track.head_model}).validate()

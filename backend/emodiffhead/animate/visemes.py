@@ -65,13 +65,20 @@ VISEMES: tuple[Viseme, ...] = (
     Viseme("U", {"jawOpen": 0.14, "mouthPucker": 0.85, "mouthFunnel": 0.35}, 0.6, 0.9, 0.1, "rounded",
            ("uw", "uh", "w")),
 )
-VISEME_NAMES: tuple[str, ...] = tuple(v.name for v in VISEMES)
 _BY_PHONE: dict[str, Viseme] = {p: v for v in VISEMES for p in v.phones}
 _BY_NAME: dict[str, Viseme] = {v.name: v for v in VISEMES}
 
-#: Phone sets used by constraints and benchmarks.
-BILABIALS = ("p", "b", "m")
-LABIODENTALS = ("f", "v")
+
+def _phones_with(constraint: str) -> tuple[str, ...]:
+    return tuple(p for v in VISEMES if v.constraint == constraint for p in v.phones)
+
+
+#: Phones of each hard constraint (coarticulation.py), read off VISEMES: p, b, m / f, v / rounded vowels and w.
+BILABIALS = _phones_with("closed")
+LABIODENTALS = _phones_with("labiodental")
+ROUNDED = _phones_with("rounded")
+#: ARPAbet vowels (their jaw target scales with prominence) and the open ones among them (tests, benchmarks).
+VOWELS = ("aa", "ae", "ah", "ao", "aw", "ay", "eh", "er", "ey", "ih", "iy", "ow", "oy", "uh", "uw")
 OPEN_VOWELS = ("aa", "ae", "ah", "ao", "aw", "ay")
 
 

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import EmodiffheadError, InputFileError
-from ..track import MAX_INTENSITY
+from ..track import MAX_FPS, MAX_INTENSITY, fps_in_range
 from ..seeds import derive_seed  # noqa: F401  (re-exported for the commands)
 
 #: What the photo and audio arguments accept (shown in --help).
@@ -50,9 +50,9 @@ def emotion_from_args(args: argparse.Namespace):
 
 
 def check_fps(fps: float) -> None:
-    """UsageError unless 0 < fps <= 240."""
-    if not (0 < fps <= 240):
-        raise UsageError(f"--fps must be in (0, 240], got {fps}")
+    """UsageError unless 0 < fps <= MAX_FPS (the track format's limit)."""
+    if not fps_in_range(fps):
+        raise UsageError(f"--fps must be in (0, {MAX_FPS}], got {fps}")
 
 
 def read_transcript(value: str | None) -> str | None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..fileio import check_writable
-
+from ..track import DEFAULT_FPS, save_track
 from ._options import (AUDIO_FORMATS, UsageError, add_emotion_arguments, add_seed_argument, check_fps, derive_seed,
                        emotion_from_args, print_warnings, read_transcript, speech_warnings)
 
@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("audio", help=f"speech recording: {AUDIO_FORMATS}")
     p.add_argument("-o", "--output", required=True, help="output track: .json, or .npz for a compact file")
     add_emotion_arguments(p)
-    p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
+    p.add_argument("--fps", type=float, default=DEFAULT_FPS, help=f"frames per second (default {DEFAULT_FPS:g})")
     add_seed_argument(p)
     p.add_argument("--model", default="builtin", help="head model: builtin (default) or a FLAME model file")
     p.add_argument("--speech-mode", default="auto", choices=("auto", "allphone", "alignment", "words", "acoustic"),
@@ -34,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
     from ..animate import animate
     from ..head import load_head
     from ..progress import ConsoleProgress
-    from ..track import save_track
 
     out = Path(args.output)
     if out.suffix.lower() not in (".json", ".npz"):

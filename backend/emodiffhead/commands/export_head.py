@@ -83,7 +83,7 @@ def _finite(v: object, source: str, key: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from ..head import load_head
-    from ..head.gltf import export_glb
+    from ..gltf import export_glb
     from ..track import check_compatible, load_track
 
     if args.output.suffix.lower() != ".glb":

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..fileio import check_writable
+from ..track import DEFAULT_FPS, save_track
 
 NAME = "extract"
 HELP = "extract an expression track (expression + head pose per frame) from a video or a photo"
@@ -17,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--extractor", default="landmarks", choices=("landmarks", "deca"),
                    help="landmarks (default: mediapipe + head fit) or deca (needs decalib and its licensed weights)")
     p.add_argument("--model", default="builtin", help="head model: builtin (default) or a FLAME model file")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of the track (default: the video's; 25 for a photo)")
+    p.add_argument("--fps", type=float, default=None, help=f"frame rate of the track (default: the video's; {DEFAULT_FPS:g} for a photo)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -25,14 +26,13 @@ def run(args: argparse.Namespace) -> int:
     from ..face.extract import extract_track
     from ..head import load_head
     from ..progress import ConsoleProgress
-    from ..track import save_track
-    from ._options import UsageError
+    from ._options import UsageError, check_fps
 
     out = Path(args.output)
     if out.suffix.lower() not in (".json", ".npz"):
         raise UsageError(f"output must end in .json or .npz, got {out.name!r}")
-    if args.fps is not None and not (0 < args.fps <= 240):
-        raise UsageError(f"--fps must be in (0, 240], got {args.fps}")
+    if args.fps is not None:
+        check_fps(args.fps)
     if not Path(args.input).is_file():
         from ..errors import InputFileError
 

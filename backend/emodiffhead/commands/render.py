@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..fileio import check_writable
 from ..render.pipeline import MAX_SIZE, MIN_SIZE
+from ..track import DEFAULT_FPS, load_track
 
 from ._options import (AUDIO_FORMATS, PHOTO_FORMATS, UsageError, add_emotion_arguments, add_seed_argument, check_fps,
                        derive_seed, emotion_from_args, print_warnings, read_transcript, speech_warnings)
@@ -30,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--track", help="drive the head with this track (.json/.npz) instead of animating the audio")
     p.add_argument("--size", type=int, default=512,
                    help=f"short side of the video in pixels, {MIN_SIZE}-{MAX_SIZE} (default 512)")
-    p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
+    p.add_argument("--fps", type=float, default=DEFAULT_FPS, help=f"frames per second (default {DEFAULT_FPS:g})")
     p.add_argument("--face", type=int, default=None, metavar="N",
                    help="which face to animate in a photo with several: 1, 2, ... counted from left to right "
                         "(default: the largest)")
@@ -38,7 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--renderer", default="warp", choices=sorted(RENDERERS),
                    help="warp (default, no weights) or diffusion (needs --weights from `emodiffhead train`)")
-    p.add_argument("--weights", help="weights folder of the diffusion renderer")
+    p.add_argument("--weights", help="weights folder of the diffusion renderer or the refiner")
+    p.add_argument("--force-identity", action="store_true",
+                   help="refiner: render even when the photo is not the person the personal model learned")
     p.add_argument("--keep-photo-expression", type=float, default=None,
                    help="warp renderer: 0 = the track replaces the photo's expression (default), 1 = adds to it")
     add_seed_argument(p)
@@ -62,7 +65,6 @@ def resolve_inputs(args: argparse.Namespace) -> tuple[str, str, list[str]]:
 def run(args: argparse.Namespace) -> int:
     from ..progress import ConsoleProgress
     from ..render.pipeline import render_video
-    from ..track import load_track
 
     out = Path(args.output)
     if out.suffix.lower() != ".mp4":
@@ -83,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         if args.renderer == "warp":
             raise UsageError("--weights is for --renderer diffusion; the warp renderer needs no weights")
         options["weights"] = args.weights
+    if args.force_identity:
+        if args.renderer != "refiner":
+            raise UsageError("--force-identity applies to the refiner (a personal model) only")
+        options["force_identity"] = True
     if args.keep_photo_expression is not None:
         if args.renderer != "warp":
             raise UsageError("--keep-photo-expression applies to the warp renderer only")

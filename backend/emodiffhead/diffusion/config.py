@@ -1,4 +1,5 @@
-"""Configs as data: ``configs/{tiny,small,base}.json`` (model, scheduler, training and inference settings).
+"""Configs as data: ``configs/{tiny,small,base}.json`` (the full denoiser) and
+``configs/refine-{mouth-128,face-256}.json`` (the refiner, ``"kind": "refiner"``).
 
 A config is a plain dict::
 
@@ -18,7 +19,7 @@ from typing import Any
 from ..errors import InputFileError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-CONFIG_NAMES = ("tiny", "small", "base")
+CONFIG_NAMES = ("tiny", "small", "base", "refine-mouth-128", "refine-face-256")
 CONFIG_FILE = "emodiffhead_config.json"
 
 

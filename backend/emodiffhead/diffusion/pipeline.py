@@ -25,7 +25,7 @@ from ..errors import CancelledError
 from ..progress import CancelFn, ProgressFn, report
 from .models import EmoDenoiser
 
-__all__ = ["EmoDiffHeadPipeline", "EmoDiffHeadOutput", "make_scheduler", "window_starts"]
+__all__ = ["EmoDiffHeadPipeline", "EmoDiffHeadOutput", "make_scheduler", "window_starts", "window_weights"]
 
 
 @dataclass
@@ -47,16 +47,41 @@ def make_scheduler(kind: str, config: dict[str, Any]):
 
 
 def window_starts(num_frames: int, window: int, overlap: int) -> list[int]:
-    """First frame of each window so that windows of ``window`` frames overlapping by ``overlap`` cover all frames."""
+    """First frame of each window so that windows of ``window`` frames cover all frames, neighbours sharing at
+    least ``overlap`` frames; the starts are spread evenly, so the last window is no special case (it used to be
+    pushed back onto its neighbour, overlapping it almost entirely)."""
     window = max(1, int(window))
     overlap = min(max(0, int(overlap)), window - 1)
     if num_frames <= window:
         return [0]
-    hop = window - overlap
-    starts = list(range(0, num_frames - window + 1, hop))
-    if starts[-1] + window < num_frames:
-        starts.append(num_frames - window)
-    return starts
+    n = int(np.ceil((num_frames - overlap) / (window - overlap)))
+    n = max(n, 2)
+    return sorted({int(round(v)) for v in np.linspace(0, num_frames - window, n)})
+
+
+def window_weights(num_frames: int, starts: list[int], window: int) -> np.ndarray:
+    """Cross-fade weights (len(starts), window) float64 of every window's frames: linear ramps over the frames
+    each window actually shares with its neighbours, normalised so that the weights of every frame are
+    positive and sum to 1 (``window`` = frames per window, at most ``num_frames``)."""
+    n = len(starts)
+    w = np.ones((n, window), np.float64)
+    j = np.arange(window)
+    for k, st in enumerate(starts):
+        if k > 0:  # ramp in over the overlap with the previous window
+            shared = starts[k - 1] + window - st
+            if shared > 0:
+                w[k] = np.minimum(w[k], np.where(j < shared, (j + 1) / (shared + 1), 1.0))
+        if k < n - 1:  # ramp out over the overlap with the next window
+            nxt = starts[k + 1]
+            shared = st + window - nxt
+            if shared > 0:
+                w[k] = np.minimum(w[k], np.where(st + j >= nxt, 1.0 - (st + j - nxt + 1) / (shared + 1), 1.0))
+    total = np.zeros(num_frames)
+    for k, st in enumerate(starts):
+        total[st:st + window] += w[k]
+    for k, st in enumerate(starts):
+        w[k] /= total[st:st + window]
+    return w
 
 
 def _images_to_tensor(images: np.ndarray, size: int, device, dtype) -> torch.Tensor:
@@ -161,7 +186,7 @@ class EmoDiffHeadPipeline(DiffusionPipeline):
         C, s = cfg.image_channels, cfg.sample_size
         motion = ref.repeat(nwin, max(cfg.motion_frames, 1), 1, 1)  # (nwin, C * m, s, s)
         out = torch.zeros(T, C, s, s, device=dev, dtype=torch.float32)
-        weight = torch.zeros(T, device=dev)
+        wts = window_weights(T, starts, win)
         total = win * num_inference_steps
         extra = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
         done = 0
@@ -203,20 +228,12 @@ class EmoDiffHeadPipeline(DiffusionPipeline):
             # motion frames: shift in the newest frame
             if cfg.motion_frames:
                 motion = torch.cat([motion[:, C:], x], dim=1) if cfg.motion_frames > 1 else x
-            # accumulate with cross-fade weights over the overlaps
+            # accumulate with cross-fade weights over the overlaps (they sum to 1 per frame)
             for k, st in enumerate(starts):
-                w = 1.0
-                if k > 0 and j < overlap:
-                    w = (j + 1) / (overlap + 1)
-                if k < nwin - 1 and j >= win - overlap:
-                    nxt = starts[k + 1]
-                    if st + j >= nxt:  # this frame is also in the next window
-                        w = min(w, 1.0 - (st + j - nxt + 1) / (overlap + 1))
-                out[st + j] += w * x[k].float()
-                weight[st + j] += w
+                out[st + j] += float(wts[k, j]) * x[k].float()
         if cancel is not None and cancel():
             raise CancelledError("diffusion rendering cancelled")
-        x = (out / weight.clamp_min(1e-6).view(-1, 1, 1, 1)).to(dt)
+        x = out.to(dt)
         images = torch.cat([self._decode(x[a:a + 16]) for a in range(0, T, 16)])
         if output_type == "pt":
             return EmoDiffHeadOutput(frames=images)

@@ -82,7 +82,7 @@ def prepare_video(path: Path, out: Path, head, crop_size: int = 256, guidance: s
     from ..audio.io import load_audio
     from ..face.detect import detect_face
     from ..face.extract import extract_track
-    from ..render.video import read_video_frames, video_fps
+    from ..video import read_video_frames, video_fps
     from ..track import save_track
 
     frames = list(read_video_frames(path))

@@ -3,7 +3,8 @@
 ``prepare`` fits the photo (through the warp renderer, which also draws the guidance images) and fixes the
 face crop exactly as ``emodiffhead prepare`` does for training videos; ``frames(track, audio=...)`` renders
 the face crops with :class:`EmoDiffHeadPipeline` (guidance = the warp frame of the track, audio log-mel
-windows, expression, pose, emotion) and pastes them back into the warp frames with a feathered edge.
+windows, expression, pose, emotion) and pastes them back into the warp frames under a soft mask that follows the
+posed face oval (no square edge).
 
 Without weights it raises :class:`NotAvailableError` saying how to train them; it never renders noise.
 """
@@ -135,12 +136,15 @@ class DiffusionRenderer:
         """Yield the T frames (H, W, 3) uint8 of ``track``."""
         import cv2
 
+        from . import refiner_region as rr
+
         crops, warp_frames = self.render_crops(track, audio, progress, cancel)
         H, W = self.output_size
         x0, y0, side = self.crop
         yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
         edge = np.minimum(np.minimum(xx, side - 1 - xx), np.minimum(yy, side - 1 - yy)) / max(side * 0.08, 1.0)
-        alpha = np.clip(edge, 0, 1)[..., None]
+        square = np.clip(edge, 0, 1)
+        drive = self.warp.drive(track) if self.paste else None
         for t, crop in enumerate(crops):
             if not self.paste:
                 yield cv2.resize(crop, (W, H), interpolation=cv2.INTER_CUBIC)
@@ -153,7 +157,10 @@ class DiffusionRenderer:
             if ax1 > ax0 and ay1 > ay0:
                 sub = (slice(ay0 - y0, ay1 - y0), slice(ax0 - x0, ax1 - x0))
                 region = frame[ay0:ay1, ax0:ax1].astype(np.float32)
-                a = alpha[sub]
+                # a soft mask that follows the posed face oval (no square edge), inside the crop
+                lm = drive.landmarks[t]
+                face = rr.region_mask(lm, None, rr.region_boxes(lm[None], "face")[0], (ax0, ay0, ax1, ay1), "face")
+                a = (square[sub] * face)[..., None]
                 frame[ay0:ay1, ax0:ax1] = np.clip(a * big[sub] + (1 - a) * region, 0, 255).astype(np.uint8)
             yield frame
             report(progress, 1.0, f"frame {t + 1}/{len(crops)}")

@@ -306,7 +306,7 @@ def train(
 
 
 def run_args(args: argparse.Namespace) -> TrainResult:
-    return train(args.dataset, args.output, args.config, minutes=args.minutes, steps=args.steps,
+    return train(args.dataset, args.output, args.config or "tiny", minutes=args.minutes, steps=args.steps,
                  resume=args.resume, batch_size=args.batch_size, seed=args.seed, vae=args.vae,
                  validate_every=args.validate_every, checkpoint_every=args.checkpoint_every)
 

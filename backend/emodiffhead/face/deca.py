@@ -18,9 +18,9 @@ import numpy as np
 
 from ..emotion import EMOTIONS
 from ..errors import NotAvailableError
-from ..head.model import NUM_JOINTS, HeadModel
+from ..head.model import NUM_JOINTS, HeadModel, Joint
 from ..progress import CancelFn, ProgressFn, check_cancel, report
-from ..track import Track
+from ..track import DEFAULT_FPS, Track
 
 #: DECA's input crop size (pixels) and the scale of its crop around the landmark box.
 CROP = 224
@@ -75,9 +75,9 @@ def extract_track_deca(path: Path, head: HeadModel, *, fps: float | None = None,
                                 "(--model path/to/generic_model.pkl), or --extractor landmarks for the built-in head")
     import torch
 
-    from ..render.video import read_video_frames, video_fps
+    from ..video import read_video_frames, video_fps
     from .detect import detect_face
-    from .extract import SMOOTH_EXPRESSION, SMOOTH_POSE, smooth_track_arrays
+    from .smoothing import SMOOTH_EXPRESSION, SMOOTH_POSE, smooth_track_arrays
     from .image import is_video, load_photo
 
     deca = _load_deca()
@@ -86,7 +86,7 @@ def extract_track_deca(path: Path, head: HeadModel, *, fps: float | None = None,
         rate = video_fps(path)
     else:
         frames = iter([load_photo(path)])
-        rate = fps or 25.0
+        rate = fps or DEFAULT_FPS
     exps, poses = [], []
     for i, frame in enumerate(frames):
         check_cancel(cancel)
@@ -104,8 +104,8 @@ def extract_track_deca(path: Path, head: HeadModel, *, fps: float | None = None,
     expr[:, :k] = np.stack(exps)[:, :k]
     pose = np.zeros((T, NUM_JOINTS, 3), np.float32)
     p = np.stack(poses).astype(np.float32)
-    pose[:, 0] = p[:, :3] - p[:1, :3]  # head rotation relative to the first frame
-    pose[:, 2] = p[:, 3:6]
+    pose[:, Joint.ROOT] = p[:, :3] - p[:1, :3]  # head rotation relative to the first frame
+    pose[:, Joint.JAW] = p[:, 3:6]
     if T > 3:
         expr = smooth_track_arrays(expr, rate, SMOOTH_EXPRESSION)
         pose = smooth_track_arrays(pose, rate, SMOOTH_POSE)

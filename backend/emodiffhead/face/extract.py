@@ -2,9 +2,8 @@
 
 Per frame: mediapipe landmarks (the detector gates the first frame; a tracking face mesh follows the
 face), then the head fit with the identity shape fixed from the first frames, giving expression, head
-rotation and translation. Jitter is removed by a Savitzky-Golay filter, which is symmetric in time
-(zero phase: no lag) and keeps the peaks of fast motion such as blinks and plosives better than a
-plain low-pass filter. ``extractor="deca"`` uses DECA when the user installed it (see :mod:`.deca`).
+rotation and translation. Jitter is removed by a zero-phase Savitzky-Golay filter (:mod:`.smoothing`).
+``extractor="deca"`` uses DECA when the user installed it (see :mod:`.deca`).
 """
 
 from __future__ import annotations
@@ -18,33 +17,20 @@ import numpy as np
 from ..emotion import EMOTIONS
 from ..errors import FaceNotFoundError, InputFileError
 from ..head.model import NUM_JOINTS, HeadModel
-from ..progress import CancelFn, ProgressFn, check_cancel, report
+from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from ..track import Track
+from ..video import read_video_frames, video_fps
+from .deca import extract_track_deca
 from .detect import detect_face, quiet_native_stderr
-from .fit import _axis_angle, _Problem
+from .fit import LandmarkProblem, axis_angle
 from .image import is_video, load_photo
+from .smoothing import SMOOTH_EXPRESSION, SMOOTH_POSE, smooth_track_arrays
 
-#: Savitzky-Golay windows (frames at 25 fps; scaled with the frame rate) and polynomial order.
-SMOOTH_EXPRESSION = 5
-SMOOTH_POSE = 7
-SMOOTH_ORDER = 2
 #: Frames used to fix the identity shape at the start of a video.
 SHAPE_FRAMES = 5
 #: In extraction brows, squints and dimples are free (with this ridge factor), as they carry emotion.
 EXTRACT_AMBIGUOUS_RIDGE = 30.0
 EXTRACTORS = ("landmarks", "deca")
-
-
-def smooth_track_arrays(x: np.ndarray, fps: float, window_at_25: int) -> np.ndarray:
-    """Zero-phase Savitzky-Golay smoothing of (T, ...) along time; windows scale with ``fps``."""
-    from scipy.signal import savgol_filter
-
-    T = x.shape[0]
-    win = int(round(window_at_25 * fps / 25.0)) | 1
-    win = min(win, T if T % 2 else T - 1)
-    if win <= SMOOTH_ORDER + 1:
-        return x.copy()
-    return savgol_filter(x, win, SMOOTH_ORDER, axis=0, mode="interp").astype(np.float32)
 
 
 def video_landmarks(path: str | os.PathLike, progress: ProgressFn | None = None,
@@ -56,8 +42,6 @@ def video_landmarks(path: str | os.PathLike, progress: ProgressFn | None = None,
     """
     import av
     from mediapipe.python.solutions import face_mesh
-
-    from ..render.video import read_video_frames, video_fps
 
     path = Path(path)
     fps = video_fps(path)
@@ -117,9 +101,9 @@ def track_from_landmarks(landmarks: np.ndarray, head: HeadModel, image_size: tup
     """
     lmk = np.asarray(landmarks, np.float32)
     T = lmk.shape[0]
-    prob = _Problem(head)
+    prob = LandmarkProblem(head)
     shape = prob.solve(np.median(lmk[:SHAPE_FRAMES], axis=0), image_size).shape
-    prob_e = _Problem(head, ambiguous_ridge_factor=EXTRACT_AMBIGUOUS_RIDGE)
+    prob_e = LandmarkProblem(head, ambiguous_ridge_factor=EXTRACT_AMBIGUOUS_RIDGE)
     E = head.num_expression
     expr = np.zeros((T, E), np.float32)
     rots = np.zeros((T, 3, 3))
@@ -135,7 +119,7 @@ def track_from_landmarks(landmarks: np.ndarray, head: HeadModel, image_size: tup
     R0 = rots[0]
     pose = np.zeros((T, NUM_JOINTS, 3), np.float32)
     for i in range(T):
-        pose[i, 0] = _axis_angle(R0.T @ rots[i])
+        pose[i, 0] = axis_angle(R0.T @ rots[i])
     f0 = float(np.median(fs))
     trans = np.zeros((T, 3), np.float32)
     trans[:, :2] = (ts - ts[0]) / f0
@@ -166,8 +150,6 @@ def extract_track(path_video_or_photo: str | os.PathLike, head: HeadModel, *, fp
     if not path.is_file():
         raise InputFileError(f"file not found: {path}" if not path.exists() else f"not a file: {path}")
     if extractor == "deca":
-        from .deca import extract_track_deca
-
         return extract_track_deca(path, head, fps=fps, progress=progress, cancel=cancel)
     if is_video(path):
         lmk, found, vfps, size = video_landmarks(path, progress=_sub(progress, 0.0, 0.6), cancel=cancel)
@@ -201,6 +183,4 @@ def resample_track(track: Track, fps: float) -> Track:
 
 
 def _sub(progress, a, b):
-    from ..progress import scaled
-
     return scaled(progress, a, b)

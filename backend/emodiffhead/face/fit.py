@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import HeadModelError
 from ..head.model import NUM_JOINTS, HeadModel
-from ..render.raster import FRONT_ROTATION, Camera
+from ..head.camera import FRONT_ROTATION, Camera
+from . import facemesh_topology as topo
 from .detect import FaceDetection, detect_face
 
 #: Expression components that 2D face landmarks cannot observe; kept at 0 by the fit.
@@ -43,7 +44,7 @@ CAMERA_DISTANCE = 1.0
 class FitResult:
     """A head fitted to a photo.
 
-    camera: orthographic :class:`~emodiffhead.render.raster.Camera` (front rotation, ``focal`` = pixels per
+    camera: orthographic :class:`~emodiffhead.head.camera.Camera` (front rotation, ``focal`` = pixels per
         metre, translation places the head in the image); projects world points to photo pixels.
     shape: (S,) float32; expression: (E,) float32 the photo's expression; pose: (5, 3) float32 axis-angle
         (root = head rotation in the photo); translation: (3,) float32 metres (``HeadModel.forward``).
@@ -99,7 +100,8 @@ def _procrustes(X: np.ndarray, q: np.ndarray, w: np.ndarray):
     return f, R, t
 
 
-def _axis_angle(R: np.ndarray) -> np.ndarray:
+def axis_angle(R: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation matrix -> (3,) float32 axis-angle vector (radians)."""
     from scipy.spatial.transform import Rotation
 
     return Rotation.from_matrix(R).as_rotvec().astype(np.float32)
@@ -120,12 +122,11 @@ class LandmarkFit:
     residual_px: float
 
 
-class _Problem:
-    """Precomputed landmark bases, weights and bounds for repeated fits with one head."""
+class LandmarkProblem:
+    """Precomputed landmark bases, weights and bounds for repeated fits with one head (the photo fit and
+    the per-frame fits of :mod:`.extract`)."""
 
     def __init__(self, head: HeadModel, ambiguous_ridge_factor: float = AMBIGUOUS_RIDGE_FACTOR) -> None:
-        from ..render import facemesh_topology as topo
-
         mean, Bs, Be = landmark_bases(head)
         L = 468  # iris points excluded
         self.L = L
@@ -150,6 +151,11 @@ class _Problem:
 
     def solve(self, p: np.ndarray, image_size: tuple[int, int], shape: np.ndarray | None = None,
               init: np.ndarray | None = None, iterations: int = ITERATIONS) -> LandmarkFit:
+        """Fit (478, 2+) pixel landmarks ``p`` of an image of ``image_size`` (H, W).
+
+        shape: (S,) fixed identity (then only the expression is solved); init: (S + E,) starting
+        coefficients (the previous frame's); iterations: camera / coefficient alternations.
+        """
         from scipy.optimize import lsq_linear
 
         H, W = image_size
@@ -183,7 +189,7 @@ class _Problem:
 def fit_landmarks(landmarks: np.ndarray, head: HeadModel, image_size: tuple[int, int],
                   shape: np.ndarray | None = None) -> LandmarkFit:
     """Fit camera, rotation, shape (unless given, (S,)) and expression to (478, 2+) pixel landmarks."""
-    return _Problem(head).solve(landmarks, image_size, shape=shape)
+    return LandmarkProblem(head).solve(landmarks, image_size, shape=shape)
 
 
 def fit_head(image_rgb: np.ndarray, head: HeadModel, detection: FaceDetection | None = None) -> FitResult:
@@ -195,7 +201,7 @@ def fit_head(image_rgb: np.ndarray, head: HeadModel, detection: FaceDetection | 
     shape, expr, R, f, t = lf.shape, lf.expression, lf.R, lf.f, lf.t
     j0 = head.rest_joints(shape)[0].astype(np.float64)
     pose = np.zeros((NUM_JOINTS, 3), np.float32)
-    pose[0] = _axis_angle(R)
+    pose[0] = axis_angle(R)
     translation = (R @ j0 - j0).astype(np.float32)
     cam_t = np.array([t[0] / f, -t[1] / f, CAMERA_DISTANCE])
     camera = Camera(rotation=FRONT_ROTATION.copy(), translation=cam_t, focal=f, principal=(W / 2.0, H / 2.0),

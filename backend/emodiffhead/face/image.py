@@ -20,17 +20,24 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 def load_photo(path: str | os.PathLike) -> np.ndarray:
     """Read an image file (JPEG, PNG, ...; EXIF orientation applied; transparency composited on
     ALPHA_BACKGROUND) -> (H, W, 3) uint8 RGB."""
-    import cv2
-
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"photo not found: {path}")
     if not path.is_file():
         raise InputFileError(f"photo path is not a file: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
+    return decode_photo(np.fromfile(str(path), dtype=np.uint8), path.name)
+
+
+def decode_photo(data: bytes | np.ndarray, name: str = "photo") -> np.ndarray:
+    """Decode an image file's bytes exactly as :func:`load_photo` reads the file (EXIF orientation, alpha
+    composited on ALPHA_BACKGROUND, at most MAX_PHOTO_SIDE px) -> (H, W, 3) uint8 RGB. ``name`` is used in
+    the error when the bytes are not an image."""
+    import cv2
+
+    data = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if img is None:
-        raise InputFileError(f"{path.name}: not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF)")
+        raise InputFileError(f"{name}: not an image OpenCV can read (JPEG, PNG, BMP, WebP, TIFF)")
     img = _composite_alpha(data, img)
     h, w = img.shape[:2]
     if max(h, w) > MAX_PHOTO_SIDE:

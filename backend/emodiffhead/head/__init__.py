@@ -1,4 +1,4 @@
-"""The head model: arrays (``model``), pure skinning math (``lbs``), providers and export.
+"""The head model: arrays (``model``), pure skinning math (``lbs``), providers, the camera and mesh geometry.
 
 ``load_head("builtin")`` gives the built-in CC0 head that ships in the package;
 ``load_head(path)`` loads a user's licensed FLAME file (``generic_model.pkl`` or ``.npz``).

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import HeadModelError
 from .model import HeadModel
 
 __all__ = ["ASSET_PATH", "load_builtin_head", "builtin_vertex_colors"]
@@ -35,8 +36,6 @@ EXPRESSION_GAINS = {
 @lru_cache(maxsize=1)
 def _load() -> HeadModel:
     if not ASSET_PATH.is_file():
-        from ..errors import HeadModelError
-
         raise HeadModelError(f"the built-in head asset is missing: {ASSET_PATH} "
                              "(run backend/tools/build_builtin_head.py)")
     with np.load(ASSET_PATH, allow_pickle=False) as d:

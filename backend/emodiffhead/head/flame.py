@@ -157,31 +157,49 @@ def _read_nonempty(path: Path, kind: str) -> bytes:
     return data
 
 
+def _load_npz(data: bytes, what: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file's bytes (plain arrays only: nothing is unpickled)."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise HeadModelError(f"{what}: truncated or corrupt npz ({e})") from None
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise HeadModelError(f"{what}: npz holds pickled objects; store plain arrays ({e})") from None
+        raise HeadModelError(f"{what}: truncated or corrupt npz ({e})") from None
+
+
+def _read_file(path: Path, kind: str, formats: str, npy: bool = False) -> Any:
+    """The contents of a pickle or ``.npz`` file (and, with ``npy``, an ``.npy`` file), told apart by their
+    first bytes. kind names the file in errors ("FLAME model"); formats lists what is accepted."""
+    what = f"{kind} {path.name}"
+    data = _read_nonempty(path, kind)
+    if npy and data[:6] == b"\x93NUMPY":
+        return _read_npy_dict(data, what)
+    if data[:4] == b"PK\x03\x04":  # npz (zip)
+        return _load_npz(data, what)
+    if data[:1] == b"\x80" or data[:1] in (b"(", b"}"):  # pickle protocol 2+ or protocol 0
+        return _unpickle(data, what)
+    raise HeadModelError(f"{what}: not a {formats} file")
+
+
+def _str_keys(d: dict) -> dict[str, Any]:
+    """Python 2 pickles have bytes keys: the dict with str keys."""
+    return {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in d.items()}
+
+
 def read_flame_file(path: str | os.PathLike) -> dict[str, Any]:
     """Raw contents of a FLAME ``.pkl`` or ``.npz`` as a dict of numpy arrays (and strings).
 
     Raises :class:`HeadModelError` for a missing, truncated or foreign file.
     """
     path = Path(path)
-    what = f"FLAME model {path.name}"
-    data = _read_nonempty(path, "FLAME model")
-    if data[:4] == b"PK\x03\x04":  # npz (zip)
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                raw = {k: z[k] for k in z.files}
-        except (zipfile.BadZipFile, EOFError) as e:
-            raise HeadModelError(f"{what}: truncated or corrupt npz ({e})") from None
-        except ValueError as e:
-            raise HeadModelError(f"{what}: npz holds pickled objects; store plain arrays ({e})") from None
-    elif data[:1] == b"\x80" or data[:1] in (b"(", b"}"):
-        raw = _unpickle(data, what)
-    else:
-        raise HeadModelError(f"{what}: not a FLAME pickle or npz file")
+    raw = _read_file(path, "FLAME model", "FLAME pickle or npz")
     if not isinstance(raw, dict):
-        raise HeadModelError(f"{what}: expected a dict of arrays, found {type(raw).__name__}")
+        raise HeadModelError(f"FLAME model {path.name}: expected a dict of arrays, found {type(raw).__name__}")
     out: dict[str, Any] = {}
-    for k, v in raw.items():
-        k = k.decode("latin1") if isinstance(k, bytes) else str(k)
+    for k, v in _str_keys(raw).items():
         if isinstance(v, (str, bytes)):
             out[k] = v.decode("latin1") if isinstance(v, bytes) else v
         elif isinstance(v, np.ndarray) and v.dtype.kind in "US":
@@ -209,6 +227,43 @@ def load_flame(
     path = Path(path)
     what = f"FLAME model {path.name}"
     raw = read_flame_file(path)
+    arr = _checked_layout(raw, what)
+    template, shapedirs = arr["v_template"], arr["shapedirs"]
+    file_shape, file_expr = _component_split(shapedirs, what)
+    if not 0 <= num_shape <= file_shape:
+        raise HeadModelError(f"num_shape must be between 0 and {file_shape} for {path.name}, got {num_shape}")
+    if not 1 <= num_expression <= file_expr:
+        raise HeadModelError(f"num_expression must be between 1 and {file_expr} for {path.name}, got {num_expression}")
+    posedirs = _posedirs(arr, what)
+    faces = _checked_values(arr, what)
+    lmk_faces = lmk_bary = None
+    scheme, lmk_meta = "", {}
+    if landmark_embedding is not None:
+        lmk_faces, lmk_bary, scheme, lmk_meta = load_landmark_embedding(landmark_embedding, num_faces=len(faces))
+    return HeadModel(
+        name="flame",
+        template=template,
+        faces=faces.astype(np.int32),
+        shape_basis=shapedirs[:, :, :num_shape],
+        expression_basis=shapedirs[:, :, file_shape:file_shape + num_expression],
+        expression_names=[f"exp{i:03d}" for i in range(num_expression)],
+        shape_names=[f"shape{i:03d}" for i in range(num_shape)],
+        joint_regressor=arr["J_regressor"],
+        weights=arr["weights"],
+        posedirs=posedirs,
+        landmark_faces=lmk_faces,
+        landmark_bary=lmk_bary,
+        landmark_scheme=scheme,
+        expression_limits=np.tile(np.array([[-FLAME_EXPRESSION_LIMIT, FLAME_EXPRESSION_LIMIT]], np.float32),
+                                  (num_expression, 1)),
+        meta={"source": str(path.name), "licence": "FLAME model licence (user-supplied file, not redistributable)",
+              "file_num_shape": int(file_shape), "file_num_expression": int(file_expr), **lmk_meta},
+    )
+
+
+def _checked_layout(raw: dict[str, Any], what: str) -> dict[str, np.ndarray]:
+    """The model's arrays (REQUIRED_KEYS, and ``posedirs`` when present) with their layout checked:
+    shapes, FLAME's joint tree, linear blend skinning."""
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
         raise HeadModelError(f"{what}: missing key(s) {missing} (found {sorted(raw)})")
@@ -238,60 +293,44 @@ def load_flame(
     style = raw.get("bs_style", "lbs")
     if isinstance(style, str) and style != "lbs":
         raise HeadModelError(f"{what}: key 'bs_style' is {style!r}; only linear blend skinning ('lbs') is supported")
-
     shapedirs = arr["shapedirs"]
     if shapedirs.ndim != 3 or shapedirs.shape[:2] != (V, 3):
         raise HeadModelError(f"{what}: key 'shapedirs' must be (V, 3, K) with V={V}, got {shapedirs.shape}")
+    return arr
+
+
+def _checked_values(arr: dict[str, np.ndarray], what: str) -> np.ndarray:
+    """Finite vertex, basis, weight and regressor values; the faces (F, 3) int64, indices in range."""
+    for key in ("v_template", "shapedirs", "weights", "J_regressor"):
+        if not np.all(np.isfinite(arr[key])):
+            raise HeadModelError(f"{what}: key {key!r} contains NaN or infinite values")
+    V = arr["v_template"].shape[0]
+    faces = arr["f"].astype(np.int64)
+    if faces.size and (faces.min() < 0 or faces.max() >= V):
+        raise HeadModelError(f"{what}: key 'f' indexes vertices outside 0..{V - 1}")
+    return faces
+
+
+def _component_split(shapedirs: np.ndarray, what: str) -> tuple[int, int]:
+    """(shape, expression) component counts of the file's (V, 3, K) ``shapedirs``: shape first, then expression."""
     K = shapedirs.shape[2]
     file_shape = min(FLAME_NUM_SHAPE, K)
     file_expr = K - file_shape
     if file_expr < 1:
         raise HeadModelError(f"{what}: key 'shapedirs' has {K} components; FLAME files hold "
                              f"{FLAME_NUM_SHAPE} shape + {FLAME_NUM_EXPRESSION} expression components")
-    if not 0 <= num_shape <= file_shape:
-        raise HeadModelError(f"num_shape must be between 0 and {file_shape} for {path.name}, got {num_shape}")
-    if not 1 <= num_expression <= file_expr:
-        raise HeadModelError(f"num_expression must be between 1 and {file_expr} for {path.name}, got {num_expression}")
+    return file_shape, file_expr
 
-    posedirs = None
-    if "posedirs" in arr:
-        pd = arr["posedirs"]
-        if pd.ndim != 3 or pd.shape != (V, 3, 9 * (NUM_JOINTS - 1)):
-            raise HeadModelError(f"{what}: key 'posedirs' must be ({V}, 3, 36), got {pd.shape}")
-        posedirs = pd.reshape(-1, pd.shape[-1]).T  # (36, 3V), as FLAME's own loader
-        if not np.any(posedirs):
-            posedirs = None
 
-    for key in ("v_template", "shapedirs", "weights", "J_regressor"):
-        if not np.all(np.isfinite(arr[key])):
-            raise HeadModelError(f"{what}: key {key!r} contains NaN or infinite values")
-    faces = arr["f"].astype(np.int64)
-    if faces.size and (faces.min() < 0 or faces.max() >= V):
-        raise HeadModelError(f"{what}: key 'f' indexes vertices outside 0..{V - 1}")
-
-    lmk_faces = lmk_bary = None
-    scheme, lmk_meta = "", {}
-    if landmark_embedding is not None:
-        lmk_faces, lmk_bary, scheme, lmk_meta = load_landmark_embedding(landmark_embedding, num_faces=len(faces))
-    return HeadModel(
-        name="flame",
-        template=template,
-        faces=faces.astype(np.int32),
-        shape_basis=shapedirs[:, :, :num_shape],
-        expression_basis=shapedirs[:, :, file_shape:file_shape + num_expression],
-        expression_names=[f"exp{i:03d}" for i in range(num_expression)],
-        shape_names=[f"shape{i:03d}" for i in range(num_shape)],
-        joint_regressor=arr["J_regressor"],
-        weights=arr["weights"],
-        posedirs=posedirs,
-        landmark_faces=lmk_faces,
-        landmark_bary=lmk_bary,
-        landmark_scheme=scheme,
-        expression_limits=np.tile(np.array([[-FLAME_EXPRESSION_LIMIT, FLAME_EXPRESSION_LIMIT]], np.float32),
-                                  (num_expression, 1)),
-        meta={"source": str(path.name), "licence": "FLAME model licence (user-supplied file, not redistributable)",
-              "file_num_shape": int(file_shape), "file_num_expression": int(file_expr), **lmk_meta},
-    )
+def _posedirs(arr: dict[str, np.ndarray], what: str) -> np.ndarray | None:
+    """Pose correctives (36, 3V) as FLAME's own loader lays them out; None when absent or all zero."""
+    if "posedirs" not in arr:
+        return None
+    pd, V = arr["posedirs"], arr["v_template"].shape[0]
+    if pd.ndim != 3 or pd.shape != (V, 3, 9 * (NUM_JOINTS - 1)):
+        raise HeadModelError(f"{what}: key 'posedirs' must be ({V}, 3, 36), got {pd.shape}")
+    posedirs = pd.reshape(-1, pd.shape[-1]).T
+    return posedirs if np.any(posedirs) else None
 
 
 # ---- landmark embeddings ---------------------------------------------------------------------------
@@ -327,22 +366,10 @@ def load_landmark_embedding(
     """
     path = Path(path)
     what = f"landmark embedding {path.name}"
-    data = _read_nonempty(path, "landmark embedding")
-    if data[:6] == b"\x93NUMPY":
-        d = _read_npy_dict(data, what)
-    elif data[:4] == b"PK\x03\x04":
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                d = {k: z[k] for k in z.files}
-        except (zipfile.BadZipFile, EOFError, ValueError) as e:
-            raise HeadModelError(f"{what}: truncated or corrupt npz ({e})") from None
-    elif data[:1] == b"\x80" or data[:1] in (b"(", b"}"):
-        d = _unpickle(data, what)
-    else:
-        raise HeadModelError(f"{what}: not a pickle, .npy or .npz file")
+    d = _read_file(path, "landmark embedding", "pickle, .npy or .npz", npy=True)
     if not isinstance(d, dict):
         raise HeadModelError(f"{what}: expected a dict with lmk_face_idx and lmk_b_coords")
-    d = {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in d.items()}
+    d = _str_keys(d)
     extra: dict = {"landmark_source": path.name}
     if "full_lmk_faces_idx" in d and "full_lmk_bary_coords" in d:
         fi, bc, scheme = d["full_lmk_faces_idx"], d["full_lmk_bary_coords"], "ibug68"

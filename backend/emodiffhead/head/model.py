@@ -10,16 +10,29 @@ Joints are always the five of FLAME, in this order, with these parents.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
 
 from . import lbs as _lbs
 
-#: FLAME's joints, in order. ``pose`` arrays are (T, NUM_JOINTS, 3) in this order.
-JOINT_NAMES: tuple[str, ...] = ("root", "neck", "jaw", "eye_left", "eye_right")
+
+class Joint(IntEnum):
+    """FLAME's joints: the index of each in a packed ``(T, NUM_JOINTS, 3)`` pose, e.g. ``pose[:, Joint.JAW, 0]``
+    (the jaw's rotation about x, radians)."""
+
+    ROOT = 0
+    NECK = 1
+    JAW = 2
+    EYE_LEFT = 3
+    EYE_RIGHT = 4
+
+
+#: FLAME's joints, in order (``Joint`` names in lower case). ``pose`` arrays are (T, NUM_JOINTS, 3) in this order.
+JOINT_NAMES: tuple[str, ...] = tuple(j.name.lower() for j in Joint)
 #: Parent of each joint in JOINT_NAMES (-1: none).
 JOINT_PARENTS: tuple[int, ...] = (-1, 0, 1, 1, 1)
-NUM_JOINTS = 5
+NUM_JOINTS = len(Joint)
 
 
 @dataclass(frozen=True)

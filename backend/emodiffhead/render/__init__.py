@@ -1,1 +1,1 @@
-"""Rendering: the z-buffer rasteriser (``raster``) and the video renderers built on it."""
+"""Rendering: a track and a fitted photo -> frames (the warp renderer) and the render pipeline -> mp4."""

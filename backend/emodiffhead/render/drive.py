@@ -15,7 +15,7 @@ import numpy as np
 
 from ..face.fit import FitResult
 from ..head.lbs import batch_rodrigues
-from ..head.model import HeadModel
+from ..head.model import HeadModel, Joint
 from ..track import Track
 
 CHUNK = 256
@@ -52,7 +52,7 @@ def _compose_root(fit_root: np.ndarray, track_root: np.ndarray) -> np.ndarray:
 def frame_pose(fit: FitResult, track: Track, start: int = 0, stop: int | None = None):
     """(pose (T, 5, 3), translation (T, 3)) of the head in the photo's camera for track frames [start, stop)."""
     pose = np.array(track.pose[start:stop], np.float32)
-    pose[:, 0] = _compose_root(fit.pose[0], pose[:, 0])
+    pose[:, Joint.ROOT] = _compose_root(fit.pose[Joint.ROOT], pose[:, Joint.ROOT])
     trans = fit.translation[None] + np.asarray(track.translation[start:stop], np.float32)
     return pose, trans
 
@@ -67,14 +67,14 @@ def photo_reference(head: HeadModel, fit: FitResult) -> tuple[np.ndarray, np.nda
     pose = np.array(fit.pose, np.float32)
     if "jawOpen" in head.expression_names:
         j = head.expression_index("jawOpen")
-        pose[2, 0] += JAW_RAD_PER_UNIT * max(0.0, float(expr[j]))
+        pose[Joint.JAW, 0] += JAW_RAD_PER_UNIT * max(0.0, float(expr[j]))
         expr[j] = min(0.0, float(expr[j]))
     return expr, pose
 
 
 def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_expression: float = 0.0) -> Drive:
     """Per-frame driving landmarks of ``track`` for the photo fitted by ``fit`` (at the output size)."""
-    from . import facemesh_topology as topo
+    from ..face import facemesh_topology as topo
 
     cam = fit.camera
     ref_expr, ref_pose = photo_reference(head, fit)
@@ -98,11 +98,11 @@ def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_e
     for s in range(0, T, CHUNK):
         e = min(T, s + CHUNK)
         pose, trans = frame_pose(fit, track, s, e)
-        pose[:, 2, 0] += keep_photo_expression * (ref_pose[2, 0] - fit.pose[2, 0])
+        pose[:, Joint.JAW, 0] += keep_photo_expression * (ref_pose[Joint.JAW, 0] - fit.pose[Joint.JAW, 0])
         expr = np.asarray(track.expression[s:e], np.float32) + base_expr
         lm = head.forward(fit.shape, expr, pose, trans).landmarks
         rpose = pose.copy()
-        rpose[:, 2:] = 0.0  # jaw and eyes at rest
+        rpose[:, Joint.JAW:] = 0.0  # jaw and eyes (the joints after the jaw) at rest
         rl = head.forward(fit.shape, np.repeat(base_expr, e - s, 0), rpose, trans).landmarks
         for k in range(e - s):
             d = cam.project(lm[k]) - P0

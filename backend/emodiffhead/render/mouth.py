@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..head.model import Joint
+
 #: Arc length (mm) from the midline to each tooth boundary along the dental arch (upper: central incisor 8.5,
 #: lateral 6.5, canine 7.5, premolars 7; lower: 5.5, 6, 7, 7, 7).
 UPPER_TEETH_MM = (0.0, 8.5, 15.0, 22.5, 29.5, 36.5)
@@ -120,18 +122,18 @@ def _arch_points(curve: np.ndarray, arc_mm: tuple[float, ...]) -> np.ndarray:
 
 def mouth_geometry(head, fit) -> MouthGeometry:
     """Project the head's teeth and tongue (``head.regions``) into the photo of ``fit`` (a FitResult)."""
-    from . import facemesh_topology as topo
+    from ..face import facemesh_topology as topo
     from .drive import photo_reference
 
     cam = fit.camera
     xy = lambda p: cam.project(np.asarray(p, np.float64).reshape(-1, 3))[:, :2]  # noqa: E731
     ref_expr, ref_pose = photo_reference(head, fit)
     pose = np.array(fit.pose, np.float32)
-    pose[2:] = 0.0  # jaw and eyes at rest
+    pose[Joint.JAW:] = 0.0  # jaw and eyes (the joints after the jaw) at rest
     zero = np.zeros((1, head.num_expression), np.float32)
     rest = head.forward(fit.shape, zero, pose[None], fit.translation[None])
     jaw_pose = pose.copy()
-    jaw_pose[2, 0] = 0.2
+    jaw_pose[Joint.JAW, 0] = 0.2
     opened = head.forward(fit.shape, zero, jaw_pose[None], fit.translation[None])
     P0 = xy(head.forward(fit.shape, ref_expr[None], ref_pose[None], fit.translation[None]).landmarks[0])
     Pn = xy(rest.landmarks[0])
@@ -213,7 +215,7 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     photo's teeth where its mouth is open and shows them, else off-white at the photo's exposure."""
     import cv2
 
-    from . import facemesh_topology as topo
+    from ..face import facemesh_topology as topo
 
     img = np.asarray(photo)
     lmk = np.asarray(landmarks, np.float32)[:, :2]
@@ -258,7 +260,7 @@ def closed_mouth_source(photo: np.ndarray, landmarks: np.ndarray, open_frac: flo
     just past the opening's corners, so closing the lips leaves no dark line."""
     import cv2
 
-    from . import facemesh_topology as topo
+    from ..face import facemesh_topology as topo
 
     lmk = np.asarray(landmarks, np.float32)[:, :2]
     mu, ml = topo.mouth_lines()

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import NotAvailableError, TrackError
 from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
-from ..track import Track, check_compatible
+from ..track import DEFAULT_FPS, MAX_FPS, Track, check_compatible, fps_in_range
 
 #: A track may differ from round(audio duration x fps) by this many frames; it is then padded/trimmed.
 FRAME_TOLERANCE = 2
@@ -59,16 +59,7 @@ def match_track_to_audio(track: Track, audio_duration_s: float, fps: float) -> T
         return track
     if have > want:
         return track.slice(0, want)
-    idx = np.minimum(np.arange(want), have - 1)
-
-    def pad(a):
-        return None if a is None else np.asarray(a)[idx]
-
-    return Track(fps=track.fps, head_model=track.head_model, expression_names=list(track.expression_names),
-                 expression=pad(track.expression), pose=pad(track.pose), translation=pad(track.translation),
-                 emotion_names=list(track.emotion_names), emotion=pad(track.emotion),
-                 expression_base=pad(track.expression_base), emotion_basis=track.emotion_basis,
-                 meta=dict(track.meta)).validate()
+    return track.take_frames(np.minimum(np.arange(want), have - 1)).validate()  # hold the last frame
 
 
 def render_video(
@@ -82,7 +73,7 @@ def render_video(
     renderer: str = "warp",
     renderer_options: dict | None = None,
     size: int = 512,
-    fps: float = 25.0,
+    fps: float = DEFAULT_FPS,
     seed: int = 0,
     face: int | None = None,
     head=None,
@@ -103,12 +94,12 @@ def render_video(
     from ..face.image import as_rgb_uint8, load_photo
     from ..head import load_head
     from .registry import get_renderer
-    from .video import plan_audio, write_mp4
+    from ..video import plan_audio, write_mp4
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    if not (0 < fps <= 240):
-        raise ValueError("fps must be in (0, 240]")
+    if not fps_in_range(fps):
+        raise ValueError(f"fps must be in (0, {MAX_FPS}]")
     if not (MIN_SIZE <= int(size) <= MAX_SIZE):
         raise ValueError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
     report(progress, 0.0, "loading inputs")

@@ -22,6 +22,7 @@ from ..errors import NotAvailableError
 RENDERERS: dict[str, str] = {
     "warp": "emodiffhead.render.warp_renderer:WarpRenderer",
     "diffusion": "emodiffhead.diffusion.renderer:DiffusionRenderer",
+    "refiner": "emodiffhead.diffusion.refiner_renderer:RefinerRenderer",
 }
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import facemesh_topology as topo
+from ..face import facemesh_topology as topo
 
 #: Ring radii around the face oval, as multiples of the oval's distance from the face centre.
 RING_SCALES = (1.15, 1.4, 1.8, 2.4)

@@ -14,13 +14,13 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import FaceNotFoundError
+from ..face import facemesh_topology as topo
 from ..face.detect import MIN_FACE_PX, FaceDetection, check_face_size, detect_face
 from ..face.fit import FitResult, fit_head
 from ..facs import ARKIT_BLENDSHAPES
 from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
-from . import facemesh_topology as topo
 from .drive import Drive, drive_from_track
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
 from .mouth import SKULL, close_rest_gap, closed_mouth_source, draw_mouth, mouth_geometry, mouth_style, place_teeth
@@ -252,6 +252,13 @@ class WarpRenderer:
         teeth = place_teeth(self.teeth, rig[SKULL], jaw)  # upper teeth on the skull, lower + tongue on the jaw
         draw_mouth(img, lm[self._mu], lm[self._ml], teeth, self.style)
 
+    def render_frame(self, d: Drive, k: int, shading: np.ndarray | None = None) -> np.ndarray:
+        """Frame ``k`` (H, W, 3) uint8 of a posed chunk ``d`` (from :meth:`drive`), with that chunk's (T, K)
+        expression-shading weights from :meth:`shading_weights` (None: no shading). Every caller that renders
+        a track's frames goes through here, so they all match :meth:`frames`."""
+        return self.render_landmarks(d.landmarks[k], d.rigid[k], d.jaw[k],
+                                     shading=None if shading is None else shading[k])
+
     def frames(self, track: Track, *, audio=None, progress: ProgressFn | None = None,
                cancel: CancelFn | None = None) -> Iterator[np.ndarray]:
         """Yield the T frames (H, W, 3) uint8 of ``track`` (``audio`` is not needed by this renderer)."""
@@ -264,6 +271,5 @@ class WarpRenderer:
             sh = self.shading_weights(chunk)
             for k in range(d.num_frames):
                 check_cancel(cancel)
-                yield self.render_landmarks(d.landmarks[k], d.rigid[k], d.jaw[k],
-                                            shading=None if sh is None else sh[k])
+                yield self.render_frame(d, k, sh)
                 report(progress, (s + k + 1) / T, f"frame {s + k + 1}/{T}")

@@ -1,6 +1,12 @@
 """The local HTTP job service used by the Blender add-on (``emodiffhead serve``).
 
-- ``app``         FastAPI routes, error mapping, request log (``create_app(ServerConfig)``).
+- ``app``         the FastAPI app: state, routers, error handlers, middleware (``create_app(ServerConfig)``).
+- ``config``      ``ServerConfig``, the settings of one server.
+- ``state``       what requests share (``ServerState``) and the dependencies that hand it to routes.
+- ``routes``      one ``APIRouter`` per resource: health, heads, animate, jobs, preview.
+- ``forms``       form fields several endpoints take, declared once.
+- ``head_cache``  head models loaded on first use.
+- ``error_handlers`` / ``middleware``  errors as ``{"detail"}`` answers; 415 for non-form bodies; request log.
 - ``jobs``        job state, the queue and the one render worker thread.
 - ``render_job``  the default job function (render pipeline + optional frames zip).
 - ``inputs``      upload content types, fixed file names, validation and content limits before queuing.

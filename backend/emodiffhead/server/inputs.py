@@ -170,19 +170,21 @@ def check_photo_header(path: Path | IO[bytes]) -> tuple[int, int]:
 
 
 def load_photo_rgb(path: Path):
-    """Decode the photo to (H, W, 3) uint8 RGB after the header check (:func:`check_photo_header`);
-    InputFileError when it does not decode. Callers bound how many decodes run at once."""
-    import cv2
+    """Decode the photo to (H, W, 3) uint8 RGB after the header check (:func:`check_photo_header`), exactly as
+    the renderer reads it (:func:`emodiffhead.face.image.decode_photo`); InputFileError when it does not decode.
+    Callers bound how many decodes run at once."""
     import numpy as np
 
+    from ..face.image import decode_photo
+
     check_photo_header(path)
-    data = np.fromfile(str(path), np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None or bgr.size == 0:
-        raise InputFileError("upload 'photo': the image cannot be decoded")
-    if min(bgr.shape[:2]) < 32:
-        raise InputFileError(f"upload 'photo': the image is only {bgr.shape[1]}x{bgr.shape[0]} pixels")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        rgb = decode_photo(np.fromfile(str(path), np.uint8), "upload 'photo'")
+    except InputFileError:
+        raise InputFileError("upload 'photo': the image cannot be decoded") from None
+    if min(rgb.shape[:2]) < 32:
+        raise InputFileError(f"upload 'photo': the image is only {rgb.shape[1]}x{rgb.shape[0]} pixels")
+    return rgb
 
 
 def check_photo(path: Path, size: int) -> None:

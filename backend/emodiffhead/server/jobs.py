@@ -26,7 +26,6 @@ from .storage import JobStore
 
 log = logging.getLogger("emodiffhead.server.jobs")
 
-STATES = ("queued", "running", "done", "failed", "cancelled")
 TERMINAL = ("done", "failed", "cancelled")
 RESULT_NAME = "result.mp4"
 FRAMES_NAME = "frames.zip"

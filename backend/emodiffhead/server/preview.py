@@ -25,7 +25,7 @@ class PreviewCache:
 
     def renderer(self, photo_bytes: bytes, size: int, head):
         """The prepared renderer for this photo at ``size`` px (fitted on first use)."""
-        from ..face.image import as_rgb_uint8
+        from ..face.image import decode_photo
         from ..render.warp_renderer import WarpRenderer
         from ..errors import InputFileError
 
@@ -33,13 +33,12 @@ class PreviewCache:
         if key in self._items:
             self._items.move_to_end(key)
             return self._items[key]
-        import cv2
-
-        bgr = cv2.imdecode(np.frombuffer(photo_bytes, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise InputFileError("upload 'photo': the image cannot be decoded")
+        try:
+            rgb = decode_photo(photo_bytes, "upload 'photo'")  # as the render reads the photo
+        except InputFileError:
+            raise InputFileError("upload 'photo': the image cannot be decoded") from None
         rend = WarpRenderer()
-        rend.prepare(as_rgb_uint8(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), head, size=int(size))
+        rend.prepare(rgb, head, size=int(size))
         self._items[key] = rend
         while len(self._items) > self._size:
             self._items.popitem(last=False)
@@ -55,8 +54,8 @@ class PreviewCache:
             raise TrackError(f"field 'frame': {frame} is outside the track's 0..{track.num_frames - 1}")
         with self._lock:
             rend = self.renderer(photo_bytes, size, head)
-            d = rend.drive(track.slice(frame, frame + 1))
-            img = rend.render_landmarks(d.landmarks[0], d.rigid[0], d.jaw[0])
+            one = track.slice(frame, frame + 1)
+            img = rend.render_frame(rend.drive(one), 0, rend.shading_weights(one))  # as the render draws it
         ok, png = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         if not ok:
             raise RuntimeError("PNG encoding failed")

@@ -21,6 +21,7 @@ class RendererInfo(BaseModel):
 
 
 class Limits(BaseModel):
+    # (the duplicates tool pairs these field lines by shape: each is one documented limit, nothing to share)
     max_upload_mb: float = Field(description="largest request body accepted, MB (2**20 bytes)")
     max_audio_s: float = Field(description="longest audio accepted, seconds")
     min_audio_s: float = Field(description="shortest audio accepted, seconds (the CLI's limit too)")

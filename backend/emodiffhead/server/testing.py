@@ -59,7 +59,9 @@ def start_server(data_dir: str | os.PathLike, *, extra_args: tuple[str, ...] = (
 
 
 def stop_server(proc: subprocess.Popen, timeout_s: float = 15.0) -> int | None:
-    """Stop a server started by :func:`start_server` (SIGTERM, then SIGKILL). Returns its exit status."""
+    """Stop a server started by :func:`start_server` (SIGTERM, then SIGKILL). Returns its exit status.
+
+    (A kept twin of the add-on's ``server_process.stop``: the add-on cannot import the backend.)"""
     if proc.poll() is None:
         proc.terminate()
         try:

@@ -40,6 +40,62 @@ def sub(name: str):
     return importlib.import_module(f"{MODULE}.{name}")
 
 
+def subs(*names: str) -> tuple:
+    """Several add-on submodules at once, e.g. ``head, lines = subs("scene.head", "scene.lines")``."""
+    return tuple(sub(n) for n in names)
+
+
+def addon_prefs():
+    """The add-on's preferences (backend URL, token file, backend Python, data folder)."""
+    return bpy.context.preferences.addons[MODULE].preferences
+
+
+def use_backend(params: dict):
+    """Point the add-on at the test's server: ``params["url"]`` and ``params["token_file"]``. Returns the
+    preferences."""
+    p = addon_prefs()
+    p.backend_url, p.token_path = params["url"], params["token_file"]
+    return p
+
+
+def backend_scenario() -> tuple[dict, "bpy.types.Context", "bpy.types.Scene"]:
+    """The start of a scenario against the test's server, argv ``ZIP PARAMS_JSON``: installs the add-on, points
+    it at the server (:func:`use_backend`) and sets the scene to 25 fps. Returns (params, context, scene)."""
+    params = json.loads(sys.argv[2])
+    install(sys.argv[1])
+    use_backend(params)
+    return (params, *scene_at_25_fps())
+
+
+def artist_nod(arm, name: str, keys: tuple[tuple[float, float], ...]):
+    """The artist's own head nod on ``arm``: a new active action ``name`` in Add mode keying the neck's X
+    rotation at ``keys`` ((frame, radians), ...). Returns (its F-curve, its channel bag)."""
+    keyframes = sub("scene.keyframes")
+    arm.animation_data.action = bpy.data.actions.new(name)
+    bag = keyframes.ensure_action(arm, name)
+    fc = keyframes.fcurve(bag, 'pose.bones["neck"].rotation_euler', 0, group="neck")
+    for f, v in keys:
+        fc.keyframe_points.insert(f, v)
+    arm.animation_data.action_blend_type = "ADD"
+    return fc, bag
+
+
+def scene_at_25_fps():
+    """(context, scene) with the scene at 25 fps (fps_base 1)."""
+    ctx = bpy.context
+    ctx.scene.render.fps, ctx.scene.render.fps_base = 25, 1.0
+    return ctx, ctx.scene
+
+
+def call(op, **kw) -> tuple[str, str]:
+    """Run an operator; returns ('FINISHED'|'CANCELLED'|'ERROR', error text): an operator's ERROR report (or a
+    failed poll) reaches Python as RuntimeError."""
+    try:
+        return sorted(op(**kw))[0], ""
+    except RuntimeError as e:
+        return "ERROR", str(e)
+
+
 def emit(result: dict) -> None:
     """Print the result for pytest (one line, prefixed) and end the process: the bpy 4.2.0 module crashes
     (SIGSEGV) while tearing Blender down at interpreter exit, after the scenario is over."""

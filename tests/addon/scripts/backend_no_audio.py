@@ -5,32 +5,15 @@ from the synthetic FLAME file with the backend's FLAME track, Preview frame and 
 argv: ZIP PARAMS_JSON with keys url, token_file, photo, track (built-in), flame, flame_track, out_dir
 """
 
-import json
 import os
-import sys
 
 import bpy
-from _common import emit, install, sub
+from _common import backend_scenario, call, emit, subs
 
-zip_path, params = sys.argv[1], json.loads(sys.argv[2])
-install(zip_path)
-prefs = bpy.context.preferences.addons["bl_ext.user_default.emodiffhead"].preferences
-prefs.backend_url, prefs.token_path = params["url"], params["token_file"]
-head = sub("scene.head")
-lines = sub("scene.lines")
-preview = sub("operators.preview")
-ctx = bpy.context
-scene = ctx.scene
-scene.render.fps = 25
+params, ctx, scene = backend_scenario()
+head, lines, preview = subs("scene.head", "scene.lines", "operators.preview")
 s = scene.emodiffhead
 out = {"version": bpy.app.version_string}
-
-
-def call(op, **kw):
-    try:
-        return sorted(op(**kw))[0], ""
-    except RuntimeError as e:
-        return "ERROR", str(e)
 
 
 bpy.ops.mesh.primitive_cube_add(size=2.0)

@@ -3,33 +3,16 @@
 argv: ZIP PARAMS_JSON with keys url, token_file, wav, photo, flame, out_dir, render_size, arkit (the 52 names)
 """
 
-import json
 import os
-import sys
 
 import bpy
 import numpy as np
-from _common import emit, evaluated_vertices, install, sub
+from _common import backend_scenario, call, emit, evaluated_vertices, subs
 
-zip_path, params = sys.argv[1], json.loads(sys.argv[2])
-install(zip_path)
-prefs = bpy.context.preferences.addons["bl_ext.user_default.emodiffhead"].preferences
-prefs.backend_url, prefs.token_path = params["url"], params["token_file"]
-keyframes = sub("scene.keyframes")
-lines = sub("scene.lines")
-mapping = sub("scene.mapping")
-ctx = bpy.context
-scene = ctx.scene
-scene.render.fps, scene.render.fps_base = 25, 1.0
+params, ctx, scene = backend_scenario()
+keyframes, lines, mapping = subs("scene.keyframes", "scene.lines", "scene.mapping")
 s = scene.emodiffhead
 out = {}
-
-
-def call(op, **kw):
-    try:
-        return sorted(op(**kw))[0], ""
-    except RuntimeError as e:
-        return "ERROR", str(e)
 
 
 def character(name: str, jaw_bone: str = ""):
@@ -74,6 +57,18 @@ sound = ed.strips.new_sound(name="line", filepath=params["wav"], channel=1, fram
 s.audio_source = "STRIP"
 s.emotion, s.intensity = "neutral", 1.0
 
+def chin_motion(ob, chin, measure) -> list[float]:
+    """``measure(rest, now)`` of the chin vertices ``chin`` ((n, 3) world positions at frame 0 and now) at every
+    other frame of the line (1, 3, ..., 77)."""
+    scene.frame_set(0)
+    rest = evaluated_vertices(ob)[chin]
+    moves = []
+    for f in range(1, 78, 2):
+        scene.frame_set(f)
+        moves.append(measure(rest, evaluated_vertices(ob)[chin]))
+    return moves
+
+
 # ---- row 3a: ARKit shape keys, no jaw bone (preset stored on the object) ------------------------------
 ob1, arm1, chin1 = character("character_no_jaw")
 ob1.emodiffhead_rig.preset = "ARKIT_SHAPE_KEYS"
@@ -82,13 +77,7 @@ out["animate_no_jaw"] = call(bpy.ops.emodiffhead.animate)
 bag = lines.bag(ob1.data.shape_keys, lines.find(ob1.data.shape_keys, "line"))
 jc = bag.fcurves.find('key_blocks["jawOpen"].value')
 out["jawopen_max"] = max(jc.evaluate(f) for f in range(1, 78)) if jc else None
-scene.frame_set(0)
-rest = evaluated_vertices(ob1)
-opening = []
-for f in range(1, 78, 2):
-    scene.frame_set(f)
-    opening.append(float(rest[chin1, 2].mean() - evaluated_vertices(ob1)[chin1, 2].mean()))
-out["chin_drop_max"] = max(opening)
+out["chin_drop_max"] = max(chin_motion(ob1, chin1, lambda rest, now: float(rest[:, 2].mean() - now[:, 2].mean())))
 out["no_jaw_bone_curves"] = sorted({fc.data_path for fc in lines.bag(arm1, lines.find(arm1, "line")).fcurves})
 
 # ---- row 3b: ARKit shape keys + a jaw bone with its own name ------------------------------------------
@@ -104,13 +93,7 @@ out["jaw_bone_rotation_max"] = max(abs(jr.evaluate(f)) for f in range(1, 78)) if
 kbag = lines.bag(ob2.data.shape_keys, lines.find(ob2.data.shape_keys, "line"))
 jc2 = kbag.fcurves.find('key_blocks["jawOpen"].value')
 out["jaw_bone_jawopen_max"] = max(jc2.evaluate(f) for f in range(1, 78)) if jc2 else None
-scene.frame_set(0)
-rest2 = evaluated_vertices(ob2)
-drops = []
-for f in range(1, 78, 2):
-    scene.frame_set(f)
-    drops.append(float(np.abs(evaluated_vertices(ob2)[chin2] - rest2[chin2]).max()))
-out["jaw_bone_chin_move_max"] = max(drops)
+out["jaw_bone_chin_move_max"] = max(chin_motion(ob2, chin2, lambda rest, now: float(np.abs(now - rest).max())))
 
 # ---- row 4: a FLAME head made from the (synthetic) FLAME file, animated, previewed, rendered ------------
 s.head_source, s.flame_path = "FLAME", params["flame"]

@@ -10,39 +10,19 @@ Steps (each result under its own key, checked by tests/addon/test_dialogue.py):
  -> preview frame, live preview on frame change and curve edit -> undo flags, File menus, tooltips.
 """
 
-import json
 import os
-import sys
 import time
 
 import bpy
-from _common import emit, install, sub
+from _common import addon_prefs, artist_nod, backend_scenario, call, emit, sub, subs
 
-zip_path, params = sys.argv[1], json.loads(sys.argv[2])
-install(zip_path)
-prefs = bpy.context.preferences.addons["bl_ext.user_default.emodiffhead"].preferences
-prefs.backend_url, prefs.token_path = params["url"], params["token_file"]
-head = sub("scene.head")
-keyframes = sub("scene.keyframes")
-lines = sub("scene.lines")
-seq = sub("scene.sequencer")
-mapping = sub("scene.mapping")
-track_io = sub("track_io")
-preview = sub("operators.preview")
-ctx = bpy.context
-scene = ctx.scene
-scene.render.fps, scene.render.fps_base = 25, 1.0
+params, ctx, scene = backend_scenario()
+prefs = addon_prefs()
+head, keyframes, lines, seq, mapping, track_io, preview = subs(
+    "scene.head", "scene.keyframes", "scene.lines", "scene.sequencer", "scene.mapping", "track_io", "operators.preview")
 s = scene.emodiffhead
 out = {}
 timings = {}
-
-
-def call(op, **kw):
-    """Run an operator; returns ('FINISHED'|'CANCELLED'|'ERROR', error text)."""
-    try:
-        return sorted(op(**kw))[0], ""
-    except RuntimeError as e:
-        return "ERROR", str(e)
 
 
 def timed(name, op, **kw):
@@ -104,13 +84,7 @@ for idb in (key, arm):
     tr.name = "artist speech"
     tr.strips.new(a.name, int(a.frame_range[0]), a)
     ad.action = None
-nod = bpy.data.actions.new("head nod")
-arm.animation_data.action = nod
-nbag = keyframes.ensure_action(arm, "head nod")
-fc = keyframes.fcurve(nbag, 'pose.bones["neck"].rotation_euler', 0, group="neck")
-for f, v in ((1, 0.0), (20, 0.15), (40, 0.0)):
-    fc.keyframe_points.insert(f, v)
-arm.animation_data.action_blend_type = "ADD"
+fc, nbag = artist_nod(arm, "head nod", ((1, 0.0), (20, 0.15), (40, 0.0)))
 nod_keys_before = curve_keys(nbag, 'pose.bones["neck"].rotation_euler')
 s.audio_source = "STRIP"
 scene.sequence_editor.active_strip = next(st for st in seq.all_strips(scene) if st.name == line1)

@@ -5,38 +5,21 @@ argv: ZIP PARAMS_JSON with keys url, token_file, wav, photo, bad_audio, out_dir,
 Prints RESULT:{...} (see tests/addon/test_e2e.py for what is checked).
 """
 
-import json
 import os
 import sys
 import time
 
 import bpy
 import numpy as np
-from _common import emit, evaluated_vertices, install, sub
+from _common import addon_prefs, backend_scenario, call, emit, evaluated_vertices, sub, subs, use_backend
 from mathutils import Vector, kdtree
 
-zip_path, params = sys.argv[1], json.loads(sys.argv[2])
-install(zip_path)
-prefs = bpy.context.preferences.addons["bl_ext.user_default.emodiffhead"].preferences
-prefs.backend_url = params["url"]
-prefs.token_path = params["token_file"]
-head = sub("scene.head")
-keyframes = sub("scene.keyframes")
-rig = sub("scene.rig")
+params, ctx, scene = backend_scenario()
+prefs = addon_prefs()
+head, keyframes, rig = subs("scene.head", "scene.keyframes", "scene.rig")
 out = {"errors": {}}
-ctx = bpy.context
-scene = ctx.scene
-scene.render.fps, scene.render.fps_base = 25, 1.0
 scene.frame_start, scene.frame_end = 1, 50
 s = scene.emodiffhead
-
-
-def call(op, **kw):
-    """Run an operator; returns ('FINISHED'|'CANCELLED', error text)."""
-    try:
-        return sorted(op(**kw))[0], ""
-    except RuntimeError as e:  # an operator's ERROR report reaches Python as RuntimeError
-        return "ERROR", str(e)
 
 
 t0 = time.monotonic()
@@ -166,8 +149,19 @@ class Event:
         self.type = type_
 
 
-class ModalDriver:
-    """Stands in for the operator instance Blender would create (same methods, real context)."""
+class StandIn:
+    """Stands in for the operator instance Blender would create (a subclass copies the operator's methods; the
+    context is real); keeps the operator's reports as [kind, text]."""
+
+    def __init__(self):
+        self.reports = []
+
+    def report(self, kind, text):
+        self.reports.append([sorted(kind)[0], text])
+
+
+class ModalDriver(StandIn):
+    """The render operator."""
 
     _timer = None
     _job = None
@@ -175,12 +169,6 @@ class ModalDriver:
     _start = Op._start
     _cleanup = Op._cleanup
     modal = Op.modal
-
-    def __init__(self):
-        self.reports = []
-
-    def report(self, kind, text):
-        self.reports.append([sorted(kind)[0], text])
 
 
 drv = ModalDriver()
@@ -210,8 +198,8 @@ out["server_job_state"] = sub("preferences").make_client(ctx).job_status(job_id)
 AOp = sub("operators.animate").EMODIFFHEAD_OT_animate
 
 
-class AnimateDriver:
-    """Stands in for the operator instance Blender would create (same methods, real context)."""
+class AnimateDriver(StandIn):
+    """The animate operator."""
 
     bl_idname, bl_label = AOp.bl_idname, AOp.bl_label
     _timer = None
@@ -225,12 +213,6 @@ class AnimateDriver:
     prepare = AOp.prepare
     request = staticmethod(AOp.request)
     apply = AOp.apply
-
-    def __init__(self):
-        self.reports = []
-
-    def report(self, kind, text):
-        self.reports.append([sorted(kind)[0], text])
 
 
 ad = AnimateDriver()
@@ -269,7 +251,7 @@ prefs.backend_url = "http://127.0.0.1:9"  # nothing listens on the discard port
 out["errors"]["server_down"] = call(bpy.ops.emodiffhead.create_head)
 
 # the UI's way of calling (INVOKE_DEFAULT): without a window, invoke_modal falls back to execute
-prefs.backend_url, prefs.token_path = params["url"], params["token_file"]
+use_backend(params)
 s.head_source = "BUILTIN"
 n_heads = len([o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys])
 try:

@@ -10,19 +10,13 @@ pi, frames outside the keys), the fast-path blockers, and the exports after a dr
 import json
 import sys
 
-import bpy
-from _common import emit, install, sub
+from _common import emit, install, scene_at_25_fps, subs
 
 zip_path, glb, track_in, params = sys.argv[1:5]
 params = json.loads(params)
 install(zip_path)
-head = sub("scene.head")
-keyframes = sub("scene.keyframes")
-export = sub("scene.export")
-track_io = sub("track_io")
-ctx = bpy.context
-scene = ctx.scene
-scene.render.fps = 25
+head, keyframes, export, track_io = subs("scene.head", "scene.keyframes", "scene.export", "track_io")
+ctx, scene = scene_at_25_fps()
 mesh, arm = head.import_glb(ctx, glb)
 f0 = params["frame_start"]
 track = track_io.read_track(track_in)

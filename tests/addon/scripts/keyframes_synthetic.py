@@ -9,20 +9,15 @@ import json
 import sys
 
 import bpy
-from _common import emit, evaluated_vertices, install, sub
+from _common import emit, evaluated_vertices, install, scene_at_25_fps, subs
 
 zip_path, glb, track_in, track_out, params = sys.argv[1:6]
 params = json.loads(params)
 install(zip_path)
-head = sub("scene.head")
-keyframes = sub("scene.keyframes")
-export = sub("scene.export")
-track_io = sub("track_io")
-emotion_ops = sub("operators.emotion")
+head, keyframes, export, track_io, emotion_ops = subs("scene.head", "scene.keyframes", "scene.export", "track_io",
+                                                      "operators.emotion")
 out = {}
-ctx = bpy.context
-scene = ctx.scene
-scene.render.fps = 25
+ctx, scene = scene_at_25_fps()
 mesh, arm = head.import_glb(ctx, glb)
 ctx.scene.emodiffhead.head = mesh
 f0 = params["frame_start"]

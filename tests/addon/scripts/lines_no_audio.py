@@ -10,22 +10,17 @@ import sys
 
 import bpy
 import numpy as np
-from _common import emit, install, sub
+from _common import artist_nod, call, emit, install, scene_at_25_fps, subs
 
 zip_path, glb, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 install(zip_path)
-head = sub("scene.head")
-keyframes = sub("scene.keyframes")
-lines = sub("scene.lines")
-seq = sub("scene.sequencer")
-mapping = sub("scene.mapping")
-export = sub("scene.export")
-track_io = sub("track_io")
-emotion_ops = sub("operators.emotion")
-ctx = bpy.context
-scene = ctx.scene
-scene.render.fps = 25
+head, keyframes, lines, seq, mapping, export, track_io, emotion_ops = subs(
+    "scene.head", "scene.keyframes", "scene.lines", "scene.sequencer", "scene.mapping", "scene.export", "track_io",
+    "operators.emotion")
+ctx, scene = scene_at_25_fps()
 out = {"version": bpy.app.version_string}
+# greyed-out buttons say why (poll_message_set): no head yet, no render running
+out["poll_reasons"] = [call(bpy.ops.emodiffhead.emotion_key), call(bpy.ops.emodiffhead.render_cancel)]
 mesh, arm = head.import_glb(ctx, glb)
 scene.emodiffhead.head = mesh
 key = mesh.data.shape_keys
@@ -56,13 +51,7 @@ back = export.evaluate_track(ctx, mesh, (60, 60 + B.num_frames - 1))
 out["export_b_err"] = float(np.abs(np.array(back.expression) - np.array(B.expression)).max())
 
 # the artist's nod (active action, Add) on the rig; importing line A again leaves it alone
-nod = bpy.data.actions.new("nod")
-arm.animation_data.action = nod
-nbag = keyframes.ensure_action(arm, "nod")
-fc = keyframes.fcurve(nbag, 'pose.bones["neck"].rotation_euler', 0, group="neck")
-for f, v in ((1, 0.0), (10, 0.2), (20, 0.0)):
-    fc.keyframe_points.insert(f, v)
-arm.animation_data.action_blend_type = "ADD"
+fc, nbag = artist_nod(arm, "nod", ((1, 0.0), (10, 0.2), (20, 0.0)))
 out["reimport_a"] = sorted(bpy.ops.emodiffhead.import_track(filepath=params["track_a"]))
 out["nod_after"] = [[k.co.x, k.co.y] for k in fc.keyframe_points] + [len(nbag.fcurves)]
 out["jaw_a_again"] = [jaw_key_at(1 + i) for i in (5, 15, 25)]

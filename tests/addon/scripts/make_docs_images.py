@@ -35,13 +35,12 @@ if os.environ.get("EMODIFFHEAD_DOCS_STAGE") != "blender":
 
 # ---- stage 2: inside bpy ---------------------------------------------------------------------------
 import bpy  # noqa: E402
-from _common import install, sub  # noqa: E402
+from _common import install, sub, use_backend  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
 EXAMPLES = REPO / "backend" / "emodiffhead" / "assets" / "examples"
 install(os.environ["EMODIFFHEAD_ZIP"])
-prefs = bpy.context.preferences.addons["bl_ext.user_default.emodiffhead"].preferences
-prefs.backend_url, prefs.token_path = os.environ["EMODIFFHEAD_URL"], os.environ["EMODIFFHEAD_TOKEN_FILE"]
+use_backend({"url": os.environ["EMODIFFHEAD_URL"], "token_file": os.environ["EMODIFFHEAD_TOKEN_FILE"]})
 ctx, scene = bpy.context, bpy.context.scene
 scene.render.fps = 25
 s = scene.emodiffhead

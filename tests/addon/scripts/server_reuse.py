@@ -8,23 +8,16 @@ import json
 import sys
 
 import bpy
-from _common import emit, install, sub
+from _common import addon_prefs, call, emit, install, sub
 
 zip_path, params = sys.argv[1], json.loads(sys.argv[2])
 install(zip_path)
-prefs = bpy.context.preferences.addons["bl_ext.user_default.emodiffhead"].preferences
+prefs = addon_prefs()
 prefs.backend_url = params["unused_url"]
 prefs.backend_python = "/nonexistent/python"  # starting a process would fail: only reuse can succeed
 prefs.data_dir = params["data_dir"]
 prefs.token_path = ""
 out = {}
-
-
-def call(op):
-    try:
-        return sorted(op())[0], ""
-    except RuntimeError as e:
-        return "ERROR", str(e)
 
 
 server_process = sub("server_process")

@@ -7,7 +7,7 @@ import pytest
 
 from emodiffhead.audio.io import AudioClip
 from emodiffhead.errors import CancelledError
-from emodiffhead.render.video import probe_mp4, read_video_frames, write_mp4
+from emodiffhead.video import probe_mp4, read_video_frames, write_mp4
 
 
 def _frames(n, h=64, w=96):
@@ -95,7 +95,7 @@ def test_source_rate_and_channels_are_kept_in_the_aac(tmp_path, as_clip):
     """A 48 kHz stereo source stays 48 kHz stereo in the mp4 (the 16 kHz mono clip is only for analysis),
     and its 12 kHz tone survives."""
     from emodiffhead.audio.io import load_audio
-    from emodiffhead.render.video import AAC_BITRATE_PER_CHANNEL, plan_audio
+    from emodiffhead.video import AAC_BITRATE_PER_CHANNEL, plan_audio
 
     src = _stereo_48k_wav(tmp_path / "s.wav")
     audio = load_audio(src) if as_clip else src
@@ -114,7 +114,7 @@ def test_source_rate_and_channels_are_kept_in_the_aac(tmp_path, as_clip):
 
 
 def test_rates_aac_cannot_carry_go_to_the_next_allowed_one():
-    from emodiffhead.render.video import aac_rate
+    from emodiffhead.video import aac_rate
 
     assert aac_rate(48000) == 48000 and aac_rate(44100) == 44100 and aac_rate(16000) == 16000
     assert aac_rate(37800) == 44100 and aac_rate(192000) == 96000 and aac_rate(6000) == 8000
@@ -144,7 +144,7 @@ def _top_level_boxes(path):
 
 
 def test_mp4_is_faststart_moov_before_mdat(tmp_path, example_audio):
-    from emodiffhead.render.video import mp4_boxes
+    from emodiffhead.video import mp4_boxes
 
     out = write_mp4(_frames(30), tmp_path / "f.mp4", 25.0, audio=example_audio)
     kinds = _top_level_boxes(out)
@@ -169,7 +169,7 @@ def test_yuv_conversion_matches_the_encoder_default_colours(tmp_path, example_ph
     import av
 
     from emodiffhead.face.image import load_photo
-    from emodiffhead.render import video
+    from emodiffhead import video
 
     import cv2
 
@@ -208,7 +208,7 @@ def test_many_channels_are_mixed_to_stereo_and_odd_rates_go_up(tmp_path):
 def test_an_encoder_failure_mid_stream_stops_the_producer_and_leaves_no_file(tmp_path, monkeypatch):
     """The encoder thread fails after some frames while the producer still has frames queued: the error
     reaches the caller (no hang), nothing is written."""
-    from emodiffhead.render import video
+    from emodiffhead import video
 
     real = video._Muxer.video
 

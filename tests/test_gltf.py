@@ -11,7 +11,7 @@ import pytest
 
 from emodiffhead.errors import TrackError
 from emodiffhead.head import JOINT_NAMES
-from emodiffhead.head.gltf import export_glb, export_glb_bytes, gltf_vertex_map
+from emodiffhead.gltf import export_glb, export_glb_bytes, gltf_vertex_map
 from emodiffhead.track import Track
 from synthetic_heads import make_head
 

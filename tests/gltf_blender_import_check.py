@@ -2,7 +2,7 @@
 
 Run in its own process (bpy keeps global state)::
 
-    python tests/head/blender_import_check.py head.glb out.npz [SHAPE_KEY] [BONE]
+    python tests/gltf_blender_import_check.py head.glb out.npz [SHAPE_KEY] [BONE]
 
 Prints one JSON line: shape key names, bones with parents, vertex count, actions. Writes ``out.npz`` with
 the evaluated vertex positions (converted back to glTF axes: x, y up, z forward) for the rest pose

@@ -1,6 +1,8 @@
 """Export a head model (and optionally a track) as glTF 2.0 binary (.glb) for Blender and other tools.
 
-What the file holds (written by hand following the glTF 2.0 spec; numpy only):
+It sits above both ``head`` and ``track`` (it reads a head model and a track), see docs/architecture.md.
+What the file holds (written with numpy following the glTF 2.0 spec; ``pygltflib``, ``trimesh`` and Blender
+read it back in the tests):
 
 - one mesh: the shaped neutral head (POSITION, NORMAL, TEXCOORD_0 when the model has UVs; vertices are
   split along UV seams; COLOR_0 part colours for the built-in head), one morph target per expression
@@ -25,9 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from ..fileio import atomic_write_bytes
-from .model import JOINT_NAMES, HeadModel
+from . import __version__
+from .errors import InputFileError
+from .fileio import atomic_write_bytes
+from .head.builtin import builtin_vertex_colors
+from .head.mesh import vertex_normals
+from .head.model import JOINT_NAMES, HeadModel
+from .track import Track, check_compatible
 
 __all__ = ["export_glb", "export_glb_bytes", "gltf_vertex_map"]
 
@@ -49,18 +57,6 @@ def gltf_vertex_map(head: HeadModel, with_uv: bool = True) -> tuple[np.ndarray, 
         uv = np.stack([uv[:, 0], 1.0 - uv[:, 1]], axis=1).astype(np.float32)
         return uniq[:, 0], inverse.reshape(-1, 3), uv
     return np.arange(head.num_vertices), head.faces.astype(np.int64), None
-
-
-def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) unit area-weighted vertex normals."""
-    tri = vertices[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    n = np.zeros_like(vertices, dtype=np.float64)
-    for k in range(3):
-        np.add.at(n, faces[:, k], fn)
-    length = np.linalg.norm(n, axis=1, keepdims=True)
-    n = np.where(length > 0, n / np.maximum(length, 1e-20), [0.0, 0.0, 1.0])
-    return n.astype(np.float32)
 
 
 def _top4_weights(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,15 +124,6 @@ class _Builder:
         return len(self.accessors) - 1
 
 
-def _rotvec_to_quat(rotvec: np.ndarray) -> np.ndarray:
-    """(..., 3) axis-angle to (..., 4) unit quaternions (x, y, z, w), glTF order."""
-    rv = np.asarray(rotvec, np.float64)
-    angle = np.linalg.norm(rv, axis=-1, keepdims=True)
-    axis = rv / np.maximum(angle, 1e-12)
-    q = np.concatenate([axis * np.sin(angle / 2), np.cos(angle / 2)], axis=-1)
-    return q
-
-
 def _continuous(q: np.ndarray) -> np.ndarray:
     """Flip quaternion signs along axis 0 so consecutive keys take the short way (T, 4)."""
     q = q.copy()
@@ -150,28 +137,26 @@ def _default_colors(head: HeadModel) -> np.ndarray | None:
     """The built-in head's part colours (skin, lips, teeth, eyes); None for other models."""
     if head.name != "builtin":
         return None
-    from .builtin import builtin_vertex_colors
-
     return builtin_vertex_colors(head)
 
 
-def _build(head: HeadModel, shape: np.ndarray | None, track, with_uv: bool,
-           vertex_colors: np.ndarray | None) -> tuple[dict, bytes]:
-    from .. import __version__
-
+def _identity(head: HeadModel, shape: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(shape (S,), shaped neutral vertices (V, 3), rest joints (5, 3)) of this identity."""
     S = head.num_shape
     shape = np.zeros(S, np.float32) if shape is None else np.asarray(shape, np.float32).reshape(-1)
     if shape.shape[0] != S:
-        from ..errors import InputFileError
-
         raise InputFileError(f"shape has {shape.shape[0]} coefficients; model {head.name!r} has {S}")
     verts = head.template + np.einsum("vck,k->vc", head.shape_basis, shape)
-    joints = head.joint_regressor @ verts  # (5, 3) rest joints of this identity
-    src, tris, uv = gltf_vertex_map(head, with_uv)
-    normals = _vertex_normals(verts.astype(np.float64), head.faces)[src]
-    pos = verts[src].astype(np.float32)
+    return shape, verts, head.joint_regressor @ verts
 
-    b = _Builder()
+
+def _mesh(b: _Builder, head: HeadModel, verts: np.ndarray, with_uv: bool,
+          vertex_colors: np.ndarray | None) -> tuple[dict, bool]:
+    """The glTF mesh (one skinned primitive with a morph target per expression component); and whether it
+    carries vertex colours."""
+    src, tris, uv = gltf_vertex_map(head, with_uv)
+    normals = vertex_normals(verts.astype(np.float64), head.faces)[src]
+    pos = verts[src].astype(np.float32)
     attrs = {
         "POSITION": b.accessor(pos, "VEC3", minmax=True, target=_ARRAY_BUFFER),
         "NORMAL": b.accessor(normals, "VEC3", target=_ARRAY_BUFFER),
@@ -197,7 +182,11 @@ def _build(head: HeadModel, shape: np.ndarray | None, track, with_uv: bool,
     if targets:  # glTF: weights and target names only with at least one target
         mesh["weights"] = [0.0] * head.num_expression
         mesh["extras"] = {"targetNames": list(head.expression_names)}
+    return mesh, colors is not None
 
+
+def _skeleton(b: _Builder, head: HeadModel, joints: np.ndarray) -> tuple[list[dict], dict]:
+    """Joint nodes (0..4, root first) plus the mesh node (last), and the skin binding them."""
     parents = [int(p) for p in head.parents]
     nodes: list[dict] = []
     for j, name in enumerate(JOINT_NAMES):
@@ -207,13 +196,22 @@ def _build(head: HeadModel, shape: np.ndarray | None, track, with_uv: bool,
         if children:
             node["children"] = children
         nodes.append(node)
-    mesh_node = len(nodes)
     nodes.append({"name": f"{head.name}_head", "mesh": 0, "skin": 0})
     ibm = np.tile(np.eye(4, dtype=np.float32), (len(JOINT_NAMES), 1, 1))
     ibm[:, :3, 3] = -joints
     skin = {"name": "head_rig", "joints": list(range(len(JOINT_NAMES))), "skeleton": 0,
             "inverseBindMatrices": b.accessor(ibm.transpose(0, 2, 1).reshape(-1, 16), "MAT4")}  # column-major
+    return nodes, skin
 
+
+def _build(head: HeadModel, shape: np.ndarray | None, track: Track | None, with_uv: bool,
+           vertex_colors: np.ndarray | None) -> tuple[dict, bytes]:
+    """The glTF JSON document and its binary buffer."""
+    shape, verts, joints = _identity(head, shape)
+    b = _Builder()
+    mesh, colored = _mesh(b, head, verts, with_uv, vertex_colors)
+    nodes, skin = _skeleton(b, head, joints)
+    mesh_node = len(nodes) - 1
     gltf: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": f"emodiffhead {__version__}"},
         "scene": 0,
@@ -222,7 +220,7 @@ def _build(head: HeadModel, shape: np.ndarray | None, track, with_uv: bool,
         "meshes": [mesh],
         "skins": [skin],
         "materials": [{"name": "skin", "pbrMetallicRoughness": {
-            "baseColorFactor": [1.0, 1.0, 1.0, 1.0] if colors is not None else _SKIN_RGBA, "metallicFactor": 0.0,
+            "baseColorFactor": [1.0, 1.0, 1.0, 1.0] if colored else _SKIN_RGBA, "metallicFactor": 0.0,
                                                                 "roughnessFactor": 0.6}}],
         "extras": {"emodiffhead": {"head_model": head.name, "expression_names": list(head.expression_names),
                                    "shape": [float(x) for x in shape], "joint_names": list(JOINT_NAMES)}},
@@ -238,9 +236,8 @@ def _build(head: HeadModel, shape: np.ndarray | None, track, with_uv: bool,
     return gltf, bytes(b.bin)
 
 
-def _animation(b: _Builder, head: HeadModel, track, joints: np.ndarray, mesh_node: int) -> dict:
-    from ..track import check_compatible
-
+def _animation(b: _Builder, head: HeadModel, track: Track, joints: np.ndarray, mesh_node: int) -> dict:
+    """The track as animation "track": morph weights, joint rotations and root translation per frame."""
     track.validate()
     check_compatible(track, head.expression_names, head.name)
     T, E = track.num_frames, head.num_expression
@@ -255,7 +252,7 @@ def _animation(b: _Builder, head: HeadModel, track, joints: np.ndarray, mesh_nod
     if E:
         add(mesh_node, "weights", np.asarray(track.expression, np.float32).reshape(-1), "SCALAR")
     for j in range(len(JOINT_NAMES)):
-        q = _continuous(_rotvec_to_quat(track.pose[:, j]))
+        q = _continuous(Rotation.from_rotvec(np.asarray(track.pose[:, j], np.float64)).as_quat())  # (x, y, z, w)
         add(j, "rotation", q.astype(np.float32), "VEC4")
     add(0, "translation", (joints[0][None] + np.asarray(track.translation, np.float32)).astype(np.float32), "VEC3")
     return {"name": "track", "samplers": samplers, "channels": channels}
@@ -273,8 +270,8 @@ def _glb(gltf: dict, binary: bytes) -> bytes:
     ])
 
 
-def export_glb_bytes(head: HeadModel, shape: np.ndarray | None = None, track=None, with_uv: bool = True,
-                     vertex_colors: np.ndarray | None = None) -> bytes:
+def export_glb_bytes(head: HeadModel, shape: np.ndarray | None = None, track: Track | None = None,
+                     with_uv: bool = True, vertex_colors: np.ndarray | None = None) -> bytes:
     """The head as a .glb file in memory.
 
     head: the model; shape: (S,) identity coefficients (zeros if None); track: optional
@@ -287,8 +284,8 @@ def export_glb_bytes(head: HeadModel, shape: np.ndarray | None = None, track=Non
     return _glb(gltf, binary)
 
 
-def export_glb(head: HeadModel, path: str | os.PathLike, shape: np.ndarray | None = None, track=None,
-               with_uv: bool = True, vertex_colors: np.ndarray | None = None) -> Path:
+def export_glb(head: HeadModel, path: str | os.PathLike, shape: np.ndarray | None = None,
+               track: Track | None = None, with_uv: bool = True, vertex_colors: np.ndarray | None = None) -> Path:
     """Write :func:`export_glb_bytes` to ``path`` atomically (temp file + rename). Returns the path."""
     data = export_glb_bytes(head, shape=shape, track=track, with_uv=with_uv, vertex_colors=vertex_colors)
     return atomic_write_bytes(path, data)

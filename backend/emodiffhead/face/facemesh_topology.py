@@ -2,7 +2,8 @@
 
 The triangles are the 3-cliques of ``FACEMESH_TESSELATION`` minus the two spurious cliques that are not
 faces (their three edges are each shared by three cliques). The mesh has four boundary loops: the face
-oval, the inner lips (mouth opening) and the two eye openings; ``*_LOOP`` give them in order.
+oval, the inner lips (mouth opening) and the two eye openings; ``*_LOOP`` give them in order. Landmarks
+468..477 are the irises (refine_landmarks=True); they are not part of the tessellation.
 """
 
 from __future__ import annotations
@@ -13,21 +14,13 @@ import itertools
 
 import numpy as np
 
-#: Landmarks 468..477 are the irises (refine_landmarks=True); they are not part of the tessellation.
-NUM_MESH_POINTS = 468
-IRIS_RIGHT = np.arange(468, 473)  # the subject's right eye (image left), centre first
-IRIS_LEFT = np.arange(473, 478)
-
 #: A few named landmarks.
 UPPER_LIP_INNER_MID = 13
 LOWER_LIP_INNER_MID = 14
-UPPER_LIP_OUTER_MID = 0
-LOWER_LIP_OUTER_MID = 17
 MOUTH_CORNER_RIGHT = 78  # inner corner, image left
 MOUTH_CORNER_LEFT = 308
 CHIN = 152
 NOSE_TIP = 1
-FOREHEAD = 10
 EYE_RIGHT_OUTER, EYE_RIGHT_INNER = 33, 133
 EYE_LEFT_OUTER, EYE_LEFT_INNER = 263, 362
 EYE_RIGHT_UPPER, EYE_RIGHT_LOWER = 159, 145

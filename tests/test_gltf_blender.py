@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from emodiffhead.head import JOINT_NAMES
-from emodiffhead.head.gltf import export_glb, gltf_vertex_map
+from emodiffhead.gltf import export_glb, gltf_vertex_map
 from emodiffhead.track import Track
 
 if importlib.util.find_spec("bpy") is None:  # bpy==5.0.1 is a test dependency; not imported here
     pytest.skip("bpy is not installed", allow_module_level=True)
 
-SCRIPT = Path(__file__).with_name("blender_import_check.py")
+SCRIPT = Path(__file__).with_name("gltf_blender_import_check.py")
 
 
 def kabsch_angle(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,5 +1,9 @@
-"""mp4 out: H.264 video + AAC audio (source rate and channels) with PyAV, faststart, encoded on a second
-thread, written to a temp file and renamed when complete."""
+"""Video files with PyAV, below every package that reads or writes them (face extraction and training read
+videos; the renderers write them).
+
+mp4 out: H.264 video + AAC audio (source rate and channels), faststart, encoded on a second thread,
+written to a temp file and renamed when complete. In: :func:`read_video_frames`, :func:`video_fps`, and
+:func:`probe_mp4` / :func:`mp4_boxes` to inspect what was written."""
 
 from __future__ import annotations
 
@@ -11,9 +15,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..errors import InputFileError
-from ..fileio import atomic_path
-from ..progress import CancelFn, ProgressFn, check_cancel, report
+from .errors import InputFileError
+from .fileio import atomic_path
+from .progress import CancelFn, ProgressFn, check_cancel, report
 
 #: x264 settings: real time at 1080p on two cores (with the encoder on its own thread), visually lossless-ish.
 X264_OPTIONS = {"preset": "veryfast", "crf": "20"}
