@@ -166,28 +166,19 @@ def _sharpness(images: np.ndarray) -> float:
     return float(np.mean([cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() for im in images]))
 
 
-def heldout(args) -> list[dict]:
-    """Warp vs refined vs real on the clip's held-out frames (see the module docstring)."""
-    import cv2
+def _heldout_renders(args, head, frames: list, fps: float):
+    """Real, warp and refined (one per ``--strength``) frames of the clip's last 20%: (results {name: (N, H, W, 3)},
+    seconds per frame {name: s, "cpu NAME": CPU s}, the held-out audio, the first held-out frame, T)."""
     import torch
 
     from emodiffhead.audio.io import SAMPLE_RATE, AudioClip, load_audio
-    from emodiffhead.diffusion import refiner_region as rr
-    from emodiffhead.diffusion.metrics import psnr, ssim
     from emodiffhead.diffusion.refiner_renderer import RefinerRenderer
-    from emodiffhead.face.extract import extract_track, video_landmarks
-    from emodiffhead.head import load_head
-    from emodiffhead.video import read_video_frames, video_fps, write_mp4
+    from emodiffhead.face.extract import extract_track
     from emodiffhead.render.warp_renderer import WarpRenderer
     from emodiffhead.track import load_track, save_track
 
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    head = load_head("builtin")
-    frames = list(read_video_frames(args.video))
-    fps = video_fps(args.video)
-    cached = out / "track.npz"  # the extracted track of the whole clip (re-used by later runs)
+    cached = Path(args.out) / "track.npz"  # the extracted track of the whole clip (re-used by later runs)
     if cached.is_file():
         track = load_track(cached)
     else:
@@ -197,16 +188,12 @@ def heldout(args) -> list[dict]:
     cut = int(round(T * 0.8))
     val = track.slice(cut, T)
     clip = load_audio(args.video, require_sound=False)
-    a0 = int(round(cut / fps * SAMPLE_RATE))
-    seg = AudioClip.from_array(clip.samples[a0:], SAMPLE_RATE)
-    real = np.stack(frames[cut:T])
+    seg = AudioClip.from_array(clip.samples[int(round(cut / fps * SAMPLE_RATE)):], SAMPLE_RATE)
     warp_r = WarpRenderer()
     warp_r.prepare(frames[0], head, size=min(frames[0].shape[:2]))
     t = time.perf_counter()
-    warp = np.stack(list(warp_r.frames(val)))
-    warp_s = (time.perf_counter() - t) / len(warp)
-    results = {"real": real, "warp": warp}
-    timing = {"warp": warp_s}
+    results = {"real": np.stack(frames[cut:T]), "warp": np.stack(list(warp_r.frames(val)))}
+    timing = {"warp": (time.perf_counter() - t) / len(results["warp"])}
     for strength in args.strength:
         rend = RefinerRenderer(weights=args.weights, strength=strength, steps=args.steps, threads=args.threads)
         rend.prepare(frames[0], head, size=min(frames[0].shape[:2]))
@@ -214,8 +201,17 @@ def heldout(args) -> list[dict]:
         results[f"refined s={strength:g}"] = np.stack(list(rend.frames(val, audio=seg)))
         timing[f"refined s={strength:g}"] = (time.perf_counter() - t) / val.num_frames
         timing[f"cpu refined s={strength:g}"] = (time.process_time() - c) / val.num_frames
+    return results, timing, seg, cut, T
+
+
+def _write_and_sync(args, results: dict, seg, fps: float) -> tuple[dict, dict]:
+    """Write every output as an mp4 with the held-out audio; (paths {name: mp4}, lip sync {name: facemetrics
+    lipsync record} against the real clip, when --facemetrics is given)."""
+    from emodiffhead.video import write_mp4
+
+    out = Path(args.out)
     sync, paths = {}, {}
-    write_mp4(list(real), out / "real.mp4", fps, audio=seg)
+    write_mp4(list(results["real"]), out / "real.mp4", fps, audio=seg)
     for k, v in results.items():
         if k == "real":
             continue
@@ -228,25 +224,39 @@ def heldout(args) -> list[dict]:
                 sync[k] = json.loads(r.stdout.strip().splitlines()[-1])
             except (IndexError, json.JSONDecodeError):
                 sync[k] = {"error": r.stderr[-200:]}
-    # landmarks of every frame (mediapipe face mesh over the video, as prepare uses; gaps filled)
-    lm_cache = out / "real_landmarks.npy"
+    return paths, sync
+
+
+def _region_crops(args, results: dict, paths: dict, cut: int, T: int) -> dict:
+    """{name: {region: crops}}: mouth (128 px) and face (256 px) crops boxed on the real frames' landmarks, and
+    "aligned" ones boxed on the landmarks detected on each video's own frames (head placement, which the refiner
+    does not change, left out; mouth appearance measured)."""
+    from emodiffhead.diffusion import refiner_region as rr
+    from emodiffhead.face.extract import video_landmarks
+
+    lm_cache = Path(args.out) / "real_landmarks.npy"  # mediapipe face mesh over the video, as prepare uses
     if not lm_cache.is_file():
         np.save(lm_cache, video_landmarks(args.video)[0])
-    lms = np.load(lm_cache)[cut:T]
-    mouth_boxes = rr.region_boxes(np.stack(lms), "mouth")
-    face_boxes = rr.region_boxes(np.stack(lms), "face")
-    crops = {k: {"mouth": np.stack([rr.crop(f, b, 128) for f, b in zip(v, mouth_boxes)]),
-                 "face": np.stack([rr.crop(f, b, 256) for f, b in zip(v, face_boxes)])} for k, v in results.items()}
-    # aligned crops: each video boxed on the landmarks detected on its own frames (head placement, which the
-    # refiner does not change, left out; mouth appearance measured)
+    lms = np.stack(np.load(lm_cache)[cut:T])
+    crops = {}
     for k, v in results.items():
-        own = np.stack(lms) if k == "real" else video_landmarks(paths[k])[0][:len(v)]
-        crops[k]["mouth aligned"] = np.stack([rr.crop(f, b, 128) for f, b in zip(v, rr.region_boxes(own, "mouth"))])
-        crops[k]["face aligned"] = np.stack([rr.crop(f, b, 256) for f, b in zip(v, rr.region_boxes(own, "face"))])
+        own = lms if k == "real" else video_landmarks(paths[k])[0][:len(v)]
+        crops[k] = {}
+        for name, boxes_from in (("", lms), (" aligned", own)):
+            for region, size in (("mouth", 128), ("face", 256)):
+                boxes = rr.region_boxes(boxes_from, region)
+                crops[k][region + name] = np.stack([rr.crop(f, b, size) for f, b in zip(v, boxes)])
+    return crops
+
+
+def _heldout_rows(crops: dict, sync: dict, timing: dict) -> list[dict]:
+    """One row per output: PSNR / SSIM / sharpness against the real crops per region, lip sync, seconds per frame."""
+    from emodiffhead.diffusion.metrics import psnr, ssim
+
     rows = []
     regions = ("mouth aligned", "face aligned", "mouth", "face")
     sharp_real = {reg: _sharpness(crops["real"][reg]) for reg in regions}
-    for k in results:
+    for k in crops:
         row = {"output": k}
         for reg in regions:
             a, b = crops["real"][reg], crops[k][reg]
@@ -261,18 +271,40 @@ def heldout(args) -> list[dict]:
         if f"cpu {k}" in timing:
             row["CPU s/frame"] = round(timing[f"cpu {k}"], 3)
         rows.append(row)
+    return rows
+
+
+def _heldout_sheet(args, crops: dict, cut: int) -> None:
+    """A contact sheet of aligned mouth crops: real / warp / the first refined output, evenly spread frames."""
+    import cv2
+
+    n = len(crops["real"]["mouth aligned"])
+    pick = np.linspace(0, n - 1, min(args.sheet_columns, n)).round().astype(int)
+    keys = ["real", "warp"] + [k for k in crops if k.startswith("refined")][:1]
+    tile = 96
+    sheet = np.concatenate([np.concatenate([cv2.resize(crops[k]["mouth aligned"][i], (tile, tile),
+                                                       interpolation=cv2.INTER_AREA) for i in pick], 1)
+                            for k in keys], 0)
+    Path(args.sheet).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.sheet), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    print(f"contact sheet ({' / '.join(keys)}, frames {cut + pick[0]}..{cut + pick[-1]}): {args.sheet}")
+
+
+def heldout(args) -> list[dict]:
+    """Warp vs refined vs real on the clip's held-out frames (see the module docstring)."""
+    from emodiffhead.head import load_head
+    from emodiffhead.video import read_video_frames, video_fps
+
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    frames = list(read_video_frames(args.video))
+    fps = video_fps(args.video)
+    results, timing, seg, cut, T = _heldout_renders(args, load_head("builtin"), frames, fps)
+    paths, sync = _write_and_sync(args, results, seg, fps)
+    crops = _region_crops(args, results, paths, cut, T)
+    rows = _heldout_rows(crops, sync, timing)
     if args.sheet:
-        n = len(real)
-        pick = np.linspace(0, n - 1, min(args.sheet_columns, n)).round().astype(int)
-        keys = ["real", "warp"] + [k for k in results if k.startswith("refined")][:1]
-        tile = 96
-        sheet = np.concatenate([np.concatenate([cv2.resize(crops[k]["mouth aligned"][i], (tile, tile),
-                                                           interpolation=cv2.INTER_AREA) for i in pick], 1)
-                                for k in keys], 0)
-        Path(args.sheet).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(args.sheet), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-        print(f"contact sheet ({' / '.join(keys)}, frames {cut + pick[0]}..{cut + pick[-1]}): {args.sheet}")
-    np.savez_compressed(out / "mouth_crops.npz", **{k.replace(" ", "_"): v["mouth"] for k, v in crops.items()})
+        _heldout_sheet(args, crops, cut)
+    np.savez_compressed(Path(args.out) / "mouth_crops.npz", **{k.replace(" ", "_"): v["mouth"] for k, v in crops.items()})
     return rows
 
 

@@ -193,7 +193,7 @@ def fresh_workdir(path: Path) -> Path:
 def make_clip(video: Path, out: Path, frames: int | None) -> Path:
     """``video`` itself (frames None) or a new mp4 of its first ``frames`` frames and their audio."""
     from emodiffhead.audio.io import AudioClip, load_audio
-    from emodiffhead.render.video import read_video_frames, video_fps, write_mp4
+    from emodiffhead.video import read_video_frames, video_fps, write_mp4
 
     if not video.is_file():
         raise GpuCheckError(f"video not found: {video} (pass --video, e.g. ../shared/data/video/"
@@ -257,7 +257,7 @@ def render_end(video: Path, dataset: Path, weights: Path, out: Path, s: Settings
     its extracted track (the product path: ``render_video`` with the "diffusion" renderer)."""
     from emodiffhead.audio.io import AudioClip, load_audio
     from emodiffhead.render.pipeline import render_video
-    from emodiffhead.render.video import probe_mp4, read_video_frames
+    from emodiffhead.video import probe_mp4, read_video_frames
     from emodiffhead.track import load_track
 
     name = json.loads((dataset / "dataset.json").read_text())["videos"][0]["name"]
@@ -291,7 +291,8 @@ def print_table(rows: dict) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--smoke", action="store_true", help="CPU smoke run: tiny config, 2 steps, 12 frames (seconds)")
-    p.add_argument("--video", type=Path, default=VIDEO, help="a talking-head video with audio (default: the shared one)")
+    p.add_argument("--video", type=Path, default=VIDEO,
+                   help="a talking-head video with audio (default: the shared one)")
     p.add_argument("--workdir", type=Path, default=REPO / "out" / "gpu_check", help="outputs (replaced)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default 300; --smoke 2)")
     p.add_argument("--frames", type=int, default=None, help="use the first N frames of the video (default all; "

@@ -8,7 +8,8 @@ Modules:
     config.py          configs as data (configs/tiny.json, small.json, base.json)
     data.py            the prepared dataset (face crops, tracks, audio features, guidance images)
     prepare.py         videos -> dataset
-    train.py           training with Hugging Face accelerate
+    train.py           training with Hugging Face accelerate (setup / step / save)
+    train_args.py      its command-line arguments (torch-free; the CLI takes them from here)
     renderer.py        the "diffusion" renderer used by render_video
     refiner_region.py  the refiner's region box, crops and soft mask (numpy + cv2)
     refiner_data.py    one person's clip -> aligned (real, warp) region crops; mixed-crop batches

@@ -6,12 +6,13 @@ A config is a plain dict::
     {"name", "description", "latent": bool, "resolution": px, "model": EmoDenoiser kwargs,
      "scheduler": diffusers scheduler kwargs, "train": {...}, "inference": {...}}
 
-It is saved as ``emodiffhead_config.json`` beside the weights by the trainer.
+The trainer saves it as ``emodiffhead_config.json`` beside the weights (the record of the training run, read by
+``--resume``); what inference needs travels in the pipeline's own configs (``model_index.json`` carries
+:func:`inference_settings`, ``scheduler/`` the scheduler, ``denoiser/`` the model).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,10 @@ def load_config(spec: str | Path) -> dict[str, Any]:
     return cfg
 
 
-def merged(cfg: dict[str, Any], **model_overrides: Any) -> dict[str, Any]:
-    """A deep copy of ``cfg`` with ``model`` keys replaced by ``model_overrides``."""
-    out = copy.deepcopy(cfg)
-    out["model"].update(model_overrides)
-    return out
+def inference_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's saved inference defaults from a config's ``inference`` section: ``num_inference_steps``,
+    ``guidance_scale``, ``window``, ``overlap`` (frames)."""
+    inf = cfg["inference"]
+    return {"num_inference_steps": int(inf["num_inference_steps"]),
+            "guidance_scale": float(inf.get("guidance_scale", 1.0)),
+            "window": int(inf.get("window", 16)), "overlap": int(inf.get("overlap", 4))}

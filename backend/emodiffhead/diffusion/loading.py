@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ..errors import NotAvailableError
-from .config import CONFIG_FILE
+from .config import CONFIG_FILE, inference_settings
 from .pipeline import EmoDiffHeadPipeline, make_scheduler
 
 
@@ -23,6 +23,8 @@ def load_pipeline(weights: str | Path, device: str | None = None, scheduler: str
     p = Path(weights)
     cfg = json.loads((p / CONFIG_FILE).read_text(encoding="utf-8"))
     pipe = EmoDiffHeadPipeline.from_pretrained(str(p), local_files_only=True)
+    if "num_inference_steps" not in json.loads((p / "model_index.json").read_text(encoding="utf-8")):
+        pipe.register_to_config(**inference_settings(cfg))  # saved before model_index.json carried them
     if cfg.get("latent") and pipe.vae is None:
         if not vae:
             raise NotAvailableError(f"{p}: this latent model needs its AutoencoderKL: pass vae=LOCAL_VAE_DIR")
@@ -30,7 +32,9 @@ def load_pipeline(weights: str | Path, device: str | None = None, scheduler: str
 
         pipe.register_modules(vae=AutoencoderKL.from_pretrained(vae, local_files_only=True))
     if scheduler:
-        pipe.scheduler = make_scheduler(scheduler, cfg["scheduler"])
+        # from the saved scheduler's config; folders saved before it was made with from_config lack the training
+        # scheduler's keys that the saved kind does not take (DPM-Solver has no clip_sample): the config has them
+        pipe.scheduler = make_scheduler(scheduler, {**cfg.get("scheduler", {}), **pipe.scheduler.config})
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe.to(dev)
     pipe.denoiser.eval()

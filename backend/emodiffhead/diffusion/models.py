@@ -24,18 +24,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models import UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor2_0
 from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import BaseOutput
 from torch import nn
 
-__all__ = ["EmoDenoiser", "DenoiserOutput", "ReferenceBank", "ReferenceAttnProcessor"]
+__all__ = ["EmoDenoiser", "DenoiserOutput", "ReferenceBank", "ReferenceAttnProcessor", "AudioEncoder",
+           "VectorTokens"]
 
 
 @dataclass
-class DenoiserOutput:
+class DenoiserOutput(BaseOutput):
     """sample: (B, out_channels, H, W) the model's prediction (epsilon, x0 or v, per the scheduler config)."""
 
     sample: torch.Tensor
@@ -74,7 +75,7 @@ class ReferenceAttnProcessor:
                           attention_mask=attention_mask, temb=temb)
 
 
-class _AudioEncoder(nn.Module):
+class AudioEncoder(nn.Module):
     """(B, W, M) log-mel window -> (B, W, D) tokens."""
 
     def __init__(self, mels: int, window: int, dim: int) -> None:
@@ -91,7 +92,7 @@ class _AudioEncoder(nn.Module):
         return tok
 
 
-class _VectorTokens(nn.Module):
+class VectorTokens(nn.Module):
     """(B, N) vector -> (B, n_tokens, D) tokens through a small MLP."""
 
     def __init__(self, dim_in: int, n_tokens: int, dim: int) -> None:
@@ -153,8 +154,8 @@ class EmoDenoiser(ModelMixin, ConfigMixin):
         )
         self.unet = UNet2DConditionModel(in_channels=in_ch, class_embed_type="identity", **unet_kw)
         time_dim = block_out_channels[0] * 4
-        self.audio_encoder = _AudioEncoder(audio_mels, audio_window, cross_attention_dim)
-        self.expression_encoder = _VectorTokens(expression_dim + pose_dim, expression_tokens, cross_attention_dim)
+        self.audio_encoder = AudioEncoder(audio_mels, audio_window, cross_attention_dim)
+        self.expression_encoder = VectorTokens(expression_dim + pose_dim, expression_tokens, cross_attention_dim)
         # linear, no bias: emotion embedding = sum_k intensity_k * e_k (continuous, monotonic in intensity)
         self.emotion_embedding = nn.Linear(num_emotions, time_dim, bias=False)
         nn.init.normal_(self.emotion_embedding.weight, std=0.5)
@@ -260,10 +261,3 @@ class EmoDenoiser(ModelMixin, ConfigMixin):
             self.bank.mode = "off"
         return DenoiserOutput(sample=out)
 
-
-def downsample_like(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize (B, C, H, W) to (B, C, size, size) with area averaging (or bilinear when enlarging)."""
-    if x.shape[-1] == size:
-        return x
-    mode = "area" if x.shape[-1] > size else "bilinear"
-    return F.interpolate(x, size=(size, size), mode=mode)

@@ -1,17 +1,21 @@
 """EmoDiffHeadPipeline: frames of a talking head from a reference image and per-frame conditions.
 
 Components (saved by ``save_pretrained`` in diffusers' layout, loaded by ``from_pretrained``):
-``denoiser`` (:class:`EmoDenoiser`), ``scheduler`` (DDIM or DPM-Solver++ from diffusers) and, for latent
-configs, ``vae`` (an ``AutoencoderKL`` the user supplies from a local path; none is downloaded).
+``denoiser`` (:class:`EmoDenoiser`), ``scheduler`` (DDIM or DPM-Solver++ from diffusers, made with
+``from_config`` from the training scheduler's config) and, for latent configs, ``vae`` (an ``AutoencoderKL``
+the user supplies from a local path; none is downloaded).
 
 Long clips are rendered in overlapping windows of ``window`` frames. Every window starts from the reference
 (its first motion frame is the reference), so identity cannot drift across the clip; inside a window each frame
 is conditioned on the previous generated frame(s) (motion frames); frames shared by two windows are cross-faded.
-All windows advance in lock-step, so frame j of every window is denoised in one batch.
+All windows advance in lock-step, so frame j of every window is denoised in one batch. ``__call__`` reads as
+diffusers' pipelines do: ``check_inputs``, ``encode_conditions``, then per frame ``prepare_latents`` ->
+``denoise`` -> ``blend_windows``, then ``decode_frames``.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -20,30 +24,37 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler
+from diffusers.utils import BaseOutput
 
 from ..errors import CancelledError
 from ..progress import CancelFn, ProgressFn, report
 from .models import EmoDenoiser
 
-__all__ = ["EmoDiffHeadPipeline", "EmoDiffHeadOutput", "make_scheduler", "window_starts", "window_weights"]
+__all__ = ["EmoDiffHeadPipeline", "EmoDiffHeadOutput", "SCHEDULERS", "make_scheduler", "window_starts",
+           "window_weights", "blend_windows"]
+
+#: Inference schedulers by the name configs use (``inference.scheduler``).
+SCHEDULERS = {"ddim": DDIMScheduler, "dpmsolver++": DPMSolverMultistepScheduler,
+              "dpmsolver": DPMSolverMultistepScheduler}
+
+#: A step callback: (pipe, step, timestep, {"latents": (B, C, s, s)}) -> replacement tensors or None.
+StepCallback = Callable[["EmoDiffHeadPipeline", int, Any, dict], "dict | None"]
 
 
 @dataclass
-class EmoDiffHeadOutput:
+class EmoDiffHeadOutput(BaseOutput):
     """frames: (T, H, W, 3) uint8 (output_type "np") or (T, 3, H, W) float in [-1, 1] (output_type "pt")."""
 
     frames: np.ndarray | torch.Tensor
 
 
 def make_scheduler(kind: str, config: dict[str, Any]):
-    """A diffusers scheduler: ``kind`` is ``"ddim"`` or ``"dpmsolver++"``; ``config`` its keyword arguments."""
-    cfg = dict(config)
-    if kind == "ddim":
-        return DDIMScheduler(**cfg)
-    if kind in ("dpmsolver++", "dpmsolver"):
-        cfg.pop("clip_sample", None)
-        return DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", **cfg)
-    raise ValueError(f"unknown scheduler {kind!r}: use 'ddim' or 'dpmsolver++'")
+    """The inference scheduler ``kind`` (``"ddim"`` or ``"dpmsolver++"``) through diffusers' ``from_config``;
+    ``config``: a scheduler config (a config's ``scheduler`` section or another scheduler's ``.config``)."""
+    if kind not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {kind!r}: use 'ddim' or 'dpmsolver++'")
+    extra = {"algorithm_type": "dpmsolver++"} if SCHEDULERS[kind] is DPMSolverMultistepScheduler else {}
+    return SCHEDULERS[kind].from_config(config, **extra)
 
 
 def window_starts(num_frames: int, window: int, overlap: int) -> list[int]:
@@ -84,6 +95,13 @@ def window_weights(num_frames: int, starts: list[int], window: int) -> np.ndarra
     return w
 
 
+def blend_windows(out: torch.Tensor, frames: torch.Tensor, starts: list[int], j: int, weights: np.ndarray) -> None:
+    """Add frame ``j`` of every window, ``frames`` (len(starts), C, s, s), into ``out`` (T, C, s, s) float32 with its
+    cross-fade weight from :func:`window_weights` (the weights of each frame sum to 1)."""
+    for k, st in enumerate(starts):
+        out[st + j] += float(weights[k, j]) * frames[k].float()
+
+
 def _images_to_tensor(images: np.ndarray, size: int, device, dtype) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, size, size) in [-1, 1]."""
     x = torch.as_tensor(np.array(images, copy=True)).to(device=device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
@@ -99,16 +117,30 @@ class EmoDiffHeadPipeline(DiffusionPipeline):
     _optional_components = ["vae"]
     _callback_tensor_inputs = ["latents"]
 
-    def __init__(self, denoiser: EmoDenoiser, scheduler, vae=None) -> None:
+    def __init__(self, denoiser: EmoDenoiser, scheduler, vae=None, num_inference_steps: int = 8,
+                 guidance_scale: float = 1.0, window: int = 16, overlap: int = 4) -> None:
         super().__init__()
         self.register_modules(denoiser=denoiser, scheduler=scheduler, vae=vae)
+        # the defaults of __call__, saved in model_index.json (the trainer sets its config's inference settings)
+        self.register_to_config(num_inference_steps=int(num_inference_steps), guidance_scale=float(guidance_scale),
+                                window=int(window), overlap=int(overlap))
         self._interrupt = False
+        self._guidance_scale = 1.0
 
     # ---- properties ------------------------------------------------------------------------------
     @property
     def interrupt(self) -> bool:
         """Set ``pipe._interrupt = True`` (e.g. in ``callback_on_step_end``) to stop at the next step."""
         return self._interrupt
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        """Classifier-free guidance on audio + emotion is on when ``guidance_scale > 1`` (two passes per step)."""
+        return self._guidance_scale > 1.0
 
     @property
     def resolution(self) -> int:
@@ -132,6 +164,98 @@ class EmoDiffHeadPipeline(DiffusionPipeline):
             return x.clamp(-1, 1)
         return self.vae.decode(x.to(self.vae.dtype) / self.vae.config.scaling_factor).sample.clamp(-1, 1)
 
+    # ---- the steps of __call__ -------------------------------------------------------------------
+    def check_inputs(self, audio: np.ndarray, expression: np.ndarray, pose: np.ndarray, emotion: np.ndarray,
+                     guidance: np.ndarray | None) -> None:
+        """ValueError unless every per-frame input has the audio's T frames (guidance too, when the model uses it)."""
+        T = int(audio.shape[0])
+        for name, arr in (("expression", expression), ("pose", pose), ("emotion", emotion)):
+            if arr.shape[0] != T:
+                raise ValueError(f"{name} has {arr.shape[0]} frames, audio has {T}")
+        if self.denoiser.config.guidance_channels and (guidance is None or guidance.shape[0] != T):
+            raise ValueError("this model needs one guidance image per frame")
+
+    def encode_conditions(self, reference: np.ndarray, guidance: np.ndarray | None, audio: np.ndarray,
+                          expression: np.ndarray, pose: np.ndarray, emotion: np.ndarray) -> dict[str, Any]:
+        """Everything the denoiser is conditioned on, in model space: ``reference`` (1, C, s, s), ``guidance``
+        (T, C, s, s) or None, ``audio`` / ``expression`` / ``pose`` / ``emotion`` (T, ...) tensors and
+        ``reference_features`` (the ReferenceNet's, repeated for classifier-free guidance) or None."""
+        dev, dt = self._execution_device, self.denoiser.dtype
+        cfg = self.denoiser.config
+        as_t = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=dev).to(dt)  # noqa: E731
+        ref = self._encode(np.asarray(reference)[None])
+        feats = self.denoiser.encode_reference(ref) if cfg.reference_mode == "referencenet" else None
+        if feats is not None and self.do_classifier_free_guidance:
+            feats = {k: v.repeat(2, 1, 1) for k, v in feats.items()}
+        return dict(reference=ref, guidance=self._encode(guidance) if cfg.guidance_channels else None,
+                    audio=as_t(audio), expression=as_t(expression), pose=as_t(pose), emotion=as_t(emotion),
+                    reference_features=feats)
+
+    def frame_conditions(self, cond: dict[str, Any], idx: torch.Tensor, motion: torch.Tensor) -> dict[str, Any]:
+        """The denoiser's keyword arguments for frames ``idx`` (one per window), doubled (conditional, then
+        audio and emotion dropped) under classifier-free guidance. motion: (B, C * m, s, s) previous frames."""
+        B = len(idx)
+        out = dict(reference=cond["reference"].expand(B, -1, -1, -1), audio=cond["audio"][idx],
+                   expression=cond["expression"][idx], pose=cond["pose"][idx], emotion=cond["emotion"][idx],
+                   guidance=None if cond["guidance"] is None else cond["guidance"][idx],
+                   motion=motion if self.denoiser.config.motion_frames else None)
+        if self.do_classifier_free_guidance:
+            dev = self._execution_device
+            out = {k: (None if v is None else torch.cat([v, v])) for k, v in out.items()}
+            keep = torch.cat([torch.ones(B, device=dev), torch.zeros(B, device=dev)])
+            out.update(audio_keep=keep, emotion_keep=keep)
+        return out | {"reference_features": cond["reference_features"]}
+
+    def prepare_latents(self, batch_size: int, generator: torch.Generator | None) -> torch.Tensor:
+        """Initial noise (B, C, s, s) drawn on the generator's device (CPU without one), scaled by the scheduler's
+        ``init_noise_sigma`` (call after ``set_timesteps``)."""
+        cfg = self.denoiser.config
+        shape = (batch_size, cfg.image_channels, cfg.sample_size, cfg.sample_size)
+        x = torch.randn(shape, generator=generator, device="cpu" if generator is None else generator.device,
+                        dtype=torch.float32).to(self._execution_device, self.denoiser.dtype)
+        return x * self.scheduler.init_noise_sigma
+
+    def prepare_extra_step_kwargs(self, generator: torch.Generator | None) -> dict[str, Any]:
+        """``generator`` for schedulers whose ``step`` takes one."""
+        return {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
+
+    def denoise(self, latents: torch.Tensor, cond: dict[str, Any], *, generator: torch.Generator | None,
+                first_step: int, callback_on_step_end: StepCallback | None, tensor_inputs: list[str] | None,
+                on_step: Callable[[int], None], cancel: CancelFn | None) -> torch.Tensor:
+        """Run the scheduler's timesteps on ``latents`` (B, C, s, s) with the conditions ``cond`` (from
+        :meth:`frame_conditions`); ``first_step`` numbers the steps for the callback, ``on_step(i)`` follows
+        each step."""
+        extra = self.prepare_extra_step_kwargs(generator)
+        dev = self._execution_device
+        for i, t in enumerate(self.scheduler.timesteps):
+            if self.interrupt or (cancel is not None and cancel()):
+                raise CancelledError("diffusion rendering cancelled")
+            xin = self.scheduler.scale_model_input(latents, t)
+            xin = torch.cat([xin, xin]) if self.do_classifier_free_guidance else xin
+            pred = self.denoiser(xin, t.to(dev).expand(xin.shape[0]), **cond).sample
+            if self.do_classifier_free_guidance:
+                pc, pu = pred.chunk(2)
+                pred = pu + self.guidance_scale * (pc - pu)
+            latents = self.scheduler.step(pred, t, latents, **extra).prev_sample
+            if callback_on_step_end is not None:
+                names = tensor_inputs or self._callback_tensor_inputs
+                res = callback_on_step_end(self, first_step + i, t, {k: latents for k in names if k == "latents"})
+                latents = res.get("latents", latents) if res else latents
+            on_step(i)
+        return latents
+
+    def shift_motion(self, motion: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Motion frames (B, C * m, s, s) with the newest generated ``frames`` (B, C, s, s) shifted in."""
+        m, C = self.denoiser.config.motion_frames, self.denoiser.config.image_channels
+        return torch.cat([motion[:, C:], frames], dim=1) if m > 1 else frames
+
+    def decode_frames(self, latents: torch.Tensor, output_type: str) -> np.ndarray | torch.Tensor:
+        """Model space (T, C, s, s) -> (T, H, W, 3) uint8 ("np") or (T, 3, H, W) in [-1, 1] ("pt"), 16 at a time."""
+        images = torch.cat([self._decode(latents[a:a + 16]) for a in range(0, len(latents), 16)])
+        if output_type == "pt":
+            return images
+        return ((images.float().permute(0, 2, 3, 1).cpu().numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
+
     # ---- main -------------------------------------------------------------------------------------
     @torch.no_grad()
     def __call__(
@@ -142,13 +266,13 @@ class EmoDiffHeadPipeline(DiffusionPipeline):
         pose: np.ndarray,
         emotion: np.ndarray,
         guidance: np.ndarray | None = None,
-        num_inference_steps: int = 8,
-        guidance_scale: float = 1.0,
-        window: int = 16,
-        overlap: int = 4,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        window: int | None = None,
+        overlap: int | None = None,
         generator: torch.Generator | None = None,
         output_type: str = "np",
-        callback_on_step_end: Callable[["EmoDiffHeadPipeline", int, Any, dict], dict | None] | None = None,
+        callback_on_step_end: StepCallback | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelFn | None = None,
@@ -159,83 +283,44 @@ class EmoDiffHeadPipeline(DiffusionPipeline):
         audio: (T, W, M) float32 log-mel windows. expression: (T, E); pose: (T, P); emotion: (T, K) intensities.
         guidance_scale: classifier-free guidance on audio + emotion (1.0 = off, one pass per step).
         window / overlap: frames per window and frames shared by neighbouring windows.
+        num_inference_steps, guidance_scale, window, overlap: None takes the pipeline's saved default
+        (``self.config``).
         callback_on_step_end(pipe, step, timestep, {"latents": x}) runs after every denoising step (diffusers
-        convention); setting ``pipe._interrupt = True`` there, or ``cancel()`` returning True, raises
-        :class:`CancelledError` before the next step. progress(fraction, message) reports the whole job.
+        convention; ``latents`` is the only tensor input); setting ``pipe._interrupt = True`` there, or
+        ``cancel()`` returning True, raises :class:`CancelledError` before the next step.
+        progress(fraction, message) reports the whole job; ``self.progress_bar`` shows it (diffusers' tqdm).
         """
+        c = self.config
+        num_inference_steps = int(c.num_inference_steps if num_inference_steps is None else num_inference_steps)
+        window, overlap = (c.window if window is None else window), (c.overlap if overlap is None else overlap)
         self._interrupt = False
-        dev, dt = self._execution_device, self.denoiser.dtype
-        cfg = self.denoiser.config
-        T = int(audio.shape[0])
-        for name, arr in (("expression", expression), ("pose", pose), ("emotion", emotion)):
-            if arr.shape[0] != T:
-                raise ValueError(f"{name} has {arr.shape[0]} frames, audio has {T}")
-        if cfg.guidance_channels and (guidance is None or guidance.shape[0] != T):
-            raise ValueError("this model needs one guidance image per frame")
-        t_ = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=dev).to(dt)  # noqa: E731
-        audio_t, expr_t, pose_t, emo_t = t_(audio), t_(expression), t_(pose), t_(emotion)
-        ref = self._encode(np.asarray(reference)[None])  # (1, C, s, s)
-        guid = self._encode(guidance) if cfg.guidance_channels else None
-        ref_feats = self.denoiser.encode_reference(ref) if cfg.reference_mode == "referencenet" else None
-        if ref_feats is not None and guidance_scale > 1.0:
-            ref_feats = {k: v.repeat(2, 1, 1) for k, v in ref_feats.items()}
-
+        self._guidance_scale = float(c.guidance_scale if guidance_scale is None else guidance_scale)
+        self.check_inputs(audio, expression, pose, emotion, guidance)
+        cond = self.encode_conditions(reference, guidance, audio, expression, pose, emotion)
+        T, dev = int(audio.shape[0]), self._execution_device
         starts = window_starts(T, window, overlap)
         win = min(window, T)
-        nwin = len(starts)
-        C, s = cfg.image_channels, cfg.sample_size
-        motion = ref.repeat(nwin, max(cfg.motion_frames, 1), 1, 1)  # (nwin, C * m, s, s)
-        out = torch.zeros(T, C, s, s, device=dev, dtype=torch.float32)
-        wts = window_weights(T, starts, win)
-        total = win * num_inference_steps
-        extra = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
-        done = 0
-        for j in range(win):
-            idx = torch.tensor([st + j for st in starts], device=dev)
-            B = len(starts)
-            x = torch.randn((B, C, s, s), generator=generator, device="cpu" if generator is None
-                            else generator.device, dtype=torch.float32).to(dev, dt)
-            self.scheduler.set_timesteps(num_inference_steps, device=dev)
-            x = x * self.scheduler.init_noise_sigma
-            cond = dict(reference=ref.expand(B, -1, -1, -1), audio=audio_t[idx], expression=expr_t[idx],
-                        pose=pose_t[idx], emotion=emo_t[idx],
-                        guidance=None if guid is None else guid[idx],
-                        motion=motion if cfg.motion_frames else None)
-            if guidance_scale > 1.0:
-                cond = {k: (None if v is None else torch.cat([v, v])) for k, v in cond.items()}
-                keep = torch.cat([torch.ones(B, device=dev), torch.zeros(B, device=dev)])
-                cond.update(audio_keep=keep, emotion_keep=keep)
-            for i, t in enumerate(self.scheduler.timesteps):
-                if self._interrupt or (cancel is not None and cancel()):
-                    raise CancelledError("diffusion rendering cancelled")
-                xin = self.scheduler.scale_model_input(x, t)
-                if guidance_scale > 1.0:
-                    xin = torch.cat([xin, xin])
-                tt = t.to(dev).expand(xin.shape[0])
-                pred = self.denoiser(xin, tt, reference_features=ref_feats, **cond).sample
-                if guidance_scale > 1.0:
-                    pc, pu = pred.chunk(2)
-                    pred = pu + guidance_scale * (pc - pu)
-                x = self.scheduler.step(pred, t, x, **extra).prev_sample
-                done += 1
-                step_no = j * num_inference_steps + i
-                if callback_on_step_end is not None:
-                    names = callback_on_step_end_tensor_inputs or ["latents"]
-                    res = callback_on_step_end(self, step_no, t, {k: x for k in names if k == "latents"})
-                    if res and "latents" in res:
-                        x = res["latents"]
-                report(progress, done / total, f"frame {j + 1}/{win}, step {i + 1}/{num_inference_steps}")
-            # motion frames: shift in the newest frame
-            if cfg.motion_frames:
-                motion = torch.cat([motion[:, C:], x], dim=1) if cfg.motion_frames > 1 else x
-            # accumulate with cross-fade weights over the overlaps (they sum to 1 per frame)
-            for k, st in enumerate(starts):
-                out[st + j] += float(wts[k, j]) * x[k].float()
+        weights = window_weights(T, starts, win)
+        motion = cond["reference"].repeat(len(starts), max(self.denoiser.config.motion_frames, 1), 1, 1)
+        out = torch.zeros((T, *cond["reference"].shape[1:]), device=dev, dtype=torch.float32)
+        with self.progress_bar(total=win * num_inference_steps) as bar:
+
+            def on_step(j: int, i: int) -> None:
+                bar.update()
+                report(progress, (j * num_inference_steps + i + 1) / (win * num_inference_steps),
+                       f"frame {j + 1}/{win}, step {i + 1}/{num_inference_steps}")
+
+            for j in range(win):
+                self.scheduler.set_timesteps(num_inference_steps, device=dev)
+                latents = self.prepare_latents(len(starts), generator)
+                idx = torch.tensor([st + j for st in starts], device=dev)
+                latents = self.denoise(latents, self.frame_conditions(cond, idx, motion), generator=generator,
+                                       first_step=j * num_inference_steps, callback_on_step_end=callback_on_step_end,
+                                       tensor_inputs=callback_on_step_end_tensor_inputs,
+                                       on_step=functools.partial(on_step, j), cancel=cancel)
+                if self.denoiser.config.motion_frames:
+                    motion = self.shift_motion(motion, latents)
+                blend_windows(out, latents, starts, j, weights)
         if cancel is not None and cancel():
             raise CancelledError("diffusion rendering cancelled")
-        x = out.to(dt)
-        images = torch.cat([self._decode(x[a:a + 16]) for a in range(0, T, 16)])
-        if output_type == "pt":
-            return EmoDiffHeadOutput(frames=images)
-        arr = ((images.float().permute(0, 2, 3, 1).cpu().numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
-        return EmoDiffHeadOutput(frames=arr)
+        return EmoDiffHeadOutput(frames=self.decode_frames(out.to(self.denoiser.dtype), output_type))

@@ -45,6 +45,7 @@ class RefinerData:
     """A loaded refiner dataset. real, warp: (T, S, S, 3) uint8; mask: (T, S, S) uint8; audio: (T, W, M)
     float32; expression (T, E), pose (T, 18), emotion (T, K) float32; train/val: frame ranges [start, stop)."""
 
+    # the per-frame condition fields repeat data.VideoData's on purpose (a record of another dataset kind, kept flat)
     real: np.ndarray
     warp: np.ndarray
     mask: np.ndarray

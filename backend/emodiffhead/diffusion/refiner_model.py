@@ -15,7 +15,7 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from .models import _AudioEncoder, _VectorTokens
+from .models import AudioEncoder, VectorTokens
 
 
 class RefinerNet(ModelMixin, ConfigMixin):
@@ -42,8 +42,8 @@ class RefinerNet(ModelMixin, ConfigMixin):
             cross_attention_dim=cross_attention_dim, attention_head_dim=attention_head_dim,
             norm_num_groups=norm_num_groups, class_embed_type="identity")
         self.unet.set_attn_processor(AttnProcessor2_0())
-        self.audio_encoder = _AudioEncoder(audio_mels, audio_window, cross_attention_dim) if use_audio else None
-        self.expression_encoder = _VectorTokens(expression_dim + pose_dim, expression_tokens, cross_attention_dim)
+        self.audio_encoder = AudioEncoder(audio_mels, audio_window, cross_attention_dim) if use_audio else None
+        self.expression_encoder = VectorTokens(expression_dim + pose_dim, expression_tokens, cross_attention_dim)
         self.emotion_embedding = nn.Linear(num_emotions, block_out_channels[0] * 4, bias=False)
         nn.init.normal_(self.emotion_embedding.weight, std=0.1)
         self.register_buffer("cond_mean", torch.zeros(expression_dim + pose_dim))

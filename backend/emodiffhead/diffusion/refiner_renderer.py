@@ -71,6 +71,8 @@ class RefinerRenderer:
         self.warp = None
         self.identity = None
 
+    # Same shape as DiffusionRenderer.available (the registry's protocol: packages first, then weights); kept: two
+    # renderers with different packages and weights rules, a shared helper would be longer than the lines.
     @classmethod
     def available(cls) -> tuple[bool, str]:
         """Usable without options when ``$EMODIFFHEAD_REFINER_WEIGHTS`` names a weights folder."""

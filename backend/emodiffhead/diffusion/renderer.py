@@ -61,10 +61,10 @@ class DiffusionRenderer:
         from .loading import load_pipeline
 
         self.pipe, self.config = load_pipeline(self.weights, device=device, scheduler=scheduler, vae=vae)
-        inf = self.config["inference"]
-        self.steps = int(steps or inf["num_inference_steps"])
-        self.guidance_scale = float(guidance_scale if guidance_scale is not None else inf.get("guidance_scale", 1.0))
-        self.window, self.overlap = int(inf.get("window", 16)), int(inf.get("overlap", 4))
+        inf = self.pipe.config  # the trained model's inference defaults (model_index.json)
+        self.steps = int(steps or inf.num_inference_steps)
+        self.guidance_scale = float(guidance_scale if guidance_scale is not None else inf.guidance_scale)
+        self.window, self.overlap = int(inf.window), int(inf.overlap)
         self.seed, self.paste = int(seed), bool(paste)
         self.warp = None
 
