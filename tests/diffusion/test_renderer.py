@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from emodiffhead.errors import NotAvailableError
@@ -44,28 +46,33 @@ def test_render_command_without_weights_fails_with_the_message(tmp_path, example
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_render_video_with_weights_writes_an_mp4_with_audio(tmp_path, example_photo, builtin_head):
-    """Seeded dummy weights in the trainer's layout -> render_video(..., renderer="diffusion") -> mp4 + audio."""
-    import json
-
-    import numpy as np
-
+def _dummy_weights(w, head):
+    """Seeded untrained weights for ``head`` in the trainer's layout (save_pretrained + the config file)."""
     import torch
-    from emodiffhead.audio.io import AudioClip
+
     from emodiffhead.diffusion.config import CONFIG_FILE, load_config
     from emodiffhead.diffusion.models import EmoDenoiser
     from emodiffhead.diffusion.pipeline import EmoDiffHeadPipeline, make_scheduler
+
+    cfg = load_config(str(__import__("pathlib").Path(__file__).with_name("tiny_config.json")))
+    cfg["model"].update(expression_dim=head.num_expression, pose_dim=18, num_emotions=8, audio_window=16,
+                        audio_mels=40)
+    torch.manual_seed(0)
+    pipe = EmoDiffHeadPipeline(EmoDenoiser(**cfg["model"]), make_scheduler("ddim", cfg["scheduler"]))
+    pipe.save_pretrained(w)
+    (w / CONFIG_FILE).write_text(json.dumps(cfg))
+    return w
+
+
+def test_render_video_with_weights_writes_an_mp4_with_audio(tmp_path, example_photo, builtin_head):
+    """Seeded dummy weights in the trainer's layout -> render_video(..., renderer="diffusion") -> mp4 + audio."""
+    import numpy as np
+
+    from emodiffhead.audio.io import AudioClip
     from emodiffhead.render.pipeline import render_video
     from emodiffhead.video import probe_mp4
 
-    cfg = load_config(str(__import__("pathlib").Path(__file__).with_name("tiny_config.json")))
-    cfg["model"].update(expression_dim=builtin_head.num_expression, pose_dim=18, num_emotions=8,
-                        audio_window=16, audio_mels=40)
-    torch.manual_seed(0)
-    pipe = EmoDiffHeadPipeline(EmoDenoiser(**cfg["model"]), make_scheduler("ddim", cfg["scheduler"]))
-    w = tmp_path / "weights"
-    pipe.save_pretrained(w)
-    (w / CONFIG_FILE).write_text(json.dumps(cfg))
+    w = _dummy_weights(tmp_path / "weights", builtin_head)
     sr = 16000
     t = np.arange(int(0.4 * sr)) / sr
     clip = AudioClip.from_array((0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32))
@@ -83,27 +90,13 @@ def test_render_video_with_weights_writes_an_mp4_with_audio(tmp_path, example_ph
 def test_pasted_face_follows_the_face_oval_without_a_square_edge(tmp_path, example_photo, builtin_head):
     """The diffusion crop is blended under a mask that follows the posed face oval: the crop square's border
     (beyond the oval) keeps the warp frame's pixels exactly, and the face centre takes the model's pixels."""
-    import json
-
     import numpy as np
 
-    import torch
-    from emodiffhead.diffusion.config import CONFIG_FILE, load_config
-    from emodiffhead.diffusion.models import EmoDenoiser
-    from emodiffhead.diffusion.pipeline import EmoDiffHeadPipeline, make_scheduler
     from emodiffhead.face.image import load_photo
     from emodiffhead.render.registry import get_renderer
     from emodiffhead.track import Track
 
-    cfg = load_config(str(__import__("pathlib").Path(__file__).with_name("tiny_config.json")))
-    cfg["model"].update(expression_dim=builtin_head.num_expression, pose_dim=18, num_emotions=8,
-                        audio_window=16, audio_mels=40)
-    torch.manual_seed(0)
-    pipe = EmoDiffHeadPipeline(EmoDenoiser(**cfg["model"]), make_scheduler("ddim", cfg["scheduler"]))
-    w = tmp_path / "weights"
-    pipe.save_pretrained(w)
-    (w / CONFIG_FILE).write_text(json.dumps(cfg))
-    rend = get_renderer("diffusion", weights=str(w))
+    rend = get_renderer("diffusion", weights=str(_dummy_weights(tmp_path / "weights", builtin_head)))
     rend.prepare(load_photo(example_photo), builtin_head, size=128)
     track = Track.neutral(2, 25.0, builtin_head.name, list(builtin_head.expression_names))
     out = list(rend.frames(track))

@@ -74,6 +74,7 @@ class VideoData:
     expression: (T, E); pose: (T, 18); emotion: (T, K) float32; train / val: frame ranges [start, stop).
     """
 
+    # per-frame condition fields shared with refiner_data.RefinerData on purpose (two flat records, kept)
     name: str
     frames: np.ndarray
     guidance: np.ndarray | None

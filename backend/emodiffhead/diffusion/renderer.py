@@ -68,7 +68,7 @@ class DiffusionRenderer:
         self.seed, self.paste = int(seed), bool(paste)
         self.warp = None
 
-    @classmethod
+    @classmethod  # twin of RefinerRenderer.available, kept (see the comment there)
     def available(cls) -> tuple[bool, str]:
         """Not usable without options: it needs a weights folder."""
         missing = _missing_packages()
