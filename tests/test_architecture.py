@@ -22,8 +22,8 @@ ROOT = "emodiffhead"
 #: from ``commands.train`` to ``diffusion.train_args``).
 KNOWN_MODULE_CYCLES: set[tuple[str, ...]] = set()
 KNOWN_PACKAGE_CYCLES: set[tuple[str, ...]] = set()
-#: (module, private name) imported across modules, allowed for now: ``animate/`` belongs to issue 14 part a.
-KNOWN_PRIVATE_IMPORTS: set[tuple[str, str]] = {("emodiffhead.animate.transfer", "_landmark_basis")}
+#: (module, private name) imported across modules, allowed for now (none: keep it that way).
+KNOWN_PRIVATE_IMPORTS: set[tuple[str, str]] = set()
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:

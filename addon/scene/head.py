@@ -20,10 +20,12 @@ import os
 
 import bpy
 
+from ..track_spec import JOINT_NAMES, MAX_INTENSITY
+
 EMOTION_PREFIX = "emotion_"
-JOINTS = ("root", "neck", "jaw", "eye_left", "eye_right")  # glTF joint names written by the backend
-#: Emotion intensities lie in [0, MAX_INTENSITY] (the track format's limit, ``emodiffhead.track.MAX_INTENSITY``)
-MAX_INTENSITY = 1.5
+#: glTF joint names written by the backend, and emotion intensities' upper limit: the track format's own
+#: definitions (``emodiffhead.track``), through the generated ``track_spec``.
+JOINTS = JOINT_NAMES
 
 
 def import_glb(context, path: str):

@@ -101,15 +101,15 @@ def test_flame_tracks_on_the_server(server, flame_files, example_audio, example_
 
 def test_transfer_keeps_landmark_motion(flame_files, builtin_head):
     """The FLAME -> built-in mapping reproduces a FLAME component's motion on the shared landmarks."""
-    from emodiffhead.animate.retarget import _landmark_basis, shared_landmarks
+    from emodiffhead.animate.retarget import landmark_basis, shared_landmarks
     from emodiffhead.animate.transfer import expression_transfer
     from emodiffhead.head import load_head
 
     flame = load_head(flame_files[0], landmark_embedding=flame_files[1])
     W = expression_transfer(flame, builtin_head)
     idx = shared_landmarks(flame, builtin_head)
-    rf, Jf = _landmark_basis(flame)
-    rb, Jb = _landmark_basis(builtin_head)
+    rf, Jf = landmark_basis(flame)
+    rb, Jb = landmark_basis(builtin_head)
     rb = rb[idx]
     Jb = Jb.reshape(-1, 3, builtin_head.num_expression)[idx].reshape(-1, builtin_head.num_expression)
     spread = lambda p: np.sqrt(((p - p.mean(0)) ** 2).sum(1).mean())  # noqa: E731

@@ -68,7 +68,7 @@ def build_retarget(head: HeadModel, reference: HeadModel | None = None) -> Retar
     return fit_landmark_retarget(head, reference)
 
 
-def _landmark_basis(head: HeadModel) -> tuple[np.ndarray, np.ndarray]:
+def landmark_basis(head: HeadModel) -> tuple[np.ndarray, np.ndarray]:
     """(L, 3) neutral landmarks and (L*3, E) landmark displacement per unit expression coefficient."""
     from ..head.lbs import barycentric_points
 
@@ -112,10 +112,10 @@ def fit_landmark_retarget(head: HeadModel, reference: HeadModel | None = None, r
             "retargets visemes and emotions by fitting landmark displacements, which needs one "
             f"(scheme {reference.landmark_scheme!r})")
     idx = shared_landmarks(head, reference)
-    ref_rest, ref_J = _landmark_basis(reference)
+    ref_rest, ref_J = landmark_basis(reference)
     ref_rest = ref_rest[idx]
     ref_J = ref_J.reshape(-1, 3, reference.num_expression)[idx].reshape(-1, reference.num_expression)
-    rest, J = _landmark_basis(head)
+    rest, J = landmark_basis(head)
     spread = lambda p: float(np.sqrt(((p - p.mean(0)) ** 2).sum(1).mean()))  # noqa: E731
     scale = spread(rest) / max(1e-9, spread(ref_rest))
     src = np.zeros((ref_J.shape[0], NUM_ARKIT), np.float32)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..head.model import HeadModel
 from ..track import Track
-from .retarget import _landmark_basis, shared_landmarks
+from .retarget import landmark_basis, shared_landmarks
 
 
 def expression_transfer(src: HeadModel, dst: HeadModel, ridge: float = 1e-3) -> np.ndarray:
@@ -24,8 +24,8 @@ def expression_transfer(src: HeadModel, dst: HeadModel, ridge: float = 1e-3) -> 
     Raises NotAvailableError when the heads share no landmark scheme (see ``shared_landmarks``).
     """
     idx = shared_landmarks(src, dst)
-    src_rest, Js = _landmark_basis(src)
-    dst_rest, Jd = _landmark_basis(dst)
+    src_rest, Js = landmark_basis(src)
+    dst_rest, Jd = landmark_basis(dst)
     dst_rest = dst_rest[idx]
     Jd = Jd.reshape(-1, 3, dst.num_expression)[idx].reshape(-1, dst.num_expression).astype(np.float64)
     spread = lambda p: float(np.sqrt(((p - p.mean(0)) ** 2).sum(1).mean()))  # noqa: E731
