@@ -187,15 +187,7 @@ def run_classifier(paths: list[Path], python: Path, script: Path) -> dict[str, d
     return out
 
 
-def main(argv=None) -> int:
-    import cv2
-
-    from emodiffhead.emotion import EMOTIONS
-    from emodiffhead.errors import FaceNotFoundError
-    from emodiffhead.face.image import load_photo
-    from emodiffhead.head import load_head
-    from emodiffhead.render.warp_renderer import WarpRenderer
-
+def _parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", default=str(SHARED / "data" / "photos"))
     ap.add_argument("--eval-python", default=str(EVAL_PYTHON))
@@ -206,18 +198,21 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", help="keep the rendered PNGs in this folder")
     ap.add_argument("--sheets-only", action="store_true", help="render and write the sheets, no tables")
     ap.add_argument("--only", help="only photos whose name contains this")
-    args = ap.parse_args(argv)
-    head = load_head("builtin")
-    emotions = tuple(e for e in EMOTIONS if e != "neutral")
-    labels, track = grid_track(head, emotions)
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_emotion_"))
-    work.mkdir(parents=True, exist_ok=True)
+    return ap.parse_args(argv)
+
+
+def render_grid(photos: list[Path], head, labels, track, work: Path) -> dict[str, dict]:
+    """Render the grid track on every photo (PNG files in ``work``); stem -> photo, frames, landmarks, files,
+    folds. Prints a row per photo (rendered or refused)."""
+    import cv2
+
+    from emodiffhead.errors import FaceNotFoundError
+    from emodiffhead.face.image import load_photo
+    from emodiffhead.render.warp_renderer import WarpRenderer
+
     renders: dict[str, dict] = {}
     print("| photo | result |\n|---|---|")
-    t0, c0 = time.perf_counter(), time.process_time()
-    for p in sorted(Path(args.photos).glob("*.jpg")):
-        if args.only and args.only not in p.name:
-            continue
+    for p in photos:
         r = WarpRenderer()
         try:
             fit = r.prepare(load_photo(p), head, size=512)
@@ -234,14 +229,12 @@ def main(argv=None) -> int:
         renders[p.stem] = {"photo": r.photo, "frames": dict(zip(labels, frames)), "landmarks": fit.landmarks,
                            "files": dict(zip(labels, files)), "folds": folded_triangles(r, track)}
         print(f"| {p.name} | rendered {len(frames)} frames |")
-    t_render, c_render = time.perf_counter() - t0, time.process_time() - c0
-    gate_table([p for p in sorted(Path(args.photos).glob("*.jpg")) if not args.only or args.only in p.name])
-    print(f"\nrender: {t_render:.1f} s wall, {c_render:.1f} s CPU for {len(renders)} photos x {len(labels)} frames")
+    return renders
 
-    if args.sheets:
-        write_sheets(renders, emotions, Path(args.sheets), args.tile, args.sheet_format)
-    if args.sheets_only:
-        return 0
+
+def fold_and_identity_tables(renders: dict[str, dict], labels) -> None:
+    """Folded face triangles per photo; the photo's own expression and identity (SSIM, mouth corners)."""
+    from emodiffhead.errors import FaceNotFoundError
 
     print("\n| photo | frames with folded face triangles (of 21 expression frames) | most in one frame (emotion) |")
     print("|---|---|---|")
@@ -249,8 +242,6 @@ def main(argv=None) -> int:
         f = d["folds"]
         k = int(np.argmax(f))
         print(f"| {stem} | {int((f[1:] > 0).sum())} | {int(f[k])} ({labels[k][0]} {labels[k][1]:.1f}) |")
-
-    # ---- photo's own expression and identity
     print("\n| photo | SSIM neutral vs photo | corner lift photo -> neutral | width photo -> neutral |")
     print("|---|---|---|---|")
     for stem, d in renders.items():
@@ -262,12 +253,9 @@ def main(argv=None) -> int:
             geo = "n/a | n/a"
         print(f"| {stem} | {ssim(d['photo'], neutral):.3f} | {geo} |")
 
-    py, script = Path(args.eval_python), Path(args.eval_script)
-    if not (py.exists() and script.exists()):
-        print(f"\nclassifier not available ({py} / {script}): no classifier tables")
-        return 0
-    paths = [work / f"{s}__photo.png" for s in renders] + [f for d in renders.values() for f in d["files"].values()]
-    probs = run_classifier(paths, py, script)
+
+def classifier_tables(renders: dict[str, dict], probs: dict, work: Path) -> None:
+    """Per (photo, emotion) classifier probabilities, the summary figures and the photo -> neutral table."""
 
     def prob(stem, e, a, cls):
         f = str(work / f"{stem}__photo.png") if e == "photo" else str(renders[stem]["files"][(e, a)])
@@ -311,6 +299,35 @@ def main(argv=None) -> int:
         tp = max(pp, key=pp.get) if pp else "-"
         print(f"| {stem} | {prob(stem, 'photo', 0, 'happy'):.2f} -> {prob(stem, 'neutral', 0.0, 'happy'):.2f} "
               f"| {tp} -> {top(stem, 'neutral', 0.0)} |")
+
+
+def main(argv=None) -> int:
+    from emodiffhead.emotion import EMOTIONS
+    from emodiffhead.head import load_head
+
+    args = _parse_args(argv)
+    head = load_head("builtin")
+    emotions = tuple(e for e in EMOTIONS if e != "neutral")
+    labels, track = grid_track(head, emotions)
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_emotion_"))
+    work.mkdir(parents=True, exist_ok=True)
+    photos = [p for p in sorted(Path(args.photos).glob("*.jpg")) if not args.only or args.only in p.name]
+    t0, c0 = time.perf_counter(), time.process_time()
+    renders = render_grid(photos, head, labels, track, work)
+    t_render, c_render = time.perf_counter() - t0, time.process_time() - c0
+    gate_table(photos)
+    print(f"\nrender: {t_render:.1f} s wall, {c_render:.1f} s CPU for {len(renders)} photos x {len(labels)} frames")
+    if args.sheets:
+        write_sheets(renders, emotions, Path(args.sheets), args.tile, args.sheet_format)
+    if args.sheets_only:
+        return 0
+    fold_and_identity_tables(renders, labels)
+    py, script = Path(args.eval_python), Path(args.eval_script)
+    if not (py.exists() and script.exists()):
+        print(f"\nclassifier not available ({py} / {script}): no classifier tables")
+        return 0
+    paths = [work / f"{s}__photo.png" for s in renders] + [f for d in renders.values() for f in d["files"].values()]
+    classifier_tables(renders, run_classifier(paths, py, script), work)
     return 0
 
 

@@ -53,14 +53,12 @@ class MouthStyle:
 
 
 @dataclass(frozen=True)
-class MouthGeometry:
-    """The head's teeth and tongue in one photo's pixels, at rest (jaw closed, photo's head pose).
+class FrameTeeth:
+    """Teeth and tongue of one frame (pixels): edges, tooth boundary points and the tongue outline.
 
     upper_edge / lower_edge: (K, 2) biting edges of the upper and lower front teeth, right to left corner;
     tongue_top: (K, 2) the tongue's upper outline; upper_gaps / lower_gaps: (G, 2) points on the edges where
-    neighbouring teeth meet; crown_px: (upper, lower) crown heights in pixels; lower_per_chin / tongue_per_chin:
-    fraction of the chin's displacement the lower teeth / the tongue follow; skull_rest: (len(SKULL), 2) the
-    rest positions of the skull landmarks; rest_gap: (K_lips,) the model's inner-lip landmark gap at rest (px).
+    neighbouring teeth meet; crown_px: (upper, lower) crown heights in pixels.
     """
 
     upper_edge: np.ndarray
@@ -69,22 +67,20 @@ class MouthGeometry:
     upper_gaps: np.ndarray
     lower_gaps: np.ndarray
     crown_px: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class MouthGeometry(FrameTeeth):
+    """The head's teeth and tongue in one photo's pixels at rest (jaw closed, photo's head pose): the
+    :class:`FrameTeeth` fields, plus lower_per_chin / tongue_per_chin: fraction of the chin's displacement the
+    lower teeth / the tongue follow; skull_rest: (len(SKULL), 2) the rest positions of the skull landmarks;
+    rest_gap: (K_lips,) the model's inner-lip landmark gap at rest (px).
+    """
+
     lower_per_chin: float
     tongue_per_chin: float
     skull_rest: np.ndarray
     rest_gap: np.ndarray
-
-
-@dataclass(frozen=True)
-class FrameTeeth:
-    """Teeth and tongue of one frame (pixels): edges, tooth boundary points and the tongue outline."""
-
-    upper_edge: np.ndarray
-    lower_edge: np.ndarray
-    tongue_top: np.ndarray
-    upper_gaps: np.ndarray
-    lower_gaps: np.ndarray
-    crown_px: tuple[float, float]
 
 
 def _smooth(x):
