@@ -123,6 +123,7 @@ def folded_triangles(renderer, track) -> np.ndarray:
     """(T,) number of face triangles (lip lines excepted) whose moved landmarks flip their orientation in each
     frame, after the renderer's own fold repair when it has one: a flipped triangle draws a seam of specks."""
     from emodiffhead.face import facemesh_topology as topo
+    from emodiffhead.render.unfold import signed_area
 
     lm = renderer.drive(track).landmarks
     fix = getattr(renderer, "_unfold", None)
@@ -132,8 +133,7 @@ def folded_triangles(renderer, track) -> np.ndarray:
     tris = tris[~lips[tris].any(1)]
 
     def area(p):
-        a, b, c = p[tris[:, 0]], p[tris[:, 1]], p[tris[:, 2]]
-        return (b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0]
+        return 2.0 * signed_area(p, tris)  # twice the area, as the thresholds below were set
 
     a0 = area(renderer.fit.landmarks[:, :2].astype(np.float64))
     ok = np.abs(a0) > 1.0

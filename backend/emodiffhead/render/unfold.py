@@ -22,7 +22,9 @@ ITERATIONS = 100
 STEP = 1.0
 
 
-def _signed_area(p: np.ndarray, tris: np.ndarray) -> np.ndarray:
+def signed_area(p: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """(F,) signed areas (pixels^2; positive counter-clockwise in x-right/y-up terms) of triangles ``tris``
+    (F, 3) int over points ``p`` (N, 2); a sign flip against the photo means the triangle folded over."""
     a, b, c = p[tris[:, 0]], p[tris[:, 1]], p[tris[:, 2]]
     e1, e2 = b - a, c - a
     return 0.5 * (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
@@ -41,7 +43,7 @@ class Unfolder:
                  min_area_px: float = 0.5, pinned: np.ndarray | None = None) -> None:
         src = np.asarray(source, np.float64)[:, :2]
         tris = np.asarray(triangles, np.int64)
-        a0 = _signed_area(src, tris)
+        a0 = signed_area(src, tris)
         keep = np.abs(a0) >= min_area_px
         self.source = src
         self.triangles = tris[keep]
@@ -52,7 +54,7 @@ class Unfolder:
 
     def bad(self, points: np.ndarray) -> np.ndarray:
         """(F,) bool: triangles whose moved area is below the floor (folded or crushed)."""
-        return _signed_area(points, self.triangles) * np.sign(self.floor) < np.abs(self.floor)
+        return signed_area(points, self.triangles) * np.sign(self.floor) < np.abs(self.floor)
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         """Moved landmarks (N, 2+) -> the same with folds relaxed (a new float32 array; extra columns kept)."""
