@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..render.registry import RENDERERS
 
     p.add_argument("--renderer", default="warp", choices=sorted(RENDERERS),
-                   help="warp (default, no weights) or diffusion (needs --weights from `emodiffhead train`)")
+                   help="warp (default, no weights), diffusion or refiner (both need --weights from `emodiffhead train`)")
     p.add_argument("--weights", help="weights folder of the diffusion renderer or the refiner")
     p.add_argument("--force-identity", action="store_true",
                    help="refiner: render even when the photo is not the person the personal model learned")
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     options: dict = {}
     if args.weights:
         if args.renderer == "warp":
-            raise UsageError("--weights is for --renderer diffusion; the warp renderer needs no weights")
+            raise UsageError("--weights is for --renderer diffusion or refiner; the warp renderer needs no weights")
         options["weights"] = args.weights
     if args.force_identity:
         if args.renderer != "refiner":
