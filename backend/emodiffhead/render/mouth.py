@@ -11,9 +11,13 @@ the oral cavity from the photo's lip colour, so greyscale photos stay grey. The 
 from the lips and toward the cheeks); the lips occlude everything with an antialiased, slightly softened edge
 and no outline; nothing is drawn where the lips nearly touch (no specks at the corners).
 
-Photos whose mouth is open: :func:`closed_mouth_source` fills the photo's own mouth opening (and the dark cavity
-and bright teeth just past its landmarks) from the surrounding lips once per photo, so the warp can close the
-lips cleanly; :func:`close_rest_gap` removes the small gap between the model's inner-lip landmarks at rest.
+Photos whose mouth is open (:func:`mouth_is_open`), once per photo: :func:`closed_mouth_source` fills the
+photo's own mouth opening (and the dark cavity and bright teeth just past its landmarks) from the surrounding
+lips; the renderer then re-maps that photo to closed lips (:func:`rest_lip_layout`, :func:`close_source_lips`:
+the inner lip lines meet on a smooth curve inside the red lips) and :func:`paint_closed_lips` paints them from
+the photo's lip colour (:func:`lip_colour`) with a soft lip line; frames warp from there, so a still frame
+shows those lips and openings (narrowed toward the corners by :func:`corner_overlap`) get the drawn interior.
+:func:`close_rest_gap` removes the small gap between the model's inner-lip landmarks at rest.
 """
 
 from __future__ import annotations
@@ -279,7 +283,8 @@ MAX_LIPS_HEIGHT = 0.5
 
 
 def rest_lip_layout(landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarray,
-                    upper_share: tuple[float, float] = UPPER_LIP_SHARE, max_height: float = MAX_LIPS_HEIGHT) -> np.ndarray:
+                    upper_share: tuple[float, float] = UPPER_LIP_SHARE,
+                    max_height: float = MAX_LIPS_HEIGHT) -> np.ndarray:
     """A copy of (N, 2+) landmarks laid out as closed lips: the outer lower lip raised so the red lips span at
     most ``max_height`` mouth widths, and the inner lip lines (index arrays) moved into ``upper_share``
     (low, high) of the way from the upper to the lower outer contour where they lie outside it."""

@@ -1,6 +1,7 @@
 """The default renderer ("warp"): animate the photo itself, no weights.
 
-``prepare`` scales the photo to the output size, finds the face, fits the head and builds the warp mesh;
+``prepare`` scales the photo to the output size, finds the face, fits the head and builds the warp mesh (an
+open-mouthed photo is first re-mapped to closed lips, :meth:`WarpRenderer._closed_source`);
 ``frames(track)`` poses the fitted head per frame, moves the photo's landmarks by the projected motion
 (:mod:`.drive`), warps the photo (:mod:`.warp`) and paints the mouth interior (:mod:`.mouth`).
 ``render_landmarks`` is the general entry point for any other driver (e.g. a guidance image for the
@@ -23,9 +24,9 @@ from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
 from .drive import Drive, drive_from_track
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
-from .mouth import (SKULL, SOURCE_GAP_PX, close_rest_gap, corner_overlap, close_source_lips, closed_mouth_source, draw_mouth, lip_colour,
-                    mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips, place_teeth,
-                    rest_lip_layout)
+from .mouth import (SKULL, SOURCE_GAP_PX, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap,
+                    draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips,
+                    place_teeth, rest_lip_layout)
 from .shading import ExpressionShading
 from .unfold import Unfolder
 from .warp import TriangleWarper, build_warp_mesh, drive_points
