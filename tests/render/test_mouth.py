@@ -100,7 +100,7 @@ def test_skull_landmarks_are_not_on_the_mouth():
     assert not set(SKULL.tolist()) & set(up.tolist() + lo.tolist())
 
 
-def _open_mouthed(warp_renderer, builtin_head, drop: float = 16.0):
+def _open_mouthed(warp_renderer, builtin_head, drop: float = 16.0, keep: float = 0.0):
     """A renderer on the example photo with its mouth drawn wide open (dark cavity, upper teeth; lower lip and
     its landmarks moved down), the fit's landmarks edited to match."""
     import dataclasses
@@ -123,7 +123,7 @@ def _open_mouthed(warp_renderer, builtin_head, drop: float = 16.0):
     cv2.fillPoly(teeth, [np.concatenate([top, top[::-1] + (0, 5)]).round().astype(np.int32)], 1)
     photo[opening.astype(bool)] = (20, 8, 10)
     photo[(opening & teeth).astype(bool)] = (235, 230, 220)  # upper teeth under the upper lip
-    r = WarpRenderer()
+    r = WarpRenderer(keep_photo_expression=keep)
     r.prepare(photo, builtin_head, fit=dataclasses.replace(warp_renderer.fit, landmarks=lm))
     return r, photo, lm
 
@@ -162,6 +162,14 @@ def test_open_mouthed_photo_still_opens_with_the_rendered_interior(warp_renderer
     patch = frame[int(c[1] - gap / 4):int(c[1] + gap / 4) + 1, int(c[0] - 3):int(c[0] + 4)].astype(np.float32)
     lip = np.median(frame[int(c[1] - gap / 2 - 4), int(c[0] - 3):int(c[0] + 4)].astype(np.float32), 0)
     assert patch.mean() < 0.75 * lip.mean() or patch.mean() > 1.2 * lip.mean()  # cavity or teeth, not lip
+
+
+def test_open_mouth_kept_in_part_is_not_remapped(warp_renderer, builtin_head):
+    r, photo, lm = _open_mouthed(warp_renderer, builtin_head, keep=0.5)
+    assert np.array_equal(r.mesh.points[:478], np.asarray(lm, np.float32)[:, :2])
+    r0, _, _ = _open_mouthed(warp_renderer, builtin_head)
+    up, lo = topo.mouth_lines()
+    assert np.abs(r0.mesh.points[lo] - r0.mesh.points[up]).max() <= 1.01  # the default re-maps: lips meet
 
 
 def test_closed_mouthed_photo_keeps_its_own_warp_source(warp_renderer):

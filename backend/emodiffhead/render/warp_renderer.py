@@ -188,7 +188,8 @@ class WarpRenderer:
         src_lm = fit.landmarks
         self._drive_base = None
         self._rest_gap = self.teeth.rest_gap * (1.0 - min(1.0, self.keep_photo_expression))
-        if self.keep_photo_expression < 1 and mouth_is_open(fit.landmarks):
+        # only when the track replaces the photo's expression: a partly kept one keeps part of its opening
+        if self.keep_photo_expression == 0 and mouth_is_open(fit.landmarks):
             src, src_lm = self._closed_source(src)  # the photo re-mapped to closed lips: frames warp from there
             self.mesh = build_warp_mesh(src_lm, img.shape[:2])
             self._unfold = face_unfolder(src_lm, self._mu, self._ml)
