@@ -5,6 +5,10 @@ animated by the animator: rest, the /p/ of "sharply", the /b/ of "table", and th
 and widest jaw of the clip). Each tile zooms on the mouth (1.6 mouth widths wide).
 
     .venv/bin/python benchmarks/mouth_sheets.py [--out docs/images/mouth_after.png] [--photos DIR]
+        [--only man_open_mouth.jpg ...] [--extra PHOTO ...] [--emotions]
+
+``--emotions`` adds the rest frame of the clip animated happy, sad and surprised at intensity 1.0. Run it with
+another checkout's ``PYTHONPATH`` (it uses public APIs only) for a before sheet.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ SHARED = REPO.parent / "shared" / "data"
 PHOTOS = ("einstein_1921.jpg", "man_open_mouth.jpg", "woman_portrait.jpg", "mona_lisa_painting.jpg",
           "man_bw_portrait.jpg")
 TILE = (176, 112)
+EMOTIONS = ("happy", "sad", "surprised")
 
 
 def _crop(img: np.ndarray, lm: np.ndarray, label: str) -> np.ndarray:
@@ -47,9 +52,17 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(REPO / "docs" / "images" / "mouth_after.png"))
     ap.add_argument("--photos", default=str(SHARED / "photos"))
     ap.add_argument("--extra", nargs="*", default=[], help="more photo files (rows after the shared photos)")
+    ap.add_argument("--only", nargs="*", default=None, help="of the shared photos only these file names")
+    ap.add_argument("--emotions", action="store_true", help="add happy / sad / surprised 1.0 at rest")
     args = ap.parse_args(argv)
     head = load_head("builtin")
-    track = animate(SHARED / "audio" / "arctic_a0009.wav", head)
+    wav = SHARED / "audio" / "arctic_a0009.wav"
+    track = animate(wav, head)
+    emotions = []
+    if args.emotions:
+        from emodiffhead.animate.emotion_timeline import EmotionTimeline
+
+        emotions = [(e, animate(wav, head, emotion=EmotionTimeline.constant(e, 1.0))) for e in EMOTIONS]
     lab = read_lab(SHARED / "audio" / "arctic_a0009_phone.lab")
     fr = lambda p: min(track.num_frames - 1, int(round(p.centre_s * track.fps)))  # noqa: E731
     bil = [p for p in lab if p.label in ("p", "b")]
@@ -59,7 +72,8 @@ def main(argv=None) -> int:
         ("open 1/4", int(order[len(order) * 3 // 4])), ("open 1/2", int(order[len(order) * 9 // 10])),
         ("widest", int(order[-1]))]
     rows = []
-    for path in [Path(args.photos) / p for p in PHOTOS] + [Path(p) for p in args.extra]:
+    shared = [p for p in PHOTOS if args.only is None or p in args.only]
+    for path in [Path(args.photos) / p for p in shared] + [Path(p) for p in args.extra]:
         name = path.name
         if not path.exists():
             continue
@@ -70,6 +84,8 @@ def main(argv=None) -> int:
         tiles = [_crop(r.photo, lm, name.split("_")[0] + " photo")]
         for label, k in picks:
             tiles.append(_crop(r.render_landmarks(d.landmarks[k], d.rigid[k], d.jaw[k]), lm, label))
+        for name_e, t in emotions:
+            tiles.append(_crop(r.render_frame(r.drive(t), 0, r.shading_weights(t)), lm, f"{name_e} 1.0"))
         rows.append(np.concatenate(tiles, 1))
     sheet = np.concatenate(rows, 0)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from emodiffhead.face import facemesh_topology as topo
-from emodiffhead.render.mouth import (SKULL, close_rest_gap, closed_mouth_source, draw_mouth, mouth_style,
-                                      place_teeth)
+from emodiffhead.render.mouth import (SKULL, close_rest_gap, closed_mouth_source, corner_overlap, draw_mouth,
+                                      mouth_is_open, mouth_style, place_teeth)
 
 
 def test_teeth_geometry_in_the_photo(warp_renderer):
@@ -98,3 +98,92 @@ def test_rest_gap_closes_but_never_crosses():
 def test_skull_landmarks_are_not_on_the_mouth():
     up, lo = topo.mouth_lines()
     assert not set(SKULL.tolist()) & set(up.tolist() + lo.tolist())
+
+
+def _open_mouthed(warp_renderer, builtin_head, drop: float = 16.0, keep: float = 0.0):
+    """A renderer on the example photo with its mouth drawn wide open (dark cavity, upper teeth; lower lip and
+    its landmarks moved down), the fit's landmarks edited to match."""
+    import dataclasses
+
+    import cv2
+
+    from emodiffhead.render.warp_renderer import WarpRenderer
+
+    photo = warp_renderer.photo.copy()
+    lm = warp_renderer.fit.landmarks.copy()
+    up, lo = topo.mouth_lines()
+    prof = np.sin(np.linspace(0, np.pi, len(lo)))
+    lm[lo, 1] += drop * prof
+    lm[[146, 91, 181, 84, 17, 314, 405, 321, 375], 1] += drop * np.sin(np.linspace(0.3, np.pi - 0.3, 9))
+    poly = np.concatenate([lm[up, :2], lm[lo, :2][::-1]]).round().astype(np.int32)
+    opening = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(opening, [poly], 1)
+    teeth = np.zeros_like(opening)
+    top = lm[up, :2].copy()
+    cv2.fillPoly(teeth, [np.concatenate([top, top[::-1] + (0, 5)]).round().astype(np.int32)], 1)
+    photo[opening.astype(bool)] = (20, 8, 10)
+    photo[(opening & teeth).astype(bool)] = (235, 230, 220)  # upper teeth under the upper lip
+    r = WarpRenderer(keep_photo_expression=keep)
+    r.prepare(photo, builtin_head, fit=dataclasses.replace(warp_renderer.fit, landmarks=lm))
+    return r, photo, lm
+
+
+def test_open_mouthed_photo_closes_to_lips_with_a_lip_line(warp_renderer, builtin_head, neutral_track):
+    r, photo, lm = _open_mouthed(warp_renderer, builtin_head)
+    assert mouth_is_open(lm) and not mouth_is_open(warp_renderer.fit.landmarks)
+    frame = next(iter(r.frames(neutral_track(1))))
+    up, lo = topo.mouth_lines()
+    src = r.mesh.points  # the warp source: the photo re-mapped to closed lips; a still frame lands on it
+    meet = 0.5 * (src[up] + src[lo])
+    lum = frame.astype(np.float32).mean(2)
+    xs = np.linspace(meet[2, 0], meet[-3, 0], 12)
+    ys = np.interp(xs, meet[:, 0], meet[:, 1])
+    at = lambda dy: lum[np.round(ys + dy).astype(int), np.round(xs).astype(int)]  # noqa: E731
+    line = np.minimum(at(0), np.minimum(at(-0.5), at(0.5)))
+    lips = 0.5 * (at(-3) + at(3))
+    assert np.median(line) < 0.9 * np.median(lips)  # a darker line where the lips meet ...
+    band = np.concatenate([at(dy) for dy in np.arange(-2, 2.5, 0.5)])
+    assert band.min() > 0.3 * np.median(lips)  # ... but no cavity-dark pixel (the photo's is 0.1) ...
+    assert band.max() < 1.3 * np.median(lips)  # ... and no teeth (1.45) between the lips
+
+
+def test_open_mouthed_photo_still_opens_with_the_rendered_interior(warp_renderer, builtin_head, neutral_track):
+    from emodiffhead.head.model import Joint
+
+    r, photo, lm = _open_mouthed(warp_renderer, builtin_head)
+    t = neutral_track(1)
+    t.pose[:, Joint.JAW, 0] = 0.25
+    frame = next(iter(r.frames(t)))
+    d = r.drive(t)
+    up, lo = topo.mouth_lines()
+    c = 0.5 * (d.landmarks[0][up[len(up) // 2], :2] + d.landmarks[0][lo[len(lo) // 2], :2])
+    gap = float(d.landmarks[0][lo[len(lo) // 2], 1] - d.landmarks[0][up[len(up) // 2], 1])
+    assert gap > 4
+    patch = frame[int(c[1] - gap / 4):int(c[1] + gap / 4) + 1, int(c[0] - 3):int(c[0] + 4)].astype(np.float32)
+    lip = np.median(frame[int(c[1] - gap / 2 - 4), int(c[0] - 3):int(c[0] + 4)].astype(np.float32), 0)
+    assert patch.mean() < 0.75 * lip.mean() or patch.mean() > 1.2 * lip.mean()  # cavity or teeth, not lip
+
+
+def test_open_mouth_kept_in_part_is_not_remapped(warp_renderer, builtin_head):
+    r, photo, lm = _open_mouthed(warp_renderer, builtin_head, keep=0.5)
+    assert np.array_equal(r.mesh.points[:478], np.asarray(lm, np.float32)[:, :2])
+    r0, _, _ = _open_mouthed(warp_renderer, builtin_head)
+    up, lo = topo.mouth_lines()
+    assert np.abs(r0.mesh.points[lo] - r0.mesh.points[up]).max() <= 1.01  # the default re-maps: lips meet
+
+
+def test_closed_mouthed_photo_keeps_its_own_warp_source(warp_renderer):
+    lm = warp_renderer.fit.landmarks
+    assert not mouth_is_open(lm)
+    assert np.array_equal(warp_renderer.mesh.points[:478], np.asarray(lm, np.float32)[:, :2])
+    assert np.array_equal(warp_renderer.warper.image, warp_renderer.photo)
+
+
+def test_corner_overlap_narrows_openings_only_toward_the_corners():
+    up, _ = topo.mouth_lines()
+    lm = np.zeros((478, 2), np.float32)
+    lm[up] = np.stack([np.linspace(0, 60, len(up)), np.zeros(len(up))], 1)
+    over = corner_overlap(lm, up)
+    k = len(up) // 2
+    assert over[0] == over[-1] == 0.0 and over[k] < 0.05
+    assert over[1] > over[2] > over[3] > over[k]

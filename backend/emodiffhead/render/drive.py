@@ -72,8 +72,12 @@ def photo_reference(head: HeadModel, fit: FitResult) -> tuple[np.ndarray, np.nda
     return expr, pose
 
 
-def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_expression: float = 0.0) -> Drive:
-    """Per-frame driving landmarks of ``track`` for the photo fitted by ``fit`` (at the output size)."""
+def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_expression: float = 0.0,
+                     base: np.ndarray | None = None) -> Drive:
+    """Per-frame driving landmarks of ``track`` for the photo fitted by ``fit`` (at the output size).
+
+    base: (478, 2+) landmarks the motion is added to instead of the photo's (a warp source re-mapped to closed
+    lips, used as is); None: the photo's landmarks with the lips closed past what the model can follow."""
     from ..face import facemesh_topology as topo
 
     cam = fit.camera
@@ -90,6 +94,8 @@ def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_e
     excess = np.maximum(excess, 0.0) * (1.0 - float(np.clip(keep_photo_expression, 0, 1)))
     photo[mu, :2] += 0.5 * excess[:, None] * n
     photo[ml, :2] -= 0.5 * excess[:, None] * n
+    if base is not None:
+        photo = np.array(base, np.float64)
     T = track.num_frames
     out = np.empty((T, photo.shape[0], 3), np.float32)
     rig = np.empty_like(out)

@@ -11,9 +11,13 @@ the oral cavity from the photo's lip colour, so greyscale photos stay grey. The 
 from the lips and toward the cheeks); the lips occlude everything with an antialiased, slightly softened edge
 and no outline; nothing is drawn where the lips nearly touch (no specks at the corners).
 
-Photos whose mouth is open: :func:`closed_mouth_source` fills the photo's own mouth opening (and the dark cavity
-and bright teeth just past its landmarks) from the surrounding lips once per photo, so the warp can close the
-lips cleanly; :func:`close_rest_gap` removes the small gap between the model's inner-lip landmarks at rest.
+Photos whose mouth is open (:func:`mouth_is_open`), once per photo: :func:`closed_mouth_source` fills the
+photo's own mouth opening (and the dark cavity and bright teeth just past its landmarks) from the surrounding
+lips; the renderer then re-maps that photo to closed lips (:func:`rest_lip_layout`, :func:`close_source_lips`:
+the inner lip lines meet on a smooth curve inside the red lips) and :func:`paint_closed_lips` paints them from
+the photo's lip colour (:func:`lip_colour`) with a soft lip line; frames warp from there, so a still frame
+shows those lips and openings (narrowed toward the corners by :func:`corner_overlap`) get the drawn interior.
+:func:`close_rest_gap` removes the small gap between the model's inner-lip landmarks at rest.
 """
 
 from __future__ import annotations
@@ -250,6 +254,181 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
                       teeth_from_photo=from_photo)
 
 
+#: Mediapipe's outer lip contour, right to left mouth corner: upper and lower red lip edges.
+LIPS_OUTER_UPPER = np.array([61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291])
+LIPS_OUTER_LOWER = np.array([61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291])
+#: How much the painted closed lips replace the re-mapped photo's lips (the rest keeps its own shading).
+PAINT_OPACITY = 0.7
+#: Gap (px) kept between the inner lip lines of a closed warp source (the strip between them keeps an area).
+SOURCE_GAP_PX = 1.0
+
+
+def mouth_is_open(landmarks: np.ndarray, open_frac: float = 0.04) -> bool:
+    """True when the inner lips of (478, 2+) landmarks are apart by more than ``open_frac`` of the mouth width."""
+    from ..face import facemesh_topology as topo
+
+    lmk = np.asarray(landmarks, np.float32)[:, :2]
+    mu, ml = topo.mouth_lines()
+    e = lmk[mu[-1]] - lmk[mu[0]]
+    w = float(np.hypot(*e))
+    n = np.array([-e[1], e[0]]) / max(w, 1e-6)
+    return float(((lmk[ml] - lmk[mu]) @ n).max()) >= open_frac * w
+
+
+#: Closed lips: the range of the upper lip's share of the red lips' height at rest (lower lips are as thick
+#: or thicker), and the most the red lips may span (height at the centre / mouth width between the outer
+#: corners; typical adult lips: 0.25..0.4).
+UPPER_LIP_SHARE = (0.3, 0.5)
+MAX_LIPS_HEIGHT = 0.5
+
+
+def rest_lip_layout(landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarray,
+                    upper_share: tuple[float, float] = UPPER_LIP_SHARE,
+                    max_height: float = MAX_LIPS_HEIGHT) -> np.ndarray:
+    """A copy of (N, 2+) landmarks laid out as closed lips: the outer lower lip raised so the red lips span at
+    most ``max_height`` mouth widths, and the inner lip lines (index arrays) moved into ``upper_share``
+    (low, high) of the way from the upper to the lower outer contour where they lie outside it."""
+    lm = np.array(landmarks, np.float32, copy=True)
+    o, e, n, w = _frame(lm[LIPS_OUTER_UPPER[0], :2], lm[LIPS_OUTER_UPPER[-1], :2])
+    uu, vu = _curve(lm[LIPS_OUTER_UPPER, :2], o, e, n, w)
+    ul, vl = _curve(lm[LIPS_OUTER_LOWER, :2], o, e, n, w)
+    height = float(np.interp(0.5, ul, vl) - np.interp(0.5, uu, vu))
+    if height > max_height * w:
+        d = lm[LIPS_OUTER_LOWER, :2] - o
+        v = d @ n
+        top = np.interp(d @ e / w, uu, vu)
+        lm[LIPS_OUTER_LOWER, :2] -= ((v - top) * (1.0 - max_height * w / height))[:, None] * n
+        ul, vl = _curve(lm[LIPS_OUTER_LOWER, :2], o, e, n, w)
+    for idx in (upper, lower):
+        u = (lm[idx, :2] - o) @ e / w
+        top, height = np.interp(u, uu, vu), np.maximum(np.interp(u, ul, vl) - np.interp(u, uu, vu), 1e-3)
+        v_now = (lm[idx, :2] - o) @ n
+        share = np.clip((v_now - top) / height, *upper_share)
+        lm[idx[1:-1], :2] += ((top + share * height - v_now)[1:-1])[:, None] * n
+    return lm
+
+
+#: Lens-shaped openings: near the corners the inner lips of a closed source pass each other by up to this
+#: share of the mouth width (the lips part at the centre first; the render's clamp makes them meet at rest).
+CORNER_OVERLAP = 0.2
+
+
+def corner_overlap(landmarks: np.ndarray, upper: np.ndarray, depth: float = CORNER_OVERLAP) -> np.ndarray:
+    """(K,) px how far the inner lips of a closed source should pass each other at rest along the (K,) ``upper``
+    line of (N, 2+) landmarks: ``depth`` mouth widths x (1 - the height of an ellipse spanning the mouth)."""
+    lm = np.asarray(landmarks, np.float32)[:, :2]
+    o, e, _, w = _frame(lm[upper[0]], lm[upper[-1]])
+    u = np.clip((lm[upper] - o) @ e / w, 0.0, 1.0)
+    out = depth * w * (1.0 - np.sqrt(np.clip(1.0 - (2 * u - 1) ** 2, 0.0, 1.0)))
+    out[[0, -1]] = 0.0
+    return out.astype(np.float32)
+
+
+def close_source_lips(landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarray,
+                      gap_px: float = SOURCE_GAP_PX) -> np.ndarray:
+    """A copy of (N, 2+) landmarks whose paired inner lip lines (index arrays, shared corners) meet on their
+    middle line (smoothed), ``gap_px`` apart: the closed-lip geometry of a warp source."""
+    lm = np.array(landmarks, np.float32, copy=True)
+    e = lm[upper[-1], :2] - lm[upper[0], :2]
+    n = np.array([-e[1], e[0]], np.float32) / max(float(np.hypot(*e)), 1e-6)
+    mid = 0.5 * (lm[upper, :2] + lm[lower, :2])
+    # closed lips meet on a smooth curve: a quartic across the mouth through the two corners
+    o, ex, nx, w = _frame(mid[0], mid[-1])
+    u, v = (mid - o) @ ex / w, (mid - o) @ nx
+    wts = np.ones(len(u))
+    wts[[0, -1]] = 100.0
+    v = np.polyval(np.polyfit(u, v, min(4, len(u) - 1), w=wts), u)
+    mid = (o + np.outer(u * w, ex) + np.outer(v, nx)).astype(np.float32)
+    half = np.full(len(upper), 0.5 * gap_px, np.float32)
+    half[[0, -1]] = 0.0
+    lm[upper, :2] = mid - half[:, None] * n
+    lm[lower, :2] = mid + half[:, None] * n
+    return lm
+
+
+def paint_closed_lips(image: np.ndarray, landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarray,
+                      lip_rgb: np.ndarray) -> np.ndarray:
+    """Closed lips painted into ``image`` (H, W, 3) uint8 whose (478, 2+) ``landmarks`` have meeting inner lips
+    (a copy): inside the red lips' outer contour the colour is ``lip_rgb`` (3,) shaded like closed lips (the
+    upper lip faces down and is darker; the lower lip catches the light on its upper part and darkens toward
+    its border) times the image's own fine texture (its brightness over a blurred copy, so a filled opening's
+    smears and shadows leave no blob); a soft dark line where the lips meet, deepest at the centre and fading
+    toward the corners, as on real closed mouths."""
+    import cv2
+
+    lm = np.asarray(landmarks, np.float32)[:, :2]
+    img = image.astype(np.float32)
+    H, W = img.shape[:2]
+    meet = 0.5 * (lm[upper] + lm[lower])
+    w = float(np.linalg.norm(meet[-1] - meet[0]))
+    o, e, n, _ = _frame(meet[0], meet[-1])
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    u = ((xs - o[0]) * e[0] + (ys - o[1]) * e[1]) / max(w, 1e-6)
+    v = (xs - o[0]) * n[0] + (ys - o[1]) * n[1]
+    um, vm = _curve(meet, o, e, n, w)
+    uo, vo = _curve(lm[LIPS_OUTER_UPPER], o, e, n, w)
+    ul, vl = _curve(lm[LIPS_OUTER_LOWER], o, e, n, w)
+    v_meet = np.interp(u, um, vm)
+    t_up = np.clip((v_meet - v) / np.maximum(v_meet - np.interp(u, uo, vo), 1.0), 0, 1)  # 0 line .. 1 border
+    t_lo = np.clip((v - v_meet) / np.maximum(np.interp(u, ul, vl) - v_meet, 1.0), 0, 1)
+    soft = max(1.0, 0.02 * w)
+    up_m = cv2.GaussianBlur(_polygon_mask((H, W), np.concatenate([lm[LIPS_OUTER_UPPER], meet[::-1]]))
+                            .astype(np.float32) / 255, (0, 0), soft)
+    lo_m = cv2.GaussianBlur(_polygon_mask((H, W), np.concatenate([lm[LIPS_OUTER_LOWER], meet[::-1]]))
+                            .astype(np.float32) / 255, (0, 0), soft)
+    lips = np.clip(up_m + lo_m, 0, 1)
+    lum = img.mean(2)
+    texture = np.clip(lum / np.maximum(cv2.GaussianBlur(lum, (0, 0), max(1.5, 0.03 * w)), 1.0), 0.9, 1.1)
+    side = np.clip(np.abs(u - 0.5) * 2, 0, 1)
+    shade_up = 0.86 + 0.06 * t_up
+    shade_lo = 1.0 + 0.08 * np.exp(-((t_lo - 0.35) / 0.3) ** 2)
+    shade = np.where(v < v_meet, shade_up, shade_lo) * (1.0 - 0.12 * side ** 2)
+    lip = np.asarray(lip_rgb, np.float32)
+    painted = lip[None, None] * (shade * texture)[..., None]
+    # the paint keeps some of the re-mapped lips' own shading, none of what is far from lip (fill, teeth, shadow)
+    off = np.abs(lum / max(float(lip.mean()), 1.0) - 1.0)
+    opacity = PAINT_OPACITY + (1.0 - PAINT_OPACITY) * np.clip((off - 0.1) / 0.2, 0, 1)
+    img = img + (painted - img) * (opacity * lips)[..., None]
+    # below the lower lip: skin. An open mouth's lower lip may reach past its landmarks; where the lips were
+    # raised to a closed height, red left below them turns to the skin of the chin
+    v_lo = np.interp(u, ul, vl)
+    chin = np.median(img[lm[[175, 199, 208, 428], 1].round().astype(int).clip(0, H - 1),
+                         lm[[175, 199, 208, 428], 0].round().astype(int).clip(0, W - 1)], 0)
+    below = _smooth((v - v_lo) / max(2.0 * soft, 1.0)) * (1.0 - _smooth((v - v_lo - 0.2 * w) / (0.05 * w)))
+    below *= 1.0 - _smooth((side - 0.8) / 0.2)
+    excess = (img[..., 0] - img[..., 1]) - float(chin[0] - chin[1])
+    to_skin = below * np.clip(excess / 20.0, 0, 1)
+    skin = chin[None, None] * np.clip(lum / max(float(chin.mean()), 1.0), 0.85, 1.15)[..., None]
+    img = img + (skin - img) * to_skin[..., None]
+    # the line where the lips meet
+    line = np.zeros((H, W), np.uint8)
+    cv2.polylines(line, [np.round(meet * 16).astype(np.int32)], False, 255, 1, cv2.LINE_AA, 4)
+    d = cv2.distanceTransform((line < 128).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    along = np.clip(1.0 - side, 0, 1) ** 0.5 * ((u > 0) & (u < 1))
+    dark = 0.5 * np.exp(-(d / max(0.8, 0.012 * w)) ** 2) * along
+    img *= (1.0 - dark)[..., None]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def lip_colour(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(3,) float32 median colour of the red lips of ``photo`` (H, W, 3) uint8 between the outer and the inner
+    lip contours of its (478, 2+) landmarks: the brighter half of the redder half (skin and shadow left out)."""
+    from ..face import facemesh_topology as topo
+
+    lm = np.asarray(landmarks, np.float32)[:, :2]
+    img = np.asarray(photo)
+    mu, ml = topo.mouth_lines()
+    m = (_polygon_mask(img.shape[:2], np.concatenate([lm[LIPS_OUTER_UPPER], lm[mu][::-1]])) > 127) | (
+        _polygon_mask(img.shape[:2], np.concatenate([lm[LIPS_OUTER_LOWER], lm[ml][::-1]])) > 127)
+    pix = img[m].astype(np.float32)
+    if len(pix) < 10:
+        return np.array([170, 100, 100], np.float32)
+    red = pix[:, 0] - pix[:, 1]
+    pix = pix[red >= np.median(red)]
+    lum = pix.mean(1)
+    return np.median(pix[lum >= np.median(lum)], 0).astype(np.float32)  # lit lip, not the cavity's edge
+
+
 def closed_mouth_source(photo: np.ndarray, landmarks: np.ndarray, open_frac: float = 0.04) -> np.ndarray:
     """The photo with its own mouth opening filled from the surrounding lips (a copy), when the inner lips are
     apart by more than ``open_frac`` of the mouth width; otherwise the photo itself. Also fills the dark pixels
@@ -258,13 +437,11 @@ def closed_mouth_source(photo: np.ndarray, landmarks: np.ndarray, open_frac: flo
 
     from ..face import facemesh_topology as topo
 
+    if not mouth_is_open(landmarks, open_frac):
+        return photo
     lmk = np.asarray(landmarks, np.float32)[:, :2]
     mu, ml = topo.mouth_lines()
-    e = lmk[mu[-1]] - lmk[mu[0]]
-    w = float(np.hypot(*e))
-    n = np.array([-e[1], e[0]]) / max(w, 1e-6)
-    if float(((lmk[ml] - lmk[mu]) @ n).max()) < open_frac * w:
-        return photo
+    w = float(np.linalg.norm(lmk[mu[-1]] - lmk[mu[0]]))
     img = np.asarray(photo)
     H, W = img.shape[:2]
     inner = np.concatenate([lmk[mu], lmk[ml][::-1]])

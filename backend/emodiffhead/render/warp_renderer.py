@@ -1,6 +1,7 @@
 """The default renderer ("warp"): animate the photo itself, no weights.
 
-``prepare`` scales the photo to the output size, finds the face, fits the head and builds the warp mesh;
+``prepare`` scales the photo to the output size, finds the face, fits the head and builds the warp mesh (an
+open-mouthed photo is first re-mapped to closed lips, :meth:`WarpRenderer._closed_source`);
 ``frames(track)`` poses the fitted head per frame, moves the photo's landmarks by the projected motion
 (:mod:`.drive`), warps the photo (:mod:`.warp`) and paints the mouth interior (:mod:`.mouth`).
 ``render_landmarks`` is the general entry point for any other driver (e.g. a guidance image for the
@@ -23,7 +24,9 @@ from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
 from .drive import Drive, drive_from_track
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
-from .mouth import SKULL, close_rest_gap, closed_mouth_source, draw_mouth, mouth_geometry, mouth_style, place_teeth
+from .mouth import (SKULL, SOURCE_GAP_PX, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap,
+                    draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips,
+                    place_teeth, rest_lip_layout)
 from .shading import ExpressionShading
 from .unfold import Unfolder
 from .warp import TriangleWarper, build_warp_mesh, drive_points
@@ -180,10 +183,19 @@ class WarpRenderer:
         self.style = mouth_style(self.photo, fit.landmarks)
         self.teeth = mouth_geometry(head, fit)
         src = closed_mouth_source(self.photo, fit.landmarks) if self.keep_photo_expression < 1 else self.photo
-        self.warper = TriangleWarper(src, self.mesh)
         self._mu, self._ml = topo.mouth_lines()
         self._unfold = face_unfolder(fit.landmarks, self._mu, self._ml)
-        self._shading = ExpressionShading(src, fit.landmarks) if self.shading else None  # shades the warp source
+        src_lm = fit.landmarks
+        self._drive_base = None
+        self._rest_gap = self.teeth.rest_gap * (1.0 - min(1.0, self.keep_photo_expression))
+        # only when the track replaces the photo's expression: a partly kept one keeps part of its opening
+        if self.keep_photo_expression == 0 and mouth_is_open(fit.landmarks):
+            src, src_lm = self._closed_source(src)  # the photo re-mapped to closed lips: frames warp from there
+            self.mesh = build_warp_mesh(src_lm, img.shape[:2])
+            self._unfold = face_unfolder(src_lm, self._mu, self._ml)
+            self._rest_gap = np.minimum(self._rest_gap, SOURCE_GAP_PX)  # the source's lips already meet
+        self.warper = TriangleWarper(src, self.mesh)
+        self._shading = ExpressionShading(src, src_lm) if self.shading else None  # shades the warp source
         self._eyes = {}
         for side in ("left", "right"):
             up, lo = topo.eye_lines(side)
@@ -195,6 +207,42 @@ class WarpRenderer:
         report(progress, 1.0, "head fitted")
         return fit
 
+    def _closed_source(self, filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """An open-mouthed photo re-mapped to the rest pose of a neutral track below the nose (the jaw closed,
+        the inner lips meeting) with closed lips painted from the photo's lips: ((H, W, 3) uint8 source,
+        (478, 3) float32 its landmarks). ``filled``: the photo with its opening filled (closed_mouth_source)."""
+        from ..track import Track
+
+        fit, head = self.fit, self.head
+        self._drive_base = None
+        rest = self.drive(Track.neutral(1, 25.0, head.name, list(head.expression_names))).landmarks[0]
+        lm = self._unfold(rest)
+        close_rest_gap(lm, self._mu, self._ml, self.teeth.rest_gap)
+        clamp_lines(lm, self._mu, self._ml, move="both")
+        photo = np.asarray(fit.landmarks, np.float32)
+        # above the nose tip the photo stays as it is (eyes, brows): only the mouth and jaw re-map
+        y = photo[:, 1]
+        y0, y1 = float(photo[topo.NOSE_TIP, 1]), float(photo[topo.UPPER_LIP_INNER_MID, 1])
+        t = np.clip((y - y0) / max(y1 - y0, 1.0), 0, 1)[:, None]
+        src_lm = photo.copy()
+        src_lm[:, :2] = photo[:, :2] + (lm[:, :2] - photo[:, :2]) * (t * t * (3 - 2 * t))
+        src_lm = close_source_lips(rest_lip_layout(src_lm, self._mu, self._ml), self._mu, self._ml)
+        still = Track.neutral(1, 25.0, head.name, list(head.expression_names))
+        motion = drive_from_track(head, fit, still, self.keep_photo_expression, np.zeros_like(photo)).landmarks[0]
+        self._drive_base = src_lm.copy()
+        self._drive_base[:, :2] -= motion[:, :2]  # a still neutral frame lands exactly on the source,
+        # its inner lips passing each other near the corners (the render's clamp makes them meet): openings
+        # narrow into the corners like a lens, as on the photos whose lips the model's motion opens
+        e = src_lm[self._mu[-1], :2] - src_lm[self._mu[0], :2]
+        n = np.array([-e[1], e[0]], np.float32) / max(float(np.hypot(*e)), 1e-6)
+        over = corner_overlap(src_lm, self._mu)
+        self._drive_base[self._mu, :2] += 0.5 * over[:, None] * n
+        self._drive_base[self._ml, :2] -= 0.5 * over[:, None] * n
+        depth = src_lm[:, 2] if src_lm.shape[1] > 2 else None
+        warped = TriangleWarper(filled, self.mesh).warp(drive_points(self.mesh, src_lm[:, :2]), depth)
+        painted = paint_closed_lips(warped, src_lm, self._mu, self._ml, lip_colour(self.photo, fit.landmarks))
+        return painted, src_lm
+
     @property
     def output_size(self) -> tuple[int, int]:
         """(H, W) of the frames."""
@@ -203,7 +251,7 @@ class WarpRenderer:
     # ---- frames --------------------------------------------------------------------------------
     def drive(self, track: Track) -> Drive:
         """Per-frame driving landmarks for ``track`` (see :func:`emodiffhead.render.drive.drive_from_track`)."""
-        return drive_from_track(self.head, self.fit, track, self.keep_photo_expression)
+        return drive_from_track(self.head, self.fit, track, self.keep_photo_expression, self._drive_base)
 
     def shading_weights(self, track: Track) -> np.ndarray | None:
         """(T, K) expression-shading weights of ``track``'s frames (None when shading is off)."""
@@ -231,7 +279,7 @@ class WarpRenderer:
         for side in ("left", "right"):  # a lid never passes the other one (blink overshoot folds the warp)
             up, lo = topo.eye_lines(side)
             clamp_lines(lm, up, lo, move="upper")
-        close_rest_gap(lm, self._mu, self._ml, self.teeth.rest_gap * (1.0 - min(1.0, self.keep_photo_expression)))
+        close_rest_gap(lm, self._mu, self._ml, self._rest_gap)
         clamp_lines(lm, self._mu, self._ml, move="both")
         depth = lm[:, 2] if lm.shape[1] > 2 else None
         src = self._shading.apply(shading) if (shading is not None and self._shading is not None) else None
