@@ -98,7 +98,7 @@ def test_decreasing_key_times_name_the_key_and_t(tmp_path, capsys):
 
 # ---- row 7: the idle-motion seed comes from the inputs ------------------------------------------------------
 def test_derived_seed_is_reproducible_and_differs_between_inputs(tmp_path, example_audio, example_photo):
-    from emodiffhead.commands._options import derive_seed
+    from emodiffhead.seeds import derive_seed
 
     other = tmp_path / "other.wav"
     other.write_bytes(example_audio.read_bytes()[:-2] + b"\x01\x00")  # one sample differs
@@ -110,7 +110,7 @@ def test_derived_seed_is_reproducible_and_differs_between_inputs(tmp_path, examp
 
 
 def test_animate_uses_the_derived_seed_and_seed_overrides_it(tmp_path, example_audio, capsys):
-    from emodiffhead.commands._options import derive_seed
+    from emodiffhead.seeds import derive_seed
 
     assert main(["animate", str(example_audio), "-o", str(tmp_path / "a.json"), "--quiet"]) == 0
     assert main(["animate", str(example_audio), "-o", str(tmp_path / "b.json"), "--quiet", "--seed", "7"]) == 0
@@ -125,7 +125,7 @@ def test_different_seeds_blink_at_different_times(example_audio):
     from emodiffhead.animate.idle import idle_motion
     from emodiffhead.audio.io import load_audio
     from emodiffhead.audio.prosody import analyze
-    from emodiffhead.commands._options import derive_seed
+    from emodiffhead.seeds import derive_seed
 
     pro = analyze(load_audio(example_audio))
     t = np.arange(250) / 25.0

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from ..errors import EmodiffheadError, InputFileError
 from ..track import MAX_FPS, MAX_INTENSITY, fps_in_range
-from ..seeds import derive_seed  # noqa: F401  (re-exported for the commands)
 
 #: What the photo and audio arguments accept (shown in --help).
 PHOTO_FORMATS = "JPEG, PNG (transparency is composited on white), BMP, WebP or TIFF"
@@ -71,7 +70,7 @@ def read_transcript(value: str | None) -> str | None:
 
 
 def add_seed_argument(p: argparse.ArgumentParser) -> None:
-    """``--seed``: None by default, then :func:`derive_seed` picks one from the inputs."""
+    """``--seed``: None by default, then :func:`emodiffhead.seeds.derive_seed` picks one from the inputs."""
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the idle motion (blinks, gaze, sway); default: derived from the input files, so "
                         "each clip moves differently and the same inputs give the same clip")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..fileio import check_writable
 from ..track import DEFAULT_FPS, save_track
-from ._options import (AUDIO_FORMATS, UsageError, add_emotion_arguments, add_seed_argument, check_fps, derive_seed,
+from ..seeds import derive_seed
+from ._options import (AUDIO_FORMATS, UsageError, add_emotion_arguments, add_seed_argument, check_fps,
                        emotion_from_args, print_warnings, read_transcript, speech_warnings)
 
 NAME = "animate"

@@ -9,8 +9,9 @@ from ..fileio import check_writable
 from ..render.pipeline import MAX_SIZE, MIN_SIZE
 from ..track import DEFAULT_FPS, load_track
 
+from ..seeds import derive_seed
 from ._options import (AUDIO_FORMATS, PHOTO_FORMATS, UsageError, add_emotion_arguments, add_seed_argument, check_fps,
-                       derive_seed, emotion_from_args, print_warnings, read_transcript, speech_warnings)
+                       emotion_from_args, print_warnings, read_transcript, speech_warnings)
 
 NAME = "render"
 HELP = "render a talking-head mp4 from one photo and speech (defaults: the shipped Einstein photo and ARCTIC clip)"
