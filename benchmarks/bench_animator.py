@@ -453,12 +453,12 @@ def bench_tracksync(head):
     ta = (np.arange(len(a)) + max(0, k)) / fps
     rows = []
     for s0 in np.arange(0.0, tv[-1] - 0.8, 0.8):
-        m = (ta >= s0) & (ta < s0 + 1.6)
-        loc = _fm_best(real[int(s0 * fps): int((s0 + 1.6) * fps)], g[int(s0 * fps): int((s0 + 1.6) * fps)])
-        half = m & (ta < s0 + 0.8)
-        rows.append((f"{s0:.1f}-{s0 + 1.6:.1f}", "%.2f (%+d)" % loc, f"{np.nansum(za[half] * zb[half]) / len(za):+.3f}"))
-    print(f"Where the allphone track's r ({r_all:.3f} at {k:+d}) comes from: each 1.6 s window's own best r and offset, "
-          "and the first 0.8 s of the window's share of the clip's r at the clip's offset\n")
+        w = slice(int(s0 * fps), int((s0 + 1.6) * fps))
+        half = (ta >= s0) & (ta < s0 + 0.8)
+        share = np.nansum(za[half] * zb[half]) / len(za)
+        rows.append((f"{s0:.1f}-{s0 + 1.6:.1f}", "%.2f (%+d)" % _fm_best(real[w], g[w]), f"{share:+.3f}"))
+    print(f"Where the allphone track's r ({r_all:.3f} at {k:+d}) comes from: each 1.6 s window's own best r and "
+          "offset, and the first 0.8 s of the window's share of the clip's r at the clip's offset\n")
     table(("window s", "local best r (offset)", "share of r (first 0.8 s)"), rows)
 
 
