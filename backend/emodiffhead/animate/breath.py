@@ -22,10 +22,10 @@ from ..facs import ARKIT_INDEX, JAW_OPEN
 
 #: A pause at least this long can hold a breath (s).
 MIN_PAUSE_S = 0.3
-#: A breath is at least this long (s); noisy runs closer than JOIN_S are one breath (the mouth does not close and
-#: reopen faster than that).
+#: A breath is at least this long (s); noisy runs closer than JOIN_S are one breath (frame-level flicker). Two
+#: breaths closer than 2 x BREATH_RAMP_S keep the mouth open between them (the ramps overlap).
 MIN_BREATH_S = 0.15
-JOIN_S = 0.2
+JOIN_S = 0.05
 #: Breath frames are this much louder in the 2-7 kHz band than the recording's quiet floor (dB; 2x amplitude).
 RISE_DB = 6.0
 #: The mouth during an inhalation: jaw as for a mid vowel, lips parted.
