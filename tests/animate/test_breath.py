@@ -9,7 +9,7 @@ from emodiffhead.animate import animate
 from emodiffhead.animate.breath import BREATH_JAW, add_breaths, breath_intakes, breath_opening
 from emodiffhead.animate.pipeline import speech_motion
 from emodiffhead.audio.io import AudioClip, load_audio
-from emodiffhead.audio.prosody import analyze
+from emodiffhead.audio.prosody import HOP_S, Prosody, analyze
 from emodiffhead.facs import JAW_OPEN, NUM_ARKIT
 
 SR = 16000
@@ -52,6 +52,23 @@ def test_breath_heard_only_in_the_pause_with_noise():
     (s, e), = intakes
     assert abs(s - BREATH[0]) < 0.05 and abs(e - BREATH[1]) < 0.05
     assert breath_intakes(analyze(_clip(breath_db=-70.0))) == []  # below the recording's own floor: no breath
+
+
+def _prosody(noise_s: tuple[float, float], pause_s: tuple[float, float] = (1.0, 4.0), n: int = 500) -> Prosody:
+    """Frame features: sound outside ``pause_s``; in it, a floor at -40 dB and noise at -25 dB over ``noise_s``."""
+    t = np.arange(n) * HOP_S
+    pause = (t >= pause_s[0]) & (t < pause_s[1])
+    hf = np.where(pause, -40.0, 0.0)
+    hf[(t >= noise_s[0]) & (t < noise_s[1])] = -25.0
+    z = np.zeros(n, np.float32)
+    return Prosody(times_s=t, rms_db=z - 20, loudness=z, active=~pause, voiced=~pause, f0_hz=z, centroid_hz=z,
+                   low_ratio=z, flux=z, hf_db=hf.astype(np.float32))
+
+
+@pytest.mark.parametrize("noise, found", [((2.0, 2.1), False), ((2.0, 2.5), True), ((2.0, 3.5), False)])
+def test_breath_length(noise, found):
+    """A breath lasts 0.15-1 s: a click is not one, nor is a long noise (music, a room) in a long pause."""
+    assert (breath_intakes(_prosody(noise)) != []) == found
 
 
 def test_mouth_opens_for_the_breath_and_rests_in_the_silent_pause():

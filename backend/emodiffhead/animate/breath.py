@@ -9,7 +9,7 @@ noise; a pause without one is silent at the recording's own floor, and the lips 
 Detection, per pause (a run of inactive frames of at least ``MIN_PAUSE_S``): the frames whose 2-7 kHz level
 (:attr:`~emodiffhead.audio.prosody.Prosody.hf_db`) is at least ``RISE_DB`` above the recording's quiet floor
 (10th percentile of that level over its inactive frames) and that are unvoiced, joined across gaps shorter than
-``JOIN_S``; a run of at least ``MIN_BREATH_S`` is a breath. Relative to the floor, so a noisy recording's steady
+``JOIN_S``; a run of ``MIN_BREATH_S`` to ``MAX_BREATH_S`` is a breath. Relative to the floor, so a noisy recording's steady
 background is not a breath; the mouth opens only where something is heard in the pause.
 """
 
@@ -26,6 +26,8 @@ MIN_PAUSE_S = 0.3
 #: breaths closer than 2 x BREATH_RAMP_S keep the mouth open between them (the ramps overlap).
 MIN_BREATH_S = 0.15
 JOIN_S = 0.05
+#: Inhalations between phrases last about 0.2-0.8 s; a longer noise in a pause (music, a room) is not a breath.
+MAX_BREATH_S = 1.0
 #: Breath frames are this much louder in the 2-7 kHz band than the recording's quiet floor (dB; 2x amplitude).
 RISE_DB = 6.0
 #: The mouth during an inhalation: jaw as for a mid vowel, lips parted.
@@ -61,7 +63,7 @@ def breath_intakes(pro: Prosody) -> list[tuple[float, float]]:
                 merged[-1][1] = e
             else:
                 merged.append([s, e])
-        out += [(s * HOP_S, e * HOP_S) for s, e in merged if (e - s) * HOP_S >= MIN_BREATH_S]
+        out += [(s * HOP_S, e * HOP_S) for s, e in merged if MIN_BREATH_S <= (e - s) * HOP_S <= MAX_BREATH_S]
     return out
 
 
