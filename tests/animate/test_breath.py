@@ -9,6 +9,7 @@ from emodiffhead.animate import animate
 from emodiffhead.animate.breath import BREATH_JAW, add_breaths, breath_intakes, breath_opening
 from emodiffhead.animate.pipeline import speech_motion
 from emodiffhead.audio.io import AudioClip, load_audio
+from emodiffhead.audio.phonemes import Phone
 from emodiffhead.audio.prosody import HOP_S, Prosody, analyze
 from emodiffhead.facs import JAW_OPEN, NUM_ARKIT
 
@@ -69,6 +70,14 @@ def _prosody(noise_s: tuple[float, float], pause_s: tuple[float, float] = (1.0, 
 def test_breath_length(noise, found):
     """A breath lasts 0.15-1 s: a click is not one, nor is a long noise (music, a room) in a long pause."""
     assert (breath_intakes(_prosody(noise)) != []) == found
+
+
+@pytest.mark.parametrize("label, found", [("sil", True), ("s", False)])
+def test_breath_only_where_the_recogniser_hears_silence(label, found):
+    """Quiet unvoiced speech under the activity threshold (a soft /s/) is not a breath."""
+    phones = [Phone("aa", 0.0, 1.0), Phone("sil", 1.0, 1.9), Phone(label, 1.9, 2.6), Phone("sil", 2.6, 4.0),
+              Phone("aa", 4.0, 5.0)]
+    assert (breath_intakes(_prosody((2.0, 2.5)), phones) != []) == found
 
 
 def test_mouth_opens_for_the_breath_and_rests_in_the_silent_pause():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..audio.phonemes import Phone
 from ..audio.prosody import HOP_S, Prosody
 from ..facs import ARKIT_INDEX, JAW_OPEN
 
@@ -43,8 +44,13 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
-def breath_intakes(pro: Prosody) -> list[tuple[float, float]]:
-    """(start_s, end_s) of every audible breath in the pauses of ``pro`` (see the module docstring)."""
+def breath_intakes(pro: Prosody, phones: list[Phone] | None = None) -> list[tuple[float, float]]:
+    """(start_s, end_s) of every audible breath in the pauses of ``pro`` (see the module docstring).
+
+    phones: the recognised phones, when there are any; then a breath must lie mostly (more than half of it) in
+    their silences, so that quiet unvoiced speech (a soft /s/, /f/, /h/ under the activity threshold of a
+    noisy recording) is not taken for one.
+    """
     quiet = ~pro.active
     level = np.asarray(pro.hf_db, np.float64)
     usable = quiet & (level > -100.0)  # digital silence says nothing about the recording's noise
@@ -64,6 +70,10 @@ def breath_intakes(pro: Prosody) -> list[tuple[float, float]]:
             else:
                 merged.append([s, e])
         out += [(s * HOP_S, e * HOP_S) for s, e in merged if MIN_BREATH_S <= (e - s) * HOP_S <= MAX_BREATH_S]
+    if phones is not None:
+        sil = [(p.start_s, p.end_s) for p in phones if p.label == "sil"]
+        out = [(s, e) for s, e in out
+               if sum(max(0.0, min(e, b) - max(s, a)) for a, b in sil) > 0.5 * (e - s)]
     return out
 
 

@@ -105,7 +105,7 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
         gate = np.maximum(gate, motion.onset)
     w = motion.weights * np.maximum(gate, motion.closure)[:, None]
     if breaths:
-        intakes = breath_intakes(pro)
+        intakes = breath_intakes(pro, result.phones if result is not None else None)
         info["breaths"] = len(intakes)
         w = add_breaths(w, breath_opening(times_s, intakes), motion.closure)
     motion = MouthMotion(weights=w.astype(np.float32), closure=motion.closure, labiodental=motion.labiodental,
