@@ -1,7 +1,8 @@
 """Benchmark the animator: speed, phone accuracy, lip closure, real-video lip sync, emotion effects.
 
 Run:  .venv/bin/python benchmarks/bench_animator.py [--skip-video] [--only PART ...]
-Parts: speed phones agreement motion lips lipsync closure emotions files video. ``lipsync`` and ``closure`` render
+Parts: speed phones agreement motion lips lipsync closure tracksync emotions files video. ``tracksync`` is the cheap
+track-only lip sync (the vertex lip gap vs the real video's aperture, no rendering). ``lipsync`` and ``closure`` render
 with the warp renderer and measure the pixels with ../shared/tools/facemetrics.py (an independent instrument,
 imported here only; the product never does): best-offset lip sync vs the real video per speech path and photo,
 and bilabial closure in the pixels (ARCTIC labels; allphone's p/b/m on the radio_address clips).
@@ -392,6 +393,61 @@ def bench_closure(head):
            "smallest aperture"), rows)
 
 
+def _fm_best(real, gen, max_lag=8):
+    """(best r, offset) as facemetrics.py lipsync computes it (negative offset: ``gen`` moves after ``real``)."""
+    n = min(len(real), len(gen))
+    a, b = np.asarray(real[:n], np.float64), np.asarray(gen[:n], np.float64)
+
+    def r(k):
+        x, y = a[max(0, k): n + min(0, k)], b[max(0, -k): n - max(0, k)]
+        ok = ~(np.isnan(x) | np.isnan(y))
+        return float(np.corrcoef(x[ok], y[ok])[0, 1])
+    return max((r(k), k) for k in range(-max_lag, max_lag + 1))
+
+
+def bench_tracksync(head):
+    """Track-only lip sync (no rendering): the track's vertex lip gap vs the real video's aperture
+    (facemetrics.py's own measure and offset convention), acoustic references, and where r is lost."""
+    from emodiffhead.audio.prosody import analyze
+
+    sys.path.insert(0, str(TOOLS))
+    import facemetrics as fm
+
+    vid = SHARED / "video" / "talking_head_real_a.mp4"
+    L, fps = fm.landmarks(str(vid))
+    real = fm.geometry(L)["mouth_open"]
+    clip = load_audio(vid)
+    pro = analyze(clip)
+    tv = np.arange(len(real)) / fps
+    rows, gaps = [], {}
+    for label, kw in (("allphone (default)", {}), ("allphone, no breath openings", {"breaths": False}),
+                      ("alignment of the recognised words", {"transcript": VIDEO_TEXT}),
+                      ("acoustic path", {"speech_mode": "acoustic"})):
+        t = animate(vid, head, **kw)
+        gaps[label] = g = np.maximum(lip_gap(head, track_vertices(head, t)), 0.0)
+        rows.append((f"track lip gap, {label}", "%.3f (%+d)" % _fm_best(real, g)))
+    hf = np.interp(tv, pro.times_s, pro.hf_db)
+    rows.append(("reference: 2-7 kHz band level (dB)", "%.3f (%+d)" % _fm_best(real, hf)))
+    rows.append(("reference: loudness", "%.3f (%+d)" % _fm_best(real, pro.at("loudness", tv))))
+    g = gaps["allphone (default)"]
+    print("### Track-only lip sync vs the real video (talking_head_real_a.mp4; best r within +-8 frames, offset)\n")
+    table(("signal", "best r (offset)"), rows)
+    r_all, k = _fm_best(real, g)
+    n = len(real)
+    a, b = real[max(0, k): n + min(0, k)], g[max(0, -k): n - max(0, k)]
+    za, zb = (a - np.nanmean(a)) / np.nanstd(a), (b - b.mean()) / b.std()
+    ta = (np.arange(len(a)) + max(0, k)) / fps
+    rows = []
+    for s0 in np.arange(0.0, tv[-1] - 0.8, 0.8):
+        w = slice(int(s0 * fps), int((s0 + 1.6) * fps))
+        half = (ta >= s0) & (ta < s0 + 0.8)
+        share = np.nansum(za[half] * zb[half]) / len(za)
+        rows.append((f"{s0:.1f}-{s0 + 1.6:.1f}", "%.2f (%+d)" % _fm_best(real[w], g[w]), f"{share:+.3f}"))
+    print(f"Where the allphone track's r ({r_all:.3f} at {k:+d}) comes from: each 1.6 s window's own best r and "
+          "offset, and the first 0.8 s of the window's share of the clip's r at the clip's offset\n")
+    table(("window s", "local best r (offset)", "share of r (first 0.8 s)"), rows)
+
+
 def bench_emotions(head):
     B = emotion_basis(head)
     steps = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5])
@@ -436,12 +492,12 @@ def main(argv=None) -> int:
     head = load_head("builtin")
     parts = {"speed": bench_speed, "phones": lambda h: bench_phones(), "agreement": lambda h: bench_agreement(),
              "motion": lambda h: bench_motion_agreement(),
-             "lips": bench_lips, "lipsync": bench_lipsync, "closure": bench_closure,
+             "lips": bench_lips, "lipsync": bench_lipsync, "closure": bench_closure, "tracksync": bench_tracksync,
              "emotions": bench_emotions, "files": bench_files, "video": bench_video}
     for name, fn in parts.items():
         if args.only and name not in args.only:
             continue
-        if name in ("video", "lipsync", "closure") and args.skip_video:
+        if name in ("video", "lipsync", "closure", "tracksync") and args.skip_video:
             continue
         fn(head)
     return 0

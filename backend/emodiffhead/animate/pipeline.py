@@ -23,6 +23,7 @@ from ..head.model import HeadModel, Joint
 from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from ..track import DEFAULT_FPS, MAX_FPS, Track, fps_in_range
 from .acoustic import acoustic_mouth
+from .breath import add_breaths, breath_intakes, breath_opening
 from .coarticulation import MouthMotion, coarticulate
 from .prominence import phone_prominence
 from .emotion_timeline import EmotionTimeline
@@ -53,8 +54,12 @@ def _activity_gate(pro: Prosody, times_s: np.ndarray, fps: float) -> np.ndarray:
 def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float, transcript: str | None = None,
                   mode: str = "auto", progress: ProgressFn | None = None,
                   cancel: CancelFn | None = None, phone_preset: str = "accurate",
-                  phone_workers: int = 1) -> tuple[MouthMotion, dict]:
-    """Mouth motion (canonical ARKit) and a meta dict {"speech_path": ..., ...} for one clip."""
+                  phone_workers: int = 1, breaths: bool = True) -> tuple[MouthMotion, dict]:
+    """Mouth motion (canonical ARKit) and a meta dict {"speech_path": ..., ...} for one clip.
+
+    breaths: open the mouth where an inhalation is heard in a pause (:mod:`.breath`); ``meta.speech.breaths``
+    counts them.
+    """
     if mode not in SPEECH_MODES:
         raise ValueError(f"speech mode must be one of {SPEECH_MODES}")
     info: dict = {}
@@ -99,6 +104,10 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
     if motion.onset is not None:  # the pre-phonatory opening precedes the sound by design
         gate = np.maximum(gate, motion.onset)
     w = motion.weights * np.maximum(gate, motion.closure)[:, None]
+    if breaths:
+        intakes = breath_intakes(pro, result.phones if result is not None else None)
+        info["breaths"] = len(intakes)
+        w = add_breaths(w, breath_opening(times_s, intakes), motion.closure)
     motion = MouthMotion(weights=w.astype(np.float32), closure=motion.closure, labiodental=motion.labiodental,
                          rounding=motion.rounding, onset=motion.onset)
     return motion, info
@@ -107,7 +116,7 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
 def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript: str | None = None,
             emotion: EmotionTimeline | None = None, fps: float = DEFAULT_FPS, seed: int = 0,
             speech_mode: str = "auto", phone_preset: str = "accurate", phone_workers: int = 1,
-            progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Track:
+            progress: ProgressFn | None = None, cancel: CancelFn | None = None, breaths: bool = True) -> Track:
     """Animate ``head`` to ``audio``: returns a validated Track of round(duration * fps) frames.
 
     audio: a file (refused when shorter than ``audio.io.MIN_DURATION_S``) or an in-memory AudioClip (any length).
@@ -117,7 +126,8 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     else allphone, else acoustic for non-speech), "words" (recognise words, force-align them; slower), or
     force one path. phone_preset: "accurate", "wide" or
     "fast" allphone settings (audio.phonemes.ALLPHONE_PRESETS). phone_workers: > 1 decodes utterances of
-    long inputs in that many processes (same result). progress/cancel: job hooks.
+    long inputs in that many processes (same result). progress/cancel: job hooks. breaths: the mouth opens where
+    an inhalation is heard in a pause (animate/breath.py); False keeps it closed in every pause.
     """
     if not fps_in_range(fps):
         raise ValueError(f"fps must be in (0, {MAX_FPS}]")
@@ -132,7 +142,7 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     pro = analyze(clip)
     check_cancel(cancel)
     motion, info = speech_motion(clip, pro, times, fps, transcript, speech_mode, scaled(progress, 0.1, 0.8), cancel,
-                                 phone_preset, phone_workers)
+                                 phone_preset, phone_workers, breaths)
     check_cancel(cancel)
     report(progress, 0.85, "idle motion and emotion")
     idle = idle_motion(times, pro, seed=seed)

@@ -16,6 +16,8 @@ from .io import AudioClip
 HOP_S = 0.01
 WIN_S = 0.032
 F0_MIN, F0_MAX = 70.0, 450.0
+#: The band (Hz) of ``Prosody.hf_db``.
+HF_BAND = (2000.0, 7000.0)
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Prosody:
     active: (N,) bool voice/sound activity. voiced: (N,) bool. f0_hz: (N,) pitch, NaN where unvoiced.
     centroid_hz: (N,) spectral centroid. low_ratio: (N,) share of 0.2-4 kHz energy below 1 kHz
     (high for rounded/back vowels and closed lips). flux: (N,) 0..1 spectral change (onsets).
+    hf_db: (N,) level of the ``HF_BAND`` (2-7 kHz) band in dB: where breath and frication noise show.
     """
 
     times_s: np.ndarray
@@ -37,6 +40,7 @@ class Prosody:
     centroid_hz: np.ndarray
     low_ratio: np.ndarray
     flux: np.ndarray
+    hf_db: np.ndarray
 
     def at(self, name: str, times_s: np.ndarray) -> np.ndarray:
         """Feature ``name`` linearly interpolated at ``times_s`` (T,) -> (T,) float32 (NaN -> 0)."""
@@ -81,6 +85,8 @@ def analyze(clip: AudioClip) -> Prosody:
     freqs = np.fft.rfftfreq(nfft, 1.0 / sr)
     band = (freqs >= 200) & (freqs <= 4000)
     low = freqs[band] < 1000
+    hf = (freqs >= HF_BAND[0]) & (freqs < HF_BAND[1])
+    hf_pow = np.empty(n)
     lo, hi = int(sr / F0_MAX), min(win - 1, int(sr / F0_MIN))
     centroid = np.empty(n)
     low_ratio = np.empty(n)
@@ -93,6 +99,7 @@ def analyze(clip: AudioClip) -> Prosody:
         m = len(w)
         spec = np.abs(np.fft.rfft(w, n=nfft, axis=1)) + 1e-9
         p = spec[:, band] ** 2
+        hf_pow[s0: s0 + m] = (spec[:, hf] ** 2).sum(1)
         centroid[s0: s0 + m] = (p * freqs[band]).sum(1) / p.sum(1)
         low_ratio[s0: s0 + m] = p[:, low].sum(1) / p.sum(1)
         logspec = np.log(spec[:, band])
@@ -116,7 +123,8 @@ def analyze(clip: AudioClip) -> Prosody:
     f0 = np.where(voiced, sr / np.maximum(lag, 1.0), np.nan)
     return Prosody(times_s=times, rms_db=rms_db.astype(np.float32), loudness=loudness.astype(np.float32),
                    active=active, voiced=voiced, f0_hz=f0.astype(np.float32), centroid_hz=centroid.astype(np.float32),
-                   low_ratio=low_ratio.astype(np.float32), flux=flux.astype(np.float32))
+                   low_ratio=low_ratio.astype(np.float32), flux=flux.astype(np.float32),
+                   hf_db=(10 * np.log10(np.maximum(hf_pow, 1e-12))).astype(np.float32))
 
 
 def _close_gaps(mask: np.ndarray, max_gap: int) -> np.ndarray:
