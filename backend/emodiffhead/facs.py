@@ -69,7 +69,7 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: "neutral" is empty (zero vector). AUs per category (Ekman & Friesen, EMFACS-7 predictions; where EMFACS
 #: lists several, the open-mouthed variant that posed level-3 faces use):
 #: happy 6+12+25 (a Duchenne smile parting the lips over the upper teeth); sad 1+4+15+17 with the lids
-#: drooping (43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+25/26; anger 4+5+7+10+16+25 (+23: bared, tense lips);
+#: drooping (43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+25+26 (+16); anger 4+5+7+10+16+25 (+23: bared, tense lips);
 #: disgust 9+10+25 (+4, 6, 15, 17); contempt unilateral 12+14.
 #: The lips part with intensity (AU25, AU16, AU10 against the smile's and AU17's closing): at 0.5 they stay
 #: nearly closed (the model's rest gap absorbs the first millimetres), at 1.0 the teeth show, as in posed
@@ -86,8 +86,9 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     "angry": {"4": 0.66, "5": 0.25, "7": 0.66, "10": 0.4, "16": 0.35, "25": 0.5, "23": 0.2},
     "surprised": {"1": 0.66, "2": 0.66, "5": 0.6, "26": 0.9},
     # fear: brows raised *and* drawn together (1+2+4, flatter than surprise), lips parted and stretched
-    # sideways (20+25) over a slight jaw drop
-    "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "25": 0.66, "26": 0.3},
+    # sideways (20+25) over a jaw drop (26), the lower lip pulled down off the lower teeth (16: with only the
+    # upper teeth bared the stretched mouth read as a grin)
+    "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "25": 0.4, "26": 0.4, "16": 0.4},
     # disgust: nose wrinkle and upper lip raised off the upper teeth (9+10+25), brows slightly lowered and
     # cheeks raised (4, 6), the lip corners held down (15: bared teeth without it read as a grin) and the
     # lower lip pushed up a little (17)

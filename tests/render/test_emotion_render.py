@@ -185,8 +185,9 @@ def test_shading_weights_for_heads_without_arkit_names(builtin_head):
 
 
 def _mouth_opening(r, tr):
-    """(inner-lip gap at the middle per inter-ocular distance, share of bright pixels in the opening) per frame of
-    ``tr``, measured on the driven landmarks and the rendered frames (teeth are the bright pixels)."""
+    """(inner-lip gap at the middle per inter-ocular distance, bright pixels in the opening per squared
+    inter-ocular distance, pixels in the opening) per frame of ``tr``, measured on the driven landmarks and the
+    rendered frames (teeth are the bright pixels)."""
     import cv2
 
     d = r.drive(tr)
@@ -202,7 +203,7 @@ def _mouth_opening(r, tr):
         luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[mask > 0]
         skin = float(np.median(cv2.cvtColor(r.photo, cv2.COLOR_RGB2GRAY)[int(lm[1, 1]) - 3:int(lm[1, 1]) + 3,
                                                                         int(lm[1, 0]) - 3:int(lm[1, 0]) + 3]))
-        out.append((gap, float((luma > 0.8 * skin).mean()) if luma.size else 0.0, int(luma.size)))
+        out.append((gap, float((luma > 0.8 * skin).sum()) / iod ** 2, int(luma.size)))
     return out
 
 
@@ -211,6 +212,6 @@ def test_posed_expressions_part_the_lips_and_show_teeth(warp_renderer, builtin_h
     # EMFACS's open variants (AU25, with AU10/AU16): at 1.0 the lips part over visible teeth, more at 1.5, and
     # the mild 0.5 is less open
     tr = _track(builtin_head, emotion, [0.5, 1.0, 1.5])
-    (g5, _, _), (g10, bright10, n10), (g15, _, _) = _mouth_opening(warp_renderer, tr)
+    (g5, _, _), (g10, teeth10, n10), (g15, _, _) = _mouth_opening(warp_renderer, tr)
     assert g10 > 0.03 and g5 < g10 < g15, (g5, g10, g15)
-    assert n10 > 20 and bright10 > 0.15, (n10, bright10)
+    assert n10 > 20 and teeth10 > 0.006, (n10, teeth10)
