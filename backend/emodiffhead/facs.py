@@ -59,6 +59,7 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
     27: {"jawOpen": 1.0},                                       # mouth stretch
     28: {"mouthRollLower": 1.0, "mouthRollUpper": 1.0},         # lip suck
     43: {"eyeBlink{side}": 1.0},                                # eyes closed
+    64: {"eyeLookDown{side}": 1.0},                             # eyes down (gaze)
     45: {"eyeBlink{side}": 1.0},                                # blink
 }
 
@@ -68,8 +69,8 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: 0.5-0.67 per AU) and 1.5 a strong one, so no blendshape leaves its [0, 1] range below intensity 1.5.
 #: "neutral" is empty (zero vector). AUs per category (Ekman & Friesen, EMFACS-7 predictions; where EMFACS
 #: lists several, the open-mouthed variant that posed level-3 faces use):
-#: happy 6+12+25 (a Duchenne smile parting the lips over the upper teeth); sad 1+4+15+17 with the lids
-#: drooping (43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+25+26 (+16); anger 4+5+7+10+16+25 (+23: bared, tense lips);
+#: happy 6+12+25 (a Duchenne smile parting the lips over the upper teeth); sad 1+4+15+17 with the eyes
+#: cast down (64) under slightly heavy lids (43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+25+26 (+16); anger 4+5+7+10+16+25 (+23: bared, tense lips);
 #: disgust 9+10+25 (+4, 6, 15, 17); contempt unilateral 12+14.
 #: The lips part with intensity (AU25, AU16, AU10 against the smile's and AU17's closing): at 0.5 they stay
 #: nearly closed (the model's rest gap absorbs the first millimetres), at 1.0 the teeth show, as in posed
@@ -79,8 +80,9 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     # AU16 counters the built-in smile target's lower-lip lift, so AU25 opens the lips of a broad smile
     "happy": {"6": 0.66, "12": 0.66, "25": 0.66, "16": 0.3},
     # AU4 kept low in sad: a strong brow lowerer cancels AU1's inner-brow raise, and the oblique brow
-    # (inner corners up) is what reads as sadness; heavy upper lids (43) read as sadness, not sleep (more folds the skin above the outer lid)
-    "sad": {"1": 0.66, "4": 0.3, "15": 0.66, "17": 0.5, "43": 0.2},
+    # (inner corners up) is what reads as sadness; a downcast gaze (64, the upper lids follow the eyes) with
+    # slightly heavy lids (43); more of either reads as sleep and folds the skin above the outer lid
+    "sad": {"1": 0.66, "4": 0.3, "15": 0.66, "17": 0.5, "43": 0.1, "64": 0.4},
     # anger: lowered brows over tightened lids (7 > 5: a glare, not the wide eyes of fear), the upper lip
     # raised and the lower lip lowered over clenched teeth (10+16+25) with some lip tension (23)
     "angry": {"4": 0.66, "5": 0.25, "7": 0.66, "10": 0.4, "16": 0.35, "25": 0.5, "23": 0.2},

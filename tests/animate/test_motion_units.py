@@ -67,6 +67,12 @@ def test_facs_table():
     assert np.all(prototype_arkit("neutral") == 0)
     happy = prototype_arkit("happy")
     assert happy[ARKIT_INDEX["mouthSmileLeft"]] > 0 and happy[ARKIT_INDEX["cheekSquintLeft"]] > 0
+    # posed (open-mouthed EMFACS) variants: happy, angry, fearful and disgusted part the lips; sad casts the eyes down
+    for e in ("happy", "angry", "fearful", "disgusted"):
+        assert prototype_arkit(e)[ARKIT_INDEX["mouthLowerDownLeft"]] > 0.1, e
+    assert prototype_arkit("angry")[ARKIT_INDEX["mouthUpperUpLeft"]] > 0.3  # AU10: the upper teeth bared
+    assert au_to_arkit("64", 0.5)[ARKIT_INDEX["eyeLookDownRight"]] == 0.5
+    assert prototype_arkit("sad")[ARKIT_INDEX["eyeLookDownLeft"]] > 0
     B = emotion_basis_arkit()
     assert B.shape == (len(EMOTIONS), 52) and np.all(B[1:].sum(1) > 0)
 
