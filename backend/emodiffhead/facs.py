@@ -70,11 +70,13 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: "neutral" is empty (zero vector). AUs per category (Ekman & Friesen, EMFACS-7 predictions; where EMFACS
 #: lists several, the open-mouthed variant that posed level-3 faces use):
 #: happy 6+12+25 (a Duchenne smile parting the lips over the upper teeth); sad 1+4+15+17 with the eyes
-#: cast down (64) under slightly heavy lids (43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+25+26 (+16); anger 4+5+7+10+16+25 (+23: bared, tense lips);
+#: cast down (64) under slightly heavy lids (43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+25+26 (+16);
+#: anger 4+5+7+10+16+25 (+23: bared, tense lips);
 #: disgust 9+10+25 (+4, 6, 15, 17); contempt unilateral 12+14.
-#: The lips part with intensity (AU25, AU16, AU10 against the smile's and AU17's closing): at 0.5 they stay
-#: nearly closed (the model's rest gap absorbs the first millimetres), at 1.0 the teeth show, as in posed
-#: faces; speech still closes them (``animate.compose`` scales every lip-parting channel at /p b m/).
+#: The prototypes stay linear (tracks and the Blender add-on recombine ``emotion @ emotion_basis``), so the
+#: lips part with intensity (AU25, AU16, AU10 against the smile's and AU17's closing): at 0.5 half as far (a
+#: mild smile stays closed: the model's rest gap absorbs it), at 1.0 the teeth show, as in posed faces; speech
+#: still closes them (``animate.compose`` scales every lip-parting channel at /p b m/).
 EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     "neutral": {},
     # AU16 counters the built-in smile target's lower-lip lift, so AU25 opens the lips of a broad smile
