@@ -71,7 +71,7 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: lists several, the open-mouthed variant that posed level-3 faces use):
 #: happy 6+12+25 (a Duchenne smile parting the lips over the upper teeth); sad 1+4+15+17 with the eyes
 #: cast down (64) under slightly heavy lids (43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+25+26 (+16);
-#: anger 4+5+7+10+16+25 (+23: bared, tense lips);
+#: anger 4+5+7+10+16+25 (+22+23: bared, tense lips);
 #: disgust 9+10+25 (+4, 6, 15, 17); contempt unilateral 12+14.
 #: The prototypes stay linear (tracks and the Blender add-on recombine ``emotion @ emotion_basis``), so the
 #: lips part with intensity (AU25, AU16, AU10 against the smile's and AU17's closing): at 0.5 half as far (a
@@ -86,8 +86,9 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     # slightly heavy lids (43); more of either reads as sleep and folds the skin above the outer lid
     "sad": {"1": 0.66, "4": 0.3, "15": 0.66, "17": 0.5, "43": 0.1, "64": 0.4},
     # anger: lowered brows over tightened lids (7 > 5: a glare, not the wide eyes of fear), the upper lip
-    # raised and the lower lip lowered over clenched teeth (10+16+25) with some lip tension (23)
-    "angry": {"4": 0.66, "5": 0.25, "7": 0.66, "10": 0.4, "16": 0.35, "25": 0.5, "23": 0.2},
+    # raised and the lower lip lowered over clenched teeth (10+16+25) with the lips tense and pushed forward
+    # (23, 22: without them the bared teeth widened into a grin at 1.5)
+    "angry": {"4": 0.66, "5": 0.25, "7": 0.66, "10": 0.4, "16": 0.35, "25": 0.5, "23": 0.2, "22": 0.3},
     "surprised": {"1": 0.66, "2": 0.66, "5": 0.6, "26": 0.9},
     # fear: brows raised *and* drawn together (1+2+4, flatter than surprise), lips parted and stretched
     # sideways (20+25) over a jaw drop (26), the lower lip pulled down off the lower teeth (16: with only the
