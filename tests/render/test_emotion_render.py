@@ -117,6 +117,20 @@ def test_shading_is_identity_at_neutral_and_darkens_furrows(warp_renderer):
     assert np.median(ys) < lm[168, 1]
 
 
+def test_shading_highlights_keep_the_hue_of_bright_skin(warp_renderer):
+    # a fair, brightly lit face: brightened bumps (chin boss, cheeks) must not clip one channel and turn
+    # blue-white; every shaded pixel is its photo colour times one factor
+    r = warp_renderer
+    bright = np.clip(r.photo.astype(np.float32) * 1.7, 0, 255).astype(np.uint8)
+    sh = ExpressionShading(bright, r.fit.landmarks)
+    out = sh.apply(np.ones(len(FEATURES), np.float32)).astype(np.float32)
+    src = bright.astype(np.float32)
+    lit = (out.max(2) > src.max(2) + 2) & (src.min(2) > 20)
+    assert lit.sum() > 50  # the bumps brighten something
+    s = out.max(2, keepdims=True) / np.maximum(src.max(2, keepdims=True), 1)
+    assert np.abs(out - src * s)[lit].max() <= 2.0
+
+
 def test_light_direction_follows_the_brighter_side(warp_renderer):
     r = warp_renderer
     photo = r.photo.astype(np.float32)
