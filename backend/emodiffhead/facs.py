@@ -59,6 +59,7 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
     27: {"jawOpen": 1.0},                                       # mouth stretch
     28: {"mouthRollLower": 1.0, "mouthRollUpper": 1.0},         # lip suck
     43: {"eyeBlink{side}": 1.0},                                # eyes closed
+    64: {"eyeLookDown{side}": 1.0},                             # eyes down (gaze)
     45: {"eyeBlink{side}": 1.0},                                # blink
 }
 
@@ -66,20 +67,37 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: movement; the head models are calibrated so that blendshape weight 1 is that movement, see
 #: docs/builtin_head.md). Emotion intensity 1 is a clearly posed expression (MEAD's level 3, FACS C-D:
 #: 0.5-0.67 per AU) and 1.5 a strong one, so no blendshape leaves its [0, 1] range below intensity 1.5.
-#: "neutral" is empty (zero vector). AUs per category (Ekman & Friesen, EMFACS-7 predictions):
-#: happy 6+12; sad 1+4+15(+17, lids drooping 43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+26;
-#: anger 4+5+7+23(+17); disgust 9+10(+15+17); contempt unilateral 12+14.
+#: "neutral" is empty (zero vector). AUs per category (Ekman & Friesen, EMFACS-7 predictions; where EMFACS
+#: lists several, the open-mouthed variant that posed level-3 faces use):
+#: happy 6+12+25 (a Duchenne smile parting the lips over the upper teeth); sad 1+4+15+17 with the eyes
+#: cast down (64) under slightly heavy lids (43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+25+26 (+16);
+#: anger 4+5+7+10+16+25 (+22+23: bared, tense lips);
+#: disgust 9+10+25 (+4, 6, 15, 17); contempt unilateral 12+14.
+#: The prototypes stay linear (tracks and the Blender add-on recombine ``emotion @ emotion_basis``), so the
+#: lips part with intensity (AU25, AU16, AU10 against the smile's and AU17's closing): at 0.5 half as far (a
+#: mild smile stays closed: the model's rest gap absorbs it), at 1.0 the teeth show, as in posed faces; speech
+#: still closes them (``animate.compose`` scales every lip-parting channel at /p b m/).
 EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     "neutral": {},
-    "happy": {"6": 0.65, "12": 0.66},
+    # AU16 counters the built-in smile target's lower-lip lift, so AU25 opens the lips of a broad smile
+    "happy": {"6": 0.66, "12": 0.66, "25": 0.66, "16": 0.3},
     # AU4 kept low in sad: a strong brow lowerer cancels AU1's inner-brow raise, and the oblique brow
-    # (inner corners up) is what reads as sadness.
-    "sad": {"1": 0.66, "4": 0.25, "15": 0.66, "17": 0.45, "43": 0.15},
-    "angry": {"4": 0.66, "5": 0.4, "7": 0.5, "17": 0.3, "23": 0.66},
+    # (inner corners up) is what reads as sadness; a downcast gaze (64, the upper lids follow the eyes) with
+    # slightly heavy lids (43); more of either reads as sleep and folds the skin above the outer lid
+    "sad": {"1": 0.66, "4": 0.3, "15": 0.66, "17": 0.5, "43": 0.1, "64": 0.4},
+    # anger: lowered brows over tightened lids (7 > 5: a glare, not the wide eyes of fear), the upper lip
+    # raised and the lower lip lowered over clenched teeth (10+16+25) with the lips tense and pushed forward
+    # (23, 22: without them the bared teeth widened into a grin at 1.5)
+    "angry": {"4": 0.66, "5": 0.25, "7": 0.66, "10": 0.4, "16": 0.35, "25": 0.5, "23": 0.2, "22": 0.3},
     "surprised": {"1": 0.66, "2": 0.66, "5": 0.6, "26": 0.9},
-    # fear: brows raised *and* drawn together (1+2+4, flatter than surprise), lips stretched sideways (20)
-    "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "26": 0.5},
-    "disgusted": {"9": 0.66, "10": 0.5, "15": 0.35, "17": 0.35},
+    # fear: brows raised *and* drawn together (1+2+4, flatter than surprise), lips parted and stretched
+    # sideways (20+25) over a jaw drop (26), the lower lip pulled down off the lower teeth (16: with only the
+    # upper teeth bared the stretched mouth read as a grin)
+    "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "25": 0.4, "26": 0.4, "16": 0.4},
+    # disgust: nose wrinkle and upper lip raised off the upper teeth (9+10+25), brows slightly lowered and
+    # cheeks raised (4, 6), the lip corners held down (15: bared teeth without it read as a grin) and the
+    # lower lip pushed up a little (17)
+    "disgusted": {"9": 0.66, "10": 0.44, "25": 0.3, "4": 0.2, "6": 0.3, "15": 0.35, "17": 0.2},
     "contemptuous": {"R12": 0.5, "R14": 0.66},
 }
 

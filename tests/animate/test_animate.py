@@ -101,6 +101,7 @@ def test_retarget_to_non_arkit_head(builtin_head):
     assert rt.method.startswith("landmark-fit")
     B_fake = emotion_basis(fake, rt)
     B_true = emotion_basis(h)
+    B_true[:, h.expression_index("jawOpen")] = 0.0  # heads without a jawOpen blendshape open the jaw joint instead
     i = EMOTIONS.index("happy")
     lm_fake = fake.forward(expression=B_fake[i:i + 1]).landmarks[0] - fake.forward().landmarks[0]
     lm_true = h.forward(expression=B_true[i:i + 1]).landmarks[0] - h.forward().landmarks[0]

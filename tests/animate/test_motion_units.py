@@ -67,6 +67,12 @@ def test_facs_table():
     assert np.all(prototype_arkit("neutral") == 0)
     happy = prototype_arkit("happy")
     assert happy[ARKIT_INDEX["mouthSmileLeft"]] > 0 and happy[ARKIT_INDEX["cheekSquintLeft"]] > 0
+    # posed (open-mouthed EMFACS) variants: happy, angry, fearful and disgusted part the lips; sad casts the eyes down
+    for e in ("happy", "angry", "fearful", "disgusted"):
+        assert prototype_arkit(e)[ARKIT_INDEX["mouthLowerDownLeft"]] > 0.1, e
+    assert prototype_arkit("angry")[ARKIT_INDEX["mouthUpperUpLeft"]] > 0.3  # AU10: the upper teeth bared
+    assert au_to_arkit("64", 0.5)[ARKIT_INDEX["eyeLookDownRight"]] == 0.5
+    assert prototype_arkit("sad")[ARKIT_INDEX["eyeLookDownLeft"]] > 0
     B = emotion_basis_arkit()
     assert B.shape == (len(EMOTIONS), 52) and np.all(B[1:].sum(1) > 0)
 
@@ -120,7 +126,7 @@ def test_compose_conflict_rules():
     I[:, EMOTIONS.index("surprised")] = 1.0
     I[:, EMOTIONS.index("happy")] = 1.0
     c = compose(base, I, B, closure=closure, rounding=rounding)
-    e_jaw = B[EMOTIONS.index("surprised"), JAW]
+    e_jaw = min(0.9, float(B[EMOTIONS.index("surprised"), JAW] + B[EMOTIONS.index("happy"), JAW]))  # both part the lips
     assert c.final[0, JAW] == pytest.approx(e_jaw)  # pause: the surprised mouth is open
     assert c.final[1, JAW] == pytest.approx(0.5 + e_jaw * 0.5)  # screen blend keeps speech on top
     assert c.final[1, JAW] > c.final[0, JAW]  # speech still opens further

@@ -44,6 +44,18 @@ def test_builtin_brows_move_like_a_posed_expression(builtin_head):
         assert sign * (lm[336, 1] - lm0[336, 1]) / iod > 0.08, name
 
 
+def test_builtin_upper_lip_raiser_moves_like_au10(builtin_head):
+    # mouthUpperUp at weight 1 (AU10 at E) lifts the middle of the upper lip by >= 5 % of the inter-ocular
+    # distance (the raw target: 3 %), so anger and disgust can bare the upper teeth
+    lm0 = builtin_head.forward().landmarks[0]
+    iod = np.linalg.norm(lm0[263] - lm0[33])
+    e = np.zeros((1, builtin_head.num_expression), np.float32)
+    for side in ("Left", "Right"):
+        e[0, builtin_head.expression_index(f"mouthUpperUp{side}")] = 1.0
+    lm = builtin_head.forward(expression=e).landmarks[0]
+    assert (lm[0, 1] - lm0[0, 1]) / iod > 0.05
+
+
 def test_unfolder_removes_a_fold_and_leaves_a_clean_frame_alone():
     src = np.array([[0, 0], [10, 0], [0, 10], [10, 10], [5, 20]], np.float64)
     tris = np.array([[0, 1, 2], [1, 3, 2], [2, 3, 4]])
@@ -59,7 +71,7 @@ def test_unfolder_removes_a_fold_and_leaves_a_clean_frame_alone():
     assert np.allclose(fixed[[0, 1]], src[[0, 1]])  # pinned points keep their motion
 
 
-@pytest.mark.parametrize("emotion", ["angry", "fearful", "disgusted", "surprised"])
+@pytest.mark.parametrize("emotion", ["angry", "fearful", "disgusted", "surprised", "sad", "happy"])
 def test_strong_expressions_render_without_folded_triangles(warp_renderer, builtin_head, emotion):
     r = warp_renderer
     tr = _track(builtin_head, emotion, [1.5])
@@ -103,6 +115,20 @@ def test_shading_is_identity_at_neutral_and_darkens_furrows(warp_renderer):
     ys, xs = np.nonzero(diff.mean(2) < -4)
     assert lm[55, 0] - 2 < np.median(xs) < lm[285, 0] + 2
     assert np.median(ys) < lm[168, 1]
+
+
+def test_shading_highlights_keep_the_hue_of_bright_skin(warp_renderer):
+    # a fair, brightly lit face: brightened bumps (chin boss, cheeks) must not clip one channel and turn
+    # blue-white; every shaded pixel is its photo colour times one factor
+    r = warp_renderer
+    bright = np.clip(r.photo.astype(np.float32) * 1.7, 0, 255).astype(np.uint8)
+    sh = ExpressionShading(bright, r.fit.landmarks)
+    out = sh.apply(np.ones(len(FEATURES), np.float32)).astype(np.float32)
+    src = bright.astype(np.float32)
+    lit = (out.max(2) > src.max(2) + 2) & (src.min(2) > 20)
+    assert lit.sum() > 50  # the bumps brighten something
+    s = out.max(2, keepdims=True) / np.maximum(src.max(2, keepdims=True), 1)
+    assert np.abs(out - src * s)[lit].max() <= 2.0
 
 
 def test_light_direction_follows_the_brighter_side(warp_renderer):
@@ -170,3 +196,36 @@ def test_shading_weights_for_heads_without_arkit_names(builtin_head):
     arkit_tr = _track(builtin_head, "angry", [1.0])
     cols = [builtin_head.expression_index(n) for n in ARKIT_BLENDSHAPES]
     assert np.allclose(track_arkit(arkit_tr, builtin_head)[0], arkit_tr.expression[0][cols])
+
+
+def _mouth_opening(r, tr):
+    """(inner-lip gap at the middle per inter-ocular distance, bright pixels in the opening per squared
+    inter-ocular distance, pixels in the opening) per frame of ``tr``, measured on the driven landmarks and the
+    rendered frames (teeth are the bright pixels)."""
+    import cv2
+
+    d = r.drive(tr)
+    mu, ml = topo.mouth_lines()
+    out = []
+    for k, frame in enumerate(r.frames(tr)):
+        lm = d.landmarks[k, :, :2]
+        iod = float(np.linalg.norm(lm[263] - lm[33]))
+        gap = float(lm[ml[len(ml) // 2], 1] - lm[mu[len(mu) // 2], 1]) / iod
+        poly = np.round(np.concatenate([lm[mu], lm[ml][::-1]])).astype(np.int32)
+        mask = np.zeros(frame.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [poly], 1)
+        luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[mask > 0]
+        skin = float(np.median(cv2.cvtColor(r.photo, cv2.COLOR_RGB2GRAY)[int(lm[1, 1]) - 3:int(lm[1, 1]) + 3,
+                                                                        int(lm[1, 0]) - 3:int(lm[1, 0]) + 3]))
+        out.append((gap, float((luma > 0.8 * skin).sum()) / iod ** 2, int(luma.size)))
+    return out
+
+
+@pytest.mark.parametrize("emotion", ["happy", "angry", "fearful", "disgusted"])
+def test_posed_expressions_part_the_lips_and_show_teeth(warp_renderer, builtin_head, emotion):
+    # EMFACS's open variants (AU25, with AU10/AU16): at 1.0 the lips part over visible teeth, more at 1.5, and
+    # the mild 0.5 is less open
+    tr = _track(builtin_head, emotion, [0.5, 1.0, 1.5])
+    (g5, _, _), (g10, teeth10, n10), (g15, _, _) = _mouth_opening(warp_renderer, tr)
+    assert g10 > 0.03 and g5 < g10 < g15, (g5, g10, g15)
+    assert n10 > 20 and teeth10 > 0.006, (n10, teeth10)

@@ -187,3 +187,29 @@ def test_corner_overlap_narrows_openings_only_toward_the_corners():
     k = len(up) // 2
     assert over[0] == over[-1] == 0.0 and over[k] < 0.05
     assert over[1] > over[2] > over[3] > over[k]
+
+
+def test_teeth_stay_on_the_midline_of_a_turned_head(warp_renderer, builtin_head):
+    # the dental arch is traced in the head's own frame: on a head turned 20 degrees (and rolled 10) the upper
+    # incisors' midpoint still sits under the middle of the lips, and the biting edge runs along the mouth
+    import dataclasses
+
+    from emodiffhead.head.model import Joint
+    from emodiffhead.render.mouth import mouth_geometry
+
+    fit = warp_renderer.fit
+    pose = np.array(fit.pose, np.float32)
+    pose[Joint.ROOT] = [0.0, np.radians(20.0), np.radians(10.0)]
+    turned = dataclasses.replace(fit, pose=pose, expression=np.zeros_like(fit.expression))
+    g = mouth_geometry(builtin_head, turned)
+    P = turned.camera.project(builtin_head.forward(fit.shape, None, pose[None], fit.translation[None]).landmarks[0])
+    lips = np.r_[topo.mouth_lines()]
+    P = P[:, :2] + (np.asarray(fit.landmarks)[lips, :2] - P[lips, :2]).mean(0)  # as the photo's residual offset
+    e = P[topo.MOUTH_CORNER_LEFT] - P[topo.MOUTH_CORNER_RIGHT]
+    width = float(np.hypot(*e))
+    e = e / width
+    mid = g.upper_edge[len(g.upper_edge) // 2]
+    lip_mid = (P[topo.UPPER_LIP_INNER_MID] + P[topo.LOWER_LIP_INNER_MID]) / 2
+    assert abs(float((mid - lip_mid) @ e)) < 0.12 * width  # the incisors sit behind the lips: some parallax
+    d = g.upper_edge[-1] - g.upper_edge[0]
+    assert abs(np.degrees(np.arctan2(d[0] * e[1] - d[1] * e[0], d @ e))) < 5.0

@@ -29,7 +29,7 @@ EXPRESSION_GAINS = {
     "browDownLeft": 2.4, "browDownRight": 2.4, "browInnerUp": 2.5, "browOuterUpLeft": 2.5,
     "browOuterUpRight": 2.5, "eyeWideLeft": 2.0, "eyeWideRight": 2.0, "noseSneerLeft": 1.5,
     "noseSneerRight": 1.5, "mouthFrownLeft": 1.5, "mouthFrownRight": 1.5, "mouthSmileLeft": 1.35,
-    "mouthSmileRight": 1.35,
+    "mouthSmileRight": 1.35, "mouthUpperUpLeft": 1.5, "mouthUpperUpRight": 1.5,
 }
 
 

@@ -144,19 +144,25 @@ def mouth_geometry(head, fit) -> MouthGeometry:
     V, Vo = rest.vertices[0], opened.vertices[0]
     reg = head.regions
     up_i, lo_i, tg_i = reg["teeth_upper"], reg["teeth_lower"], reg["tongue"]
-    up_c, lo_c, tg_c = _arch(V[up_i], "low"), _arch(V[lo_i], "high"), _arch(V[tg_i], "high", reach=0.7)
+    # the arches are traced in the head's own frame (x across, y up, z forward, midline at x = 0), then carried
+    # rigidly into the photo's pose: traced on the posed head, a turned head's arch came out off the midline
+    own = head.forward(fit.shape, zero, np.zeros_like(pose)[None])
+    W = own.vertices[0]
+    R, t = _rigid(W[np.r_[up_i, lo_i, tg_i]], V[np.r_[up_i, lo_i, tg_i]])
+    up_c, lo_c, tg_c = _arch(W[up_i], "low"), _arch(W[lo_i], "high"), _arch(W[tg_i], "high", reach=0.7)
     # incisal display: the upper edge at least UPPER_DISPLAY_MM below the lips' rest contact (model: y up)
-    contact = float(rest.landmarks[0][[topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID], 1].mean())
+    contact = float(own.landmarks[0][[topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID], 1].mean())
     drop = max(0.0, UPPER_DISPLAY_MM / 1000 - (contact - float(up_c[len(up_c) // 2, 1])))
     up_c = up_c - np.array([0.0, drop, 0.0])
     lo_c = lo_c - np.array([0.0, drop, 0.0])  # the lower incisors stay behind the upper ones (overbite)
-    proj = lambda p: xy(p) + offset  # noqa: E731
+    posed = lambda c: np.asarray(c, np.float64) @ R.T + t  # noqa: E731
+    proj = lambda p: xy(posed(p)) + offset  # noqa: E731  (head frame -> photo pixels)
     # how far things move when the jaw opens, relative to the chin (the drive gives the chin's motion)
     moved = lambda a, b: float(np.linalg.norm(xy(b) - xy(a), axis=1).mean())  # noqa: E731
     chin = max(moved(rest.landmarks[0][[topo.CHIN]], opened.landmarks[0][[topo.CHIN]]), 1e-6)
     lip = moved(rest.landmarks[0][[topo.LOWER_LIP_INNER_MID]], opened.landmarks[0][[topo.LOWER_LIP_INNER_MID]])
-    tip_lo = lo_i[V[lo_i, 1] > V[lo_i, 1].max() - 0.003]
-    tip_tg = tg_i[V[tg_i, 1] > V[tg_i, 1].max() - 0.004]
+    tip_lo = lo_i[W[lo_i, 1] > W[lo_i, 1].max() - 0.003]
+    tip_tg = tg_i[W[tg_i, 1] > W[tg_i, 1].max() - 0.004]
     px_per_m = float(np.linalg.norm(np.diff(xy([[0, 0, 0], [0, 0.01, 0]]), axis=0))) / 0.01
     e = Pn[topo.MOUTH_CORNER_LEFT] - Pn[topo.MOUTH_CORNER_RIGHT]
     n = np.array([-e[1], e[0]]) / max(float(np.hypot(*e)), 1e-9)
@@ -170,6 +176,17 @@ def mouth_geometry(head, fit) -> MouthGeometry:
         tongue_per_chin=moved(V[tip_tg], Vo[tip_tg]) / chin,
         skull_rest=(photo[SKULL] + Pn[SKULL] - P0[SKULL]).astype(np.float32),
         rest_gap=np.maximum(0.0, (Pn[ml] - Pn[mu]) @ n).astype(np.float32))
+
+
+def _rigid(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(R (3, 3), t (3,)) least-squares rotation and translation with dst ~ src @ R.T + t, (N, 3) points
+    (Kabsch)."""
+    a, b = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    ca, cb = a.mean(0), b.mean(0)
+    U, _, Vt = np.linalg.svd((a - ca).T @ (b - cb))
+    D = np.diag([1.0, 1.0, float(np.sign(np.linalg.det(Vt.T @ U.T)))])
+    R = Vt.T @ D @ U.T
+    return R, cb - ca @ R.T
 
 
 def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
