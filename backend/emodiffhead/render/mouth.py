@@ -120,8 +120,11 @@ def _arch_points(curve: np.ndarray, arc_mm: tuple[float, ...]) -> np.ndarray:
     return np.array(out, np.float64).reshape(-1, 3)
 
 
-def mouth_geometry(head, fit) -> MouthGeometry:
-    """Project the head's teeth and tongue (``head.regions``) into the photo of ``fit`` (a FitResult)."""
+def mouth_geometry(head, fit, lips_meet: np.ndarray | None = None) -> MouthGeometry:
+    """Project the head's teeth and tongue (``head.regions``) into the photo of ``fit`` (a FitResult).
+
+    lips_meet: (2,) px where the photo's lips meet at rest, when it is not the photo itself (an open-mouthed
+    photo closed by the renderer); default: the head at rest is aligned with the fit's lips."""
     from ..face import facemesh_topology as topo
     from .drive import photo_reference
 
@@ -141,6 +144,9 @@ def mouth_geometry(head, fit) -> MouthGeometry:
     mu, ml = topo.mouth_lines()
     lips = np.r_[mu, ml]
     offset = (photo[lips] - P0[lips]).mean(0)  # the fit's residual at the mouth
+    if lips_meet is not None:  # the head's lips at rest meet where the closed photo's do
+        mid = [topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID]
+        offset = np.asarray(lips_meet, np.float64)[:2] - Pn[mid].mean(0)
     V, Vo = rest.vertices[0], opened.vertices[0]
     reg = head.regions
     up_i, lo_i, tg_i = reg["teeth_upper"], reg["teeth_lower"], reg["tongue"]
@@ -347,16 +353,18 @@ def close_source_lips(landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarra
 
 
 def paint_closed_lips(image: np.ndarray, landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarray,
-                      lip_rgb: np.ndarray) -> np.ndarray:
+                      lip_rgb: np.ndarray, lower_border: np.ndarray | None = None) -> np.ndarray:
     """Closed lips painted into ``image`` (H, W, 3) uint8 whose (478, 2+) ``landmarks`` have meeting inner lips
     (a copy): inside the red lips' outer contour the colour is ``lip_rgb`` (3,) shaded like closed lips (the
     upper lip faces down and is darker; the lower lip catches the light on its upper part and darkens toward
     its border) times the image's own fine texture (its brightness over a blurred copy, so a filled opening's
     smears and shadows leave no blob); a soft dark line where the lips meet, deepest at the centre and fading
-    toward the corners, as on real closed mouths."""
+    toward the corners, as on real closed mouths. lower_border: (M, 2) the lower red lip's outer contour from
+    the right to the left corner (default: the landmarks' ``LIPS_OUTER_LOWER``)."""
     import cv2
 
     lm = np.asarray(landmarks, np.float32)[:, :2]
+    low = lm[LIPS_OUTER_LOWER] if lower_border is None else np.asarray(lower_border, np.float32)
     img = image.astype(np.float32)
     H, W = img.shape[:2]
     meet = 0.5 * (lm[upper] + lm[lower])
@@ -367,15 +375,15 @@ def paint_closed_lips(image: np.ndarray, landmarks: np.ndarray, upper: np.ndarra
     v = (xs - o[0]) * n[0] + (ys - o[1]) * n[1]
     um, vm = _curve(meet, o, e, n, w)
     uo, vo = _curve(lm[LIPS_OUTER_UPPER], o, e, n, w)
-    ul, vl = _curve(lm[LIPS_OUTER_LOWER], o, e, n, w)
+    ul, vl = _curve(low, o, e, n, w)
     v_meet = np.interp(u, um, vm)
     t_up = np.clip((v_meet - v) / np.maximum(v_meet - np.interp(u, uo, vo), 1.0), 0, 1)  # 0 line .. 1 border
     t_lo = np.clip((v - v_meet) / np.maximum(np.interp(u, ul, vl) - v_meet, 1.0), 0, 1)
     soft = max(1.0, 0.02 * w)
     up_m = cv2.GaussianBlur(_polygon_mask((H, W), np.concatenate([lm[LIPS_OUTER_UPPER], meet[::-1]]))
                             .astype(np.float32) / 255, (0, 0), soft)
-    lo_m = cv2.GaussianBlur(_polygon_mask((H, W), np.concatenate([lm[LIPS_OUTER_LOWER], meet[::-1]]))
-                            .astype(np.float32) / 255, (0, 0), soft)
+    lo_m = cv2.GaussianBlur(_polygon_mask((H, W), np.concatenate([low, meet[::-1]]))
+                            .astype(np.float32) / 255, (0, 0), soft if lower_border is None else 2 * soft)
     lips = np.clip(up_m + lo_m, 0, 1)
     lum = img.mean(2)
     texture = np.clip(lum / np.maximum(cv2.GaussianBlur(lum, (0, 0), max(1.5, 0.03 * w)), 1.0), 0.9, 1.1)
@@ -402,7 +410,7 @@ def paint_closed_lips(image: np.ndarray, landmarks: np.ndarray, upper: np.ndarra
     img = img + (skin - img) * to_skin[..., None]
     # the line where the lips meet
     line = np.zeros((H, W), np.uint8)
-    cv2.polylines(line, [np.round(meet * 16).astype(np.int32)], False, 255, 1, cv2.LINE_AA, 4)
+    cv2.polylines(line, [np.round(meet * 16).astype(np.int32)], False, 255, 1, cv2.LINE_8, 4)  # no AA: no beads
     d = cv2.distanceTransform((line < 128).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     along = np.clip(1.0 - side, 0, 1) ** 0.5 * ((u > 0) & (u < 1))
     dark = 0.5 * np.exp(-(d / max(0.8, 0.012 * w)) ** 2) * along

@@ -10,6 +10,7 @@ diffusion renderer): it takes the moved landmarks of one frame.
 
 from __future__ import annotations
 
+import os
 from typing import Iterator
 
 import numpy as np
@@ -22,11 +23,12 @@ from ..facs import ARKIT_BLENDSHAPES
 from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
-from .drive import Drive, drive_from_track
+from .drive import Drive, drive_from_track, jaw_closing_motion
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
 from .mouth import (SKULL, SOURCE_GAP_PX, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap,
                     draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips,
                     place_teeth, rest_lip_layout)
+from .open_mouth import closed_lower_border, closing_displacement, lower_lip_thickness, meeting_line
 from .shading import ExpressionShading
 from .unfold import Unfolder
 from .warp import TriangleWarper, build_warp_mesh, drive_points
@@ -194,6 +196,9 @@ class WarpRenderer:
             self.mesh = build_warp_mesh(src_lm, img.shape[:2])
             self._unfold = face_unfolder(src_lm, self._mu, self._ml)
             self._rest_gap = np.minimum(self._rest_gap, SOURCE_GAP_PX)  # the source's lips already meet
+            if not os.environ.get("EMODIFFHEAD_OLD_CLOSE"):
+                mid = [topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID]
+                self.teeth = mouth_geometry(head, fit, lips_meet=src_lm[mid, :2].mean(0))  # teeth behind them
         self.warper = TriangleWarper(src, self.mesh)
         self._shading = ExpressionShading(src, src_lm) if self.shading else None  # shades the warp source
         self._eyes = {}
@@ -208,25 +213,36 @@ class WarpRenderer:
         return fit
 
     def _closed_source(self, filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """An open-mouthed photo re-mapped to the rest pose of a neutral track below the nose (the jaw closed,
-        the inner lips meeting) with closed lips painted from the photo's lips: ((H, W, 3) uint8 source,
-        (478, 3) float32 its landmarks). ``filled``: the photo with its opening filled (closed_mouth_source)."""
+        """An open-mouthed photo with its mouth closed as a jaw closes it (:mod:`.open_mouth`: the lower lip
+        rises as one piece with its measured thickness, the chin with the jaw, the upper lip comes down a little)
+        and a soft lip line painted where the lips meet: ((H, W, 3) uint8 source, (478, 3) float32 its
+        landmarks). ``filled``: the photo with its opening filled (closed_mouth_source)."""
+        import os
+
         from ..track import Track
 
         fit, head = self.fit, self.head
         self._drive_base = None
-        rest = self.drive(Track.neutral(1, 25.0, head.name, list(head.expression_names))).landmarks[0]
-        lm = self._unfold(rest)
-        close_rest_gap(lm, self._mu, self._ml, self.teeth.rest_gap)
-        clamp_lines(lm, self._mu, self._ml, move="both")
         photo = np.asarray(fit.landmarks, np.float32)
-        # above the nose tip the photo stays as it is (eyes, brows): only the mouth and jaw re-map
-        y = photo[:, 1]
-        y0, y1 = float(photo[topo.NOSE_TIP, 1]), float(photo[topo.UPPER_LIP_INNER_MID, 1])
-        t = np.clip((y - y0) / max(y1 - y0, 1.0), 0, 1)[:, None]
-        src_lm = photo.copy()
-        src_lm[:, :2] = photo[:, :2] + (lm[:, :2] - photo[:, :2]) * (t * t * (3 - 2 * t))
-        src_lm = close_source_lips(rest_lip_layout(src_lm, self._mu, self._ml), self._mu, self._ml)
+        if os.environ.get("EMODIFFHEAD_OLD_CLOSE"):
+            rest = self.drive(Track.neutral(1, 25.0, head.name, list(head.expression_names))).landmarks[0]
+            lm = self._unfold(rest)
+            close_rest_gap(lm, self._mu, self._ml, self.teeth.rest_gap)
+            clamp_lines(lm, self._mu, self._ml, move="both")
+            y = photo[:, 1]
+            y0, y1 = float(photo[topo.NOSE_TIP, 1]), float(photo[topo.UPPER_LIP_INNER_MID, 1])
+            t = np.clip((y - y0) / max(y1 - y0, 1.0), 0, 1)[:, None]
+            src_lm = photo.copy()
+            src_lm[:, :2] = photo[:, :2] + (lm[:, :2] - photo[:, :2]) * (t * t * (3 - 2 * t))
+            src_lm = close_source_lips(rest_lip_layout(src_lm, self._mu, self._ml), self._mu, self._ml)
+        else:
+            rest = self._unfold(self.drive(Track.neutral(1, 25.0, head.name, list(head.expression_names))).landmarks[0])
+            meet = meeting_line(rest[self._mu, :2], rest[self._ml, :2])
+            thick = lower_lip_thickness(self.photo, photo, self._mu, self._ml)
+            src_lm = photo.copy()
+            src_lm[:, :2] += closing_displacement(photo, self._mu, self._ml, thick, jaw_closing_motion(head, fit), meet)
+            src_lm = close_source_lips(src_lm, self._mu, self._ml)
+            border = closed_lower_border(meet, photo[self._ml, :2], thick)
         still = Track.neutral(1, 25.0, head.name, list(head.expression_names))
         motion = drive_from_track(head, fit, still, self.keep_photo_expression, np.zeros_like(photo)).landmarks[0]
         self._drive_base = src_lm.copy()
@@ -240,7 +256,10 @@ class WarpRenderer:
         self._drive_base[self._ml, :2] -= 0.5 * over[:, None] * n
         depth = src_lm[:, 2] if src_lm.shape[1] > 2 else None
         warped = TriangleWarper(filled, self.mesh).warp(drive_points(self.mesh, src_lm[:, :2]), depth)
-        painted = paint_closed_lips(warped, src_lm, self._mu, self._ml, lip_colour(self.photo, fit.landmarks))
+        if os.environ.get("EMODIFFHEAD_NO_PAINT"):
+            return warped, src_lm
+        painted = paint_closed_lips(warped, src_lm, self._mu, self._ml, lip_colour(self.photo, fit.landmarks),
+                                    None if os.environ.get("EMODIFFHEAD_OLD_CLOSE") else border)
         return painted, src_lm
 
     @property
