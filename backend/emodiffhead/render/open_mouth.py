@@ -3,16 +3,19 @@
 An open mouth is closed the way a jaw closes it, not by stretching lips over the opening:
 
 * :func:`lower_lip_thickness` measures the photo's own lower red lip in its pixels. On a wide-open mouth the
-  face mesh's outer lower-lip landmarks often sit inside the lip (the lip's lower half is taken for chin), so
-  the thickness is read from the redness profile below the inner lower lip and only ever extends the
+  face mesh's outer lower-lip landmarks often sit inside the lip (its lower half taken for chin), so the
+  thickness is read from the redness profile outward from the inner lower lip and only ever extends the
   landmarks' own lip.
-* :func:`closing_displacement` moves every landmark: the lower lip as one piece (its whole measured thickness,
-  so no tongue or cavity is stretched into it) up to where it meets the upper lip, the upper lip down by a
-  small share of the opening (an open mouth lifts it), and everything below the lower lip - chin and jaw line -
-  with the head model's own jaw rotation, scaled to the photo's measured opening, so the chin rises by as
-  much as the lips close. Above the upper lip nothing moves.
+* :func:`meeting_line`: where the closed lips meet - the fitted head's lip contact at rest, about as straight as
+  relaxed lips are (an open jaw pulls the corners down into an arch).
+* :func:`closing_displacement` moves every landmark: each lip is unrolled from its curved inner line onto the
+  meeting line, keeping its thickness (the lower lip's re-mapped to a closed lip's, :func:`closed_lip_thickness`:
+  no tongue or teeth are stretched into it, nothing of it is left below); the opening closes to nothing; below
+  the lower lip, chin and jaw line move with the head model's own jaw rotation, scaled so that the chin rises
+  with the lower lip. Above the upper lip the motion fades out; the eyes and nose do not move.
 
-The renderer warps the photo (opening filled) with that motion once; every frame then starts from those
+The renderer warps the photo (its opening filled) by that motion once and paints the lips meeting there
+(:func:`.mouth.paint_closed_lips`, down to :func:`closed_lower_border`); every frame then starts from those
 closed lips.
 """
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .mouth import LIPS_OUTER_LOWER, _curve, _frame, _smooth
+from .mouth import LIPS_OUTER_LOWER, LIPS_OUTER_UPPER, mouth_frame, smoothstep
 
 #: Lower red lip thickness (mouth widths) a measurement may not leave: thinner than this is the landmarks'
 #: own lip at least, thicker is clipped (full lower lips measure about 0.2 of the mouth width).
@@ -32,6 +35,9 @@ BORDER_LEVEL = 0.3
 LIP_TO_JAW = 0.35
 #: Most a closed lip line may curve, from the corners' line to its middle (mouth widths).
 MAX_LIP_LINE_CURVE = 0.05
+#: Below the face, how much of the chin's rise the warp's rings around the face oval follow (the photo's
+#: closing only; frames use the warp's defaults): the chin's outline and shadow rise with it, the neck stretches.
+CHIN_RING_WEIGHTS = (0.97, 0.6, 0.25, 0.05)
 #: Most the model's jaw rotation is scaled by to explain the photo's opening.
 MAX_JAW_SCALE = 2.0
 
@@ -57,6 +63,23 @@ def _normals(poly: np.ndarray) -> np.ndarray:
     return np.stack([-t[:, 1], t[:, 0]], 1)
 
 
+def smooth_line(poly: np.ndarray, samples: int = 41, sigma: float = 0.06) -> np.ndarray:
+    """(samples, 2) a (K, 2) polyline resampled evenly by arc length and smoothed (Gaussian, ``sigma`` of its
+    length), its ends kept: lip lines whose kinks would fan the texture unrolled around them."""
+    poly = np.asarray(poly, np.float64)
+    arc = _arc(poly)
+    s = np.linspace(0.0, 1.0, samples)
+    pts = np.stack([np.interp(s, arc, poly[:, c]) for c in range(2)], 1)
+    k = np.arange(-samples, samples + 1) / (samples - 1)
+    g = np.exp(-0.5 * (k / sigma) ** 2)
+    # reflect through the ends (odd extension), so each end stays where it is
+    ext = np.concatenate([2 * pts[0] - pts[1:][::-1], pts, 2 * pts[-1] - pts[:-1][::-1]])
+    out = np.stack([np.convolve(ext[:, c], g / g.sum(), mode="same") for c in range(2)], 1)
+    out = out[samples - 1:2 * samples - 1]
+    out[0], out[-1] = pts[0], pts[-1]
+    return out
+
+
 def _on_line(points: np.ndarray, poly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(s (N,), t (N,)): for (N, 2) points, the arc-length position 0..1 of the nearest point on the (K, 2)
     polyline and the signed distance to it along the line's :func:`_normals` (positive on their side)."""
@@ -76,6 +99,13 @@ def _on_line(points: np.ndarray, poly: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return s, t
 
 
+def _offset(line: np.ndarray, smooth: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """(N,) signed distance of a (K, 2) ``line`` from its ``smooth`` version at arc positions s (N,) there."""
+    s_l, t_l = _on_line(line, smooth)
+    k = np.argsort(s_l)
+    return np.interp(s, s_l[k], t_l[k])
+
+
 def _at(s: np.ndarray, poly: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
     """Values (K, ...) of a (K, 2) polyline's vertices (default: the points) interpolated at arc positions s."""
     arc = _arc(poly)
@@ -89,13 +119,13 @@ def lower_lip_thickness(photo: np.ndarray, landmarks: np.ndarray, upper: np.ndar
                         lower: np.ndarray) -> np.ndarray:
     """(K,) float32 px: the thickness of the photo's lower red lip at each point of the (K,) inner lower lip
     line ``lower`` (``upper``: the inner upper line, for the mouth's frame), along the line's outward normal to
-    where the redness (CIELAB a*) falls from the lip's level to ``BORDER_LEVEL`` above the chin skin's. Never thinner than the
-    landmarks' own lip (``LIPS_OUTER_LOWER``): where the colour does not tell lip from skin (greyscale, pale
-    lips) that is the answer; 0 at the corners."""
+    where the redness (CIELAB a*) has fallen from the lip's level to ``BORDER_LEVEL`` of the way above the chin
+    skin's. Never thinner than the landmarks' own lip (``LIPS_OUTER_LOWER``): where the colour does not tell lip
+    from skin (greyscale, pale lips) that is the answer; 0 at the corners."""
     import cv2
 
     lm = np.asarray(landmarks, np.float64)[:, :2]
-    o, e, n, w = _frame(lm[upper[0]], lm[upper[-1]])
+    o, e, n, w = mouth_frame(lm[upper[0]], lm[upper[-1]])
     base = lm[lower]
     nrm = _normals(base)
     arc = _arc(base)
@@ -136,17 +166,32 @@ def closed_lip_thickness(thickness: np.ndarray, arc: np.ndarray, width: float) -
     return (centre * np.clip(1.0 - (2 * np.asarray(arc) - 1) ** 2, 0.0, 1.0) ** 0.5).astype(np.float32)
 
 
-def meeting_line(rest_upper: np.ndarray, rest_lower: np.ndarray, max_curve: float = MAX_LIP_LINE_CURVE) -> np.ndarray:
+def meeting_line(rest_upper: np.ndarray, rest_lower: np.ndarray,
+                 max_curve: float = MAX_LIP_LINE_CURVE) -> np.ndarray:
     """(K, 2) where closed lips meet: the middle of the (K, 2) inner lip lines of the fitted head at rest (a
     neutral face posed into the photo, :func:`.drive.drive_from_track` of a still neutral track): a smooth
-    curve through its corners and its middle's height, curved no more than ``max_curve`` mouth widths (an open
-    mouth arches its upper lip; relaxed lips meet on a nearly straight line)."""
+    curve through its middle, curved no more than ``max_curve`` mouth widths (an open jaw pulls the mouth's
+    corners down into an arch; relaxed lips meet on a nearly straight line, so the corners rise to it)."""
     mid = 0.5 * (np.asarray(rest_upper, np.float64) + np.asarray(rest_lower, np.float64))
-    o, e, n, w = _frame(mid[0], mid[-1])
+    o, e, n, w = mouth_frame(mid[0], mid[-1])
     u, v = (mid - o) @ e / w, (mid - o) @ n
-    sag = float(np.clip(np.interp(0.5, u, v), -max_curve * w, max_curve * w))  # negative: arched
-    v = sag * (1.0 - np.abs(2 * u - 1) ** 2.5)
+    sag = float(np.interp(0.5, u, v))  # the middle over the corners' line (negative: arched, as an O is)
+    kept = float(np.clip(sag, -max_curve * w, max_curve * w))
+    v = sag - kept + kept * (1.0 - np.abs(2 * u - 1) ** 2.5)  # the middle stays, the corners follow it
     return o + np.outer(u * w, e) + np.outer(v, n)
+
+
+#: Near the mouth's corners (this share of the lip line's length) the lips move with their corner instead of
+#: being unrolled: the skin around a corner would otherwise swing round it and fold.
+CORNER_ZONE = 0.15
+
+
+def _near_corners(unrolled: np.ndarray, s: np.ndarray, line_move: np.ndarray) -> np.ndarray:
+    """(N, 2) motion: ``unrolled`` (N, 2) blended, toward the ends of a lip line (arc positions s (N,)), into
+    the motion of the nearer corner (first / last row of the line's (K, 2) ``line_move``)."""
+    b = smoothstep((CORNER_ZONE - np.minimum(s, 1.0 - s)) / CORNER_ZONE)
+    corner = np.where((s < 0.5)[:, None], line_move[0], line_move[-1])
+    return (1.0 - b)[:, None] * unrolled + b[:, None] * corner
 
 
 def closed_lower_border(meet: np.ndarray, lower_photo: np.ndarray, thickness: np.ndarray) -> np.ndarray:
@@ -166,49 +211,58 @@ def closing_displacement(landmarks: np.ndarray, upper: np.ndarray, lower: np.nda
     upper, lower: (K,) inner lip lines, corner to corner; thickness: (K,) px the lower red lip's thickness at
     ``lower`` (:func:`lower_lip_thickness`); jaw_closing: (N, 2) px the head model's motion of the landmarks
     when its jaw closes from the photo's opening (scaled here so the chin rises as much as the lower lip).
-    Each lip is unrolled onto the line where the lips meet (``meet`` (K, 2), :func:`meeting_line`): a point at arc position s
-    and distance t from its inner lip line goes to the same s and t from the meeting line, so both lips keep
-    their thickness and the stretch of an open mouth's curved lips is undone; the lower lip's measured
-    thickness is re-mapped to the thickness of a closed lip (:func:`closed_lip_thickness`). Below the lower lip (its measured
-    thickness) the motion turns into the jaw's over ``LIP_TO_JAW`` mouth widths, above the upper lip it fades
-    out over as much; beside the corners only the jaw moves things."""
+    Each lip is unrolled onto the line where the lips meet (``meet`` (K, 2), :func:`meeting_line`): a point at
+    arc position s and distance t from its (smoothed) inner lip line goes to the same s and t from the meeting
+    line, so both lips keep their thickness and the stretch of an open mouth's curved lips is undone; the lower
+    lip's measured thickness is re-mapped to a closed lip's (:func:`closed_lip_thickness`), and what lies inside
+    the opening lands on the meeting line. Below the lower lip the motion turns into the jaw's over
+    ``LIP_TO_JAW`` mouth widths, above the upper lip it fades out over as much; beside the corners only the jaw
+    moves things."""
     lm = np.asarray(landmarks, np.float64)[:, :2]
-    o, e, n, w = _frame(lm[upper[0]], lm[upper[-1]])
+    o, e, n, w = mouth_frame(lm[upper[0]], lm[upper[-1]])
     up, lo = lm[upper], lm[lower]
     meet = np.asarray(meet, np.float64)[:, :2]
+    jc = np.asarray(jaw_closing, np.float64)[:, :2]
     m_nrm = _normals(meet)
     u = (lm - o) @ e / w
-    side = _smooth((np.abs(u - 0.5) - 0.5) / 0.4)  # 0 over the mouth, 1 beside the corners
+    side = smoothstep((np.abs(u - 0.5) - 0.5) / 0.4)  # 0 over the mouth, 1 beside the corners
     # the lower lip and what hangs below it
-    s_lo, t_lo = _on_line(lm, lo)
+    lo_s = smooth_line(lo)  # lines without kinks: nothing fans out below a kink when it is unrolled
+    s_lo, t_lo = _on_line(lm, lo_s)
+    t_lo = t_lo - _offset(lo, lo_s, s_lo)  # distances from the lip's own line
     t_photo = np.maximum(_at(s_lo, lo, thickness), 1.0)
-    t_closed = _at(s_lo, lo, closed_lip_thickness(thickness, _arc(lo), float(np.linalg.norm(meet[-1] - meet[0]))))
-    t_new = np.where(t_lo <= 0, t_lo, np.where(t_lo < t_photo, t_lo * t_closed / t_photo, t_lo + t_closed - t_photo))
+    width = float(np.linalg.norm(meet[-1] - meet[0]))
+    t_closed = _at(s_lo, lo, closed_lip_thickness(thickness, _arc(lo), width))
+    # inside the opening (t < 0) everything lands on the meeting line: the opening closes to nothing
+    t_new = np.where(t_lo <= 0, 0.0, np.where(t_lo < t_photo, t_lo * t_closed / t_photo, t_lo + t_closed - t_photo))
     new_lo = _at(s_lo, meet) + t_new[:, None] * _at(s_lo, meet, m_nrm)
-    lip_move = new_lo - lm
+    lip_move = _near_corners(new_lo - lm, s_lo, meet - lo)
     mid = len(lower) // 2
-    rise = -float(np.asarray(jaw_closing, np.float64)[lower[mid], :2] @ n)
-    centre_lift = -float(lip_move[lower[mid]] @ n)
+    rise = -float(jc[lower[mid]] @ n)
+    centre_lift = -float((_at(_on_line(lo[mid:mid + 1], lo_s)[0], meet)[0] - lo[mid]) @ n)
     scale = float(np.clip(centre_lift / rise, 0.0, MAX_JAW_SCALE)) if rise > 0.5 else 0.0
-    jaw = scale * np.asarray(jaw_closing, np.float64)[:, :2]
-    to_jaw = np.maximum(_smooth((t_lo - t_photo) / (LIP_TO_JAW * w)), side)
+    jaw = scale * jc
+    to_jaw = np.maximum(smoothstep((t_lo - t_photo) / (LIP_TO_JAW * w)), side)
     lower_motion = (1.0 - to_jaw)[:, None] * lip_move + to_jaw[:, None] * jaw
     # the upper lip (its landmarks' thickness) and the skin above it
-    s_up, t_up = _on_line(lm, up)
-    t_up = -t_up  # positive upward, into the upper lip
-    new_up = _at(s_up, meet) - t_up[:, None] * _at(s_up, meet, m_nrm)
-    from .mouth import LIPS_OUTER_UPPER
-
-    s_o, t_o = _on_line(lm[LIPS_OUTER_UPPER[1:-1]], up)
+    up_s = smooth_line(up)
+    s_up, t_up = _on_line(lm, up_s)
+    t_up = _offset(up, up_s, s_up) - t_up  # positive upward, into the upper lip
+    new_up = _at(s_up, meet) - np.maximum(t_up, 0.0)[:, None] * _at(s_up, meet, m_nrm)
+    up_move = _near_corners(new_up - lm, s_up, meet - up)
+    s_o, t_o = _on_line(lm[LIPS_OUTER_UPPER[1:-1]], up_s)
     k = np.argsort(s_o)
     up_thick = np.interp(s_up, s_o[k], np.maximum(-t_o[k], 1.0))
-    fade = (1.0 - _smooth((t_up - up_thick) / (LIP_TO_JAW * w))) * (1.0 - side)
-    upper_motion = fade[:, None] * (new_up - lm) + (1.0 - fade)[:, None] * jaw
+    fade = (1.0 - smoothstep((t_up - up_thick) / (LIP_TO_JAW * w))) * (1.0 - side)
+    upper_motion = fade[:, None] * up_move + (1.0 - fade)[:, None] * jaw
     # which lip a point belongs to: the nearer inner line (beside the corners both turn into the jaw's motion)
-    d_lo = np.linalg.norm(lm - _at(s_lo, lo), axis=1)
-    d_up = np.linalg.norm(lm - _at(s_up, up), axis=1)
-    is_lower = _smooth((d_up - d_lo) / max(0.05 * w, 1.0) + 0.5)
+    d_lo = np.linalg.norm(lm - _at(s_lo, lo_s), axis=1)
+    d_up = np.linalg.norm(lm - _at(s_up, up_s), axis=1)
+    is_lower = smoothstep((d_up - d_lo) / max(0.05 * w, 1.0) + 0.5)
     out = is_lower[:, None] * lower_motion + (1.0 - is_lower)[:, None] * upper_motion
-    out[lower] = meet - lo  # the inner lines meet exactly
-    out[upper] = meet - up
+    out[lower] = _at(s_lo[lower], meet) - lo  # the inner lines land on the meeting line, as their lips do
+    out[upper] = _at(s_up[upper], meet) - up
+    # the outer corners go with the inner ones (unrolled, they would swing around the corner)
+    out[[LIPS_OUTER_UPPER[0], LIPS_OUTER_UPPER[-1]]] = out[[upper[0], upper[-1]]]
     return out.astype(np.float32)
+
