@@ -32,6 +32,7 @@ def test_closed_lip_thickness_is_bounded_and_tapers_into_the_corners():
     assert t[5] == pytest.approx(LOWER_LIP_RANGE[1] * 100.0)  # a tongue taken for lip is clipped
     assert t[0] == t[-1] == 0.0 and t[1] < t[3] < t[5]
     assert closed_lip_thickness(np.full(11, 2.0), arc, 100.0)[5] == pytest.approx(LOWER_LIP_RANGE[0] * 100.0)
+    assert closed_lip_thickness(np.full(11, 12.0), arc, 100.0, stretch=1.5)[5] == pytest.approx(18.0)  # same area
 
 
 def test_meeting_line_flattens_an_arched_open_mouth_around_its_middle():
@@ -90,7 +91,12 @@ def test_closing_joins_the_lips_keeps_the_lower_lip_and_raises_the_chin():
     assert off(moved[up]).max() < 0.5 and off(moved[lo]).max() < 0.5  # both inner lines land on the meeting line
     assert np.abs(d[1]).max() < 1e-6  # the nose does not move
     k = len(lo) // 2
-    t_closed = closed_lip_thickness(thick, np.linspace(0, 1, len(lo)), float(np.linalg.norm(meet[-1] - meet[0])))
+    length = lambda p: float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum())  # noqa: E731
+    stretch = length(lm[lo]) / length(meet)  # the O's lower lip is this much longer than the closed one
+    assert stretch > 1.3
+    t_closed = closed_lip_thickness(thick, np.linspace(0, 1, len(lo)), float(np.linalg.norm(meet[-1] - meet[0])),
+                                    stretch)
+    assert t_closed[k] > 8.0  # it keeps its area: thicker than the stretched open lip (within the range)
     gap = moved[17, 1] - moved[lo[k], 1]  # 4 px below the inner line in the photo, of a lip 8 px thick
     assert gap == pytest.approx(4.0 * t_closed[k] / 8.0, abs=0.6)
     lift = -d[lo[k], 1]

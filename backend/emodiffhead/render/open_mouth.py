@@ -28,6 +28,8 @@ from .mouth import LIPS_OUTER_LOWER, LIPS_OUTER_UPPER, mouth_frame, smoothstep
 #: Lower red lip thickness (mouth widths) a measurement may not leave: thinner than this is the landmarks'
 #: own lip at least, thicker is clipped (full lower lips measure about 0.2 of the mouth width).
 LOWER_LIP_RANGE = (0.08, 0.25)
+#: Thickest a closed upper lip gets by keeping its area (mouth widths; relaxed upper lips: 0.1-0.15).
+UPPER_LIP_MAX = 0.15
 #: The lower lip's border: where its redness has fallen this share of the way from the lip's to the skin's
 #: (the red fades over a few pixels; lower would leave its faint edge below the closed lip).
 BORDER_LEVEL = 0.3
@@ -155,14 +157,19 @@ def lower_lip_thickness(photo: np.ndarray, landmarks: np.ndarray, upper: np.ndar
     return np.maximum(out, own).astype(np.float32)
 
 
-def closed_lip_thickness(thickness: np.ndarray, arc: np.ndarray, width: float) -> np.ndarray:
+def _length(poly: np.ndarray) -> float:
+    return float(np.linalg.norm(np.diff(np.asarray(poly, np.float64), axis=0), axis=1).sum())
+
+
+def closed_lip_thickness(thickness: np.ndarray, arc: np.ndarray, width: float, stretch: float = 1.0) -> np.ndarray:
     """(K,) px the lower lip's thickness once closed, at arc positions (K,) 0..1 of the inner lower lip: the
-    measured (K,) ``thickness`` at the centre (median of the middle half), within ``LOWER_LIP_RANGE`` of the
-    closed mouth's ``width`` px, tapering into the corners as a relaxed lip does (an open mouth stretches its
-    lip thin at the sides)."""
+    measured (K,) ``thickness`` at the centre (median of the middle half) times ``stretch`` (how much longer the
+    open lip's line is than the closed one's: a lip keeps its area, so what an open mouth stretches thin
+    thickens again), within ``LOWER_LIP_RANGE`` of the closed mouth's ``width`` px, tapering into the corners as
+    a relaxed lip does."""
     mid = np.abs(np.asarray(arc) - 0.5) < 0.25
     centre = float(np.median(thickness[mid])) if mid.any() else float(np.max(thickness))
-    centre = float(np.clip(centre, LOWER_LIP_RANGE[0] * width, LOWER_LIP_RANGE[1] * width))
+    centre = float(np.clip(centre * max(stretch, 1.0), LOWER_LIP_RANGE[0] * width, LOWER_LIP_RANGE[1] * width))
     return (centre * np.clip(1.0 - (2 * np.asarray(arc) - 1) ** 2, 0.0, 1.0) ** 0.5).astype(np.float32)
 
 
@@ -200,7 +207,8 @@ def closed_lower_border(meet: np.ndarray, lower_photo: np.ndarray, thickness: np
     (K, 2) inner lower lip ``lower_photo``)."""
     meet = np.asarray(meet, np.float64)
     arc = _arc(np.asarray(lower_photo, np.float64))
-    t = closed_lip_thickness(np.asarray(thickness, np.float64), arc, float(np.linalg.norm(meet[-1] - meet[0])))
+    t = closed_lip_thickness(np.asarray(thickness, np.float64), arc, float(np.linalg.norm(meet[-1] - meet[0])),
+                             _length(lower_photo) / _length(meet))
     return (meet + np.interp(_arc(meet), arc, t)[:, None] * _normals(meet)).astype(np.float32)
 
 
@@ -232,7 +240,7 @@ def closing_displacement(landmarks: np.ndarray, upper: np.ndarray, lower: np.nda
     t_lo = t_lo - _offset(lo, lo_s, s_lo)  # distances from the lip's own line
     t_photo = np.maximum(_at(s_lo, lo, thickness), 1.0)
     width = float(np.linalg.norm(meet[-1] - meet[0]))
-    t_closed = _at(s_lo, lo, closed_lip_thickness(thickness, _arc(lo), width))
+    t_closed = _at(s_lo, lo, closed_lip_thickness(thickness, _arc(lo), width, _length(lo) / _length(meet)))
     # inside the opening (t < 0) everything lands on the meeting line: the opening closes to nothing
     t_new = np.where(t_lo <= 0, 0.0, np.where(t_lo < t_photo, t_lo * t_closed / t_photo, t_lo + t_closed - t_photo))
     new_lo = _at(s_lo, meet) + t_new[:, None] * _at(s_lo, meet, m_nrm)
@@ -248,11 +256,15 @@ def closing_displacement(landmarks: np.ndarray, upper: np.ndarray, lower: np.nda
     up_s = smooth_line(up)
     s_up, t_up = _on_line(lm, up_s)
     t_up = _offset(up, up_s, s_up) - t_up  # positive upward, into the upper lip
-    new_up = _at(s_up, meet) - np.maximum(t_up, 0.0)[:, None] * _at(s_up, meet, m_nrm)
-    up_move = _near_corners(new_up - lm, s_up, meet - up)
     s_o, t_o = _on_line(lm[LIPS_OUTER_UPPER[1:-1]], up_s)
     k = np.argsort(s_o)
-    up_thick = np.interp(s_up, s_o[k], np.maximum(-t_o[k], 1.0))
+    t_o = np.maximum(_offset(up, up_s, s_o[k]) - t_o[k], 1.0)  # the upper lip's thickness (its landmarks)
+    up_thick = np.interp(s_up, s_o[k], t_o)
+    # the upper lip keeps its area too (thicker by the stretch it loses), up to UPPER_LIP_MAX mouth widths
+    grow = float(np.clip(_length(up) / _length(meet), 1.0, UPPER_LIP_MAX * width / float(np.interp(0.5, s_o[k], t_o))))
+    t_up_new = np.where(t_up <= 0, 0.0, np.where(t_up < up_thick, t_up * grow, t_up + (grow - 1.0) * up_thick))
+    new_up = _at(s_up, meet) - t_up_new[:, None] * _at(s_up, meet, m_nrm)
+    up_move = _near_corners(new_up - lm, s_up, meet - up)
     fade = (1.0 - smoothstep((t_up - up_thick) / (LIP_TO_JAW * w))) * (1.0 - side)
     upper_motion = fade[:, None] * up_move + (1.0 - fade)[:, None] * jaw
     # which lip a point belongs to: the nearer inner line (beside the corners both turn into the jaw's motion)

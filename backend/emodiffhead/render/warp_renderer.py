@@ -194,8 +194,8 @@ class WarpRenderer:
             src, src_lm = self._closed_source(src)  # the photo re-mapped to closed lips: frames warp from there
             self.mesh = build_warp_mesh(src_lm, img.shape[:2])
             self._unfold = face_unfolder(src_lm, self._mu, self._ml)
-            # the source's lips already meet, 1 px apart on the painted lip line (close_source_lips): a still frame keeps
-            # that (collapsing it would give the strip between them degenerate maps that sample far pixels)
+            # the source's lips already meet, 1 px apart on the painted lip line (close_source_lips); a still frame
+            # keeps that (collapsing it would give the strip between them degenerate maps that sample far pixels)
             self._rest_gap = np.zeros_like(self._rest_gap)
             mid = [topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID]
             self.teeth = mouth_geometry(head, fit, lips_meet=src_lm[mid, :2].mean(0))  # teeth behind the new lips
