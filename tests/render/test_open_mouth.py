@@ -123,3 +123,21 @@ def test_open_mouthed_photo_closes_for_a_face_detector(shared_data, builtin_head
     width = float(np.linalg.norm(got[61] - got[291]))
     assert 0.08 <= (got[17, 1] - got[14, 1]) / width <= 0.3  # a lower lip, not lip + tongue (0.37 before)
     assert photo[152, 1] - got[152, 1] > 0.35 * opening  # the chin rose with the jaw (0.29 before; 0.40 now)
+
+
+def test_lip_line_is_drawn_where_the_lips_meet_and_fades_as_they_part():
+    from emodiffhead.render.mouth import draw_lip_line
+
+    u = np.linspace(0, 1, 11)
+    arch = np.stack([20 + 60 * u, 30 - 8 * np.sin(np.pi * u)], 1)  # a bent (sad) lip line
+    img = np.full((60, 100, 3), 150, np.uint8)
+    out = draw_lip_line(img.copy(), arch, arch)
+    lum = out.astype(np.float32).mean(2)
+    assert lum[22, 50] < 0.7 * 150  # dark on the line at the centre ...
+    assert lum[27, 50] == 150 and lum[30, 22] > 140  # ... not beside it, faint toward the corners
+    cols = np.arange(35, 66)
+    depth = (150 - lum[:, cols]).argmax(0)  # the darkest row of each column follows the curve: no stair steps
+    want = np.interp(cols, arch[:, 0], arch[:, 1])
+    assert np.abs(depth - want).max() <= 1.0
+    parted = draw_lip_line(img.copy(), arch, arch + (0, 3.0))
+    assert np.array_equal(parted, img)  # 3 px apart: the mouth interior is drawn there, no line

@@ -321,14 +321,15 @@ def close_source_lips(landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarra
 
 
 def paint_closed_lips(image: np.ndarray, landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarray,
-                      lip_rgb: np.ndarray, lower_border: np.ndarray | None = None) -> np.ndarray:
+                      lip_rgb: np.ndarray, lower_border: np.ndarray | None = None, line: bool = True) -> np.ndarray:
     """Closed lips painted into ``image`` (H, W, 3) uint8 whose (478, 2+) ``landmarks`` have meeting inner lips
     (a copy): inside the red lips' outer contour the colour is ``lip_rgb`` (3,) shaded like closed lips (the
     upper lip faces down and is darker; the lower lip catches the light on its upper part and darkens toward
     its border) times the image's own fine texture (its brightness over a blurred copy, so a filled opening's
     smears and shadows leave no blob); a soft dark line where the lips meet, deepest at the centre and fading
     toward the corners, as on real closed mouths. lower_border: (M, 2) the lower red lip's outer contour from
-    the right to the left corner (default: the landmarks' ``LIPS_OUTER_LOWER``)."""
+    the right to the left corner (default: the landmarks' ``LIPS_OUTER_LOWER``). line: False leaves the lip line
+    to each frame (:func:`draw_lip_line`: drawn where the frame's lips are, it stays smooth when they bend)."""
     import cv2
 
     lm = np.asarray(landmarks, np.float32)[:, :2]
@@ -376,14 +377,47 @@ def paint_closed_lips(image: np.ndarray, landmarks: np.ndarray, upper: np.ndarra
     to_skin = below * np.clip(excess / 20.0, 0, 1)
     skin = chin[None, None] * np.clip(lum / max(float(chin.mean()), 1.0), 0.85, 1.15)[..., None]
     img = img + (skin - img) * to_skin[..., None]
-    # the line where the lips meet
-    line = np.zeros((H, W), np.uint8)
-    cv2.polylines(line, [np.round(meet * 16).astype(np.int32)], False, 255, 1, cv2.LINE_8, 4)  # no AA: no beads
-    d = cv2.distanceTransform((line < 128).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    along = np.clip(1.0 - side, 0, 1) ** 0.5 * ((u > 0) & (u < 1))
-    dark = 0.5 * np.exp(-(d / max(0.8, 0.012 * w)) ** 2) * along
-    img *= (1.0 - dark)[..., None]
+    if line:
+        img = draw_lip_line(img, lm[upper], lm[lower])
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+#: Darkness of the line where closed lips meet, at its centre (it fades toward the corners and as the lips part).
+LIP_LINE_DARK = 0.5
+
+
+def draw_lip_line(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray,
+                  dark: float = LIP_LINE_DARK, part_px: float = 2.0) -> np.ndarray:
+    """The soft dark line where closed lips meet, drawn into ``image`` (H, W, 3) uint8 or float32 (in place;
+    returned) along the middle of the (K, 2) inner lip lines: ``dark`` at the centre, fading toward the corners
+    and where the lips are apart (gone at ``part_px``: the mouth interior is drawn there)."""
+    import cv2
+
+    up = np.asarray(lips_upper, np.float32)[:, :2]
+    lo = np.asarray(lips_lower, np.float32)[:, :2]
+    meet = 0.5 * (up + lo)
+    o, e, n, w = mouth_frame(meet[0], meet[-1])
+    gap = np.maximum((lo - up) @ n, 0.0)
+    H, W = image.shape[:2]
+    pad = int(np.ceil(0.05 * w)) + 3
+    x0, y0 = np.maximum(np.floor(meet.min(0)).astype(int) - pad, 0)
+    x1, y1 = np.minimum(np.ceil(meet.max(0)).astype(int) + pad + 1, [W, H])
+    if x1 <= x0 or y1 <= y0:
+        return image
+    line = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.polylines(line, [np.round((meet - (x0, y0)) * 16).astype(np.int32)], False, 255, 1, cv2.LINE_8, 4)
+    d = cv2.distanceTransform((line < 128).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    u = ((xs - o[0]) * e[0] + (ys - o[1]) * e[1]) / max(w, 1e-6)
+    um = (meet - o) @ e / w
+    k = np.argsort(um)
+    closed = np.interp(u, um[k], np.clip(1.0 - gap[k] / part_px, 0.0, 1.0))
+    side = np.clip(np.abs(u - 0.5) * 2, 0, 1)
+    along = np.clip(1.0 - side, 0, 1) ** 0.5 * ((u > 0) & (u < 1)) * closed
+    shade = 1.0 - dark * np.exp(-(d / max(0.8, 0.012 * w)) ** 2) * along
+    region = image[y0:y1, x0:x1]
+    region[...] = np.clip(region * shade[..., None], 0, 255).astype(image.dtype)
+    return image
 
 
 def lip_colour(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

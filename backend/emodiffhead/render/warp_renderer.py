@@ -24,9 +24,8 @@ from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
 from .drive import Drive, drive_from_track, jaw_closing_motion
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
-from .mouth import (SKULL, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap,
-                    draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips,
-                    place_teeth)
+from .mouth import (SKULL, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap, draw_lip_line,
+                    draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips, place_teeth)
 from .open_mouth import CHIN_RING_WEIGHTS, closed_lower_border, closing_displacement, lower_lip_thickness, meeting_line
 from .shading import ExpressionShading
 from .unfold import Unfolder
@@ -245,7 +244,7 @@ class WarpRenderer:
         close = build_warp_mesh(fit.landmarks, self.photo.shape[:2], CHIN_RING_WEIGHTS)
         warped = TriangleWarper(filled, close).warp(drive_points(close, src_lm[:, :2]), depth)
         painted = paint_closed_lips(warped, src_lm, self._mu, self._ml, lip_colour(self.photo, fit.landmarks),
-                                    closed_lower_border(meet, photo[self._ml, :2], thick))
+                                    closed_lower_border(meet, photo[self._ml, :2], thick), line=False)
         return painted, src_lm
 
     @property
@@ -304,6 +303,8 @@ class WarpRenderer:
     def _paint_mouth(self, img, lm, rig, jaw) -> None:
         teeth = place_teeth(self.teeth, rig[SKULL], jaw)  # upper teeth on the skull, lower + tongue on the jaw
         draw_mouth(img, lm[self._mu], lm[self._ml], teeth, self.style)
+        if self._drive_base is not None:  # a closed open-mouthed photo: its lip line, drawn where the lips are
+            draw_lip_line(img, lm[self._mu], lm[self._ml])
 
     def render_frame(self, d: Drive, k: int, shading: np.ndarray | None = None) -> np.ndarray:
         """Frame ``k`` (H, W, 3) uint8 of a posed chunk ``d`` (from :meth:`drive`), with that chunk's (T, K)
