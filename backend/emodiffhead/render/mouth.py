@@ -397,24 +397,27 @@ def draw_lip_line(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndar
     lo = np.asarray(lips_lower, np.float32)[:, :2]
     meet = 0.5 * (up + lo)
     o, e, n, w = mouth_frame(meet[0], meet[-1])
-    gap = np.maximum((lo - up) @ n, 0.0)
+    closed = np.clip(1.0 - np.maximum((lo - up) @ n, 0.0) / part_px, 0.0, 1.0)
+    if not closed.any():
+        return image  # lips apart everywhere: the mouth interior is drawn instead
+    sig = max(0.8, 0.012 * w)
     H, W = image.shape[:2]
-    pad = int(np.ceil(0.05 * w)) + 3
+    pad = int(np.ceil(2.5 * sig)) + 1
     x0, y0 = np.maximum(np.floor(meet.min(0)).astype(int) - pad, 0)
     x1, y1 = np.minimum(np.ceil(meet.max(0)).astype(int) + pad + 1, [W, H])
     if x1 <= x0 or y1 <= y0:
         return image
-    line = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.polylines(line, [np.round((meet - (x0, y0)) * 16).astype(np.int32)], False, 255, 1, cv2.LINE_8, 4)
-    d = cv2.distanceTransform((line < 128).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    u = ((xs - o[0]) * e[0] + (ys - o[1]) * e[1]) / max(w, 1e-6)
+    line = np.full((y1 - y0, x1 - x0), 255, np.uint8)
+    cv2.polylines(line, [np.round((meet - (x0, y0)) * 16).astype(np.int32)], False, 0, 1, cv2.LINE_8, 4)
+    d = cv2.distanceTransform(line, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    xs = np.arange(x0, x1, dtype=np.float32)[None] - o[0]
+    ys = np.arange(y0, y1, dtype=np.float32)[:, None] - o[1]
+    u = (xs * e[0] + ys * e[1]) / max(w, 1e-6)
     um = (meet - o) @ e / w
     k = np.argsort(um)
-    closed = np.interp(u, um[k], np.clip(1.0 - gap[k] / part_px, 0.0, 1.0))
-    side = np.clip(np.abs(u - 0.5) * 2, 0, 1)
-    along = np.clip(1.0 - side, 0, 1) ** 0.5 * ((u > 0) & (u < 1)) * closed
-    shade = 1.0 - dark * np.exp(-(d / max(0.8, 0.012 * w)) ** 2) * along
+    along = np.interp(u, um[k], closed[k] * np.sqrt(np.clip(1.0 - np.abs(2 * um[k] - 1), 0, 1)))
+    along *= (u > 0) & (u < 1)
+    shade = 1.0 - dark * np.exp(-(d / sig) ** 2) * along
     region = image[y0:y1, x0:x1]
     region[...] = np.clip(region * shade[..., None], 0, 255).astype(image.dtype)
     return image
