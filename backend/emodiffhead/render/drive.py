@@ -72,6 +72,17 @@ def photo_reference(head: HeadModel, fit: FitResult) -> tuple[np.ndarray, np.nda
     return expr, pose
 
 
+def jaw_closing_motion(head: HeadModel, fit: FitResult) -> np.ndarray:
+    """(478, 2) float32 px: how the fitted photo's landmarks move when the head's jaw closes from the photo's
+    opening (:func:`photo_reference`'s jaw rotation to 0, the rest of its expression kept)."""
+    ref_expr, ref_pose = photo_reference(head, fit)
+    closed = ref_pose.copy()
+    closed[Joint.JAW] = 0.0
+    both = head.forward(fit.shape, np.repeat(ref_expr[None], 2, 0), np.stack([ref_pose, closed]),
+                        np.repeat(fit.translation[None], 2, 0)).landmarks
+    return (fit.camera.project(both[1]) - fit.camera.project(both[0]))[:, :2].astype(np.float32)
+
+
 def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_expression: float = 0.0,
                      base: np.ndarray | None = None) -> Drive:
     """Per-frame driving landmarks of ``track`` for the photo fitted by ``fit`` (at the output size).

@@ -13,8 +13,8 @@ and no outline; nothing is drawn where the lips nearly touch (no specks at the c
 
 Photos whose mouth is open (:func:`mouth_is_open`), once per photo: :func:`closed_mouth_source` fills the
 photo's own mouth opening (and the dark cavity and bright teeth just past its landmarks) from the surrounding
-lips; the renderer then re-maps that photo to closed lips (:func:`rest_lip_layout`, :func:`close_source_lips`:
-the inner lip lines meet on a smooth curve inside the red lips) and :func:`paint_closed_lips` paints them from
+lips; the renderer then closes that photo's mouth as a jaw closes it (:mod:`.open_mouth`; :func:`close_source_lips`:
+the inner lip lines meet on a smooth curve) and :func:`paint_closed_lips` paints the lips from
 the photo's lip colour (:func:`lip_colour`) with a soft lip line; frames warp from there, so a still frame
 shows those lips and openings (narrowed toward the corners by :func:`corner_overlap`) get the drawn interior.
 :func:`close_rest_gap` removes the small gap between the model's inner-lip landmarks at rest.
@@ -87,7 +87,8 @@ class MouthGeometry(FrameTeeth):
     rest_gap: np.ndarray
 
 
-def _smooth(x):
+def smoothstep(x):
+    """Smooth 0..1 step of x (clipped to 0..1): 3x^2 - 2x^3."""
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3 - 2 * x)
 
@@ -120,8 +121,11 @@ def _arch_points(curve: np.ndarray, arc_mm: tuple[float, ...]) -> np.ndarray:
     return np.array(out, np.float64).reshape(-1, 3)
 
 
-def mouth_geometry(head, fit) -> MouthGeometry:
-    """Project the head's teeth and tongue (``head.regions``) into the photo of ``fit`` (a FitResult)."""
+def mouth_geometry(head, fit, lips_meet: np.ndarray | None = None) -> MouthGeometry:
+    """Project the head's teeth and tongue (``head.regions``) into the photo of ``fit`` (a FitResult).
+
+    lips_meet: (2,) px where the photo's lips meet at rest, when it is not the photo itself (an open-mouthed
+    photo closed by the renderer); default: the head at rest is aligned with the fit's lips."""
     from ..face import facemesh_topology as topo
     from .drive import photo_reference
 
@@ -141,6 +145,9 @@ def mouth_geometry(head, fit) -> MouthGeometry:
     mu, ml = topo.mouth_lines()
     lips = np.r_[mu, ml]
     offset = (photo[lips] - P0[lips]).mean(0)  # the fit's residual at the mouth
+    if lips_meet is not None:  # the head's lips at rest meet where the closed photo's do
+        mid = [topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID]
+        offset = np.asarray(lips_meet, np.float64)[:2] - Pn[mid].mean(0)
     V, Vo = rest.vertices[0], opened.vertices[0]
     reg = head.regions
     up_i, lo_i, tg_i = reg["teeth_upper"], reg["teeth_lower"], reg["tongue"]
@@ -292,39 +299,6 @@ def mouth_is_open(landmarks: np.ndarray, open_frac: float = 0.04) -> bool:
     return float(((lmk[ml] - lmk[mu]) @ n).max()) >= open_frac * w
 
 
-#: Closed lips: the range of the upper lip's share of the red lips' height at rest (lower lips are as thick
-#: or thicker), and the most the red lips may span (height at the centre / mouth width between the outer
-#: corners; typical adult lips: 0.25..0.4).
-UPPER_LIP_SHARE = (0.3, 0.5)
-MAX_LIPS_HEIGHT = 0.5
-
-
-def rest_lip_layout(landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarray,
-                    upper_share: tuple[float, float] = UPPER_LIP_SHARE,
-                    max_height: float = MAX_LIPS_HEIGHT) -> np.ndarray:
-    """A copy of (N, 2+) landmarks laid out as closed lips: the outer lower lip raised so the red lips span at
-    most ``max_height`` mouth widths, and the inner lip lines (index arrays) moved into ``upper_share``
-    (low, high) of the way from the upper to the lower outer contour where they lie outside it."""
-    lm = np.array(landmarks, np.float32, copy=True)
-    o, e, n, w = _frame(lm[LIPS_OUTER_UPPER[0], :2], lm[LIPS_OUTER_UPPER[-1], :2])
-    uu, vu = _curve(lm[LIPS_OUTER_UPPER, :2], o, e, n, w)
-    ul, vl = _curve(lm[LIPS_OUTER_LOWER, :2], o, e, n, w)
-    height = float(np.interp(0.5, ul, vl) - np.interp(0.5, uu, vu))
-    if height > max_height * w:
-        d = lm[LIPS_OUTER_LOWER, :2] - o
-        v = d @ n
-        top = np.interp(d @ e / w, uu, vu)
-        lm[LIPS_OUTER_LOWER, :2] -= ((v - top) * (1.0 - max_height * w / height))[:, None] * n
-        ul, vl = _curve(lm[LIPS_OUTER_LOWER, :2], o, e, n, w)
-    for idx in (upper, lower):
-        u = (lm[idx, :2] - o) @ e / w
-        top, height = np.interp(u, uu, vu), np.maximum(np.interp(u, ul, vl) - np.interp(u, uu, vu), 1e-3)
-        v_now = (lm[idx, :2] - o) @ n
-        share = np.clip((v_now - top) / height, *upper_share)
-        lm[idx[1:-1], :2] += ((top + share * height - v_now)[1:-1])[:, None] * n
-    return lm
-
-
 #: Lens-shaped openings: near the corners the inner lips of a closed source pass each other by up to this
 #: share of the mouth width (the lips part at the centre first; the render's clamp makes them meet at rest).
 CORNER_OVERLAP = 0.2
@@ -334,7 +308,7 @@ def corner_overlap(landmarks: np.ndarray, upper: np.ndarray, depth: float = CORN
     """(K,) px how far the inner lips of a closed source should pass each other at rest along the (K,) ``upper``
     line of (N, 2+) landmarks: ``depth`` mouth widths x (1 - the height of an ellipse spanning the mouth)."""
     lm = np.asarray(landmarks, np.float32)[:, :2]
-    o, e, _, w = _frame(lm[upper[0]], lm[upper[-1]])
+    o, e, _, w = mouth_frame(lm[upper[0]], lm[upper[-1]])
     u = np.clip((lm[upper] - o) @ e / w, 0.0, 1.0)
     out = depth * w * (1.0 - np.sqrt(np.clip(1.0 - (2 * u - 1) ** 2, 0.0, 1.0)))
     out[[0, -1]] = 0.0
@@ -350,7 +324,7 @@ def close_source_lips(landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarra
     n = np.array([-e[1], e[0]], np.float32) / max(float(np.hypot(*e)), 1e-6)
     mid = 0.5 * (lm[upper, :2] + lm[lower, :2])
     # closed lips meet on a smooth curve: a quartic across the mouth through the two corners
-    o, ex, nx, w = _frame(mid[0], mid[-1])
+    o, ex, nx, w = mouth_frame(mid[0], mid[-1])
     u, v = (mid - o) @ ex / w, (mid - o) @ nx
     wts = np.ones(len(u))
     wts[[0, -1]] = 100.0
@@ -364,35 +338,38 @@ def close_source_lips(landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarra
 
 
 def paint_closed_lips(image: np.ndarray, landmarks: np.ndarray, upper: np.ndarray, lower: np.ndarray,
-                      lip_rgb: np.ndarray) -> np.ndarray:
+                      lip_rgb: np.ndarray, lower_border: np.ndarray | None = None, line: bool = True) -> np.ndarray:
     """Closed lips painted into ``image`` (H, W, 3) uint8 whose (478, 2+) ``landmarks`` have meeting inner lips
     (a copy): inside the red lips' outer contour the colour is ``lip_rgb`` (3,) shaded like closed lips (the
     upper lip faces down and is darker; the lower lip catches the light on its upper part and darkens toward
     its border) times the image's own fine texture (its brightness over a blurred copy, so a filled opening's
     smears and shadows leave no blob); a soft dark line where the lips meet, deepest at the centre and fading
-    toward the corners, as on real closed mouths."""
+    toward the corners, as on real closed mouths. lower_border: (M, 2) the lower red lip's outer contour from
+    the right to the left corner (default: the landmarks' ``LIPS_OUTER_LOWER``). line: False leaves the lip line
+    to each frame (:func:`draw_lip_line`: drawn where the frame's lips are, it stays smooth when they bend)."""
     import cv2
 
     lm = np.asarray(landmarks, np.float32)[:, :2]
+    low = lm[LIPS_OUTER_LOWER] if lower_border is None else np.asarray(lower_border, np.float32)
     img = image.astype(np.float32)
     H, W = img.shape[:2]
     meet = 0.5 * (lm[upper] + lm[lower])
     w = float(np.linalg.norm(meet[-1] - meet[0]))
-    o, e, n, _ = _frame(meet[0], meet[-1])
+    o, e, n, _ = mouth_frame(meet[0], meet[-1])
     ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
     u = ((xs - o[0]) * e[0] + (ys - o[1]) * e[1]) / max(w, 1e-6)
     v = (xs - o[0]) * n[0] + (ys - o[1]) * n[1]
     um, vm = _curve(meet, o, e, n, w)
     uo, vo = _curve(lm[LIPS_OUTER_UPPER], o, e, n, w)
-    ul, vl = _curve(lm[LIPS_OUTER_LOWER], o, e, n, w)
+    ul, vl = _curve(low, o, e, n, w)
     v_meet = np.interp(u, um, vm)
     t_up = np.clip((v_meet - v) / np.maximum(v_meet - np.interp(u, uo, vo), 1.0), 0, 1)  # 0 line .. 1 border
     t_lo = np.clip((v - v_meet) / np.maximum(np.interp(u, ul, vl) - v_meet, 1.0), 0, 1)
     soft = max(1.0, 0.02 * w)
     up_m = cv2.GaussianBlur(_polygon_mask((H, W), np.concatenate([lm[LIPS_OUTER_UPPER], meet[::-1]]))
                             .astype(np.float32) / 255, (0, 0), soft)
-    lo_m = cv2.GaussianBlur(_polygon_mask((H, W), np.concatenate([lm[LIPS_OUTER_LOWER], meet[::-1]]))
-                            .astype(np.float32) / 255, (0, 0), soft)
+    lo_m = cv2.GaussianBlur(_polygon_mask((H, W), np.concatenate([low, meet[::-1]]))
+                            .astype(np.float32) / 255, (0, 0), soft if lower_border is None else 2 * soft)
     lips = np.clip(up_m + lo_m, 0, 1)
     lum = img.mean(2)
     texture = np.clip(lum / np.maximum(cv2.GaussianBlur(lum, (0, 0), max(1.5, 0.03 * w)), 1.0), 0.9, 1.1)
@@ -411,20 +388,56 @@ def paint_closed_lips(image: np.ndarray, landmarks: np.ndarray, upper: np.ndarra
     v_lo = np.interp(u, ul, vl)
     chin = np.median(img[lm[[175, 199, 208, 428], 1].round().astype(int).clip(0, H - 1),
                          lm[[175, 199, 208, 428], 0].round().astype(int).clip(0, W - 1)], 0)
-    below = _smooth((v - v_lo) / max(2.0 * soft, 1.0)) * (1.0 - _smooth((v - v_lo - 0.2 * w) / (0.05 * w)))
-    below *= 1.0 - _smooth((side - 0.8) / 0.2)
+    below = smoothstep((v - v_lo) / max(2.0 * soft, 1.0)) * (1.0 - smoothstep((v - v_lo - 0.2 * w) / (0.05 * w)))
+    below *= 1.0 - smoothstep((side - 0.8) / 0.2)
     excess = (img[..., 0] - img[..., 1]) - float(chin[0] - chin[1])
     to_skin = below * np.clip(excess / 20.0, 0, 1)
     skin = chin[None, None] * np.clip(lum / max(float(chin.mean()), 1.0), 0.85, 1.15)[..., None]
     img = img + (skin - img) * to_skin[..., None]
-    # the line where the lips meet
-    line = np.zeros((H, W), np.uint8)
-    cv2.polylines(line, [np.round(meet * 16).astype(np.int32)], False, 255, 1, cv2.LINE_AA, 4)
-    d = cv2.distanceTransform((line < 128).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    along = np.clip(1.0 - side, 0, 1) ** 0.5 * ((u > 0) & (u < 1))
-    dark = 0.5 * np.exp(-(d / max(0.8, 0.012 * w)) ** 2) * along
-    img *= (1.0 - dark)[..., None]
+    if line:
+        img = draw_lip_line(img, lm[upper], lm[lower])
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+#: Darkness of the line where closed lips meet, at its centre (it fades toward the corners and as the lips part).
+LIP_LINE_DARK = 0.5
+
+
+def draw_lip_line(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray,
+                  dark: float = LIP_LINE_DARK, part_px: float = 2.0) -> np.ndarray:
+    """The soft dark line where closed lips meet, drawn into ``image`` (H, W, 3) uint8 or float32 (in place;
+    returned) along the middle of the (K, 2) inner lip lines: ``dark`` at the centre, fading toward the corners
+    and where the lips are apart (gone at ``part_px``: the mouth interior is drawn there)."""
+    import cv2
+
+    up = np.asarray(lips_upper, np.float32)[:, :2]
+    lo = np.asarray(lips_lower, np.float32)[:, :2]
+    meet = 0.5 * (up + lo)
+    o, e, n, w = mouth_frame(meet[0], meet[-1])
+    closed = np.clip(1.0 - np.maximum((lo - up) @ n, 0.0) / part_px, 0.0, 1.0)
+    if not closed.any():
+        return image  # lips apart everywhere: the mouth interior is drawn instead
+    sig = max(0.8, 0.012 * w)
+    H, W = image.shape[:2]
+    pad = int(np.ceil(2.5 * sig)) + 1
+    x0, y0 = np.maximum(np.floor(meet.min(0)).astype(int) - pad, 0)
+    x1, y1 = np.minimum(np.ceil(meet.max(0)).astype(int) + pad + 1, [W, H])
+    if x1 <= x0 or y1 <= y0:
+        return image
+    line = np.full((y1 - y0, x1 - x0), 255, np.uint8)
+    cv2.polylines(line, [np.round((meet - (x0, y0)) * 16).astype(np.int32)], False, 0, 1, cv2.LINE_8, 4)
+    d = cv2.distanceTransform(line, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    xs = np.arange(x0, x1, dtype=np.float32)[None] - o[0]
+    ys = np.arange(y0, y1, dtype=np.float32)[:, None] - o[1]
+    u = (xs * e[0] + ys * e[1]) / max(w, 1e-6)
+    um = (meet - o) @ e / w
+    k = np.argsort(um)
+    along = np.interp(u, um[k], closed[k] * np.sqrt(np.clip(1.0 - np.abs(2 * um[k] - 1), 0, 1)))
+    along *= (u > 0) & (u < 1)
+    shade = 1.0 - dark * np.exp(-(d / sig) ** 2) * along
+    region = image[y0:y1, x0:x1]
+    region[...] = np.clip(region * shade[..., None], 0, 255).astype(image.dtype)
+    return image
 
 
 def lip_colour(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -490,7 +503,7 @@ def closed_mouth_source(photo: np.ndarray, landmarks: np.ndarray, open_frac: flo
     return np.clip(img * (1 - soft) + out * soft, 0, 255).astype(np.uint8)
 
 
-def _frame(corner_r: np.ndarray, corner_l: np.ndarray):
+def mouth_frame(corner_r: np.ndarray, corner_l: np.ndarray):
     """Mouth frame: origin, unit axis across the mouth, unit down normal, mouth width (px)."""
     e = corner_l - corner_r
     w = float(np.hypot(*e))
@@ -533,7 +546,7 @@ def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray
 
     up = np.asarray(lips_upper, np.float32)
     lo = np.asarray(lips_lower, np.float32)
-    o, e, n, w = _frame(up[0], up[-1])
+    o, e, n, w = mouth_frame(up[0], up[-1])
     uu, vu = _curve(up, o, e, n, w)
     ul, vl = _curve(lo, o, e, n, w)
     probe = np.linspace(0.2, 0.8, 7)
@@ -567,28 +580,28 @@ def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray
     depth = np.exp(-inside / max(0.18 * gap, 1.0))
     col = style.cavity[None, None] * ((0.45 + 0.75 * depth) * (1.0 - 0.45 * side ** 2))[..., None]
     # tongue: below its outline, lit at its tip, shadowed toward the back and the corners
-    tongue = _smooth((v - t_tg) / 1.5) * (1.0 - _smooth((side - 0.75) / 0.25))
-    t_shade = (0.45 + 0.4 * _smooth((v - t_tg) / max(0.12 * w, 1.0))) * (1.0 - 0.5 * side ** 2)
+    tongue = smoothstep((v - t_tg) / 1.5) * (1.0 - smoothstep((side - 0.75) / 0.25))
+    t_shade = (0.45 + 0.4 * smoothstep((v - t_tg) / max(0.12 * w, 1.0))) * (1.0 - 0.5 * side ** 2)
     col = col + (style.tongue[None, None] * t_shade[..., None] - col) * tongue[..., None]
     # lower teeth, darker than the upper ones (the upper lip and teeth shade them), fading into the dark
     # below their crowns (the lower lip hides the gum)
     gu_lo = _curve(teeth.lower_gaps, o, e, n, w)[0]
     gu_up = _curve(teeth.upper_gaps, o, e, n, w)[0]
     row_side = (1.0 - 0.6 * side ** 2)
-    lower_t = _smooth((v - t_lo) / 1.2 + 0.5) * (1.0 - _smooth((v - t_lo - cl) / max(0.3 * cl, 1.5)))
+    lower_t = smoothstep((v - t_lo) / 1.2 + 0.5) * (1.0 - smoothstep((v - t_lo - cl) / max(0.3 * cl, 1.5)))
     lower_col = style.teeth[None, None] * (0.6 * _tooth_shading(u, gu_lo, w, 0.15) * row_side
-                                           * (1.0 - 0.3 * _smooth((v - t_lo) / max(cl, 1.0))))[..., None]
+                                           * (1.0 - 0.3 * smoothstep((v - t_lo) / max(cl, 1.0))))[..., None]
     col = col + (lower_col - col) * (0.9 * lower_t)[..., None]
     # upper teeth: shadowed just under the upper lip, biting edge slightly translucent; gum above the crowns
-    upper_t = _smooth((t_up - v) / 1.2 + 0.5) * (1.0 - _smooth((t_up - cu - v) / 1.5 + 0.5))
-    upper_g = _smooth((t_up - cu - v) / 1.5 + 0.5)
-    lip_shadow = 0.82 + 0.18 * _smooth((v - v_up) / max(0.35 * cu, 1.5))
-    edge = 0.9 + 0.1 * _smooth((t_up - v) / 1.5)
+    upper_t = smoothstep((t_up - v) / 1.2 + 0.5) * (1.0 - smoothstep((t_up - cu - v) / 1.5 + 0.5))
+    upper_g = smoothstep((t_up - cu - v) / 1.5 + 0.5)
+    lip_shadow = 0.82 + 0.18 * smoothstep((v - v_up) / max(0.35 * cu, 1.5))
+    edge = 0.9 + 0.1 * smoothstep((t_up - v) / 1.5)
     upper_col = style.teeth[None, None] * (_tooth_shading(u, gu_up, w) * row_side * lip_shadow * edge)[..., None]
     col = col + (upper_col - col) * upper_t[..., None] + (style.gum[None, None] * (row_side * lip_shadow)[..., None]
                                                           - col) * (upper_g * (1 - upper_t))[..., None]
     # nothing where the lips almost touch (corners): the warped lips show there, no specks
-    alpha = a * _smooth((local - 0.8) / 2.0) * float(np.clip(strength, 0, 1)) * float(_smooth((gap - 1.0) / 2.5))
+    alpha = a * smoothstep((local - 0.8) / 2.0) * float(np.clip(strength, 0, 1)) * float(smoothstep((gap - 1.0) / 2.5))
     roi = image[y0:y1, x0:x1].astype(np.float32)
     image[y0:y1, x0:x1] = np.clip(roi + (col - roi) * alpha[..., None], 0, 255).astype(np.uint8)
     return image

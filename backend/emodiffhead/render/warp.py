@@ -72,8 +72,10 @@ def _strip(upper: np.ndarray, lower: np.ndarray) -> list[tuple[int, int, int]]:
     return tris
 
 
-def build_warp_mesh(landmarks: np.ndarray, image_size: tuple[int, int]) -> WarpMesh:
-    """Build the source mesh from (478, 2+) pixel landmarks of a photo of size (H, W)."""
+def build_warp_mesh(landmarks: np.ndarray, image_size: tuple[int, int],
+                    ring_weights_bottom: tuple[float, ...] = RING_WEIGHTS_BOTTOM) -> WarpMesh:
+    """Build the source mesh from (478, 2+) pixel landmarks of a photo of size (H, W); ``ring_weights_bottom``:
+    how much of the oval's motion each ring follows below the face (one per ``RING_SCALES``)."""
     from scipy.spatial import Delaunay
 
     H, W = int(image_size[0]), int(image_size[1])
@@ -86,7 +88,7 @@ def build_warp_mesh(landmarks: np.ndarray, image_size: tuple[int, int]) -> WarpM
     t = (dy + 1) / 2
     for k, s in enumerate(RING_SCALES):
         p = c + s * ext
-        w = (1 - t) * RING_WEIGHTS_TOP[k] + t * RING_WEIGHTS_BOTTOM[k]
+        w = (1 - t) * RING_WEIGHTS_TOP[k] + t * ring_weights_bottom[k]
         rings.append(p)
         anchors.append(oval)
         weights.append(w)

@@ -22,11 +22,11 @@ from ..facs import ARKIT_BLENDSHAPES
 from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
-from .drive import Drive, drive_from_track
+from .drive import Drive, drive_from_track, jaw_closing_motion
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
-from .mouth import (SKULL, SOURCE_GAP_PX, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap,
-                    draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips,
-                    place_teeth, rest_lip_layout)
+from .mouth import (SKULL, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap, draw_lip_line,
+                    draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips, place_teeth)
+from .open_mouth import CHIN_RING_WEIGHTS, closed_lower_border, closing_displacement, lower_lip_thickness, meeting_line
 from .shading import ExpressionShading
 from .unfold import Unfolder
 from .warp import TriangleWarper, build_warp_mesh, drive_points
@@ -193,7 +193,11 @@ class WarpRenderer:
             src, src_lm = self._closed_source(src)  # the photo re-mapped to closed lips: frames warp from there
             self.mesh = build_warp_mesh(src_lm, img.shape[:2])
             self._unfold = face_unfolder(src_lm, self._mu, self._ml)
-            self._rest_gap = np.minimum(self._rest_gap, SOURCE_GAP_PX)  # the source's lips already meet
+            # the source's lips already meet, 1 px apart on the painted lip line (close_source_lips); a still frame
+            # keeps that (collapsing it would give the strip between them degenerate maps that sample far pixels)
+            self._rest_gap = np.zeros_like(self._rest_gap)
+            mid = [topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID]
+            self.teeth = mouth_geometry(head, fit, lips_meet=src_lm[mid, :2].mean(0))  # teeth behind the new lips
         self.warper = TriangleWarper(src, self.mesh)
         self._shading = ExpressionShading(src, src_lm) if self.shading else None  # shades the warp source
         self._eyes = {}
@@ -208,25 +212,22 @@ class WarpRenderer:
         return fit
 
     def _closed_source(self, filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """An open-mouthed photo re-mapped to the rest pose of a neutral track below the nose (the jaw closed,
-        the inner lips meeting) with closed lips painted from the photo's lips: ((H, W, 3) uint8 source,
-        (478, 3) float32 its landmarks). ``filled``: the photo with its opening filled (closed_mouth_source)."""
+        """An open-mouthed photo with its mouth closed as a jaw closes it (:mod:`.open_mouth`: both lips unrolled
+        onto a nearly straight meeting line with the thickness the photo's pixels give them, the chin raised
+        with the head's jaw rotation scaled to the opening) and the closed lips painted with a soft lip line:
+        ((H, W, 3) uint8 source, (478, 3) float32 its landmarks). ``filled``: the photo with its opening filled
+        (closed_mouth_source)."""
         from ..track import Track
 
         fit, head = self.fit, self.head
         self._drive_base = None
-        rest = self.drive(Track.neutral(1, 25.0, head.name, list(head.expression_names))).landmarks[0]
-        lm = self._unfold(rest)
-        close_rest_gap(lm, self._mu, self._ml, self.teeth.rest_gap)
-        clamp_lines(lm, self._mu, self._ml, move="both")
         photo = np.asarray(fit.landmarks, np.float32)
-        # above the nose tip the photo stays as it is (eyes, brows): only the mouth and jaw re-map
-        y = photo[:, 1]
-        y0, y1 = float(photo[topo.NOSE_TIP, 1]), float(photo[topo.UPPER_LIP_INNER_MID, 1])
-        t = np.clip((y - y0) / max(y1 - y0, 1.0), 0, 1)[:, None]
+        rest = self._unfold(self.drive(Track.neutral(1, 25.0, head.name, list(head.expression_names))).landmarks[0])
+        meet = meeting_line(rest[self._mu, :2], rest[self._ml, :2])
+        thick = lower_lip_thickness(self.photo, photo, self._mu, self._ml)
         src_lm = photo.copy()
-        src_lm[:, :2] = photo[:, :2] + (lm[:, :2] - photo[:, :2]) * (t * t * (3 - 2 * t))
-        src_lm = close_source_lips(rest_lip_layout(src_lm, self._mu, self._ml), self._mu, self._ml)
+        src_lm[:, :2] += closing_displacement(photo, self._mu, self._ml, thick, jaw_closing_motion(head, fit), meet)
+        src_lm = close_source_lips(src_lm, self._mu, self._ml)
         still = Track.neutral(1, 25.0, head.name, list(head.expression_names))
         motion = drive_from_track(head, fit, still, self.keep_photo_expression, np.zeros_like(photo)).landmarks[0]
         self._drive_base = src_lm.copy()
@@ -239,8 +240,11 @@ class WarpRenderer:
         self._drive_base[self._mu, :2] += 0.5 * over[:, None] * n
         self._drive_base[self._ml, :2] -= 0.5 * over[:, None] * n
         depth = src_lm[:, 2] if src_lm.shape[1] > 2 else None
-        warped = TriangleWarper(filled, self.mesh).warp(drive_points(self.mesh, src_lm[:, :2]), depth)
-        painted = paint_closed_lips(warped, src_lm, self._mu, self._ml, lip_colour(self.photo, fit.landmarks))
+        # the chin's outline moves with the chin (the neck below it stretches): rings close below the face follow
+        close = build_warp_mesh(fit.landmarks, self.photo.shape[:2], CHIN_RING_WEIGHTS)
+        warped = TriangleWarper(filled, close).warp(drive_points(close, src_lm[:, :2]), depth)
+        painted = paint_closed_lips(warped, src_lm, self._mu, self._ml, lip_colour(self.photo, fit.landmarks),
+                                    closed_lower_border(meet, photo[self._ml, :2], thick), line=False)
         return painted, src_lm
 
     @property
@@ -299,6 +303,8 @@ class WarpRenderer:
     def _paint_mouth(self, img, lm, rig, jaw) -> None:
         teeth = place_teeth(self.teeth, rig[SKULL], jaw)  # upper teeth on the skull, lower + tongue on the jaw
         draw_mouth(img, lm[self._mu], lm[self._ml], teeth, self.style)
+        if self._drive_base is not None:  # a closed open-mouthed photo: its lip line, drawn where the lips are
+            draw_lip_line(img, lm[self._mu], lm[self._ml])
 
     def render_frame(self, d: Drive, k: int, shading: np.ndarray | None = None) -> np.ndarray:
         """Frame ``k`` (H, W, 3) uint8 of a posed chunk ``d`` (from :meth:`drive`), with that chunk's (T, K)
