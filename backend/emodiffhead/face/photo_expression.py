@@ -52,19 +52,20 @@ class NeutralRange:
 #: Neutral ranges. Sample: the built-in head at rest, the five shared development photos (einstein_1921,
 #: man_bw_portrait, man_open_mouth - open mouth, brows at rest -, mona_lisa_painting, woman_portrait - her
 #: smile does not reach the brows) and three frames of talking_head_real_a.mp4 (0, 100, 199), measured with
-#: this module on the product's own face mesh: brow height 0.154-0.239, slope 0.008-0.059, gap
-#: 0.435-0.488, corner lift +0.006-+0.114. Spread of the brow height: 1.8 mm SD between healthy adults
-#: (Cartwright et al. 1994, Am J Ophthalmol 117:231, 143 subjects: eyebrow height above the lid) = 0.02
-#: IOD at an outer-canthal width of about 90 mm (Farkas 1994); mean +- 2.5 SD (0.15-0.25) also holds the
-#: whole sample. Slope, gap and corner have no comparable published figure: their range is the sample's,
-#: widened by about one spread. The gap has no upper bound (no expression spreads the brows apart), nor has
-#: the corner lift (smiles are read by the fit itself).
+#: this module on the product's own face mesh: brow height 0.154-0.239, slope 0.008-0.059, gap 0.424-0.488
+#: (0.424: Mona Lisa, who has no visible brows, at 512 px), corner lift +0.006-+0.114.
+#: Spread of the brow height: 1.8 mm SD between healthy adults (Cartwright et al. 1994, Am J Ophthalmol
+#: 117:231, 143 subjects: eyebrow height above the lid) = 0.02 IOD at an outer-canthal width of about 90 mm
+#: (Farkas 1994); mean +- 2.5 SD is 0.15-0.25, which also holds the whole sample. Slope,
+#: gap and corner have no comparable published figure: their range is the sample's, widened by about one
+#: spread. The gap has no upper bound (no expression spreads the brows apart), nor has the corner lift
+#: (smiles are read by the fit itself).
 NEUTRAL_RANGES: dict[str, NeutralRange] = {
     "brow_height_right": NeutralRange(0.150, 0.250, 0.020),
     "brow_height_left": NeutralRange(0.150, 0.250, 0.020),
     "brow_slope_right": NeutralRange(-0.010, 0.075, 0.015),
     "brow_slope_left": NeutralRange(-0.010, 0.075, 0.015),
-    "brow_gap": NeutralRange(0.425, np.inf, 0.012),
+    "brow_gap": NeutralRange(0.415, np.inf, 0.012),
     "corner_lift": NeutralRange(-0.010, np.inf, 0.012),
 }
 
@@ -127,23 +128,27 @@ def read_expression(photo_points: np.ndarray, model_points: np.ndarray, componen
     component_basis: (L, 3, C) their landmark displacements per unit. Minimises
     ``sum_k (distance of f_k - (J c)_k to feature k's range / spread_k)^2 + SPARSITY sum(c) + RIDGE |c|^2`` over
     ``0 <= c <= 1`` (convex; J: the features' change per unit of each component, linear to a few per cent
-    over [0, 1]). Features inside their range may move within it; a photo inside every range reads 0."""
-    from scipy.optimize import minimize
+    over [0, 1]), solved exactly as one bounded least squares with each feature's nearest in-range value as
+    an extra unknown. Features inside their range may move within it; a photo inside every range reads 0."""
+    from scipy.optimize import lsq_linear
 
     f = expression_features(photo_points)
-    if not np.any(excess(f)):
-        return np.zeros(component_basis.shape[2])
-    f0 = expression_features(model_points)
-    J = np.stack([expression_features(model_points + component_basis[:, :, c]) - f0
-                  for c in range(component_basis.shape[2])], 1)  # (F, C)
-    w = 1.0 / np.array([NEUTRAL_RANGES[k].spread for k in FEATURES])
-
-    def cost(c):
-        r = excess(f - J @ c) * w
-        return (float(r @ r + SPARSITY * c.sum() + RIDGE * c @ c),
-                2.0 * (J.T @ (-r * w)) + SPARSITY + 2.0 * RIDGE * c)
-
     C = component_basis.shape[2]
-    res = minimize(cost, np.zeros(C), jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * C,
-                   options={"ftol": 1e-12, "gtol": 1e-10})
-    return np.where(res.x > 1e-3, res.x, 0.0)
+    if not np.any(excess(f)):
+        return np.zeros(C)
+    f0 = expression_features(model_points)
+    J = np.stack([expression_features(model_points + component_basis[:, :, c]) - f0 for c in range(C)], 1)
+    w = 1.0 / np.array([NEUTRAL_RANGES[k].spread for k in FEATURES])
+    # the distance of a feature to its range is min over s in [low, high] of |value - s|: with those s as
+    # extra bounded unknowns the problem is one bounded linear least squares in (c, s); the penalty
+    # RIDGE |c|^2 + SPARSITY sum(c) is, up to a constant, RIDGE |c + SPARSITY / (2 RIDGE)|^2
+    F = len(FEATURES)
+    lo = np.array([NEUTRAL_RANGES[k].low for k in FEATURES])
+    hi = np.array([NEUTRAL_RANGES[k].high for k in FEATURES])
+    A = np.block([[J * w[:, None], np.diag(w)],
+                  [np.sqrt(RIDGE) * np.eye(C), np.zeros((C, F))]])
+    b = np.concatenate([f * w, np.full(C, -SPARSITY / (2.0 * np.sqrt(RIDGE)))])
+    sol = lsq_linear(A, b, bounds=(np.concatenate([np.zeros(C), lo]), np.concatenate([np.ones(C), hi])),
+                     method="trf", tol=1e-12, lsmr_tol="auto").x
+    c = sol[:C]
+    return np.where(c > 1e-3, c, 0.0)
