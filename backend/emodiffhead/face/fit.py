@@ -150,11 +150,13 @@ class LandmarkProblem:
         self.reg = np.sqrt(np.concatenate([np.full(S, RIDGE_SHAPE), ridge_e]))
 
     def solve(self, p: np.ndarray, image_size: tuple[int, int], shape: np.ndarray | None = None,
-              init: np.ndarray | None = None, iterations: int = ITERATIONS) -> LandmarkFit:
+              init: np.ndarray | None = None, iterations: int = ITERATIONS,
+              fixed_expression: dict[int, float] | None = None) -> LandmarkFit:
         """Fit (478, 2+) pixel landmarks ``p`` of an image of ``image_size`` (H, W).
 
         shape: (S,) fixed identity (then only the expression is solved); init: (S + E,) starting
-        coefficients (the previous frame's); iterations: camera / coefficient alternations.
+        coefficients (the previous frame's); iterations: camera / coefficient alternations;
+        fixed_expression: {expression index: value} held at those values.
         """
         from scipy.optimize import lsq_linear
 
@@ -169,10 +171,16 @@ class LandmarkProblem:
         if shape is not None:  # shape fixed: solve expression only
             coef[:S] = shape
             cols = cols[S:]
+        if fixed_expression:
+            for i, v in fixed_expression.items():
+                coef[S + i] = v
+            cols = cols[~np.isin(cols, [S + i for i in fixed_expression])]
+        held = np.ones(S + self.E, bool)
+        held[cols] = False
         for _ in range(iterations):
             X = self.mean + self.basis @ coef
             f, R, t = _procrustes(X, q, self.w)
-            X0 = self.mean + (self.basis[:, :, :S] @ coef[:S] if shape is not None else 0.0)
+            X0 = self.mean + self.basis[:, :, held] @ coef[held]
             target = (q - t) / f - (X0 @ R.T)[:, :2]
             RB = np.einsum("ij,ljk->lik", R[:2], self.basis[:, :, cols])  # (L, 2, K)
             A = np.concatenate([(RB * sw[:, None, None]).reshape(2 * L, -1), np.diag(reg[cols])])
@@ -187,9 +195,39 @@ class LandmarkProblem:
 
 
 def fit_landmarks(landmarks: np.ndarray, head: HeadModel, image_size: tuple[int, int],
-                  shape: np.ndarray | None = None) -> LandmarkFit:
-    """Fit camera, rotation, shape (unless given, (S,)) and expression to (478, 2+) pixel landmarks."""
-    return LandmarkProblem(head).solve(landmarks, image_size, shape=shape)
+                  shape: np.ndarray | None = None, read_photo_expression: bool = True) -> LandmarkFit:
+    """Fit camera, rotation, shape (unless given, (S,)) and expression to (478, 2+) pixel landmarks.
+
+    read_photo_expression: also read brows and mouth corners that lie outside the range of neutral faces
+    as expression (:mod:`.photo_expression`; the fit alone explains them with identity), then refit the
+    rest with those held. A photo inside every neutral range gets exactly the plain fit."""
+    prob = LandmarkProblem(head)
+    lf = prob.solve(landmarks, image_size, shape=shape)
+    read = read_expression_beyond_neutral(prob, head, lf, landmarks, image_size) if read_photo_expression else {}
+    if not read:
+        return lf
+    init = np.concatenate([lf.shape, lf.expression]).astype(np.float64)
+    return prob.solve(landmarks, image_size, shape=shape, init=init, fixed_expression=read)
+
+
+def read_expression_beyond_neutral(prob: LandmarkProblem, head: HeadModel, lf: LandmarkFit,
+                                   landmarks: np.ndarray, image_size: tuple[int, int]) -> dict[int, float]:
+    """{expression index: value} of the brow / lip-corner components (``photo_expression.READ_COMPONENTS``)
+    that the photo's landmarks show beyond the range of neutral faces; {} when none (or when the head
+    lacks those components)."""
+    from . import photo_expression as pe
+
+    names = list(head.expression_names)
+    if not all(n in names for n in pe.READ_COMPONENTS):
+        return {}
+    idx = [names.index(n) for n in pe.READ_COMPONENTS]
+    S = prob.S
+    coef = np.concatenate([lf.shape, lf.expression]).astype(np.float64)
+    coef[[S + i for i in idx]] = 0.0
+    X = prob.mean + prob.basis @ coef
+    P = pe.head_frame_points(landmarks, image_size, X, lf.R, lf.f, lf.t)
+    c = pe.read_expression(P, X, prob.basis[:, :, [S + i for i in idx]])
+    return {i: float(v) for i, v in zip(idx, c) if v > 0}
 
 
 def fit_head(image_rgb: np.ndarray, head: HeadModel, detection: FaceDetection | None = None) -> FitResult:

@@ -1,0 +1,71 @@
+"""Reading the photo's own brow / mouth-corner expression only beyond the range of neutral faces."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emodiffhead.face import photo_expression as pe
+from emodiffhead.face.detect import detect_face
+from emodiffhead.face.fit import LandmarkProblem, fit_landmarks
+from emodiffhead.face.image import load_photo
+
+
+def _model_points(head, shape=None, **expr):
+    """(468, 3) the built-in head's landmark points (head frame) with the given shape / expression weights."""
+    prob = LandmarkProblem(head)
+    coef = np.zeros(prob.S + prob.E)
+    for name, v in (shape or {}).items():
+        coef[list(head.shape_names).index(name)] = v
+    for name, v in expr.items():
+        coef[prob.S + head.expression_index(name)] = v
+    return prob, prob.mean + prob.basis @ coef
+
+
+def _read(head, points, prob):
+    idx = [prob.S + head.expression_index(n) for n in pe.READ_COMPONENTS]
+    return dict(zip(pe.READ_COMPONENTS, pe.read_expression(points, prob.mean, prob.basis[:, :, idx])))
+
+
+def test_neutral_faces_with_low_or_high_brows_read_nothing(builtin_head):
+    # identity: brows set as low as the head's shape space allows, a little higher, flatter or more slanted
+    # (the built-in head at rest already sits near the top of the sample's height and slope), a wide mouth
+    for shape in ({}, {"eyebrows-trans-vert": -1.0}, {"eyebrows-trans-vert": 0.25}, {"eyebrows-angle": -0.5},
+                  {"eyebrows-angle": 0.2}, {"mouth-scale-horiz": 1.0}, {"mouth-scale-horiz": -1.0},
+                  {"eyebrows-trans-vert": -1.0, "mouth-scale-horiz": -1.0}):
+        prob, P = _model_points(builtin_head, shape)
+        assert not np.any(pe.excess(pe.expression_features(P))), shape
+        assert not any(_read(builtin_head, P, prob).values()), shape
+
+
+def test_clear_frown_raise_and_sad_mouth_are_read_with_the_right_components(builtin_head):
+    prob, P = _model_points(builtin_head, browDownLeft=0.8, browDownRight=0.8)
+    r = _read(builtin_head, P, prob)
+    assert r["browDownLeft"] > 0.2 and r["browDownRight"] > 0.2 and r["browInnerUp"] < 0.05, r
+    prob, P = _model_points(builtin_head, browInnerUp=0.9, browOuterUpLeft=0.9, browOuterUpRight=0.9)
+    r = _read(builtin_head, P, prob)
+    assert r["browInnerUp"] > 0.2 and min(r["browOuterUpLeft"], r["browOuterUpRight"]) > 0.1, r
+    assert max(r["browDownLeft"], r["browDownRight"]) < 0.05, r
+    prob, P = _model_points(builtin_head, mouthFrownLeft=0.9, mouthFrownRight=0.9)
+    r = _read(builtin_head, P, prob)
+    assert min(r["mouthFrownLeft"], r["mouthFrownRight"]) > 0.2, r
+    assert max(r[n] for n in pe.READ_COMPONENTS if n.startswith("brow")) < 0.05, r
+
+
+def test_only_the_excess_is_read(builtin_head):
+    # removing what was read brings the features back to the edge of the neutral range (the brow gap here, the
+    # feature furthest out), not to the head's rest
+    prob, P = _model_points(builtin_head, browDownLeft=1.0, browDownRight=1.0)
+    idx = [prob.S + builtin_head.expression_index(n) for n in pe.READ_COMPONENTS]
+    c = pe.read_expression(P, prob.mean, prob.basis[:, :, idx])
+    back = pe.expression_features(P - prob.basis[:, :, idx] @ c)
+    gap = pe.FEATURES.index("brow_gap")
+    assert abs(back[gap] - pe.NEUTRAL_RANGES["brow_gap"].low) < 0.005
+    assert back[gap] < pe.expression_features(prob.mean)[gap] - 0.02
+    assert 0.4 < c[0] < 0.95 and abs(c[0] - c[1]) < 0.06  # both sides, less than all of it
+
+
+def test_the_neutral_example_photo_fits_exactly_as_before(example_photo, builtin_head):
+    det = detect_face(load_photo(example_photo))
+    plain = fit_landmarks(det.landmarks, builtin_head, det.image_size, read_photo_expression=False)
+    read = fit_landmarks(det.landmarks, builtin_head, det.image_size)
+    assert np.array_equal(plain.expression, read.expression) and np.array_equal(plain.shape, read.shape)
