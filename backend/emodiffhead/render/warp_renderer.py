@@ -23,6 +23,7 @@ from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
 from .drive import Drive, drive_from_track, jaw_closing_motion
+from .gaze import draw_iris, lid_polygon, prepare_gaze
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
 from .mouth import (SKULL, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap, draw_lip_line,
                     draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips, place_teeth)
@@ -154,7 +155,9 @@ class WarpRenderer:
 
     Options: ``keep_photo_expression`` 0..1 (0: the track replaces the photo's expression, the default;
     1: the track is added on top of it), ``mouth`` (paint the mouth interior, default True), ``shading``
-    (expression wrinkles and bulges, :mod:`.shading`, default True).
+    (expression wrinkles and bulges, :mod:`.shading`, default True), ``gaze`` (the irises follow the eye
+    joints and eyeLook* blendshapes, :mod:`.gaze`, default True; off with a logged reason, ``gaze_off_reason``,
+    where a photo's irises cannot be found).
     """
 
     name = "warp"
@@ -210,6 +213,10 @@ class WarpRenderer:
             self._rest_gap = np.zeros_like(self._rest_gap)
             mid = [topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID]
             self.teeth = mouth_geometry(head, fit, lips_meet=src_lm[mid, :2].mean(0))  # teeth behind the new lips
+        self._irises, self.gaze_off_reason = [], "" if self.gaze else "off (gaze=False)"
+        if self.gaze:  # the irises cut out of the warp source, moved per frame to where the eyes look
+            sprites, self.gaze_off_reason = prepare_gaze(src, src_lm)
+            self._irises = [(sp, *topo.eye_lines(sp.side)) for sp in sprites]
         self.warper = TriangleWarper(src, self.mesh)
         self._shading = ExpressionShading(src, src_lm) if self.shading else None  # shades the warp source
         self._eyes = {}
@@ -308,6 +315,12 @@ class WarpRenderer:
         src = self._shading.apply(shading) if (shading is not None and self._shading is not None) else None
         img = self.warper.warp(drive_points(self.mesh, lm[:, :2]), depth, out=out, image=src)
         rig = np.asarray(self.fit.landmarks if rigid is None else rigid, np.float32)[:, :2]
+        if self._irises and len(lm) >= 478:
+            src_pts = self.mesh.points
+            for sp, up, lo in self._irises:
+                corners = [up[0], up[-1]]
+                draw_iris(img, sp, lm[sp.landmark, :2], src_pts[corners], lm[corners, :2],
+                          lid_polygon(lm, sp.side))
         for up, lo, gap, width, colour, skin in self._eyes.values():
             c = closure(lm[up, :2], lm[lo, :2], gap)
             tone_lid(img, lm[up, :2], rig[up], skin, 0.8 * c)
