@@ -4,7 +4,7 @@ One row per photo in ../shared/data/photos (faces only), one tile per frame, eac
 brows (or on one eye with ``--eye right|left``). Sets of frames (``--set``):
 
 * ``blink``: a blink closing 0 -> 1 (eyeBlink 0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0);
-* ``gaze``: the photo, then the eyes turned 15 deg left / right / up / down by the eye joints, half a blink
+* ``gaze``: the photo, then the eyes turned 15 deg toward image right / left, up, down by the eye joints, half a blink
   looking down, sad 1.0 (eyes cast down by AU64) and a neutral still frame;
 * ``emotions``: the eight emotions at 1.5 (seams and specks around eyes and brows).
 
@@ -37,7 +37,7 @@ def frames_of_set(name: str) -> list[tuple[str, dict]]:
     if name == "blink":
         return [(f"blink {b:.1f}", {"blink": b}) for b in (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)]
     if name == "gaze":
-        return [("photo", {}), ("look left", {"gaze": (0.0, g)}), ("look right", {"gaze": (0.0, -g)}),
+        return [("photo", {}), ("to image right", {"gaze": (0.0, g)}), ("to image left", {"gaze": (0.0, -g)}),
                 ("look up", {"gaze": (-g, 0.0)}), ("look down", {"gaze": (g, 0.0)}),
                 ("down, blink .5", {"gaze": (g, 0.0), "blink": 0.5}), ("sad 1.0", {"emotion": ("sad", 1.0)}),
                 ("still", {})]

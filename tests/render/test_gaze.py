@@ -57,7 +57,8 @@ def test_still_frames_are_the_warps_own(warp_renderer, plain_renderer, neutral_t
     tr = neutral_track(2)
     for a, b in zip(warp_renderer.frames(tr), plain_renderer.frames(tr)):
         assert ssim(a, b) > 0.999
-        assert np.abs(a.astype(int) - b.astype(int)).max() <= 40
+        changed = (np.abs(a.astype(int) - b.astype(int)).max(2) > 10).mean()
+        assert changed < 0.001, changed  # a few pixels of the eyes at most
 
 
 def test_irises_follow_the_eye_joints(warp_renderer, plain_renderer, builtin_head):
@@ -73,7 +74,7 @@ def test_irises_follow_the_eye_joints(warp_renderer, plain_renderer, builtin_hea
         c0 = [_iris_centroid(f, d.landmarks[k], side) for k, f in enumerate(flat)]
         dx = [(ci - c[0])[0] / iod for ci in c]
         # yaw one way, then the other: the iris moves by several percent of the inter-ocular distance each way
-        assert dx[1] * dx[2] < 0 and min(abs(dx[1]), abs(dx[2])) > 0.01 and max(abs(dx[1]), abs(dx[2])) > 0.03, dx
+        assert dx[1] * dx[2] < 0 and min(abs(dx[1]), abs(dx[2])) > 0.015, dx
         assert abs((c0[1] - c0[0])[0]) / iod < 0.01  # without gaze the iris stays
         assert (c[3] - c[0])[1] / iod > 0.01  # +pitch looks down
 

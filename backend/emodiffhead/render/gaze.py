@@ -37,10 +37,15 @@ MIN_IRIS_CONTRAST = 12.0
 #: The sprite is opaque to ``FADE_IN`` radii and fades to nothing at ``FADE_OUT``; the white behind it is filled
 #: to ``FADE_IN`` (so a still frame composes back to the photo: the fill lies under the opaque part).
 FADE_IN, FADE_OUT = 1.3, 1.5
+#: Width of the rings (radii) whose visible colour completes the part of an iris the lids hide.
+RING_STEP = 0.1
 #: The iris radius is refined from the pixels within this range of the landmarks' radius.
 RADIUS_REFINE = (0.8, 1.35)
 #: Moves of the iris shorter than this (pixels) are blended in with their length (continuity at rest).
 BLEND_PX = 0.5
+#: Relative changes of the lid opening left to the warp, and the further change over which the round iris
+#: is blended in.
+OPENING_DEADZONE, OPENING_BLEND = 0.04, 0.1
 #: Limits of the lighting gain (the white under the moved iris vs under the photo's).
 LIGHT_GAIN = (0.75, 1.1)
 
@@ -54,7 +59,9 @@ class IrisSprite:
     with its hidden part completed; alpha: (h, w) float32 the soft disc; lum: luminance of the filled white
     under the disc (the lighting reference); landmark: index of the iris centre landmark (468 or 473), whose
     moved position is where the iris is drawn; offset: (2,) float32 from that landmark to the centre found in
-    the pixels (photo pixels).
+    the pixels (photo pixels); white, white_alpha: the white of the eye behind the iris (:func:`with_white`);
+    gap: the photo's largest lid gap (px); lids: (K, 2) float32 the photo's eye opening outline
+    (:func:`lid_polygon`).
     """
 
     side: str
@@ -68,6 +75,8 @@ class IrisSprite:
     offset: np.ndarray
     white: np.ndarray | None = None
     white_alpha: np.ndarray | None = None
+    gap: float = 0.0
+    lids: np.ndarray | None = None
 
 
 def _opening_mask(lid_poly: np.ndarray, origin: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -158,19 +167,25 @@ def find_iris(photo: np.ndarray, landmarks: np.ndarray, side: str) -> tuple[Iris
     shift, radius = _iris_edges(_lum(patch), opening, c - origin, radius, mid)
     c = c + np.array([shift, 0.0], np.float32)
     d = np.hypot(xx - c[0], yy - c[1]) / radius
-    # the sprite: the photo's pixels where the opening shows them; the part of the iris the lids hide is the
-    # visible part mirrored across the centre's row (else the iris' colour); no lid or lash pixel moves with it
-    visible = _inside(opening)  # a pixel off the lid lines: the face mesh's line runs over the lid's margin
-    colour = patch.copy()
-    my = np.clip(np.round(2 * c[1] - yy).astype(int) - y0, 0, patch.shape[0] - 1)
-    mx = xx.astype(int) - x0
-    hidden = ~visible & (d <= 1.0)
-    mirrored = visible[my, mx]
-    colour[hidden] = np.where(mirrored[hidden][:, None], patch[my, mx][hidden], np.median(patch[iris_px], axis=0))
-    alpha = np.clip((FADE_OUT - d) / (FADE_OUT - FADE_IN), 0.0, 1.0).astype(np.float32)
-    alpha[~visible & (d > 1.0)] = 0.0
+    # the sprite: the photo's pixels where the opening shows them (a pixel off the lid lines: the face mesh's line
+    # runs over the lid's margin); the part of the iris the lids hide takes the median colour of the visible iris
+    # at the same distance from the centre (the pupil, the iris' pattern and its dark rim stay round), blended
+    # over a soft edge; no lid or lash pixel moves with the iris
+    visible = _inside(opening)
+    seen = cv2.GaussianBlur(visible.astype(np.float32), (5, 5), 1.0) * visible
+    rings = np.minimum((d / RING_STEP).astype(int), int(1.0 / RING_STEP))
+    ring_rgb = np.tile(np.median(patch[iris_px], axis=0), (int(1.0 / RING_STEP) + 1, 1))
+    for k in range(len(ring_rgb)):
+        sel = visible & (rings == k)
+        if sel.sum() >= 3:
+            ring_rgb[k] = np.median(patch[sel], axis=0)
+    completed = np.where((d <= 1.0)[..., None], ring_rgb[rings], patch)
+    colour = (patch * seen[..., None] + completed * (1 - seen[..., None])).astype(np.float32)
+    shown = np.clip((FADE_OUT - d) / (FADE_OUT - FADE_IN), 0.0, 1.0)
+    completed_edge = np.clip((1.08 - d) / 0.16, 0.0, 1.0)  # the completed iris' own soft rim
+    alpha = (seen * shown + (1 - seen) * completed_edge).astype(np.float32)
     sprite = IrisSprite(side, int(ids[0]), c.astype(np.float32), radius, origin, colour, alpha, 0.0,
-                        (c - lm[ids[0], :2]).astype(np.float32))
+                        (c - lm[ids[0], :2]).astype(np.float32), gap=gap, lids=lid_polygon(lm, side))
     return sprite, ""
 
 
@@ -247,11 +262,11 @@ def with_white(photo: np.ndarray, landmarks: np.ndarray, sprite: IrisSprite) -> 
     opening = _opening_mask(lid_polygon(np.asarray(landmarks, np.float32), sprite.side), sprite.origin, (h, w))
     yy, xx = np.mgrid[y0:y0 + h, x0:x0 + w].astype(np.float32)
     d = np.hypot(xx - sprite.centre[0], yy - sprite.centre[1]) / sprite.radius
-    fill = (d <= FADE_IN) & (opening > 0.5)
+    fill = (d <= FADE_IN) & (opening > 0.02)  # to the lids' very edge: the frame's own lid mask clips it
     rest = (opening > 0.9) & ~fill
     white = np.median(patch[rest], axis=0) if rest.any() else patch.reshape(-1, 3).max(0)
     filled = cv2.GaussianBlur(_fill_white(patch, opening, fill, white), (3, 3), 0.8)  # no row streaks
-    soft = cv2.GaussianBlur(fill.astype(np.float32), (3, 3), 0.7)
+    soft = np.maximum(cv2.GaussianBlur(fill.astype(np.float32), (3, 3), 0.7), fill)
     weight = sprite.alpha * opening
     lum = float((_lum(filled) * weight).sum() / max(weight.sum(), 1e-6))
     return replace(sprite, white=filled.astype(np.float32), white_alpha=soft, lum=lum)
@@ -278,16 +293,24 @@ def _paste(roi: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, M: np.ndarray, c
     roi += moved[..., :3] * g * a3
 
 
+def lid_gap(upper: np.ndarray, lower: np.ndarray) -> float:
+    """The largest gap (px) between an eye's (K, 2) upper and lower lid lines (corners shared)."""
+    return float(np.max(np.linalg.norm(lower[1:-1] - upper[1:-1], axis=1))) if len(upper) > 2 else 0.0
+
+
 def draw_iris(image: np.ndarray, sprite: IrisSprite, centre: np.ndarray, corners_photo: np.ndarray,
-              corners_now: np.ndarray, lid_poly: np.ndarray) -> float:
+              corners_now: np.ndarray, lid_poly: np.ndarray, gap: float | None = None) -> float:
     """Move the iris of the warped frame ``image`` (H, W, 3) uint8 in place to where ``centre`` (2,) pixels,
     the moved iris landmark, puts it; returns the move in pixels.
 
     The warp carried the photo's iris with the eye (scaled and rotated as the eye's (2, 2) corners moved from
     the photo to now); there the white of the eye is pasted over it, and the sprite is drawn at its new place,
     both clipped by the frame's eye opening ``lid_poly`` (K, 2) with soft edges, the iris' brightness following
-    the white it lies on. Moves under BLEND_PX are blended in with their length, so the frame changes
-    continuously and a still frame (no move) is the warp's own."""
+    the white it lies on. The same is done where the lids open or close the eye (``gap``: the frame's largest
+    lid gap, px) by more than OPENING_DEADZONE of the photo's: the warp would stretch or squash the iris with
+    the opening, while a real iris stays round and the lids uncover the white above it (surprise) or slide
+    over it (blinks). Moves under BLEND_PX and opening changes are blended in with their size, so the frame
+    changes continuously and a still frame is the warp's own."""
     import cv2
 
     e0, e1 = corners_photo[1] - corners_photo[0], corners_now[1] - corners_now[0]
@@ -295,11 +318,17 @@ def draw_iris(image: np.ndarray, sprite: IrisSprite, centre: np.ndarray, corners
     ang = float(np.arctan2(e1[1], e1[0]) - np.arctan2(e0[1], e0[0]))
     A = s * np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
     target = np.asarray(centre, np.float64) + A @ sprite.offset  # the landmark -> the centre found in the pixels
-    carried = corners_now[0] + A @ (sprite.centre - corners_photo[0])  # where the warp drew the photo's iris
+    # where and how the warp drew the photo's iris: the affine map that best takes the photo's eye outline to
+    # the frame's (it stretches with an opening eye and squashes with a closing one, as the warp's strip does)
+    src = np.hstack([sprite.lids, np.ones((len(sprite.lids), 1), np.float32)]).astype(np.float64)
+    B = np.linalg.lstsq(src, np.asarray(lid_poly, np.float64), rcond=None)[0].T  # (2, 3)
+    carried = B[:, :2] @ sprite.centre + B[:, 2]
     move = float(np.hypot(*(target - carried)))
-    if move < 0.05:
+    change = abs(gap / max(s * sprite.gap, 1e-6) - 1.0) if gap is not None and sprite.gap > 0 else 0.0
+    w = min(1.0, max(move / BLEND_PX, (change - OPENING_DEADZONE) / OPENING_BLEND))
+    if w < 0.02:
         return move
-    reach = s * FADE_OUT * sprite.radius + 2
+    reach = max(s, float(np.abs(B[:, :2]).sum(1).max())) * FADE_OUT * sprite.radius + 2
     H, W = image.shape[:2]
     x0, y0 = np.floor(np.minimum(target, carried) - reach).astype(int)
     x1, y1 = np.ceil(np.maximum(target, carried) + reach).astype(int) + 1
@@ -309,12 +338,11 @@ def draw_iris(image: np.ndarray, sprite: IrisSprite, centre: np.ndarray, corners
     clip = _opening_mask(lid_poly, np.array([x0, y0]), (y1 - y0, x1 - x0))
     plain = image[y0:y1, x0:x1].astype(np.float32)
     roi = plain.copy()
-    for at, rgb, alpha, gain in ((carried, sprite.white, sprite.white_alpha, 1.0),
-                                 (target, sprite.colour, sprite.alpha, None)):
-        # patch pixel q -> roi pixel: A (q + origin - centre) + at - (x0, y0)
-        t = at - np.array([x0, y0]) - A @ (sprite.centre - sprite.origin)
-        _paste(roi, rgb, alpha, np.hstack([A, t[:, None]]), clip, gain, sprite.lum)
-    w = min(1.0, move / BLEND_PX)
+    for at, L, rgb, alpha, gain in ((carried, B[:, :2], sprite.white, sprite.white_alpha, 1.0),
+                                    (target, A, sprite.colour, sprite.alpha, None)):
+        # patch pixel q -> roi pixel: L (q + origin - centre) + at - (x0, y0)
+        t = at - np.array([x0, y0]) - L @ (sprite.centre - sprite.origin)
+        _paste(roi, rgb, alpha, np.hstack([L, t[:, None]]), clip, gain, sprite.lum)
     image[y0:y1, x0:x1] = np.clip(np.round(plain + w * (roi - plain)), 0, 255).astype(np.uint8)
     return move
 

@@ -23,7 +23,7 @@ from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
 from .drive import Drive, drive_from_track, jaw_closing_motion
-from .gaze import draw_iris, lid_polygon, prepare_gaze
+from .gaze import draw_iris, lid_gap, lid_polygon, prepare_gaze
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
 from .mouth import (SKULL, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap, draw_lip_line,
                     draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips, place_teeth)
@@ -320,7 +320,7 @@ class WarpRenderer:
             for sp, up, lo in self._irises:
                 corners = [up[0], up[-1]]
                 draw_iris(img, sp, lm[sp.landmark, :2], src_pts[corners], lm[corners, :2],
-                          lid_polygon(lm, sp.side))
+                          lid_polygon(lm, sp.side), lid_gap(lm[up, :2], lm[lo, :2]))
         for up, lo, gap, width, colour, skin in self._eyes.values():
             c = closure(lm[up, :2], lm[lo, :2], gap)
             tone_lid(img, lm[up, :2], rig[up], skin, 0.8 * c)
