@@ -97,3 +97,35 @@ def test_gaze_is_off_with_a_reason_where_no_iris_stands_out(warp_renderer, built
     assert any("gaze is off" in m for m in caplog.messages)
     frame = next(iter(r.frames(_gaze_track(builtin_head, [(0.0, 0.25)]))))
     assert frame.shape == photo.shape
+
+
+def _iris_aspect(frame, landmarks, side):
+    """Height / width (standard deviations of y and x) of the darkest fifth of the pixels in the eye opening."""
+    import cv2
+
+    up, lo = topo.eye_lines(side)
+    poly = np.concatenate([landmarks[up, :2], landmarks[lo[::-1], :2]]).round().astype(np.int32)
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [poly], 1)
+    ys, xs = np.nonzero(mask)
+    lum = frame[ys, xs].astype(np.float32).mean(1)
+    dark = lum <= np.percentile(lum, 20)
+    return float(ys[dark].std() / max(xs[dark].std(), 1e-6))
+
+
+def test_wide_open_lids_uncover_a_round_iris(warp_renderer, plain_renderer, builtin_head):
+    # surprise raises the upper lids: the warp alone stretches the iris with the opening into a tall oval; with
+    # gaze the iris keeps its shape and the white shows above it
+    from emodiffhead.animate.emotion_vectors import emotion_basis
+    from emodiffhead.emotion import EMOTIONS
+    from emodiffhead.track import Track
+
+    tr = Track.neutral(2, 25.0, builtin_head.name, builtin_head.expression_names)
+    tr.expression[1] = 1.5 * emotion_basis(builtin_head)[EMOTIONS.index("surprised")]
+    d = warp_renderer.drive(tr)
+    on, off = list(warp_renderer.frames(tr)), list(plain_renderer.frames(tr))
+    for side in ("left", "right"):
+        rest = _iris_aspect(on[0], d.landmarks[0], side)
+        wide_on = _iris_aspect(on[1], d.landmarks[1], side)
+        wide_off = _iris_aspect(off[1], d.landmarks[1], side)
+        assert wide_off > 1.15 * rest and wide_on < 0.9 * wide_off, (rest, wide_on, wide_off)
