@@ -11,7 +11,7 @@ from emodiffhead.emotion import EMOTIONS
 from emodiffhead.facs import ARKIT_BLENDSHAPES, ARKIT_INDEX
 from emodiffhead.face import facemesh_topology as topo
 from emodiffhead.render.shading import FEATURES, ExpressionShading, estimate_light
-from emodiffhead.render.unfold import Unfolder, signed_area
+from emodiffhead.render.unfold import Unfolder
 
 
 def _track(builtin_head, emotion: str, intensities):
