@@ -126,7 +126,7 @@ def folded_triangles(renderer, track) -> np.ndarray:
     from emodiffhead.render.unfold import signed_area
 
     lm = renderer.drive(track).landmarks
-    fix = getattr(renderer, "_unfold", None)
+    fix = getattr(renderer, "frame_landmarks", None) or getattr(renderer, "_unfold", None)  # as the warp draws them
     tris = topo.triangles()
     lips = np.zeros(lm.shape[1], bool)
     lips[np.concatenate(topo.mouth_lines())] = True
@@ -135,7 +135,8 @@ def folded_triangles(renderer, track) -> np.ndarray:
     def area(p):
         return 2.0 * signed_area(p, tris)  # twice the area, as the thresholds below were set
 
-    a0 = area(renderer.fit.landmarks[:, :2].astype(np.float64))
+    mesh = getattr(renderer, "mesh", None)  # the warp's source (an open mouth's closed re-map), else the photo
+    a0 = area((mesh.points[:lm.shape[1]] if mesh is not None else renderer.fit.landmarks)[:, :2].astype(np.float64))
     ok = np.abs(a0) > 1.0
     out = []
     for k in range(len(lm)):

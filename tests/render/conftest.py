@@ -68,3 +68,31 @@ def _open_mouthed(warp_renderer, builtin_head, drop: float = 16.0, keep: float =
 def open_mouthed(warp_renderer, builtin_head):
     """``make(drop=16, keep=0, lip_px=6) -> (renderer, photo, landmarks)``: the example photo drawn open-mouthed."""
     return lambda **kw: _open_mouthed(warp_renderer, builtin_head, **kw)
+
+
+def _folded_face_triangles(r, landmarks) -> int:
+    """Face triangles (inner lip lines excepted) of the warp mesh flipped against the warp's source when it draws
+    ``landmarks`` (after its own lid clamp and fold repair, ``frame_landmarks``). The same count as
+    benchmarks/bench_emotion.py's, written here on purpose: the test must not trust the code it checks (neither
+    the bench nor Unfolder.bad)."""
+    from emodiffhead.render.unfold import signed_area
+    from emodiffhead.render.warp import LAYER_FACE
+
+    fixed = r.frame_landmarks(landmarks)
+    tris = r.mesh.triangles[r.mesh.layer == LAYER_FACE]
+    mouth = np.zeros(478, bool)
+    mouth[np.concatenate(topo.mouth_lines())] = True
+    tris = tris[~mouth[tris].any(1)]
+
+    def area(p):
+        return 2.0 * signed_area(p, tris)  # twice the area, as the thresholds below were set
+
+    a0 = area(r.mesh.points[:478].astype(np.float64))  # the warp's source (an open mouth's closed re-map)
+    ok = np.abs(a0) > 1.0
+    return int(((np.sign(area(fixed[:, :2].astype(np.float64))) != np.sign(a0)) & ok).sum())
+
+
+@pytest.fixture()
+def folded_face_triangles():
+    """``count(renderer, landmarks (478, 2+)) -> int``: face triangles folded where the warp draws the landmarks."""
+    return _folded_face_triangles

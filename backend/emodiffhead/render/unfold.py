@@ -1,20 +1,26 @@
-"""Keep the warp's face triangles from folding over (seams and specks at strong expressions).
+"""Keep the warp's face triangles from folding over (seams and specks at strong expressions and blinks).
 
 A strong brow lowerer (anger, disgust) moves the brow and the lid crease down while the lid raiser moves
 the upper lid up: in 2D the skin between them would have to pass over itself. A dense warp draws such a
 fold as a jagged seam of white and black specks (pixels of the eye sampled through flipped triangles).
 Real skin bunches up instead. :class:`Unfolder` gives each triangle a floor on its area (a fraction of its
 area in the photo) and, where a moved triangle falls below it, relaxes the displacements of its corners
-toward their common mean (the triangle moves more rigidly, as compressed skin does; pinned points such as
-the lid lines keep their motion) until no triangle
+toward their common mean (the triangle moves more rigidly, as compressed skin does) until no triangle
 is folded or too thin. Triangles that keep their shape cost nothing: a frame without folds is unchanged.
+
+Pinned points (the lid lines) keep their motion, so an eye keeps the opening the expression gives it. A
+triangle standing on a pinned edge (two corners on a lid line, e.g. the thin wedges between the outer
+canthus, the lid line next to it and the skin above) cannot be repaired by averaging: its free corner would
+only go halfway, and a closing lid that bends its edge down past the canthus leaves it folded. Such a
+triangle keeps a floor on its *height* above that edge instead (the same fraction of its height in the
+photo), and its free corner is pushed straight away from the edge to reach it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: A moved triangle keeps at least this fraction of its area in the photo.
+#: A moved triangle keeps at least this fraction of its area in the photo (of its height above a pinned edge).
 MIN_AREA_RATIO = 0.35
 #: Relaxation steps per frame (each only touches the offending triangles).
 ITERATIONS = 100
@@ -30,6 +36,26 @@ def signed_area(p: np.ndarray, tris: np.ndarray) -> np.ndarray:
     return 0.5 * (e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
 
 
+def _edge_first(tris: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """(F, 3) the same triangles rotated (orientation kept) so that the one free corner of each comes last."""
+    k = np.argmax(free[tris], axis=1)  # index of the free corner
+    order = (np.arange(3)[None, :] + (k[:, None] + 1)) % 3
+    return np.take_along_axis(tris, order, axis=1)
+
+
+def _heights(p: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For triangles (F, 3) whose last corner is free: (F,) signed height (px) of it above the edge of the
+    first two, and (F, 2) the unit normal of that edge pointing to positive heights (zero for a null edge)."""
+    a, b, c = p[tris[:, 0]], p[tris[:, 1]], p[tris[:, 2]]
+    e = b - a
+    length = np.hypot(e[:, 0], e[:, 1])
+    ok = length > 1e-3
+    inv = np.where(ok, 1.0 / np.maximum(length, 1e-3), 0.0)
+    n = np.stack([-e[:, 1], e[:, 0]], 1) * inv[:, None]
+    h = ((c - a) * n).sum(1)
+    return h, n
+
+
 class Unfolder:
     """Fold repair for one photo's landmark triangulation.
 
@@ -37,48 +63,71 @@ class Unfolder:
     triangles to protect). min_area_px: triangles smaller than this in the photo (pixels^2) are ignored
     (their orientation is noise). pinned: indices whose motion is never changed (the lid lines: the
     skin around them absorbs the compression, so an eye keeps the opening the expression gives it).
+    Triangles with three pinned corners are left alone; those with two keep a height floor (module doc).
     """
 
     def __init__(self, source: np.ndarray, triangles: np.ndarray, min_area_ratio: float = MIN_AREA_RATIO,
                  min_area_px: float = 0.5, pinned: np.ndarray | None = None) -> None:
         src = np.asarray(source, np.float64)[:, :2]
         tris = np.asarray(triangles, np.int64)
-        a0 = signed_area(src, tris)
-        keep = np.abs(a0) >= min_area_px
-        self.source = src
-        self.triangles = tris[keep]
-        self.floor = (min_area_ratio * a0[keep]).astype(np.float64)  # signed: same orientation as the photo
         self.free = np.ones(len(src), bool)
         if pinned is not None:
             self.free[np.asarray(pinned, np.int64)] = False
+        a0 = signed_area(src, tris)
+        nfree = self.free[tris].sum(1)
+        keep = np.abs(a0) >= min_area_px
+        self.source = src
+        general = keep & (nfree >= 2)
+        self.triangles = tris[general]
+        self.floor = (min_area_ratio * a0[general]).astype(np.float64)  # signed: same orientation as the photo
+        edge = _edge_first(tris[keep & (nfree == 1)], self.free)
+        h0, _ = _heights(src, edge)
+        self.edge_triangles = edge
+        self.height_floor = min_area_ratio * h0  # signed like the photo's height
 
     def bad(self, points: np.ndarray) -> np.ndarray:
-        """(F,) bool: triangles whose moved area is below the floor (folded or crushed)."""
+        """(F,) bool over the general triangles: moved area below the floor (folded or crushed)."""
         return signed_area(points, self.triangles) * np.sign(self.floor) < np.abs(self.floor)
+
+    def bad_edges(self, points: np.ndarray) -> np.ndarray:
+        """(G,) bool over the triangles standing on a pinned edge: height below the floor."""
+        h, _ = _heights(points, self.edge_triangles)
+        return h * np.sign(self.height_floor) < np.abs(self.height_floor)
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         """Moved landmarks (N, 2+) -> the same with folds relaxed (a new float32 array; extra columns kept)."""
         out = np.array(points, np.float32)
         p = out[:, :2].astype(np.float64)
-        bad = self.bad(p)
-        if not bad.any():
+        bad, bad_e = self.bad(p), self.bad_edges(p)
+        if not (bad.any() or bad_e.any()):
             return out
         n = len(p)
         src = self.source[:n]
         free = self.free[:n]
         d = p - src
         for _ in range(ITERATIONS):
-            t = self.triangles[bad]
-            flat = t.reshape(-1)
-            diff = (d[t].mean(1, keepdims=True) - d[t]).reshape(-1, 2)  # corner -> triangle mean, (3B, 2)
-            cnt = np.bincount(flat, minlength=n).astype(np.float64)
-            px = np.bincount(flat, diff[:, 0], minlength=n)
-            py = np.bincount(flat, diff[:, 1], minlength=n)
+            step = np.zeros((n, 2))
+            cnt = np.zeros(n)
+            if bad.any():
+                t = self.triangles[bad]
+                flat = t.reshape(-1)
+                diff = (d[t].mean(1, keepdims=True) - d[t]).reshape(-1, 2)  # corner -> triangle mean, (3B, 2)
+                cnt += np.bincount(flat, minlength=n)
+                step[:, 0] += np.bincount(flat, diff[:, 0], minlength=n)
+                step[:, 1] += np.bincount(flat, diff[:, 1], minlength=n)
+            if bad_e.any():  # the free corner straight off its pinned edge, to the height floor
+                t = self.edge_triangles[bad_e]
+                h, nrm = _heights(src + d, t)
+                sgn = np.sign(self.height_floor[bad_e])
+                push = (np.abs(self.height_floor[bad_e]) - h * sgn) * sgn
+                c = t[:, 2]
+                cnt += np.bincount(c, minlength=n)
+                step[:, 0] += np.bincount(c, push * nrm[:, 0], minlength=n)
+                step[:, 1] += np.bincount(c, push * nrm[:, 1], minlength=n)
             hit = (cnt > 0) & free
-            d[hit, 0] += STEP * px[hit] / cnt[hit]
-            d[hit, 1] += STEP * py[hit] / cnt[hit]
-            bad = self.bad(src + d)
-            if not bad.any():
+            d[hit] += STEP * step[hit] / cnt[hit, None]
+            bad, bad_e = self.bad(src + d), self.bad_edges(src + d)
+            if not (bad.any() or bad_e.any()):
                 break
         out[:, :2] = (self.source[: len(d)] + d).astype(np.float32)
         return out

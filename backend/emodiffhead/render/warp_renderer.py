@@ -23,6 +23,7 @@ from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
 from .drive import Drive, drive_from_track, jaw_closing_motion
+from .gaze import draw_iris, lid_gap, lid_polygon, prepare_gaze
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
 from .mouth import (SKULL, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap, draw_lip_line,
                     draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips, place_teeth)
@@ -33,6 +34,9 @@ from .warp import TriangleWarper, build_warp_mesh, drive_points
 
 #: Frames posed at once by ``frames``.
 DRIVE_CHUNK = 256
+#: A point of a closing upper lid stays at most this many times as far from the lower lid as the further of its
+#: neighbours (``clamp_lines(max_bump=)``): an open lid's profile never comes near it.
+LID_BUMP = 2.0
 
 
 def output_size_for(image_hw: tuple[int, int], size: int) -> tuple[int, int]:
@@ -88,11 +92,14 @@ def _face_in_scaled(img: np.ndarray, photo: np.ndarray, detection: FaceDetection
 
 
 def clamp_lines(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, move: str = "both",
-                min_gap: float = 0.0) -> None:
+                min_gap: float = 0.0, max_bump: float | None = None) -> None:
     """Keep the inner points of an ``upper`` line above the ``lower`` line (index arrays into ``lm``
     (N, 2+), sharing their end points), measured across the corner-to-corner axis at the same position
     along it (the other line is interpolated); in place.
-    move: "upper" (the upper line stops at the lower one, as a lid) or "both" (meet in the middle, as lips)."""
+    move: "upper" (the upper line stops at the lower one, as a lid) or "both" (meet in the middle, as lips).
+    max_bump (with "upper"): then no point of the upper line stands more than this many times further from
+    the lower line than the further of its two neighbours (a lid closed on both sides of a point is closed at
+    it, growing continuously: no open notch left between closed points to kink the lid line)."""
     c0, c1 = lm[upper[0], :2], lm[upper[-1], :2]
     e = c1 - c0
     length = max(float(np.hypot(*e)), 1e-6)
@@ -107,13 +114,17 @@ def clamp_lines(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, move: str 
     ul, vl = uv(lower)
     ku, kl = np.argsort(uu), np.argsort(ul)
     iu, il = upper[1:-1], lower[1:-1]
-    over_u = np.maximum(vu[1:-1] - np.interp(uu[1:-1], ul[kl], vl[kl]) + min_gap, 0.0)
+    low_at_u = np.interp(uu[1:-1], ul[kl], vl[kl])
+    over_u = np.maximum(vu[1:-1] - low_at_u + min_gap, 0.0)
     over_l = np.maximum(np.interp(ul[1:-1], uu[ku], vu[ku]) - vl[1:-1] + min_gap, 0.0)
-    if not (over_u.any() or over_l.any()):
-        return
     if move == "upper":
-        lm[iu, :2] -= over_u[:, None] * n
-    else:
+        if max_bump is not None and len(iu):
+            gap = np.concatenate([[0.0], np.maximum(low_at_u - vu[1:-1], 0.0), [0.0]])  # after the clamp
+            limit = max_bump * np.maximum(gap[:-2], gap[2:])
+            over_u = over_u - np.maximum(gap[1:-1] - limit, 0.0)  # negative: moved down toward the lower line
+        if over_u.any():
+            lm[iu, :2] -= over_u[:, None] * n
+    elif over_u.any() or over_l.any():
         lm[iu, :2] -= 0.5 * over_u[:, None] * n
         lm[il, :2] += 0.5 * over_l[:, None] * n
 
@@ -144,15 +155,19 @@ class WarpRenderer:
 
     Options: ``keep_photo_expression`` 0..1 (0: the track replaces the photo's expression, the default;
     1: the track is added on top of it), ``mouth`` (paint the mouth interior, default True), ``shading``
-    (expression wrinkles and bulges, :mod:`.shading`, default True).
+    (expression wrinkles and bulges, :mod:`.shading`, default True), ``gaze`` (the irises follow the eye
+    joints and eyeLook* blendshapes, :mod:`.gaze`, default True; off with a logged reason, ``gaze_off_reason``,
+    where a photo's irises cannot be found).
     """
 
     name = "warp"
 
-    def __init__(self, keep_photo_expression: float = 0.0, mouth: bool = True, shading: bool = True) -> None:
+    def __init__(self, keep_photo_expression: float = 0.0, mouth: bool = True, shading: bool = True,
+                 gaze: bool = True) -> None:
         self.keep_photo_expression = float(keep_photo_expression)
         self.mouth = bool(mouth)
         self.shading = bool(shading)
+        self.gaze = bool(gaze)
         self.photo: np.ndarray | None = None
         self.fit: FitResult | None = None
         self.head: HeadModel | None = None
@@ -198,6 +213,10 @@ class WarpRenderer:
             self._rest_gap = np.zeros_like(self._rest_gap)
             mid = [topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID]
             self.teeth = mouth_geometry(head, fit, lips_meet=src_lm[mid, :2].mean(0))  # teeth behind the new lips
+        self._irises, self.gaze_off_reason = [], "" if self.gaze else "off (gaze=False)"
+        if self.gaze:  # the irises cut out of the warp source, moved per frame to where the eyes look
+            sprites, self.gaze_off_reason = prepare_gaze(src, src_lm)
+            self._irises = [(sp, *topo.eye_lines(sp.side)) for sp in sprites]
         self.warper = TriangleWarper(src, self.mesh)
         self._shading = ExpressionShading(src, src_lm) if self.shading else None  # shades the warp source
         self._eyes = {}
@@ -268,6 +287,18 @@ class WarpRenderer:
             arkit = arkit - (1.0 - float(np.clip(self.keep_photo_expression, 0, 1))) * photo[None]
         return self._shading.weights(arkit)
 
+    def frame_landmarks(self, landmarks: np.ndarray) -> np.ndarray:
+        """The (478, 2|3) moved landmarks as the warp draws them (a new float32 array): lids that never pass each
+        other, folds relaxed (:mod:`.unfold`), the lips' rest gap closed and the inner lips kept from crossing."""
+        lm = np.array(landmarks, np.float32)
+        for side in ("left", "right"):  # a lid never passes the other one (blink overshoot folds the warp)
+            up, lo = topo.eye_lines(side)
+            clamp_lines(lm, up, lo, move="upper", max_bump=LID_BUMP)
+        lm = self._unfold(lm)  # after the lids: their clamp is what the pinned lid lines must be relaxed around
+        close_rest_gap(lm, self._mu, self._ml, self._rest_gap)
+        clamp_lines(lm, self._mu, self._ml, move="both")
+        return lm
+
     def render_landmarks(self, landmarks: np.ndarray, rigid: np.ndarray | None = None,
                          jaw: np.ndarray | None = None, out: np.ndarray | None = None,
                          shading: np.ndarray | None = None) -> np.ndarray:
@@ -279,16 +310,17 @@ class WarpRenderer:
         from the landmarks. shading: (K,) expression-shading weights (:meth:`shading_weights`), None = none.
         Returns (H, W, 3) uint8.
         """
-        lm = self._unfold(landmarks)
-        for side in ("left", "right"):  # a lid never passes the other one (blink overshoot folds the warp)
-            up, lo = topo.eye_lines(side)
-            clamp_lines(lm, up, lo, move="upper")
-        close_rest_gap(lm, self._mu, self._ml, self._rest_gap)
-        clamp_lines(lm, self._mu, self._ml, move="both")
+        lm = self.frame_landmarks(landmarks)
         depth = lm[:, 2] if lm.shape[1] > 2 else None
         src = self._shading.apply(shading) if (shading is not None and self._shading is not None) else None
         img = self.warper.warp(drive_points(self.mesh, lm[:, :2]), depth, out=out, image=src)
         rig = np.asarray(self.fit.landmarks if rigid is None else rigid, np.float32)[:, :2]
+        if self._irises and len(lm) >= 478:
+            src_pts = self.mesh.points
+            for sp, up, lo in self._irises:
+                corners = [up[0], up[-1]]
+                draw_iris(img, sp, lm[sp.landmark, :2], src_pts[corners], lm[corners, :2],
+                          lid_polygon(lm, sp.side), lid_gap(lm[up, :2], lm[lo, :2]))
         for up, lo, gap, width, colour, skin in self._eyes.values():
             c = closure(lm[up, :2], lm[lo, :2], gap)
             tone_lid(img, lm[up, :2], rig[up], skin, 0.8 * c)
