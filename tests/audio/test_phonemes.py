@@ -189,3 +189,27 @@ def test_animate_same_track_for_any_worker_count(three, builtin_head):
         t = animate(three, builtin_head, phone_workers=workers)
         assert np.array_equal(t.expression, one.expression) and np.array_equal(t.pose, one.pose)
         assert t.meta["speech"] == one.meta["speech"]
+
+
+def test_allphone_decoder_needs_no_pronunciation_dictionary(clip):
+    """The allphone decoder loads an empty dictionary (fast to create): the same segments as with the default
+    135k-word dictionary."""
+    import os
+
+    import pocketsphinx as ps
+
+    cfg = P._allphone_config("accurate")
+    assert cfg["dict"] == os.devnull
+    full = ps.Decoder(**{k: v for k, v in cfg.items() if k != "dict"})
+    assert full.config["dict"] != os.devnull  # pocketsphinx's default dictionary
+    pcm = P._pcm16(clip)
+
+    def segments(d):
+        d.reinit_feat()
+        d.start_utt()
+        d.process_raw(pcm, full_utt=True)
+        d.end_utt()
+        return [(s.word, s.start_frame, s.end_frame, s.ascore, s.lscore) for s in d.seg()]
+
+    fast = segments(P._allphone_decoder("accurate"))
+    assert len(fast) >= 25 and fast == segments(full)

@@ -3,7 +3,8 @@
 Two paths:
 
 - :func:`recognize_phones`: phoneme recognition (``allphone`` mode with the phonetic language model);
-  needs no transcript. Settings in ``ALLPHONE_PRESETS`` (measured in docs/animator.md).
+  needs no transcript. Settings in ``ALLPHONE_PRESETS`` (measured in docs/animator.md). Long inputs are cut at
+  pauses and shared with forked worker processes (:class:`PhoneRecognition`; the same phones for any count).
 - :func:`align_transcript`: forced alignment of a known transcript (``set_align_text`` then
   ``set_alignment``); much more accurate. Words missing from the CMU dictionary are dropped (and listed).
 - :func:`recognize_words`: word recognition with the shipped en-US language model; its hypothesis can be
@@ -116,16 +117,24 @@ ALLPHONE_PRESETS: dict[str, dict] = {
 }
 
 
-@lru_cache(maxsize=4)
-def _allphone_decoder(preset: str = "accurate"):
-    """One Decoder per preset and process (model loading costs ~0.3 s; reinit_feat resets it per utterance)."""
-    import pocketsphinx as ps
-
+def _allphone_config(preset: str) -> dict:
+    """pocketsphinx Decoder arguments of an allphone preset."""
     if preset not in ALLPHONE_PRESETS:
         raise ValueError(f"allphone preset must be one of {sorted(ALLPHONE_PRESETS)}")
     m = model_dir()
-    return ps.Decoder(hmm=str(m / "en-us"), allphone=str(m / "en-us-phone.lm.bin"), lw=2.0, pip=0.3,
-                      cmn="batch", samprate=SAMPLE_RATE, logfn=os.devnull, **ALLPHONE_PRESETS[preset])
+    # dict: an empty pronunciation dictionary. The phone loop does not use one, and pocketsphinx would otherwise
+    # load its 135k-word default (0.08 of the 0.09 s it takes to create the decoder); the segments (phones,
+    # frames, scores) are identical (tests/audio/test_phonemes.py).
+    return dict(hmm=str(m / "en-us"), allphone=str(m / "en-us-phone.lm.bin"), dict=os.devnull, lw=2.0, pip=0.3,
+                cmn="batch", samprate=SAMPLE_RATE, logfn=os.devnull, **ALLPHONE_PRESETS[preset])
+
+
+@lru_cache(maxsize=4)
+def _allphone_decoder(preset: str = "accurate"):
+    """One Decoder per preset and process (~0.01 s to create; reinit_feat resets it per utterance)."""
+    import pocketsphinx as ps
+
+    return ps.Decoder(**_allphone_config(preset))
 
 
 def split_points(samples: np.ndarray, max_len_s: float = 20.0, sample_rate: int = SAMPLE_RATE) -> list[int]:
