@@ -143,6 +143,21 @@ def test_allphone_workers_progress_cancel_and_a_dead_worker(three):
     assert rec.result().phones == serial
 
 
+def test_allphone_workers_when_fork_fails(three, monkeypatch):
+    """No process can be forked (limits, memory): this process decodes everything, the same phones."""
+    import os
+
+    def no_fork():
+        raise OSError("Resource temporarily unavailable")
+
+    serial = P.recognize_phones(three, max_chunk_s=4.0).phones
+    monkeypatch.setattr(os, "fork", no_fork)
+    monkeypatch.setattr(P, "fork_is_safe", lambda: True)
+    with P.PhoneRecognition(three, workers=3, max_chunk_s=4.0) as rec:
+        assert rec.workers == 1
+        assert rec.result().phones == serial
+
+
 def test_auto_workers():
     assert P.auto_workers(5.0) == 1
     assert P.auto_workers(60.0) == max(1, min(P.MAX_AUTO_WORKERS, P.usable_cores()))

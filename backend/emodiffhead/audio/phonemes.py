@@ -322,13 +322,22 @@ class PhoneRecognition:
         finally:
             os.close(feed)
         for _ in range(self.workers - 1):
-            r, w = os.pipe()
-            pid = os.fork()
+            try:
+                r, w = os.pipe()
+            except OSError:  # out of file descriptors: fewer workers
+                break
+            try:
+                pid = os.fork()
+            except OSError:  # out of processes or memory: fewer workers
+                os.close(r)
+                os.close(w)
+                break
             if pid == 0:  # pragma: no cover - the worker (coverage does not follow it)
                 os.close(r)
                 _forked_child(self._tasks, w, self._jobs)
             os.close(w)
             self._kids.append(_Worker(pid, r))
+        self.workers = 1 + len(self._kids)
 
     def _next(self) -> int | None:
         """The next utterance to decode here, or None when every one has been taken."""
