@@ -46,3 +46,14 @@ def test_bar_is_silent_when_piped():
     proc = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "done"
     assert proc.stderr == ""
+
+
+def test_bar_starts_no_thread():
+    """The bar leaves the process single-threaded (no tqdm monitor), so phone recognition may fork workers."""
+    code = ("import threading; from emodiffhead.progress import ConsoleProgress\n"
+            "for enabled in (True, False):\n"
+            "    with ConsoleProgress('work', enabled=enabled) as bar:\n"
+            "        bar(0.5, 'half')\n"
+            "        print(threading.active_count())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "1"]

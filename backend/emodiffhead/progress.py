@@ -57,7 +57,10 @@ class ConsoleProgress:
     def __init__(self, description: str, enabled: bool | None = None) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=1000, desc=description, unit="‰", file=sys.stderr,
+        class _Bar(tqdm):
+            monitor_interval = 0  # no tqdm monitor thread: this process stays single-threaded, so it may fork
+
+        self._bar = _Bar(total=1000, desc=description, unit="‰", file=sys.stderr,
                          disable=(not sys.stderr.isatty()) if enabled is None else not enabled,
                          **({} if _terminal_columns() > 0 else {"ncols": 80, "nrows": 24}),
                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")

@@ -44,6 +44,7 @@ def test_animate_npz_constant(example_audio, tmp_path):
     (["--emotion-timeline", '{"keys": [{"t": 0, "emotion": "smug"}]}'], "unknown emotion"),
     (["--transcript", "missing.txt"], "transcript file not found"),
     (["--workers", "0"], "--workers must be at least 1"),
+    (["--workers", "many"], "--workers must be a number or auto"),
 ])
 def test_usage_errors(example_audio, tmp_path, capsys, extra, match):
     rc = main(["animate", str(example_audio), "-o", str(tmp_path / "x.json"), "--quiet", *extra])

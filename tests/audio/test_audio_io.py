@@ -142,3 +142,26 @@ def test_a_cut_off_wav_is_refused_and_names_both_durations(tmp_path):
     open_size[40:44] = b"\xff\xff\xff\xff"
     (tmp_path / "stream.wav").write_bytes(bytes(open_size))
     assert load_audio(tmp_path / "stream.wav").duration_s == pytest.approx(0.5, abs=0.01)
+
+
+def test_plain_16k_mono_wav_skips_pyav_with_the_same_samples(example_audio, tmp_path, monkeypatch):
+    """16 kHz mono 16-bit WAVs are read with the standard library: the very samples PyAV decodes, without
+    importing PyAV; other WAVs (48 kHz stereo here) still go through PyAV."""
+    import subprocess
+    import sys
+
+    from emodiffhead.audio import io
+
+    fast = load_audio(example_audio)
+    stereo = tmp_path / "stereo48k.wav"
+    _write_wav(stereo, _tone(48000, 1.0, channels=2), 48000)
+    assert io._read_plain_wav(stereo, 600.0) is None and io._read_plain_wav(example_audio, 600.0) is not None
+    monkeypatch.setattr(io, "_read_plain_wav", lambda *a: None)
+    slow = load_audio(example_audio)
+    assert np.array_equal(fast.samples, slow.samples) and fast.samples.dtype == np.float32
+    assert (fast.original_rate, fast.original_channels, fast.source) == (slow.original_rate, slow.original_channels,
+                                                                        slow.source)
+    code = f"import sys; from emodiffhead.audio.io import load_audio; load_audio({str(example_audio)!r}); " \
+           "print('av' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

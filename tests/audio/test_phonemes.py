@@ -77,16 +77,90 @@ def test_prosody_speech_vs_held_notes(clip):
     assert sustained_pitch_ratio(sung) > 0.5
 
 
-def test_allphone_parallel_equals_serial(clip):
-    """Utterances decoded in worker processes give exactly the phones of the serial decode, every time."""
-    x = np.concatenate([clip.samples, np.zeros(8000, np.float32), clip.samples])  # 2 utterances of <= 4 s
-    two = AudioClip(x)
-    serial = P.recognize_phones(two, max_chunk_s=4.0)
-    again = P.recognize_phones(two, max_chunk_s=4.0)
-    parallel = P.recognize_phones(two, max_chunk_s=4.0, workers=2)
-    assert len(P.split_points(two.samples, max_len_s=4.0)) == 3
-    assert serial.phones == again.phones == parallel.phones
-    assert sum(p.label != "sil" for p in serial.phones) >= 40  # both halves recognised
+@pytest.fixture(scope="module")
+def three(clip):
+    """ARCTIC a0009 three times with 0.5 s pauses: 3 utterances of <= 4 s."""
+    gap = np.zeros(8000, np.float32)
+    return AudioClip(np.concatenate([clip.samples, gap, clip.samples, gap, clip.samples]))
+
+
+def test_allphone_same_phones_for_any_worker_count(three):
+    """The utterances are cut whatever the worker count; forked workers give exactly the serial phones."""
+    assert len(P.split_points(three.samples, max_len_s=4.0)) == 4
+    serial = P.recognize_phones(three, max_chunk_s=4.0)
+    assert sum(p.label != "sil" for p in serial.phones) >= 60  # every copy recognised
+    assert P.recognize_phones(three, max_chunk_s=4.0).phones == serial.phones
+    for workers in (2, 3, 8):
+        with P.PhoneRecognition(three, workers=workers, max_chunk_s=4.0) as rec:
+            assert rec.workers == (min(workers, 3) if P.fork_is_safe() else 1)
+            assert rec.result().phones == serial.phones
+
+
+def test_allphone_workers_fall_back_to_this_process_where_fork_is_unsafe(three):
+    """With another thread running (the job server runs jobs in threads) nothing is forked: same phones."""
+    import threading
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert not P.fork_is_safe()
+        rec = P.PhoneRecognition(three, workers=3, max_chunk_s=4.0)
+        assert rec.workers == 1 and rec._kids == []
+        assert rec.result().phones == P.recognize_phones(three, max_chunk_s=4.0).phones
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_allphone_workers_progress_cancel_and_a_dead_worker(three):
+    """Progress rises to 1; cancel stops and reaps the workers; a killed worker's utterance is decoded here."""
+    import os
+    import signal
+
+    from emodiffhead.errors import CancelledError
+
+    if not P.fork_is_safe():
+        pytest.skip("another thread runs in this test process: nothing is forked")
+    serial = P.recognize_phones(three, max_chunk_s=4.0).phones
+    seen = []
+    assert P.recognize_phones(three, progress=lambda f, m: seen.append(f), workers=2, max_chunk_s=4.0).phones == serial
+    assert seen == sorted(seen) and seen[-1] == 1.0
+
+    rec = P.PhoneRecognition(three, workers=3, max_chunk_s=4.0)
+    pids = [k.pid for k in rec._kids]
+    assert len(pids) == 2
+    with pytest.raises(CancelledError):
+        rec.result(cancel=lambda: True)
+    assert rec._kids == []
+    for pid in pids:  # reaped: no such child any more
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+    rec = P.PhoneRecognition(three, workers=2, max_chunk_s=4.0)
+    os.kill(rec._kids[0].pid, signal.SIGKILL)
+    assert len(os.read(rec._tasks, 4)) == 4  # an utterance taken by a worker that then died
+    assert rec.result().phones == serial
+
+
+def test_allphone_workers_when_fork_fails(three, monkeypatch):
+    """No process can be forked (limits, memory): this process decodes everything, the same phones."""
+    import os
+
+    def no_fork():
+        raise OSError("Resource temporarily unavailable")
+
+    serial = P.recognize_phones(three, max_chunk_s=4.0).phones
+    monkeypatch.setattr(os, "fork", no_fork)
+    monkeypatch.setattr(P, "fork_is_safe", lambda: True)
+    with P.PhoneRecognition(three, workers=3, max_chunk_s=4.0) as rec:
+        assert rec.workers == 1
+        assert rec.result().phones == serial
+
+
+def test_auto_workers():
+    assert P.auto_workers(5.0) == 1
+    assert P.auto_workers(60.0) == max(1, min(P.MAX_AUTO_WORKERS, P.usable_cores()))
 
 
 def test_allphone_presets_agree_on_arctic(clip, truth):
@@ -119,3 +193,38 @@ def test_words_speech_mode(example_audio, builtin_head):
 
     t = animate(example_audio, builtin_head, speech_mode="words")
     assert t.meta["speech_path"] == "words" and "table" in t.meta["speech"]["recognized_words"]
+
+
+def test_animate_same_track_for_any_worker_count(three, builtin_head):
+    """animate() starts the allphone workers before the prosody analysis; the track does not depend on them."""
+    from emodiffhead.animate import animate
+
+    one = animate(three, builtin_head, phone_workers=1)
+    for workers in (2, None):
+        t = animate(three, builtin_head, phone_workers=workers)
+        assert np.array_equal(t.expression, one.expression) and np.array_equal(t.pose, one.pose)
+        assert t.meta["speech"] == one.meta["speech"]
+
+
+def test_allphone_decoder_needs_no_pronunciation_dictionary(clip):
+    """The allphone decoder loads an empty dictionary (fast to create): the same segments as with the default
+    135k-word dictionary."""
+    import os
+
+    import pocketsphinx as ps
+
+    cfg = P._allphone_config("accurate")
+    assert cfg["dict"] == os.devnull
+    full = ps.Decoder(**{k: v for k, v in cfg.items() if k != "dict"})
+    assert full.config["dict"] != os.devnull  # pocketsphinx's default dictionary
+    pcm = P._pcm16(clip)
+
+    def segments(d):
+        d.reinit_feat()
+        d.start_utt()
+        d.process_raw(pcm, full_utt=True)
+        d.end_utt()
+        return [(s.word, s.start_frame, s.end_frame, s.ascore, s.lscore) for s in d.seg()]
+
+    fast = segments(P._allphone_decoder("accurate"))
+    assert len(fast) >= 25 and fast == segments(full)

@@ -54,11 +54,13 @@ def _activity_gate(pro: Prosody, times_s: np.ndarray, fps: float) -> np.ndarray:
 def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float, transcript: str | None = None,
                   mode: str = "auto", progress: ProgressFn | None = None,
                   cancel: CancelFn | None = None, phone_preset: str = "accurate",
-                  phone_workers: int = 1, breaths: bool = True) -> tuple[MouthMotion, dict]:
+                  phone_workers: int | None = 1, breaths: bool = True,
+                  phones_started: ph.PhoneRecognition | None = None) -> tuple[MouthMotion, dict]:
     """Mouth motion (canonical ARKit) and a meta dict {"speech_path": ..., ...} for one clip.
 
     breaths: open the mouth where an inhalation is heard in a pause (:mod:`.breath`); ``meta.speech.breaths``
-    counts them.
+    counts them. phones_started: allphone recognition of ``clip`` already running (its result is used where
+    allphone is).
     """
     if mode not in SPEECH_MODES:
         raise ValueError(f"speech mode must be one of {SPEECH_MODES}")
@@ -80,8 +82,9 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
             except AudioError as e:
                 info["alignment_failed"] = str(e)
     if result is None and mode in ("auto", "allphone", "alignment", "words"):
-        result = ph.recognize_phones(clip, progress=progress, cancel=cancel, preset=phone_preset,
-                                     workers=phone_workers)
+        result = (phones_started.result(progress, cancel) if phones_started is not None else
+                  ph.recognize_phones(clip, progress=progress, cancel=cancel, preset=phone_preset,
+                                      workers=phone_workers))
     if result is not None and mode == "auto" and result.method == "allphone":
         held = sustained_pitch_ratio(pro)
         sound_s = max(0.1, float(pro.active.sum()) * 0.01)
@@ -115,7 +118,7 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
 
 def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript: str | None = None,
             emotion: EmotionTimeline | None = None, fps: float = DEFAULT_FPS, seed: int = 0,
-            speech_mode: str = "auto", phone_preset: str = "accurate", phone_workers: int = 1,
+            speech_mode: str = "auto", phone_preset: str = "accurate", phone_workers: int | None = 1,
             progress: ProgressFn | None = None, cancel: CancelFn | None = None, breaths: bool = True) -> Track:
     """Animate ``head`` to ``audio``: returns a validated Track of round(duration * fps) frames.
 
@@ -125,9 +128,10 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     neutral). seed: idle motion (blinks, gaze, sway). speech_mode: "auto" (alignment if a transcript,
     else allphone, else acoustic for non-speech), "words" (recognise words, force-align them; slower), or
     force one path. phone_preset: "accurate", "wide" or
-    "fast" allphone settings (audio.phonemes.ALLPHONE_PRESETS). phone_workers: > 1 decodes utterances of
-    long inputs in that many processes (same result). progress/cancel: job hooks. breaths: the mouth opens where
-    an inhalation is heard in a pause (animate/breath.py); False keeps it closed in every pause.
+    "fast" allphone settings (audio.phonemes.ALLPHONE_PRESETS). phone_workers: processes sharing the allphone
+    recognition (None: by the input's length and the cores, audio.phonemes.auto_workers; the same result for any
+    count; forked only where safe, else 1). progress/cancel: job hooks. breaths: the mouth opens where an
+    inhalation is heard in a pause (animate/breath.py); False keeps it closed in every pause.
     """
     if not fps_in_range(fps):
         raise ValueError(f"fps must be in (0, {MAX_FPS}]")
@@ -138,11 +142,18 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     check_cancel(cancel)
     T = max(1, int(round(clip.duration_s * fps)))
     times = (np.arange(T) / fps).astype(np.float64)
-    report(progress, 0.05, "analysing prosody")
-    pro = analyze(clip)
-    check_cancel(cancel)
-    motion, info = speech_motion(clip, pro, times, fps, transcript, speech_mode, scaled(progress, 0.1, 0.8), cancel,
-                                 phone_preset, phone_workers, breaths)
+    # allphone recognition first where it is the path: its worker processes decode while this one analyses prosody
+    started = (ph.PhoneRecognition(clip, phone_preset, phone_workers)
+               if not transcript and speech_mode in ("auto", "allphone", "alignment") else None)
+    try:
+        report(progress, 0.05, "analysing prosody")
+        pro = analyze(clip)
+        check_cancel(cancel)
+        motion, info = speech_motion(clip, pro, times, fps, transcript, speech_mode, scaled(progress, 0.1, 0.8),
+                                     cancel, phone_preset, phone_workers, breaths, phones_started=started)
+    finally:
+        if started is not None:
+            started.close()
     check_cancel(cancel)
     report(progress, 0.85, "idle motion and emotion")
     idle = idle_motion(times, pro, seed=seed)

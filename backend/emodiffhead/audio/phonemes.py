@@ -3,7 +3,8 @@
 Two paths:
 
 - :func:`recognize_phones`: phoneme recognition (``allphone`` mode with the phonetic language model);
-  needs no transcript. Settings in ``ALLPHONE_PRESETS`` (measured in docs/animator.md).
+  needs no transcript. Settings in ``ALLPHONE_PRESETS`` (measured in docs/animator.md). Long inputs are cut at
+  pauses and shared with forked worker processes (:class:`PhoneRecognition`; the same phones for any count).
 - :func:`align_transcript`: forced alignment of a known transcript (``set_align_text`` then
   ``set_alignment``); much more accurate. Words missing from the CMU dictionary are dropped (and listed).
 - :func:`recognize_words`: word recognition with the shipped en-US language model; its hypothesis can be
@@ -16,7 +17,13 @@ Phone labels are lower-case ARPAbet without stress digits (``"aa"``, ``"p"``, ``
 from __future__ import annotations
 
 import os
+import pickle
 import re
+import select
+import signal
+import struct
+import sys
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -110,16 +117,24 @@ ALLPHONE_PRESETS: dict[str, dict] = {
 }
 
 
-@lru_cache(maxsize=4)
-def _allphone_decoder(preset: str = "accurate"):
-    """One Decoder per preset and process (model loading costs ~0.3 s; reinit_feat resets it per utterance)."""
-    import pocketsphinx as ps
-
+def _allphone_config(preset: str) -> dict:
+    """pocketsphinx Decoder arguments of an allphone preset."""
     if preset not in ALLPHONE_PRESETS:
         raise ValueError(f"allphone preset must be one of {sorted(ALLPHONE_PRESETS)}")
     m = model_dir()
-    return ps.Decoder(hmm=str(m / "en-us"), allphone=str(m / "en-us-phone.lm.bin"), lw=2.0, pip=0.3,
-                      cmn="batch", samprate=SAMPLE_RATE, logfn=os.devnull, **ALLPHONE_PRESETS[preset])
+    # dict: an empty pronunciation dictionary. The phone loop does not use one, and pocketsphinx would otherwise
+    # load its 135k-word default (0.08 of the 0.09 s it takes to create the decoder); the segments (phones,
+    # frames, scores) are identical (tests/audio/test_phonemes.py).
+    return dict(hmm=str(m / "en-us"), allphone=str(m / "en-us-phone.lm.bin"), dict=os.devnull, lw=2.0, pip=0.3,
+                cmn="batch", samprate=SAMPLE_RATE, logfn=os.devnull, **ALLPHONE_PRESETS[preset])
+
+
+@lru_cache(maxsize=4)
+def _allphone_decoder(preset: str = "accurate"):
+    """One Decoder per preset and process (~0.01 s to create; reinit_feat resets it per utterance)."""
+    import pocketsphinx as ps
+
+    return ps.Decoder(**_allphone_config(preset))
 
 
 def split_points(samples: np.ndarray, max_len_s: float = 20.0, sample_rate: int = SAMPLE_RATE) -> list[int]:
@@ -188,44 +203,210 @@ def _decode_utterance(pcm: bytes, preset: str, offset_s: float) -> list[Phone]:
                   float(s.ascore)) for s in (d.seg() or [])]  # None for utterances too short to decode
 
 
-def recognize_phones(clip: AudioClip, progress=None, cancel=None, preset: str = "accurate", workers: int = 1,
-                     max_chunk_s: float = 20.0) -> PhoneResult:
+#: Utterances are cut at pauses into pieces of at most this many seconds, whatever the number of processes:
+#: short enough to share a long input between processes, long enough that inputs of <= 10 s stay one utterance.
+#: (Each utterance gets its own cepstral mean, so the cut points change 10-20 % of the 10 ms phone labels of long
+#: inputs; 20 s pieces agree no better with each piece decoded alone: docs/animator.md.)
+MAX_UTTERANCE_S = 10.0
+#: The "auto" worker count decodes inputs shorter than this in one process.
+PARALLEL_MIN_S = 12.0
+#: The "auto" worker count uses at most this many processes.
+MAX_AUTO_WORKERS = 4
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def auto_workers(duration_s: float) -> int:
+    """Default processes for the phone recognition of ``duration_s`` seconds of audio: the usable cores (at most
+    ``MAX_AUTO_WORKERS``) for inputs of at least ``PARALLEL_MIN_S``, else 1."""
+    return max(1, min(MAX_AUTO_WORKERS, usable_cores())) if duration_s >= PARALLEL_MIN_S else 1
+
+
+def fork_is_safe() -> bool:
+    """Whether worker processes may be forked from this one: the platform has fork (not macOS, whose system
+    libraries are not fork-safe) and no other Python thread runs (the job server runs jobs in threads)."""
+    return hasattr(os, "fork") and sys.platform != "darwin" and threading.active_count() == 1
+
+
+_U32 = struct.Struct("<I")
+
+
+def _forked_child(tasks: int, out: int, jobs: list[tuple[bytes, str, float]]) -> None:
+    """Worker process: take utterance indices from the ``tasks`` pipe until it is empty and send (index, phones)
+    of each to ``out``; never returns (os._exit: the parent's atexit handlers and buffers stay the parent's)."""
+    code = 0
+    try:
+        while len(b := os.read(tasks, _U32.size)) == _U32.size:
+            i = _U32.unpack(b)[0]
+            msg = pickle.dumps((i, _decode_utterance(*jobs[i])))
+            view = memoryview(_U32.pack(len(msg)) + msg)
+            while view:
+                view = view[os.write(out, view):]
+    except BaseException:  # noqa: BLE001 - the parent decodes what a failed worker did not send
+        code = 1
+    os._exit(code)
+
+
+class _Worker:
+    """The parent's end of one forked worker: its pid and the pipe its results arrive on."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid, self.fd, self.buf, self.open = pid, fd, bytearray(), True
+        os.set_blocking(fd, False)
+
+    def drain(self, results: dict[int, list[Phone]]) -> None:
+        """Read what has arrived (without blocking) and store every complete (index, phones) message."""
+        while self.open:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not data:
+                self.open = False
+            self.buf += data
+        while len(self.buf) >= _U32.size and len(self.buf) >= _U32.size + (n := _U32.unpack_from(self.buf)[0]):
+            i, phones = pickle.loads(bytes(self.buf[_U32.size: _U32.size + n]))
+            results[i] = phones
+            del self.buf[: _U32.size + n]
+
+    def close(self, kill: bool) -> None:
+        if kill:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+class PhoneRecognition:
+    """Allphone recognition of one clip, started on construction: with ``workers`` > 1 and where
+    :func:`fork_is_safe`, forked worker processes (which inherit the loaded decoder) start decoding at once, so
+    the caller can do other work before :meth:`result`, where this process joins in. Utterances are cut at
+    pauses (<= ``max_chunk_s``, independent of the worker count) and shared longest first through a pipe; the
+    phones are the same for any worker count. Use as a context manager (or call :meth:`close`) so the workers
+    are stopped if :meth:`result` is never called.
+
+    preset: a key of ``ALLPHONE_PRESETS``. workers: processes in all (None: :func:`auto_workers`).
+    """
+
+    def __init__(self, clip: AudioClip, preset: str = "accurate", workers: int | None = 1,
+                 max_chunk_s: float = MAX_UTTERANCE_S) -> None:
+        if preset not in ALLPHONE_PRESETS:
+            raise ValueError(f"allphone preset must be one of {sorted(ALLPHONE_PRESETS)}")
+        self.duration_s = clip.duration_s
+        pcm = _pcm16(clip)
+        cuts = split_points(clip.samples, max_len_s=max_chunk_s)
+        self._jobs = [(pcm[2 * a: 2 * b], preset, a / SAMPLE_RATE) for a, b in zip(cuts, cuts[1:])]
+        self._sizes = [b - a for a, b in zip(cuts, cuts[1:])]
+        self._results: dict[int, list[Phone]] = {}
+        self._kids: list[_Worker] = []
+        self._tasks = -1
+        n = min(auto_workers(clip.duration_s) if workers is None else workers, len(self._jobs))
+        self.workers = n if n > 1 and fork_is_safe() else 1
+        if self.workers > 1:
+            self._start()
+
+    def _start(self) -> None:
+        _allphone_decoder(self._jobs[0][1])  # loaded once, before forking: the workers inherit it
+        order = sorted(range(len(self._jobs)), key=lambda i: -self._sizes[i])
+        self._tasks, feed = os.pipe()
+        try:
+            os.write(feed, b"".join(_U32.pack(i) for i in order))  # < 64 KiB (a pipe's buffer): < 16k utterances
+        finally:
+            os.close(feed)
+        for _ in range(self.workers - 1):
+            try:
+                r, w = os.pipe()
+            except OSError:  # out of file descriptors: fewer workers
+                break
+            try:
+                pid = os.fork()
+            except OSError:  # out of processes or memory: fewer workers
+                os.close(r)
+                os.close(w)
+                break
+            if pid == 0:  # pragma: no cover - the worker (coverage does not follow it)
+                os.close(r)
+                _forked_child(self._tasks, w, self._jobs)
+            os.close(w)
+            self._kids.append(_Worker(pid, r))
+        self.workers = 1 + len(self._kids)
+
+    def _next(self) -> int | None:
+        """The next utterance to decode here, or None when every one has been taken."""
+        if self._tasks < 0:
+            return next((i for i in range(len(self._jobs)) if i not in self._results), None)
+        b = os.read(self._tasks, _U32.size)
+        return _U32.unpack(b)[0] if len(b) == _U32.size else None
+
+    def result(self, progress=None, cancel=None) -> PhoneResult:
+        """Decode (with the workers) and return the phones. progress/cancel: see :mod:`emodiffhead.progress`."""
+        from ..progress import check_cancel, report
+
+        total = max(1, sum(self._sizes))
+
+        def step() -> None:
+            check_cancel(cancel)
+            for k in self._kids:
+                k.drain(self._results)
+            report(progress, sum(self._sizes[i] for i in self._results) / total, "recognising phones")
+
+        try:
+            while (i := self._next()) is not None:
+                step()
+                self._results[i] = _decode_utterance(*self._jobs[i])
+            step()
+            while any(k.open for k in self._kids):
+                select.select([k.fd for k in self._kids if k.open], [], [], 0.1)
+                step()
+            self.close()
+            for i in range(len(self._jobs)):  # what a worker that died (killed, out of memory) left undone
+                if i not in self._results:
+                    check_cancel(cancel)
+                    self._results[i] = _decode_utterance(*self._jobs[i])
+        finally:
+            self.close()
+        phones = _merge([p for i in range(len(self._jobs)) for p in self._results[i]], self.duration_s)
+        return PhoneResult(phones=phones, method="allphone", mean_score=_mean_score(phones))
+
+    def close(self) -> None:
+        """Stop and reap the workers (those still running are killed); idempotent."""
+        kids, self._kids = getattr(self, "_kids", []), []
+        for k in kids:
+            k.close(kill=k.open)
+        if getattr(self, "_tasks", -1) >= 0:
+            os.close(self._tasks)
+            self._tasks = -1  # result() now decodes whatever is missing here
+
+    def __enter__(self) -> "PhoneRecognition":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def recognize_phones(clip: AudioClip, progress=None, cancel=None, preset: str = "accurate",
+                     workers: int | None = 1, max_chunk_s: float = MAX_UTTERANCE_S) -> PhoneResult:
     """Phoneme recognition without a transcript (pocketsphinx allphone mode), in utterances of <= max_chunk_s
     cut at pauses.
 
     progress(fraction, message) / cancel() -> bool: see :mod:`emodiffhead.progress`.
     preset: a key of ``ALLPHONE_PRESETS`` ("accurate", "wide" or "fast").
-    workers: > 1 decodes the utterances in that many worker processes (same phones as 1; only worth it for
-    inputs of several utterances on idle cores: each worker loads the model, ~0.5 s).
+    workers: processes sharing the utterances (None: :func:`auto_workers`); the same phones for any count.
+    See :class:`PhoneRecognition` (which also lets other work overlap the decoding).
     """
-    from ..progress import check_cancel, report
-
-    if preset not in ALLPHONE_PRESETS:
-        raise ValueError(f"allphone preset must be one of {sorted(ALLPHONE_PRESETS)}")
-    pcm = _pcm16(clip)
-    cuts = split_points(clip.samples, max_len_s=max_chunk_s)
-    jobs = [(pcm[2 * a: 2 * b], preset, a / SAMPLE_RATE) for a, b in zip(cuts, cuts[1:])]
-    phones: list[Phone] = []
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as ex:
-            futs = [ex.submit(_decode_utterance, *j) for j in jobs]
-            for i, f in enumerate(futs):
-                if cancel is not None and cancel():
-                    for g in futs:
-                        g.cancel()
-                check_cancel(cancel)
-                phones += f.result()
-                report(progress, cuts[i + 1] / max(1, cuts[-1]), "recognising phones")
-    else:
-        for (chunk, _, off), b in zip(jobs, cuts[1:]):
-            check_cancel(cancel)
-            phones += _decode_utterance(chunk, preset, off)
-            report(progress, b / max(1, cuts[-1]), "recognising phones")
-    phones = _merge(phones, clip.duration_s)
-    return PhoneResult(phones=phones, method="allphone", mean_score=_mean_score(phones))
+    with PhoneRecognition(clip, preset, workers, max_chunk_s) as rec:
+        return rec.result(progress, cancel)
 
 
 @lru_cache(maxsize=1)

@@ -26,9 +26,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="force a speech path (default auto)")
     p.add_argument("--fast", action="store_true",
                    help="faster phone recognition (about 1.4x) at some accuracy cost; see docs/animator.md")
-    p.add_argument("--workers", type=int, default=1,
-                   help="processes for phone recognition of long inputs (default 1; same result)")
+    p.add_argument("--workers", default="auto",
+                   help="processes sharing the phone recognition: a number, or auto (default: the usable cores, "
+                        "at most 4, for inputs of 12 s or more); the same result for any number")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _workers(text: str) -> int | None:
+    """``--workers`` value: None for "auto", else a count >= 1 (UsageError otherwise)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise UsageError(f"--workers must be a number or auto, got {text!r}") from None
+    if n < 1:
+        raise UsageError(f"--workers must be at least 1, got {n}")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".json", ".npz"):
         raise UsageError(f"output must end in .json or .npz, got {out.name!r}")
-    if args.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    workers = _workers(args.workers)
     check_fps(args.fps)
     timeline = emotion_from_args(args)
     transcript = read_transcript(args.transcript)
@@ -50,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     with ConsoleProgress("animate", enabled=False if args.quiet else None) as bar:
         track = animate(args.audio, head, transcript=transcript, emotion=timeline, fps=args.fps, seed=seed,
                         speech_mode=args.speech_mode, phone_preset="fast" if args.fast else "accurate",
-                        phone_workers=args.workers, progress=bar)
+                        phone_workers=workers, progress=bar)
     print_warnings(NAME, speech_warnings(track.meta, transcript))
     save_track(track, out)
     print(f"{out}: {track.num_frames} frames at {track.fps:g} fps, speech path {track.meta['speech_path']}, "
