@@ -12,6 +12,7 @@ from emodiffhead.audio.io import AudioClip, load_audio
 from emodiffhead.audio.phonemes import Phone
 from emodiffhead.audio.prosody import HOP_S, Prosody, analyze
 from emodiffhead.facs import JAW_OPEN, NUM_ARKIT
+from emodiffhead.head.model import Joint
 
 SR = 16000
 FPS = 25.0
@@ -133,3 +134,28 @@ def test_real_video_breath_and_closed_pause(shared_data):
     assert len(intakes) == 1
     (s, e), = intakes
     assert 0.75 < s < 1.0 and 1.2 < e < 1.45
+
+
+def test_cli_no_breaths_keeps_the_pause_closed(tmp_path):
+    """``emodiffhead animate --no-breaths`` turns the breath opening off; by default the breath pause opens."""
+    import wave
+
+    from emodiffhead.cli import main
+    from emodiffhead.track import load_track
+
+    wav = tmp_path / "breath.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes((np.clip(_clip().samples, -1, 1) * 32767).astype("<i2").tobytes())
+    tracks = {}
+    for flag in ([], ["--no-breaths"]):
+        out = tmp_path / f"t{len(flag)}.npz"
+        assert main(["animate", str(wav), "-o", str(out), "--speech-mode", "acoustic", "--seed", "0", "--quiet",
+                     *flag]) == 0
+        tracks[bool(flag)] = load_track(out)
+    on, off = tracks[False], tracks[True]
+    assert on.meta["speech"]["breaths"] == 1 and "breaths" not in off.meta["speech"]
+    jaw = lambda t: t.pose[_frames(*BREATH), Joint.JAW, 0]  # noqa: E731  (jaw rotation, rad)
+    assert jaw(on).mean() > jaw(off).mean() + 0.02

@@ -29,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", default="auto",
                    help="processes sharing the phone recognition: a number, or auto (default: the usable cores, "
                         "at most 4, for inputs of 12 s or more); the same result for any number")
+    p.add_argument("--no-breaths", action="store_true",
+                   help="keep the lips closed in every pause (default: the mouth opens where an inhalation is heard "
+                        "in a pause; see docs/animator.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     with ConsoleProgress("animate", enabled=False if args.quiet else None) as bar:
         track = animate(args.audio, head, transcript=transcript, emotion=timeline, fps=args.fps, seed=seed,
                         speech_mode=args.speech_mode, phone_preset="fast" if args.fast else "accurate",
-                        phone_workers=workers, progress=bar)
+                        phone_workers=workers, breaths=not args.no_breaths, progress=bar)
     print_warnings(NAME, speech_warnings(track.meta, transcript))
     save_track(track, out)
     print(f"{out}: {track.num_frames} frames at {track.fps:g} fps, speech path {track.meta['speech_path']}, "
