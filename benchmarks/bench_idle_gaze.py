@@ -117,7 +117,7 @@ def measure(idle_motion, pro, seeds: range) -> dict:
         "share 2-15 deg": float(np.mean((amps >= 2) & (amps <= 15))) if len(amps) else 0.0,
         "fixation p10/p50/p90 s": f"{pct(fix, 10):.2f}/{pct(fix, 50):.2f}/{pct(fix, 90):.2f}",
         "away-onset at phrase start": start_on / max(1, start_n),
-        "away-onset per 0.8 s mid-phrase": mid_on / max(1, mid_n),
+        "away-onset per 0.8 s mid-phrase": mid_on / mid_n if mid_n else "n/a (phrases < 3.2 s)",
         "at listener at phrase end": end_ok / max(1, end_n),
         "time averted": averted_time / len(seeds),
         "eye |yaw| max, pitch range": f"{max(eye_y):.1f}, {min(eye_p):+.1f}..{max(eye_p):+.1f}",

@@ -25,12 +25,14 @@ from eye_sheets import eye_box, tile  # noqa: E402
 SHARED = REPO.parent / "shared" / "data"
 
 
-def trace(plan, fps: float, T: int, width: int, height: int = 90) -> np.ndarray:
-    """(height, width, 3) uint8 plot of the plan's gaze (yaw red, pitch blue, +-15 deg) with phrase bars."""
+def trace(plan, fps: float, T: int, width: int, height: int = 90, start: float = 0.0) -> np.ndarray:
+    """(height, width, 3) uint8 plot of the plan's gaze (yaw red, pitch blue, +-15 deg) with phrase bars, from
+    ``start`` s to frame ``T``."""
     import cv2
 
     img = np.full((height, width, 3), 255, np.uint8)
-    x = lambda t: int(round(t * fps / max(1, T - 1) * (width - 1)))  # noqa: E731
+    span = max(1e-6, (T - 1) / fps - start)
+    x = lambda t: int(round((t - start) / span * (width - 1)))  # noqa: E731
     y = lambda d: int(round(height / 2 - d / 15.0 * (height / 2 - 4)))  # noqa: E731
     for a, b in plan.phrases_s:
         cv2.rectangle(img, (x(a), height - 6), (x(b), height - 1), (180, 180, 180), -1)
@@ -38,9 +40,10 @@ def trace(plan, fps: float, T: int, width: int, height: int = 90) -> np.ndarray:
         cv2.rectangle(img, (x(a), 0), (x(b), 4), (255, 160, 0), -1)
     for d in (-10, -5, 0, 5, 10):
         cv2.line(img, (0, y(d)), (width, y(d)), (225, 225, 225) if d else (150, 150, 150), 1)
-    g = np.degrees(plan.world[:T])
+    k0 = int(round(start * fps))
+    g = np.degrees(plan.world[k0:T])
     for ch, col in ((1, (220, 0, 0)), (0, (0, 0, 220))):
-        pts = np.array([[x(i / fps), y(v)] for i, v in enumerate(g[:, ch])], np.int32)
+        pts = np.array([[x((k0 + i) / fps), y(v)] for i, v in enumerate(g[:, ch])], np.int32)
         cv2.polylines(img, [pts], False, col, 1, cv2.LINE_AA)
     cv2.putText(img, "yaw (red), pitch (blue, +down), +-15 deg; grey: phrases; orange: looks away", (4, 14),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
@@ -60,7 +63,9 @@ def main(argv=None) -> int:
     ap.add_argument("--audio", default=str(SHARED / "audio" / "radio_address_a.wav"))
     ap.add_argument("--photo", nargs="+", default=[str(REPO / "backend/emodiffhead/assets/examples/einstein_1921.jpg"),
                                                    str(SHARED / "photos" / "woman_portrait.jpg")])
+    ap.add_argument("--start", type=float, default=0.0, help="first tile's time (s)")
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--tile", type=int, default=200, help="tile width (px)")
     ap.add_argument("--step", type=int, default=2, help="frames between tiles")
     ap.add_argument("--per-row", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
@@ -98,13 +103,13 @@ def main(argv=None) -> int:
         for k, f in enumerate(r.frames(track)):
             if k >= T:
                 break
-            if k % args.step == 0:
+            if k >= args.start * track.fps and k % args.step == 0:
                 lab = f"{k / track.fps:4.2f}s y{eye[k, 1]:+.0f} p{eye[k, 0]:+.0f}{' A' if averted[k] else ''}"
-                tiles.append(tile(f, c, hw, hh, 200, lab))
+                tiles.append(tile(f, c, hw, hh, args.tile, lab))
         rows = [np.concatenate(tiles[i:i + args.per_row] + [np.zeros_like(tiles[0])] * max(0, i + args.per_row - len(tiles)), 1)
                 for i in range(0, len(tiles), args.per_row)]
         block = np.concatenate([np.pad(r_, ((0, 2), (0, 0), (0, 0))) for r_ in rows], 0)
-        blocks.append(np.concatenate([block, trace(plan, track.fps, T, block.shape[1])], 0))
+        blocks.append(np.concatenate([block, trace(plan, track.fps, T, block.shape[1], start=args.start)], 0))
     sheet = np.concatenate([np.pad(b, ((0, 6), (0, 0), (0, 0))) for b in blocks], 0)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
