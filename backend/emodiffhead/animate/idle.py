@@ -3,8 +3,11 @@
 - Blinks: a renewal process with gamma-distributed intervals; the rate is drawn per clip in 15-20 per
   minute, intervals vary (shape 3), 10 % of blinks are doubles. Each blink closes in 80 ms, holds
   50 ms and opens in 170 ms (ARKit eyeBlinkLeft/Right).
-- Gaze: small saccades (yaw up to 3 deg, pitch up to 2 deg) every 0.8-4 s, each moving in ~50 ms,
-  on the eye joints; during speech the gaze returns to centre more often.
+- Gaze (:mod:`.idle_gaze`): conversational gaze from the speech's phrases: looks away (5-14 deg, sideways or
+  up-sideways) at phrase starts and thinking pauses, back at the listener before phrase ends, face-scanning
+  saccades and microsaccades in between; main-sequence saccade durations. Blinks move onto large gaze shifts
+  and phrase ends (their number kept); the head takes a share of large shifts and the eyes counter-rotate
+  against all head motion (vestibulo-ocular reflex), so they hold their target while the head sways and nods.
 - Head: a nod (downward pitch, 1-3.5 deg, 0.15 s rise, damped) on every stressed syllable (peaks of
   loudness x spectral flux x rising pitch, at least 0.6 s apart), plus slow sway (low-passed noise, about 1.5 deg) scaled by
   voice activity so the head is nearly still in silences.
@@ -22,6 +25,7 @@ from ..audio.prosody import Prosody
 from ..facs import ARKIT_INDEX, NUM_ARKIT
 from ..head.model import NUM_JOINTS, Joint
 from ..track import DEFAULT_FPS
+from .idle_gaze import EYE_PITCH_LIMIT_DEG, EYE_YAW_LIMIT_DEG, GazePlan, plan_gaze, speech_phrases
 
 BLINK_RATE_PER_MIN = (15.0, 20.0)
 CLOSE_S, HOLD_S, OPEN_S = 0.08, 0.05, 0.17
@@ -30,12 +34,14 @@ CLOSE_S, HOLD_S, OPEN_S = 0.08, 0.05, 0.17
 @dataclass(frozen=True)
 class IdleMotion:
     """weights: (T, 52) ARKit (blinks); pose: (T, 5, 3) axis-angle (neck = head motion, eyes = gaze);
-    blink_times_s: start time of every blink; nod_times_s: time of every prosodic nod."""
+    blink_times_s: start time of every blink; nod_times_s: time of every prosodic nod; gaze: the gaze plan
+    (saccades, looks away, the gaze in the scene before the head's share is taken off)."""
 
     weights: np.ndarray
     pose: np.ndarray
     blink_times_s: np.ndarray
     nod_times_s: np.ndarray
+    gaze: GazePlan | None = None
 
 
 def blink_times(duration_s: float, rng: np.random.Generator) -> np.ndarray:
@@ -53,6 +59,39 @@ def blink_times(duration_s: float, rng: np.random.Generator) -> np.ndarray:
             t = t2
         t += max(0.7, rng.gamma(shape, 1.0 / (rate * shape)))
     return np.array(times, np.float64)
+
+
+def couple_blinks(starts: np.ndarray, cues_s: np.ndarray, cue_p: np.ndarray, rng: np.random.Generator,
+                  duration_s: float, window_s: float = 1.5) -> np.ndarray:
+    """Move seeded blinks onto cues: each cue (time s, probability) taken with its probability pulls the nearest
+    free blink (a double blink moves as one) within ``window_s`` to it. The number of blinks, so the rate, is
+    kept; blinks that end up closer than 0.7 s to the previous one are dropped. Returns sorted start times (s)."""
+    groups: list[list[float]] = []  # a blink and its double
+    for s in np.asarray(starts, np.float64):
+        if groups and s - groups[-1][-1] < CLOSE_S + HOLD_S + OPEN_S + 0.2:
+            groups[-1].append(float(s))
+        else:
+            groups.append([float(s)])
+    first = np.array([g[0] for g in groups])
+    moved = np.zeros(len(groups), bool)
+    for c, p in zip(cues_s, cue_p):
+        if rng.random() >= p or not len(groups):
+            continue
+        d = np.abs(first - c) + np.where(moved, np.inf, 0.0)
+        i = int(np.argmin(d))
+        if d[i] <= window_s:
+            t = float(c + rng.uniform(-0.04, 0.02))
+            groups[i] = [t + (s - groups[i][0]) for s in groups[i]]
+            first[i], moved[i] = t, True
+    out: list[float] = []
+    last_end = -np.inf
+    for g in sorted(groups, key=lambda g: g[0]):
+        if g[0] >= last_end + 0.7 - (CLOSE_S + HOLD_S + OPEN_S) and g[0] >= 0:
+            kept = [s for s in g if s < duration_s - (CLOSE_S + HOLD_S)]
+            out += kept
+            if kept:
+                last_end = kept[-1] + CLOSE_S + HOLD_S + OPEN_S
+    return np.array(out, np.float64)
 
 
 def blink_curve(times_s: np.ndarray, starts: np.ndarray, amplitude: np.ndarray) -> np.ndarray:
@@ -118,32 +157,20 @@ def idle_motion(times_s: np.ndarray, pro: Prosody, seed: int = 0, speech_active:
     w = np.zeros((T, NUM_ARKIT), np.float32)
     pose = np.zeros((T, NUM_JOINTS, 3), np.float32)
 
-    # blinks
     bt = blink_times(dur, rng)
-    amp = rng.uniform(0.9, 1.0, size=len(bt))
-    blink = blink_curve(times_s, bt, amp)
-    w[:, ARKIT_INDEX["eyeBlinkLeft"]] = blink
-    w[:, ARKIT_INDEX["eyeBlinkRight"]] = blink
 
     # activity (0 silence .. 1 speaking), smoothed over ~0.5 s
     act = pro.at("active", times_s) if speech_active is None else np.asarray(speech_active, np.float32)
     act = np.clip(_smooth(act, np.hanning(max(3, int(0.5 * fps)) + 2)[1:-1]), 0, 1)
 
-    # gaze saccades (eye joints: rotation about x = pitch, y = yaw)
-    gaze = np.zeros((T, 2), np.float32)
-    t, cur = 0.0, np.zeros(2)
-    targets = []
-    while t < dur:
-        targets.append((t, cur.copy()))
-        t += rng.uniform(0.8, 4.0)
-        cur = np.zeros(2) if rng.random() < 0.35 else np.radians([rng.uniform(-2, 2), rng.uniform(-3, 3)])
-    for (t0, g), nxt in zip(targets, targets[1:] + [(dur + 1, None)]):
-        m = (times_s >= t0) & (times_s < nxt[0])
-        gaze[m] = g
-    k = np.ones(2) / 2  # ~50-80 ms transition at 25 fps
-    gaze = np.stack([np.convolve(np.pad(gaze[:, i], (1, 0), mode="edge"), k, mode="valid") for i in range(2)], 1)
-    pose[:, Joint.EYE_LEFT, :2] = gaze
-    pose[:, Joint.EYE_RIGHT, :2] = gaze
+    # conversational gaze (animate/idle_gaze.py): looks away at phrase starts and thinking pauses, back at the
+    # listener before phrase ends; the seeded blinks move onto large gaze shifts and phrase ends
+    plan = plan_gaze(times_s, speech_phrases(pro), rng, dur)
+    bt = couple_blinks(bt, plan.blink_cues_s, plan.blink_cue_p, rng, dur)
+    amp = rng.uniform(0.9, 1.0, size=len(bt))
+    blink = blink_curve(times_s, bt, amp)
+    w[:, ARKIT_INDEX["eyeBlinkLeft"]] = blink
+    w[:, ARKIT_INDEX["eyeBlinkRight"]] = blink
 
     # prosodic nods + sway on the neck joint
     nt, ns = emphasis_peaks(pro)
@@ -157,5 +184,13 @@ def idle_motion(times_s: np.ndarray, pro: Prosody, seed: int = 0, speech_active:
     gain = (0.15 + 0.85 * act)[:, None]
     head = sway * gain
     head[:, 0] += nod
+    head[:, :2] += plan.head  # the head's share of large gaze shifts
     pose[:, Joint.NECK] = head
-    return IdleMotion(weights=w, pose=pose, blink_times_s=bt, nod_times_s=nt)
+    # the eyes hold their target while the head moves (vestibulo-ocular reflex): eye in head = gaze - head;
+    # both eyes turn alike (the listener is far enough for vergence to be negligible)
+    eye = plan.world - head[:, :2]
+    eye[:, 0] = np.clip(eye[:, 0], *np.radians(EYE_PITCH_LIMIT_DEG))
+    eye[:, 1] = np.clip(eye[:, 1], -np.radians(EYE_YAW_LIMIT_DEG), np.radians(EYE_YAW_LIMIT_DEG))
+    pose[:, Joint.EYE_LEFT, :2] = eye
+    pose[:, Joint.EYE_RIGHT, :2] = eye
+    return IdleMotion(weights=w, pose=pose, blink_times_s=bt, nod_times_s=nt, gaze=plan)
