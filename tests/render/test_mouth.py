@@ -198,7 +198,7 @@ def _flat_teeth(upper_y: float, lower_y: float, crowns=(10.0, 8.0)):
 
 def test_a_small_opening_shows_as_an_opening(warp_renderer, monkeypatch):
     """Lips parted by 2 px (a slightly open mouth at 512 px) show the teeth behind them, not a faint tint of the
-    lips; the lips' inner margins are in shadow."""
+    lips; the lower lip's inner margin is in shadow."""
     from emodiffhead.render import mouth
 
     lip = (200, 60, 60)
@@ -215,7 +215,7 @@ def test_a_small_opening_shows_as_an_opening(warp_renderer, monkeypatch):
     gap = img[50:52, 70:91].astype(float)  # the two rows between the lips, across the middle of the mouth
     assert gap[..., 1].mean() > 120  # teeth, not the red lips (their green channel is 60)
     assert np.all(img[:48] == lip) and np.all(img[54:] == lip)  # nothing drawn outside the lips
-    monkeypatch.setattr(mouth, "RIM_DARK", (0.0, 0.0))
+    monkeypatch.setattr(mouth, "RIM_DARK", 0.0)
     assert img[51, 70:91].astype(float).mean() < drawn()[51, 70:91].astype(float).mean() - 10  # the lower margin
 
 

@@ -41,8 +41,9 @@ SKULL = np.array([1, 2, 98, 327, 33, 263, 133, 362, 6, 168])
 UPPER_DISPLAY_MM = 3.5
 #: The lower lip rests on the lower incisors: they drop at least this share of the inner lower lip's motion.
 LIP_ON_TEETH = 0.85
-#: Darkening of the interior at the upper and lower lips' inner margins (they turn into the mouth, in shadow).
-RIM_DARK = (0.25, 0.5)
+#: Darkening of the interior along the lower lip's inner margin (it turns into the mouth, facing up and back under
+#: the teeth, in shadow; under the upper lip the teeth's own lip shadow does this).
+RIM_DARK = 0.5
 #: Points per landmark segment of the smoothed inner lip lines (:func:`smooth_line`).
 LINE_STEPS = 4
 #: Samples of each edge curve across the mouth.
@@ -622,11 +623,9 @@ def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray
     upper_col = style.teeth[None, None] * (_tooth_shading(u, gu_up, w) * row_side * lip_shadow * edge)[..., None]
     col = col + (upper_col - col) * upper_t[..., None] + (style.gum[None, None] * (row_side * lip_shadow)[..., None]
                                                           - col) * (upper_g * (1 - upper_t))[..., None]
-    # the lips' inner margins turn into the mouth and lie in shadow: a dark rim along the lower lip (it faces
-    # up and back, under the teeth) and a lighter one under the upper lip
-    rim = max(0.8, 0.08 * cl)
-    col = col * (1.0 - RIM_DARK[1] * np.exp(-np.maximum(v_lo - v, 0.0) / rim)
-                 - RIM_DARK[0] * np.exp(-np.maximum(v - v_up, 0.0) / rim))[..., None].clip(0.0, 1.0)
+    # the lower lip's inner margin turns into the mouth and lies in shadow: a dark rim along it, so that a small
+    # opening filled by the upper teeth still reads as lips apart
+    col = col * (1.0 - RIM_DARK * np.exp(-np.maximum(v_lo - v, 0.0) / max(0.8, 0.08 * cl)))[..., None]
     # nothing where the lips almost touch (corners): the warped lips show there, no specks
     alpha = a * smoothstep((local - 0.5) / 1.5) * float(np.clip(strength, 0, 1)) * float(smoothstep((gap - 1.0) / 1.0))
     roi = image[y0:y1, x0:x1].astype(np.float32)
