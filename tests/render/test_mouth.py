@@ -185,3 +185,55 @@ def test_teeth_stay_on_the_midline_of_a_turned_head(warp_renderer, builtin_head)
     assert abs(float((mid - lip_mid) @ e)) < 0.12 * width  # the incisors sit behind the lips: some parallax
     d = g.upper_edge[-1] - g.upper_edge[0]
     assert abs(np.degrees(np.arctan2(d[0] * e[1] - d[1] * e[0], d @ e))) < 5.0
+
+
+def _flat_teeth(upper_y: float, lower_y: float, crowns=(10.0, 8.0)):
+    from emodiffhead.render.mouth import FrameTeeth
+
+    flat = lambda y: np.stack([np.linspace(35, 125, 25), np.full(25, y)], 1)  # noqa: E731
+    return FrameTeeth(upper_edge=flat(upper_y), lower_edge=flat(lower_y), tongue_top=flat(lower_y + 2),
+                      upper_gaps=np.stack([np.linspace(50, 110, 7), np.full(7, upper_y)], 1),
+                      lower_gaps=np.stack([np.linspace(55, 105, 6), np.full(6, lower_y)], 1), crown_px=crowns)
+
+
+def test_a_small_opening_shows_as_an_opening(warp_renderer, monkeypatch):
+    """Lips parted by 2 px (a slightly open mouth at 512 px) show the teeth behind them, not a faint tint of the
+    lips; the lower lip's inner margin is in shadow."""
+    from emodiffhead.render import mouth
+
+    lip = (200, 60, 60)
+    x = np.linspace(40, 120, 11)
+    upper = np.stack([x, np.full(11, 50.0)], 1)
+    lower = np.stack([x, 50 + 2.0 * np.sin(np.linspace(0, np.pi, 11))], 1)
+
+    def drawn():
+        img = np.full((120, 160, 3), lip, np.uint8)
+        draw_mouth(img, upper, lower, _flat_teeth(56.0, 60.0), warp_renderer.style)  # upper teeth fill the gap
+        return img
+
+    img = drawn()
+    gap = img[50:52, 70:91].astype(float)  # the two rows between the lips, across the middle of the mouth
+    assert gap[..., 1].mean() > 120  # teeth, not the red lips (their green channel is 60)
+    assert np.all(img[:48] == lip) and np.all(img[54:] == lip)  # nothing drawn outside the lips
+    monkeypatch.setattr(mouth, "RIM_DARK", 0.0)
+    assert img[51, 70:91].astype(float).mean() < drawn()[51, 70:91].astype(float).mean() - 10  # the lower margin
+
+
+def test_lip_lines_are_drawn_as_smooth_curves(warp_renderer):
+    """A wide opening given by a few landmarks is round, not a polygon of their chords: the drawn interior
+    reaches a point between two landmarks that lies on the arc but outside their chord."""
+    from emodiffhead.render.mouth import smooth_line
+
+    t = np.linspace(0, np.pi, 6)
+    lower = np.stack([80 - 40 * np.cos(t), 50 + 30 * np.sin(t)], 1)
+    curve = smooth_line(lower)
+    assert np.allclose(curve[::4], lower, atol=1e-4)  # through every landmark, in order
+    r = np.hypot(curve[:, 0] - 80, (curve[:, 1] - 50) * 40 / 30)
+    chords = np.hypot(*(0.5 * (lower[1:] + lower[:-1]) - (80, 50)).T * np.array([[1], [40 / 30]]))
+    assert np.abs(r - 40).max() < 0.6 * np.abs(chords - 40).max()  # nearer the arc than the chords
+    img = np.full((120, 160, 3), 200, np.uint8)
+    upper = np.stack([80 - 40 * np.cos(t), np.full(6, 50.0)], 1)
+    draw_mouth(img, upper, lower, _flat_teeth(52.0, 90.0), warp_renderer.style)
+    a = np.deg2rad(54.0)  # between the landmarks at 36 and 72 degrees: the chord passes 2.3 px inside the arc
+    px, py = 80 - 40 * np.cos(a), 50 + 30 * np.sin(a) - 1.2
+    assert img[int(round(py)), int(round(px))].astype(float).mean() < 150

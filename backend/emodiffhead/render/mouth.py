@@ -41,6 +41,11 @@ SKULL = np.array([1, 2, 98, 327, 33, 263, 133, 362, 6, 168])
 UPPER_DISPLAY_MM = 3.5
 #: The lower lip rests on the lower incisors: they drop at least this share of the inner lower lip's motion.
 LIP_ON_TEETH = 0.85
+#: Darkening of the interior along the lower lip's inner margin (it turns into the mouth, facing up and back under
+#: the teeth, in shadow; under the upper lip the teeth's own lip shadow does this).
+RIM_DARK = 0.5
+#: Points per landmark segment of the smoothed inner lip lines (:func:`smooth_line`).
+LINE_STEPS = 4
 #: Samples of each edge curve across the mouth.
 EDGE_SAMPLES = 25
 
@@ -535,6 +540,20 @@ def _tooth_shading(u: np.ndarray, gaps_u: np.ndarray, w: float, sep_depth: float
     return body * sep
 
 
+def smooth_line(points: np.ndarray, steps: int = LINE_STEPS) -> np.ndarray:
+    """((K - 1) * steps + 1, 2) float32 Catmull-Rom curve through the (K, 2) ``points`` (it passes through each
+    of them, in order; the end points are repeated as their own neighbours)."""
+    p = np.asarray(points, np.float32)[:, :2]
+    if len(p) < 3:
+        return p.copy()
+    q = np.concatenate([p[:1], p, p[-1:]])
+    t = np.linspace(0.0, 1.0, steps, endpoint=False, dtype=np.float32)[:, None]
+    a, b, c, d = q[:-3], q[1:-2], q[2:-1], q[3:]  # (K - 1, 2) each: the segments b -> c
+    seg = 0.5 * ((2 * b)[:, None] + (c - a)[:, None] * t + (2 * a - 5 * b + 4 * c - d)[:, None] * t ** 2
+                 + (3 * b - a - 3 * c + d)[:, None] * t ** 3)
+    return np.concatenate([seg.reshape(-1, 2), p[-1:]]).astype(np.float32)
+
+
 def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray, teeth: FrameTeeth,
                style: MouthStyle, strength: float = 1.0) -> np.ndarray:
     """Render the mouth opening into ``image`` (H, W, 3) uint8, in place, and return it.
@@ -553,6 +572,10 @@ def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray
     gap = float(np.max(np.interp(probe, ul, vl) - np.interp(probe, uu, vu)))
     if gap < 1.0 or strength <= 0:
         return image
+    # the lips' inner edges are smooth curves through their landmarks, not the chords between them
+    up, lo = smooth_line(up), smooth_line(lo)
+    uu, vu = _curve(up, o, e, n, w)
+    ul, vl = _curve(lo, o, e, n, w)
     H, W = image.shape[:2]
     poly = np.concatenate([up, lo[::-1]])
     x0, y0 = np.floor(poly.min(0)).astype(int) - 2
@@ -600,8 +623,11 @@ def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray
     upper_col = style.teeth[None, None] * (_tooth_shading(u, gu_up, w) * row_side * lip_shadow * edge)[..., None]
     col = col + (upper_col - col) * upper_t[..., None] + (style.gum[None, None] * (row_side * lip_shadow)[..., None]
                                                           - col) * (upper_g * (1 - upper_t))[..., None]
+    # the lower lip's inner margin turns into the mouth and lies in shadow: a dark rim along it, so that a small
+    # opening filled by the upper teeth still reads as lips apart
+    col = col * (1.0 - RIM_DARK * np.exp(-np.maximum(v_lo - v, 0.0) / max(0.8, 0.08 * cl)))[..., None]
     # nothing where the lips almost touch (corners): the warped lips show there, no specks
-    alpha = a * smoothstep((local - 0.8) / 2.0) * float(np.clip(strength, 0, 1)) * float(smoothstep((gap - 1.0) / 2.5))
+    alpha = a * smoothstep((local - 0.5) / 1.5) * float(np.clip(strength, 0, 1)) * float(smoothstep((gap - 1.0) / 1.0))
     roi = image[y0:y1, x0:x1].astype(np.float32)
     image[y0:y1, x0:x1] = np.clip(roi + (col - roi) * alpha[..., None], 0, 255).astype(np.uint8)
     return image
