@@ -35,8 +35,9 @@ from bench_emotion import SHARED, face_zoom, _label  # noqa: E402
 INTENSITIES = tuple(np.round(np.arange(0.0, 1.51, 0.25), 2))
 #: A measure whose change at 1.0 is below this (IOD) is not counted as moved by the emotion.
 MIN_CHANGE = 0.012
-#: A step back smaller than this (IOD) is detector noise, not a reversal.
-TOLERANCE = 0.004
+#: A step back smaller than this (IOD) is not a reversal: mediapipe's jitter on the rendered frames (about 0.01
+#: IOD on brows and open mouths), rounding on the drawn landmarks.
+TOLERANCE = {"pixels": 0.01, "drawn": 0.002}
 #: Eye corners (outer, inner), upper / lower lid mid, inner / outer brow, per side (mediapipe face mesh).
 EYES = {"right": (33, 133, 159, 145, 107, 70), "left": (263, 362, 386, 374, 336, 300)}
 
@@ -67,7 +68,7 @@ def measures(L: np.ndarray) -> dict[str, float]:
     return out
 
 
-def is_monotonic(series: np.ndarray, sign: float, tol: float = TOLERANCE) -> bool:
+def is_monotonic(series: np.ndarray, sign: float, tol: float) -> bool:
     """True when ``series`` (N,) never steps back against ``sign`` by more than ``tol`` and ends beyond its
     value at the step before the last (1.5 stronger than 1.25 stronger than ... ; the end is strict)."""
     s = np.asarray(series, np.float64) * sign
@@ -135,7 +136,7 @@ def main(argv=None) -> int:
                 if abs(c1) < MIN_CHANGE:
                     continue
                 grow_n += 1
-                ok = is_monotonic(s, np.sign(c1))
+                ok = is_monotonic(s, np.sign(c1), TOLERANCE["drawn" if args.drawn else "pixels"])
                 grow_ok += ok
                 pair_ok &= ok
                 if not ok or args.verbose:
