@@ -97,3 +97,16 @@ def test_sad_lids_and_gaze_hold_at_intensity_1_while_brows_and_mouth_grow():
         assert f[1, ARKIT_INDEX[name]] == f[0, ARKIT_INDEX[name]] > 0, name
     for name in ("browInnerUp", "mouthFrownLeft", "mouthShrugLower"):
         assert f[1, ARKIT_INDEX[name]] > 1.4 * f[0, ARKIT_INDEX[name]], name
+
+
+def test_builtin_upper_lip_raiser_spares_the_mouth_corners(builtin_head):
+    # AU10 lifts the upper lip, not the corners (that is AU12): the corners rise at most a fifth of the lip's
+    # peak (the raw target lifted them a third to a half of it, and bared teeth curved into a grin)
+    lm0 = builtin_head.forward().landmarks[0]
+    upper = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
+    for side, corners in (("Right", (61, 78)), ("Left", (291, 308))):
+        e = np.zeros((1, builtin_head.num_expression), np.float32)
+        e[0, builtin_head.expression_index(f"mouthUpperUp{side}")] = 1.0
+        dy = builtin_head.forward(expression=e).landmarks[0][:, 1] - lm0[:, 1]  # y up in the head's frame
+        peak = dy[upper].max()
+        assert peak > 0 and max(dy[list(corners)]) < 0.2 * peak, (side, dy[list(corners)], peak)

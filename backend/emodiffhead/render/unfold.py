@@ -10,7 +10,10 @@ to lift it back onto the floor* (the smallest blend that reaches it, a quadratic
 triangle is folded or too thin. A stronger expression therefore presses the compressed skin onto its floor
 and stops there while the rest keeps moving: the repair saturates, it never takes back motion (relaxing to
 the full mean did: knit brows drew apart again and a broad smile's corners came down between intensity 1.25
-and 1.5). Triangles that keep their shape cost nothing: a frame without folds is unchanged.
+and 1.5). Where that leaves a tangle, full relaxation takes over (from there, then from the start), and as a last
+resort (a lid line kinked by a blink over raised lids, where no motion of the free corners can unfold the
+triangles on it) the lid points give way too. Triangles that keep their shape cost nothing: a frame without
+folds is unchanged.
 
 Pinned points (the lid lines) keep their motion, so an eye keeps the opening the expression gives it. A
 triangle standing on a pinned edge (two corners on a lid line, e.g. the thin wedges between the outer
@@ -117,6 +120,9 @@ class Unfolder:
         h0, _ = _heights(src, edge)
         self.edge_triangles = edge
         self.height_floor = min_area_ratio * h0  # signed like the photo's height
+        # the last resort (a lid line kinked past what its neighbours can follow): every triangle, nothing pinned
+        self.all_triangles = tris[keep & (nfree >= 1)]
+        self.all_floor = (min_area_ratio * a0[keep & (nfree >= 1)]).astype(np.float64)
 
     def bad(self, points: np.ndarray) -> np.ndarray:
         """(F,) bool over the general triangles: moved area below the floor (folded or crushed)."""
@@ -157,9 +163,29 @@ class Unfolder:
                     break
             if not (bad.any() or bad_e.any()):
                 break
+        if bad.any() or bad_e.any():  # still tangled: the lid points give way too, as skin would
+            steps += self._relax_unpinned(src, d)
         self.last_iterations = steps
         out[:, :2] = (self.source[: len(d)] + d).astype(np.float32)
         return out
+
+    def _relax_unpinned(self, src: np.ndarray, d: np.ndarray) -> int:
+        """Full relaxation of displacements ``d`` (N, 2) in place over every triangle with a free corner, the
+        pinned points free too, until none is under its floor; returns the steps taken."""
+        n = len(d)
+        tris, floor = self.all_triangles, self.all_floor
+        for k in range(ITERATIONS):
+            bad = signed_area(src + d, tris) * np.sign(floor) < np.abs(floor)
+            if not bad.any():
+                return k
+            t = tris[bad]
+            flat = t.reshape(-1)
+            diff = (d[t].mean(1, keepdims=True) - d[t]).reshape(-1, 2)
+            cnt = np.bincount(flat, minlength=n)
+            hit = cnt > 0
+            step = np.stack([np.bincount(flat, diff[:, 0], minlength=n), np.bincount(flat, diff[:, 1], minlength=n)], 1)
+            d[hit] += step[hit] / cnt[hit, None]
+        return ITERATIONS
 
     def _step(self, src: np.ndarray, d: np.ndarray, free: np.ndarray, bad: np.ndarray, bad_e: np.ndarray,
               least: float) -> np.ndarray:
