@@ -15,7 +15,11 @@ modify the *emotion* term (never the speech term) before adding, frame by frame:
    mouthSmile / mouthStretch / mouthDimple are scaled by (1 - 0.6 r), so /u/ and /w/ still pucker.
 4. **Blinks close wide eyes.** eyeWide (surprise, fear) is scaled by (1 - blink), and the eyelid
    closure is ``min(1, blink + emotion blink)``.
-5. Everything is clipped to the ARKit range [0, 1] (before retargeting).
+5. **Gaze and lid closure stop growing at intensity 1.** An emotion's downcast eyes (eyeLook*) and heavy lids
+   (eyeBlink) are a direction and a resting state, not a muscle's strength: past the value the strongest
+   category gives at intensity 1 they are held (``GAZE_AND_LIDS``), while brows and mouth keep growing. A
+   sad face at 1.5 then keeps its eyes visible under the lids instead of reading as sleep.
+6. Everything is clipped to the ARKit range [0, 1] (before retargeting).
 
 ``compose`` returns the final and base canonical weights; the track keeps the intensities and the
 emotion basis separately, so a renderer or the add-on can recombine them.
@@ -36,6 +40,8 @@ CORNER_PULLERS = tuple(_I[n] for n in ("mouthSmileLeft", "mouthSmileRight", "mou
 SPREADERS = tuple(_I[n] for n in ("mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
                                   "mouthDimpleLeft", "mouthDimpleRight"))
 BLINK = (_I["eyeBlinkLeft"], _I["eyeBlinkRight"])
+#: Emotion channels held at their intensity-1 level (rule 5): lid closure and gaze.
+GAZE_AND_LIDS = tuple(i for n, i in _I.items() if n.startswith(("eyeBlink", "eyeLook")))
 WIDE = (_I["eyeWideLeft"], _I["eyeWideRight"])
 
 
@@ -74,6 +80,9 @@ def compose(base: np.ndarray, intensities: np.ndarray, basis_arkit: np.ndarray,
     e = np.clip(np.asarray(intensities, np.float32) @ np.asarray(basis_arkit, np.float32)[:, JAW_OPEN], 0.0, 0.9) * (1 - k)
     emo_jaw = (e * (1.0 - s)).astype(np.float32)
     emo[:, JAW_OPEN] = emo_jaw
+    # 5. gaze and lid closure held at the strongest category's intensity-1 level
+    held = np.array(GAZE_AND_LIDS)
+    emo[:, held] = np.minimum(emo[:, held], np.asarray(basis_arkit, np.float32)[:, held].max(0))
     # 4. blinks close wide eyes
     blink = np.clip(base[:, BLINK[0]], 0, 1)
     for w in WIDE:

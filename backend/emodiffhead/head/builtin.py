@@ -33,6 +33,32 @@ EXPRESSION_GAINS = {
 }
 
 
+#: The upper-lip raiser (AU10, ``mouthUpperUp``) of the raw targets also lifts the lip corners (0.03-0.045 IOD per
+#: unit, a third of its peak): added to a lowered lower lip, the bared teeth of anger and disgust curved into a
+#: grin. On a real face AU10 raises the upper lip's middle and leaves the corners, which the lip corner puller
+#: (AU12) moves. Near each mouth corner the target's motion is scaled down to this fraction at the corner,
+#: recovering with a Gaussian of UPPER_LIP_CORNER_SIGMA x the mouth width.
+UPPER_LIP_CORNER_KEEP = 0.25
+UPPER_LIP_CORNER_SIGMA = 0.15
+#: mediapipe face-mesh indices of the outer and inner mouth corners (the head's landmark embedding).
+_MOUTH_CORNERS = ((61, 78), (291, 308))
+
+
+def corner_falloff(model: HeadModel) -> np.ndarray | None:
+    """(V,) float32 factor 0..1 for motion that should spare the mouth corners: UPPER_LIP_CORNER_KEEP at each
+    corner, 1 far from them (distance on the template, Gaussian); None when the model has no mediapipe
+    landmark embedding."""
+    if model.landmark_faces is None or model.num_landmarks < 478:
+        return None
+    from .lbs import barycentric_points
+
+    lm = barycentric_points(model.template[None], model.faces, model.landmark_faces, model.landmark_bary)[0]
+    corners = np.array([lm[list(c)].mean(0) for c in _MOUTH_CORNERS], np.float32)
+    sigma = UPPER_LIP_CORNER_SIGMA * float(np.linalg.norm(corners[1] - corners[0]))
+    dist2 = ((model.template[:, None, :] - corners[None]) ** 2).sum(-1).min(1)
+    return (1.0 - (1.0 - UPPER_LIP_CORNER_KEEP) * np.exp(-dist2 / (2 * sigma * sigma))).astype(np.float32)
+
+
 @lru_cache(maxsize=1)
 def _load() -> HeadModel:
     if not ASSET_PATH.is_file():
@@ -41,7 +67,14 @@ def _load() -> HeadModel:
     with np.load(ASSET_PATH, allow_pickle=False) as d:
         model = HeadModel.from_npz_dict({k: d[k] for k in d.files})
     gains = np.array([EXPRESSION_GAINS.get(n, 1.0) for n in model.expression_names], np.float32)
-    model.expression_basis = (model.expression_basis * gains[None, None]).astype(np.float32)
+    basis = model.expression_basis * gains[None, None]
+    fall = corner_falloff(model)
+    if fall is not None:
+        for name in ("mouthUpperUpLeft", "mouthUpperUpRight"):
+            if name in model.expression_names:
+                k = model.expression_index(name)
+                basis[:, :, k] *= fall[:, None]
+    model.expression_basis = basis.astype(np.float32)
     return model
 
 
