@@ -1,7 +1,7 @@
 """Benchmark the animator: speed, phone accuracy, lip closure, real-video lip sync, emotion effects.
 
 Run:  .venv/bin/python benchmarks/bench_animator.py [--skip-video] [--only PART ...]
-Parts: speed phones agreement motion lips lipsync closure tracksync emotions files video. ``tracksync`` is the cheap
+Parts: speed phones agreement models motion lips lipsync closure tracksync emotions files video. ``tracksync`` is the cheap
 track-only lip sync (the vertex lip gap vs the real video's aperture, no rendering). ``lipsync`` and ``closure`` render
 with the warp renderer and measure the pixels with ../shared/tools/facemetrics.py (an independent instrument,
 imported here only; the product never does): best-offset lip sync vs the real video per speech path and photo,
@@ -78,7 +78,9 @@ def bench_speed(head):
     rows = []
     for label, fn in (
         ("prosody (energy, pitch, spectrum)", lambda: analyze(clip)),
-        ("allphone recognition (accurate, default), 1 process", lambda: P.recognize_phones(clip)),
+        ("allphone recognition (accurate, default: 96-Gaussian model), 1 process", lambda: P.recognize_phones(clip)),
+        ("allphone recognition (full: the shipped 128-Gaussian model), 1 process",
+         lambda: P.recognize_phones(clip, preset="full")),
         (f"allphone recognition (accurate), {auto} processes (auto)", lambda: P.recognize_phones(clip, workers=None)),
         ("allphone recognition (wide, the old default), 1 process", lambda: P.recognize_phones(clip, preset="wide")),
         ("allphone recognition (fast), 1 process", lambda: P.recognize_phones(clip, preset="fast")),
@@ -112,7 +114,9 @@ def bench_phones():
     clip = load_audio(SHARED / "audio" / "arctic_a0009.wav")
     truth = P.read_lab(SHARED / "audio" / "arctic_a0009_phone.lab")
     rows = []
-    for name, r in (("allphone", P.recognize_phones(clip)), ("allphone wide", P.recognize_phones(clip, preset="wide")),
+    for name, r in (("allphone", P.recognize_phones(clip)),
+                    ("allphone full (128 Gaussians)", P.recognize_phones(clip, preset="full")),
+                    ("allphone wide", P.recognize_phones(clip, preset="wide")),
                     ("allphone --fast", P.recognize_phones(clip, preset="fast")),
                     ("alignment", P.align_transcript(clip, TEXT)),
                     ("words (recognised, then aligned)", P.align_transcript(clip, P.recognize_words(clip)))):
@@ -127,13 +131,20 @@ def bench_phones():
            "matched-boundary median ms", "p90 ms"), rows)
 
 
+def visemes(phones, t):
+    """Viseme name at each time of ``t`` (s): (T,) str."""
+    from emodiffhead.animate.visemes import viseme_for_phone
+
+    ends = [p.end_s for p in phones]
+    return np.array([viseme_for_phone(phones[min(len(phones) - 1, np.searchsorted(ends, x, side="right"))].label).name
+                     for x in t])
+
+
 def bench_agreement():
     """Share of 40 ms frames whose viseme matches a very wide-beam allphone decode (no ground truth needed)."""
     import os
 
     import pocketsphinx as ps
-
-    from emodiffhead.animate.visemes import viseme_for_phone
 
     m = P.model_dir()
     ref = ps.Decoder(hmm=str(m / "en-us"), allphone=str(m / "en-us-phone.lm.bin"), lw=2.0, pip=0.3, beam=1e-200,
@@ -141,13 +152,8 @@ def bench_agreement():
     files = [SHARED / "audio" / f for f in ("arctic_a0009.wav", "radio_address_a.wav", "radio_address_b.wav")]
     files.append(SHARED / "video" / "talking_head_real_a.mp4")
 
-    def visemes(phones, t):
-        ends = [p.end_s for p in phones]
-        return np.array([viseme_for_phone(phones[min(len(phones) - 1, np.searchsorted(ends, x, side="right"))].label).name
-                         for x in t])
-
     rows = []
-    scores = {"accurate": [], "wide": [], "fast": []}
+    scores = {"accurate": [], "full": [], "wide": [], "fast": []}
     for f in files:
         clip = load_audio(f)
         ref.reinit_feat()
@@ -166,7 +172,79 @@ def bench_agreement():
         rows.append(row)
     rows.append(["mean"] + [f"{100 * np.mean(v):.0f} %" for v in scores.values()])
     print("### Allphone presets: viseme agreement with a wide-beam decode (beam 1e-200, every frame scored)\n")
-    table(("file", "accurate (default)", "wide (old default)", "fast (--fast)"), rows)
+    table(("file", "accurate (default, 96 Gaussians)", "full (128 Gaussians)", "wide (old default)", "fast (--fast)"),
+          rows)
+
+
+MODEL_SIZES = (128, 112, 96, 80, 64)
+
+
+def bench_models():
+    """The allphone default's reduced acoustic model (Gaussians per codebook and stream) against the shipped one:
+    decoding CPU, ARCTIC labels, the original model's alignment of the recognised words (a stronger reference than
+    any allphone decode), consistency of the 60 s clip with its files decoded alone, and change vs the full model."""
+    import time
+
+    from emodiffhead.audio.reduced_model import DEFAULT_GAUSSIANS
+
+    files = [SHARED / "audio" / f for f in ("arctic_a0009.wav", "radio_address_a.wav", "radio_address_b.wav")]
+    files.append(SHARED / "video" / "talking_head_real_a.mp4")
+    clips = [load_audio(f) for f in files]
+    truth = P.read_lab(SHARED / "audio" / "arctic_a0009_phone.lab")
+    # reference: the shipped model's forced alignment of the true (ARCTIC) or recognised words (the others)
+    refs = [P.align_transcript(c, TEXT if i == 0 else P.recognize_words(c)).phones for i, c in enumerate(clips)]
+    x = np.concatenate([c.samples for c in clips])
+    big = AudioClip(np.tile(x, int(np.ceil(60 * 16000 / len(x))))[: 60 * 16000])  # = speed_clip()
+    t60 = np.arange(0, 60, 0.04)
+
+    def tiled(per_file):
+        out, off = [], 0.0
+        while off < 60:
+            for c, ph in zip(clips, per_file):
+                out += [P.Phone(p.label, p.start_s + off, p.end_s + off) for p in ph]
+                off += c.duration_s
+        return P._merge([p for p in out if p.start_s < 60], 60.0)
+
+    def found(ref, hyp):  # reference bilabials overlapped by a recognised bilabial
+        rb = [p for p in ref if p.label in BILABIAL]
+        return sum(any(q.label in BILABIAL and q.start_s < p.end_s and q.end_s > p.start_s for q in hyp)
+                   for p in rb), len(rb)
+
+    rows, full_alone = [], None
+    for n in MODEL_SIZES:
+        preset = "full" if n == 128 else f"_g{n}"
+        if n != 128:
+            P.ALLPHONE_PRESETS[preset] = dict(P.ALLPHONE_PRESETS["full"], gaussians=n)
+        try:
+            alone = [P.recognize_phones(c, preset=preset).phones for c in clips]
+            cpu = 1e9
+            for _ in range(3):
+                c0 = time.process_time()
+                r60 = P.recognize_phones(big, preset=preset).phones
+                cpu = min(cpu, time.process_time() - c0)
+        finally:
+            P.ALLPHONE_PRESETS.pop(f"_g{n}", None)
+        full_alone = full_alone or alone
+        near = P.boundary_errors(alone[0], truth) * 1000
+        matched = P.aligned_boundary_errors(alone[0], truth)
+        agree = np.mean([(visemes(a, np.arange(0, c.duration_s, 0.04)) == visemes(r, np.arange(0, c.duration_s, 0.04)))
+                         .mean() for a, r, c in zip(alone, refs, clips)])
+        n_match = sum(len(P.aligned_boundary_errors(a, r)) // 2 for a, r in zip(alone, refs))
+        n_ref = sum(p.label != "sil" for r in refs for p in r)
+        rec = np.sum([found(r, a) for a, r in zip(alone, refs)], axis=0)
+        prec = np.sum([found(a, r) for a, r in zip(alone, refs)], axis=0)
+        change = np.mean([(visemes(a, np.arange(0, c.duration_s, 0.04)) == visemes(f, np.arange(0, c.duration_s, 0.04)))
+                          .mean() for a, f, c in zip(alone, full_alone, clips)])
+        self60 = (visemes(r60, t60) == visemes(tiled(alone), t60)).mean()
+        name = f"{n}" + (" (full, shipped)" if n == 128 else " (default)" if n == DEFAULT_GAUSSIANS else "")
+        rows.append((name, f"{cpu:.2f}", f"{np.median(near):.0f} / {np.mean(near):.1f}",
+                     f"{len(matched) // 2} ({1000 * np.median(matched):.0f})", "%d/%d" % found(truth, alone[0]),
+                     f"{100 * agree:.1f} %", f"{n_match}/{n_ref}", "%d/%d" % tuple(rec), "%d/%d" % tuple(prec),
+                     f"{100 * self60:.1f} %", f"{100 * change:.1f} %"))
+    print("### Allphone with the acoustic model reduced to N Gaussians per codebook (kept: the most mixture weight)\n")
+    table(("Gaussians", "CPU s, 60 s, 1 process", "ARCTIC nearest-boundary median / mean ms", "ARCTIC matched (ms)",
+           "ARCTIC p/b/m", "visemes = word alignment", "phones matched", "p/b/m recall", "p/b/m precision",
+           "60 s vs files alone", "visemes = full model"), rows)
 
 
 def bench_motion_agreement():
@@ -180,7 +258,7 @@ def bench_motion_agreement():
     files = [SHARED / "audio" / f for f in ("arctic_a0009.wav", "radio_address_a.wav", "radio_address_b.wav")]
     files.append(SHARED / "video" / "talking_head_real_a.mp4")
     jaw = JAW_OPEN
-    res = {k: [] for k in ("accurate", "wide", "fast")}
+    res = {k: [] for k in ("accurate", "full", "wide", "fast")}
     for f in files:
         c = load_audio(f)
         pro = analyze(c)
@@ -442,7 +520,8 @@ def bench_tracksync(head):
     pro = analyze(clip)
     tv = np.arange(len(real)) / fps
     rows, gaps = [], {}
-    for label, kw in (("allphone (default)", {}), ("allphone, no breath openings", {"breaths": False}),
+    for label, kw in (("allphone (default)", {}), ("allphone, shipped 128-Gaussian model", {"phone_preset": "full"}),
+                      ("allphone, no breath openings", {"breaths": False}),
                       ("alignment of the recognised words", {"transcript": VIDEO_TEXT}),
                       ("acoustic path", {"speech_mode": "acoustic"})):
         t = animate(vid, head, **kw)
@@ -513,6 +592,7 @@ def main(argv=None) -> int:
         return 1
     head = load_head("builtin")
     parts = {"speed": bench_speed, "phones": lambda h: bench_phones(), "agreement": lambda h: bench_agreement(),
+             "models": lambda h: bench_models(),
              "motion": lambda h: bench_motion_agreement(),
              "lips": bench_lips, "lipsync": bench_lipsync, "closure": bench_closure, "tracksync": bench_tracksync,
              "emotions": bench_emotions, "files": bench_files, "video": bench_video}

@@ -102,16 +102,21 @@ def _pcm16(clip: AudioClip) -> bytes:
 
 #: pocketsphinx allphone settings (measured in docs/animator.md, 60 s of the shared clips):
 #:
-#: - "accurate" (default): beam 1e-12, phone beam 1e-8. Agrees with a very wide-beam decode on 96 % of
-#:   40 ms viseme frames (as many as "wide") and gives the same ARCTIC boundaries; 4-25 % less CPU than
-#:   "wide" in paired runs.
+#: - "accurate" (default): beam 1e-12, phone beam 1e-8, and the shipped acoustic model reduced to the 96 of 128
+#:   Gaussians per codebook with the most mixture weight (:mod:`.reduced_model`, derived on first use): 20 % less
+#:   decoding CPU; ARCTIC boundaries, lip sync in the real video and bilabials as with all 128.
+#: - "full": the same beams with the shipped 128-Gaussian model (the default before), for reference. Agrees with a
+#:   very wide-beam decode on 96 % of 40 ms viseme frames and gives the same ARCTIC boundaries as "wide".
 #:   Beams near 1e-8 make the search die on some clips (29 % agreement on radio_address_a), so no narrower.
-#: - "wide": the earlier default (beam 1e-20, phone beam 1e-10), for reference.
-#: - "fast": "accurate" with acoustic scores on every 2nd frame (ds=2): ~1.3x faster, ~80 % agreement.
+#: - "wide": the earlier default (beam 1e-20, phone beam 1e-10, the shipped model), for reference.
+#: - "fast": "full" with acoustic scores on every 2nd frame (ds=2): ~1.3x faster, ~80 % agreement (with the
+#:   reduced model too it agreed less: 75 % of visemes, 68 % of closures vs the wide-beam decode; not kept).
 #: Most of the time is the acoustic model's Gaussian scoring (PTM, all 42 phones active every frame);
 #: the features, the phone LM (a bigram saved < 15 %) and the search are small.
+#: ``gaussians`` is not a pocketsphinx argument: the Gaussians kept per codebook and stream (absent: all).
 ALLPHONE_PRESETS: dict[str, dict] = {
-    "accurate": dict(beam=1e-12, pbeam=1e-8, topn=2),
+    "accurate": dict(beam=1e-12, pbeam=1e-8, topn=2, gaussians=96),
+    "full": dict(beam=1e-12, pbeam=1e-8, topn=2),
     "wide": dict(beam=1e-20, pbeam=1e-10, topn=2),
     "fast": dict(beam=1e-12, pbeam=1e-8, topn=2, ds=2),
 }
@@ -122,11 +127,17 @@ def _allphone_config(preset: str) -> dict:
     if preset not in ALLPHONE_PRESETS:
         raise ValueError(f"allphone preset must be one of {sorted(ALLPHONE_PRESETS)}")
     m = model_dir()
+    args = dict(ALLPHONE_PRESETS[preset])
+    gaussians = args.pop("gaussians", None)
+    if gaussians is not None:  # means, variances and mixture weights of the reduced copy; the rest as shipped
+        from .reduced_model import reduced_model_files
+
+        args.update(reduced_model_files(m / "en-us", gaussians))
     # dict: an empty pronunciation dictionary. The phone loop does not use one, and pocketsphinx would otherwise
     # load its 135k-word default (0.08 of the 0.09 s it takes to create the decoder); the segments (phones,
     # frames, scores) are identical (tests/audio/test_phonemes.py).
     return dict(hmm=str(m / "en-us"), allphone=str(m / "en-us-phone.lm.bin"), dict=os.devnull, lw=2.0, pip=0.3,
-                cmn="batch", samprate=SAMPLE_RATE, logfn=os.devnull, **ALLPHONE_PRESETS[preset])
+                cmn="batch", samprate=SAMPLE_RATE, logfn=os.devnull, **args)
 
 
 @lru_cache(maxsize=4)
