@@ -127,8 +127,8 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     transcript: known text (force-aligned; much more accurate). emotion: intensity timeline (None:
     neutral). seed: idle motion (blinks, gaze, sway). speech_mode: "auto" (alignment if a transcript,
     else allphone, else acoustic for non-speech), "words" (recognise words, force-align them; slower), or
-    force one path. phone_preset: "accurate", "wide" or
-    "fast" allphone settings (audio.phonemes.ALLPHONE_PRESETS). phone_workers: processes sharing the allphone
+    force one path. phone_preset: a key of audio.phonemes.ALLPHONE_PRESETS ("accurate": the default, the
+    reduced acoustic model; "full": the shipped model; "wide"; "fast"). phone_workers: processes sharing the allphone
     recognition (None: by the input's length and the cores, audio.phonemes.auto_workers; the same result for any
     count; forked only where safe, else 1). progress/cancel: job hooks. breaths: the mouth opens where an
     inhalation is heard in a pause (animate/breath.py); False keeps it closed in every pause.
