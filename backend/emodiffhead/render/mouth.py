@@ -539,13 +539,13 @@ def _curve(points: np.ndarray, o, e, n, w):
     return u[k], v[k]
 
 
-def _tooth_rows(u: np.ndarray, gaps_u: np.ndarray, w: float, crown: float, sep_depth: float = 0.3):
+def _tooth_rows(u: np.ndarray, gaps_u: np.ndarray, w: float, crown: float, sep_depth: float | np.ndarray = 0.3):
     """Per-pixel shading of a row of teeth, u: (...) positions across the mouth (mouth widths), gaps_u: the
     tooth boundaries (any order), w: mouth width (px), crown: crown height (px).
 
     Returns (brightness, notch, papilla), each shaped like u: brightness: each crown rounded (darker toward
     its sides, as a convex enamel surface turns away from the light) times a soft dark interproximal gap (its
-    width grows with the tooth, ``sep_depth`` dark at its centre); notch: px by which the biting edge recedes
+    width grows with the tooth, ``sep_depth`` dark at its centre: a number or per pixel); notch: px by which the biting edge recedes
     at the tooth's rounded corners (the incisal embrasures, where the cavity shows between tooth tips);
     papilla: px by which the gum reaches past the crowns' gum line between neighbours."""
     if len(gaps_u) < 2:
@@ -642,7 +642,10 @@ def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray
     gu_lo = _curve(teeth.lower_gaps, o, e, n, w)[0]
     gu_up = _curve(teeth.upper_gaps, o, e, n, w)[0]
     row_side = (1.0 - 0.6 * side ** 2)
-    shade_lo, notch_lo, _ = _tooth_rows(u, gu_lo, w, cl, 0.25)
+    # neighbouring crowns touch at their contact points (the gap line is faint there), and part toward the
+    # biting edge and the gum, where the dark shows between them
+    s_lo = np.clip((v - t_lo) / max(cl, 1.0), 0, 1)
+    shade_lo, notch_lo, _ = _tooth_rows(u, gu_lo, w, cl, 0.3 * (0.45 + 0.55 * np.abs(2 * s_lo - 1)))
     edge_lo = t_lo + notch_lo
     lower_t = smoothstep((v - edge_lo) / 1.2 + 0.5) * (1.0 - smoothstep((v - t_lo - cl) / max(0.3 * cl, 1.5)))
     lower_col = style.teeth[None, None] * (0.72 * shade_lo * row_side
@@ -650,7 +653,8 @@ def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray
     col = col + (lower_col - col) * (0.95 * lower_t)[..., None]
     # upper teeth: shadowed just under the upper lip, biting edge slightly translucent, rounded corners;
     # gum above the crowns, reaching down between them
-    shade_up, notch_up, papilla = _tooth_rows(u, gu_up, w, cu)
+    s_up = np.clip((t_up - v) / max(cu, 1.0), 0, 1)
+    shade_up, notch_up, papilla = _tooth_rows(u, gu_up, w, cu, 0.35 * (0.45 + 0.55 * np.abs(2 * s_up - 1)))
     edge_up = t_up - notch_up
     gum_line = t_up - cu + papilla
     upper_t = smoothstep((edge_up - v) / 1.2 + 0.5) * (1.0 - smoothstep((gum_line - v) / 1.5 + 0.5))
