@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from emodiffhead.face import facemesh_topology as topo
-from emodiffhead.render.mouth import (SKULL, close_rest_gap, closed_mouth_source, corner_overlap, draw_mouth,
+from emodiffhead.render.mouth import (OVERBITE_MM, SKULL, FrameTeeth, _tooth_rows, close_rest_gap, closed_mouth_source, corner_overlap, draw_mouth,
                                       mouth_is_open, mouth_style, place_teeth)
 
 
@@ -47,7 +48,7 @@ def test_drawn_mouth_has_teeth_cavity_and_no_outline(warp_renderer):
                        lower_gaps=np.stack([np.linspace(55, 105, 6), np.full(6, 66.0)], 1), crown_px=(10.0, 8.0))
     style = warp_renderer.style
     draw_mouth(img, upper, lower, teeth, style)
-    col = img[:, 80].astype(float).mean(1)
+    col = img[:, 75].astype(float).mean(1)  # the middle of a central incisor (x = 80: the embrasure between two)
     assert col[40:44].mean() > 150  # upper teeth just under the upper lip
     assert col[52:62].mean() < 90  # dark cavity between the teeth
     # outside the lips nothing changes (no outline), at the corners nothing is painted (no specks)
@@ -237,3 +238,52 @@ def test_lip_lines_are_drawn_as_smooth_curves(warp_renderer):
     a = np.deg2rad(54.0)  # between the landmarks at 36 and 72 degrees: the chord passes 2.3 px inside the arc
     px, py = 80 - 40 * np.cos(a), 50 + 30 * np.sin(a) - 1.2
     assert img[int(round(py)), int(round(px))].astype(float).mean() < 150
+
+
+def test_lower_incisors_bite_just_behind_and_above_the_upper_edge(warp_renderer):
+    g = warp_renderer.teeth
+    x = float(np.median(g.upper_edge[:, 0]))
+    up = float(np.interp(x, g.upper_edge[:, 0], g.upper_edge[:, 1]))
+    lo = float(np.interp(x, g.lower_edge[:, 0], g.lower_edge[:, 1]))
+    px_per_mm = g.crown_px[1] / 9.0
+    # image y points down: the lower edge is OVERBITE_MM above the upper one (hidden behind it, jaw closed)
+    assert up - lo == pytest.approx(OVERBITE_MM * px_per_mm, rel=0.35)
+
+
+def _open_mouth(lower_edge_y: float, tongue_y: float = 90.0):
+    """A synthetic opening (lips 38..72 px at the middle) and teeth with the lower edge at ``lower_edge_y``."""
+    x = np.linspace(40, 120, 11)
+    upper = np.stack([x, 50 - 12 * np.sin(np.linspace(0, np.pi, 11))], 1)
+    lower = np.stack([x, 50 + 22 * np.sin(np.linspace(0, np.pi, 11))], 1)
+    flat = lambda y: np.stack([np.linspace(35, 125, 25), np.full(25, y)], 1)  # noqa: E731
+    teeth = FrameTeeth(upper_edge=flat(44.0), lower_edge=flat(lower_edge_y), tongue_top=flat(tongue_y),
+                       upper_gaps=np.stack([np.linspace(50, 110, 7), np.full(7, 44.0)], 1),
+                       lower_gaps=np.stack([np.linspace(55, 105, 6), np.full(6, 66.0)], 1), crown_px=(10.0, 8.0))
+    return upper, lower, teeth
+
+
+def test_lower_teeth_and_tongue_show_where_the_jaw_drops_below_them(warp_renderer):
+    style = warp_renderer.style
+    shown = draw_mouth(np.full((120, 160, 3), 200, np.uint8), *_open_mouth(64.0, tongue_y=40.0), style)
+    hidden = draw_mouth(np.full((120, 160, 3), 200, np.uint8), *_open_mouth(80.0), style)
+    col = lambda img, a, b: img[a:b, 70:90].astype(float).mean((0, 1))  # noqa: E731
+    # lower incisal edge at 64, lip at 72: teeth between, brighter than the cavity above them
+    assert col(shown, 65, 69).mean() > col(shown, 52, 56).mean() + 40
+    # the lower teeth below the lip: nothing bright there
+    assert col(hidden, 65, 69).mean() < col(shown, 65, 69).mean() - 40
+    # the tongue's back rises just behind the lower incisors: redder and brighter than the cavity above it
+    tg = col(shown, 61, 63)
+    cav = col(shown, 52, 55)
+    assert tg.mean() > cav.mean() + 15 and tg[0] - tg[1] > cav[0] - cav[1]
+
+
+def test_each_tooth_is_rounded_with_receding_corners_and_a_gap():
+    gaps = np.array([0.2, 0.4, 0.6])
+    u = np.linspace(0.2, 0.6, 401)
+    shade, notch, papilla = _tooth_rows(u, gaps, w=100.0, crown=10.0)
+    mid = np.argmin(np.abs(u - 0.3))
+    at_gap = np.argmin(np.abs(u - 0.4))
+    assert shade[at_gap] < 0.75 * shade[mid]  # dark between neighbours
+    assert shade[mid - 50] < shade[mid]  # darker toward the tooth's side (rounded enamel)
+    assert notch[mid] == 0 and notch[at_gap] > 1.0  # the biting edge recedes at the corners only
+    assert papilla[at_gap] > papilla[mid] == pytest.approx(0.0)

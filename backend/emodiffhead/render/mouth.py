@@ -39,11 +39,16 @@ SKULL = np.array([1, 2, 98, 327, 33, 263, 133, 362, 6, 168])
 #: Upper incisor display below the parted lips in speech, at least (mm; at rest 1.9 men, 3.4 women: Vig & Brundo
 #: 1978; more while speaking, as the upper lip rises on open vowels).
 UPPER_DISPLAY_MM = 3.5
+#: Vertical overbite (mm): the lower incisal edge sits this far above the upper one, behind it, jaw closed
+#: (normal occlusion 2-3 mm; Proffit, Contemporary Orthodontics).
+OVERBITE_MM = 2.0
 #: The lower lip rests on the lower incisors: they drop at least this share of the inner lower lip's motion.
 LIP_ON_TEETH = 0.85
 #: Darkening of the interior along the lower lip's inner margin (it turns into the mouth, facing up and back under
 #: the teeth, in shadow; under the upper lip the teeth's own lip shadow does this).
 RIM_DARK = 0.5
+#: How far the tongue's back may rise above the lower incisal edge, in lower crown heights, at the middle.
+TONGUE_RISE = 0.5
 #: Points per landmark segment of the smoothed inner lip lines (:func:`smooth_line`).
 LINE_STEPS = 4
 #: Samples of each edge curve across the mouth.
@@ -52,13 +57,16 @@ EDGE_SAMPLES = 25
 
 @dataclass(frozen=True)
 class MouthStyle:
-    """Colours (RGB floats 0..255) of the mouth interior for one photo; ``teeth_from_photo``: sampled there."""
+    """Colours (RGB floats 0..255) of the mouth interior for one photo; ``teeth_from_photo``: sampled there;
+    ``light``: the photo's brightness slope across the mouth, from its right corner (-) to its left (+), as a
+    fraction of the brightness (its cheeks; -0.25..0.25)."""
 
     cavity: np.ndarray
     teeth: np.ndarray
     tongue: np.ndarray
     gum: np.ndarray
     teeth_from_photo: bool = False
+    light: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -166,7 +174,11 @@ def mouth_geometry(head, fit, lips_meet: np.ndarray | None = None) -> MouthGeome
     contact = float(own.landmarks[0][[topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID], 1].mean())
     drop = max(0.0, UPPER_DISPLAY_MM / 1000 - (contact - float(up_c[len(up_c) // 2, 1])))
     up_c = up_c - np.array([0.0, drop, 0.0])
-    lo_c = lo_c - np.array([0.0, drop, 0.0])  # the lower incisors stay behind the upper ones (overbite)
+    # the lower incisors bite behind the upper ones: their edge OVERBITE_MM above the upper incisal edge at the
+    # midline (the head's lower arch keeps its own curve across the mouth). The model's lower arch sits lower
+    # (4-13 mm below the upper edge on the shared photos' fits), which hid the lower teeth in any opening
+    mid = len(lo_c) // 2
+    lo_c = lo_c + np.array([0.0, float(up_c[len(up_c) // 2, 1]) + OVERBITE_MM / 1000 - float(lo_c[mid, 1]), 0.0])
     posed = lambda c: np.asarray(c, np.float64) @ R.T + t  # noqa: E731
     proj = lambda p: xy(posed(p)) + offset  # noqa: E731  (head frame -> photo pixels)
     # how far things move when the jaw opens, relative to the chin (the drive gives the chin's motion)
@@ -261,7 +273,9 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     pts = lmk[[50, 280, 151, 9, 205, 425]].round().astype(int)
     pts[:, 0] = pts[:, 0].clip(0, W - 1)
     pts[:, 1] = pts[:, 1].clip(0, H - 1)
-    skin = cv2.blur(img, (5, 5)).astype(np.float32)[pts[:, 1], pts[:, 0]].mean(0)
+    cheeks = cv2.blur(img, (5, 5)).astype(np.float32)[pts[:, 1], pts[:, 0]]
+    skin = cheeks.mean(0)
+    light = float(np.clip(0.5 * (cheeks[1].mean() - cheeks[0].mean()) / max(float(skin.mean()), 1.0), -0.25, 0.25))
     gain = float(np.clip(skin.mean() / 170.0, 0.45, 1.25))
     teeth = np.array([226, 220, 208], np.float32) * gain
     from_photo = False
@@ -280,7 +294,7 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
         teeth, flesh = to_grey(teeth), to_grey(flesh)
     return MouthStyle(cavity=np.clip(flesh * 0.28, 0, 255), teeth=np.clip(teeth, 0, 255),
                       tongue=np.clip(flesh * 0.8, 0, 255), gum=np.clip(flesh * 0.95, 0, 255),
-                      teeth_from_photo=from_photo)
+                      teeth_from_photo=from_photo, light=light)
 
 
 #: Mediapipe's outer lip contour, right to left mouth corner: upper and lower red lip edges.
@@ -525,19 +539,31 @@ def _curve(points: np.ndarray, o, e, n, w):
     return u[k], v[k]
 
 
-def _tooth_shading(u: np.ndarray, gaps_u: np.ndarray, w: float, sep_depth: float = 0.25) -> np.ndarray:
-    """Per-pixel brightness of a row of teeth: each tooth rounded (darker toward its sides), a thin dark
-    separation where neighbours meet. u: mouth-width units; gaps_u: boundaries (sorted)."""
+def _tooth_rows(u: np.ndarray, gaps_u: np.ndarray, w: float, crown: float, sep_depth: float | np.ndarray = 0.3):
+    """Per-pixel shading of a row of teeth, u: (...) positions across the mouth (mouth widths), gaps_u: the
+    tooth boundaries (any order), w: mouth width (px), crown: crown height (px).
+
+    Returns (brightness, notch, papilla), each shaped like u: brightness: each crown rounded (darker toward
+    its sides, as a convex enamel surface turns away from the light) times a soft dark interproximal gap (its
+    width grows with the tooth, ``sep_depth`` dark at its centre: a number or per pixel); notch: px by which the biting edge recedes
+    at the tooth's rounded corners (the incisal embrasures, where the cavity shows between tooth tips);
+    papilla: px by which the gum reaches past the crowns' gum line between neighbours."""
     if len(gaps_u) < 2:
-        return np.ones_like(u)
+        return np.ones_like(u), np.zeros_like(u), np.zeros_like(u)
     g = np.sort(gaps_u)
     k = np.clip(np.searchsorted(g, u) - 1, 0, len(g) - 2)
     a, b = g[k], g[k + 1]
+    tw = np.maximum(b - a, 1e-6) * w  # the tooth's width (px)
     x = np.clip((u - a) / np.maximum(b - a, 1e-6), 0, 1)
-    body = 0.84 + 0.16 * np.sin(np.pi * x)
-    dist_px = np.minimum(np.abs(u - a), np.abs(u - b)) * w
-    sep = 1.0 - sep_depth * np.exp(-(dist_px / 0.6) ** 2)
-    return body * sep
+    inside = (u >= g[0]) & (u <= g[-1])  # past the last boundary: a tooth seen edge-on, no corners drawn
+    body = 0.74 + 0.26 * np.sqrt(np.sin(np.pi * x))
+    dist_px = np.minimum(x, 1 - x) * tw
+    sep = 1.0 - sep_depth * np.exp(-(dist_px / (0.45 + 0.025 * tw)) ** 2) * inside
+    r = np.minimum(0.2 * tw, 0.3 * crown)  # corner radius of a crown's biting edge
+    dx = np.minimum(dist_px, r)
+    notch = (r - np.sqrt(np.maximum(r * r - (r - dx) ** 2, 0.0))) * inside
+    papilla = 0.22 * crown * (1.0 - np.sin(np.pi * x)) ** 2 * inside
+    return body * sep, notch, papilla
 
 
 def smooth_line(points: np.ndarray, steps: int = LINE_STEPS) -> np.ndarray:
@@ -595,34 +621,50 @@ def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray
     side = np.clip(np.abs(u - 0.5) * 2, 0, 1)  # 0 centre .. 1 corners
     t_up = np.interp(u, *_curve(teeth.upper_edge, o, e, n, w))
     t_lo = np.interp(u, *_curve(teeth.lower_edge, o, e, n, w))
-    # the tongue rests behind the lower incisors: its top no higher than their edge
-    t_tg = np.maximum(np.interp(u, *_curve(teeth.tongue_top, o, e, n, w)), t_lo + 0.1 * teeth.crown_px[1])
     cu, cl = teeth.crown_px
+    # the tongue's tip rests behind the lower incisors; its back rises behind them in the middle of the mouth
+    # (seen over the lower teeth when the jaw drops), never higher than the head's tongue puts it
+    t_tg = np.maximum(np.interp(u, *_curve(teeth.tongue_top, o, e, n, w)), t_lo - TONGUE_RISE * cl * (1 - side ** 2))
+    # the photo's light falls across the mouth from its brighter side
+    light = 1.0 + style.light * (2 * u - 1)
     # cavity: light enters at the lips and dies off inside and toward the cheeks
     inside = np.maximum(0.0, np.minimum(v - v_up, v_lo - v))
     depth = np.exp(-inside / max(0.18 * gap, 1.0))
-    col = style.cavity[None, None] * ((0.45 + 0.75 * depth) * (1.0 - 0.45 * side ** 2))[..., None]
-    # tongue: below its outline, lit at its tip, shadowed toward the back and the corners
+    col = style.cavity[None, None] * ((0.35 + 0.8 * depth) * (1.0 - 0.5 * side ** 2))[..., None]
+    # tongue: below its outline, lit toward the opening (its tip, the lower lip), in shadow at its back (top)
+    # and toward the corners
     tongue = smoothstep((v - t_tg) / 1.5) * (1.0 - smoothstep((side - 0.75) / 0.25))
-    t_shade = (0.45 + 0.4 * smoothstep((v - t_tg) / max(0.12 * w, 1.0))) * (1.0 - 0.5 * side ** 2)
+    t_shade = (0.6 + 0.45 * smoothstep((v - t_tg) / max(0.12 * w, 1.0))) * (1.0 - 0.5 * side ** 2)
     col = col + (style.tongue[None, None] * t_shade[..., None] - col) * tongue[..., None]
-    # lower teeth, darker than the upper ones (the upper lip and teeth shade them), fading into the dark
-    # below their crowns (the lower lip hides the gum)
+    # lower teeth: their edge shows above the lower lip where the jaw has dropped more than the lip covers;
+    # darker than the upper ones (the upper lip and teeth shade them), each crown rounded, its corners
+    # receding (the cavity between their tips), fading into the dark below (the lower lip hides the gum)
     gu_lo = _curve(teeth.lower_gaps, o, e, n, w)[0]
     gu_up = _curve(teeth.upper_gaps, o, e, n, w)[0]
     row_side = (1.0 - 0.6 * side ** 2)
-    lower_t = smoothstep((v - t_lo) / 1.2 + 0.5) * (1.0 - smoothstep((v - t_lo - cl) / max(0.3 * cl, 1.5)))
-    lower_col = style.teeth[None, None] * (0.6 * _tooth_shading(u, gu_lo, w, 0.15) * row_side
+    # neighbouring crowns touch at their contact points (the gap line is faint there), and part toward the
+    # biting edge and the gum, where the dark shows between them
+    s_lo = np.clip((v - t_lo) / max(cl, 1.0), 0, 1)
+    shade_lo, notch_lo, _ = _tooth_rows(u, gu_lo, w, cl, 0.3 * (0.45 + 0.55 * np.abs(2 * s_lo - 1)))
+    edge_lo = t_lo + notch_lo
+    lower_t = smoothstep((v - edge_lo) / 1.2 + 0.5) * (1.0 - smoothstep((v - t_lo - cl) / max(0.3 * cl, 1.5)))
+    lower_col = style.teeth[None, None] * (0.72 * shade_lo * row_side
                                            * (1.0 - 0.3 * smoothstep((v - t_lo) / max(cl, 1.0))))[..., None]
-    col = col + (lower_col - col) * (0.9 * lower_t)[..., None]
-    # upper teeth: shadowed just under the upper lip, biting edge slightly translucent; gum above the crowns
-    upper_t = smoothstep((t_up - v) / 1.2 + 0.5) * (1.0 - smoothstep((t_up - cu - v) / 1.5 + 0.5))
-    upper_g = smoothstep((t_up - cu - v) / 1.5 + 0.5)
-    lip_shadow = 0.82 + 0.18 * smoothstep((v - v_up) / max(0.35 * cu, 1.5))
-    edge = 0.9 + 0.1 * smoothstep((t_up - v) / 1.5)
-    upper_col = style.teeth[None, None] * (_tooth_shading(u, gu_up, w) * row_side * lip_shadow * edge)[..., None]
+    col = col + (lower_col - col) * (0.95 * lower_t)[..., None]
+    # upper teeth: shadowed just under the upper lip, biting edge slightly translucent, rounded corners;
+    # gum above the crowns, reaching down between them
+    s_up = np.clip((t_up - v) / max(cu, 1.0), 0, 1)
+    shade_up, notch_up, papilla = _tooth_rows(u, gu_up, w, cu, 0.35 * (0.45 + 0.55 * np.abs(2 * s_up - 1)))
+    edge_up = t_up - notch_up
+    gum_line = t_up - cu + papilla
+    upper_t = smoothstep((edge_up - v) / 1.2 + 0.5) * (1.0 - smoothstep((gum_line - v) / 1.5 + 0.5))
+    upper_g = smoothstep((gum_line - v) / 1.5 + 0.5)
+    lip_shadow = 0.8 + 0.2 * smoothstep((v - v_up) / max(0.35 * cu, 1.5))
+    edge = 0.88 + 0.12 * smoothstep((t_up - v) / max(0.2 * cu, 1.5))
+    upper_col = style.teeth[None, None] * (shade_up * row_side * lip_shadow * edge)[..., None]
     col = col + (upper_col - col) * upper_t[..., None] + (style.gum[None, None] * (row_side * lip_shadow)[..., None]
                                                           - col) * (upper_g * (1 - upper_t))[..., None]
+    col = col * light[..., None]
     # the lower lip's inner margin turns into the mouth and lies in shadow: a dark rim along it, so that a small
     # opening filled by the upper teeth still reads as lips apart
     col = col * (1.0 - RIM_DARK * np.exp(-np.maximum(v_lo - v, 0.0) / max(0.8, 0.08 * cl)))[..., None]
