@@ -21,8 +21,8 @@ def _gaze_track(head, gazes):
     return tr
 
 
-def _iris_centroid(frame, landmarks, side):
-    """(2,) centroid (px) of the darkest fifth of the pixels inside the eye opening."""
+def _dark_eye_pixels(frame, landmarks, side) -> tuple[np.ndarray, np.ndarray]:
+    """(xs, ys) px of the darkest fifth of the pixels inside the eye opening (the iris and pupil)."""
     import cv2
 
     up, lo = topo.eye_lines(side)
@@ -32,7 +32,13 @@ def _iris_centroid(frame, landmarks, side):
     ys, xs = np.nonzero(mask)
     lum = frame[ys, xs].astype(np.float32).mean(1)
     dark = lum <= np.percentile(lum, 20)
-    return np.array([xs[dark].mean(), ys[dark].mean()])
+    return xs[dark], ys[dark]
+
+
+def _iris_centroid(frame, landmarks, side):
+    """(2,) centroid (px) of the darkest fifth of the pixels inside the eye opening."""
+    xs, ys = _dark_eye_pixels(frame, landmarks, side)
+    return np.array([xs.mean(), ys.mean()])
 
 
 @pytest.fixture(scope="module")
@@ -101,16 +107,8 @@ def test_gaze_is_off_with_a_reason_where_no_iris_stands_out(warp_renderer, built
 
 def _iris_aspect(frame, landmarks, side):
     """Height / width (standard deviations of y and x) of the darkest fifth of the pixels in the eye opening."""
-    import cv2
-
-    up, lo = topo.eye_lines(side)
-    poly = np.concatenate([landmarks[up, :2], landmarks[lo[::-1], :2]]).round().astype(np.int32)
-    mask = np.zeros(frame.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [poly], 1)
-    ys, xs = np.nonzero(mask)
-    lum = frame[ys, xs].astype(np.float32).mean(1)
-    dark = lum <= np.percentile(lum, 20)
-    return float(ys[dark].std() / max(xs[dark].std(), 1e-6))
+    xs, ys = _dark_eye_pixels(frame, landmarks, side)
+    return float(ys.std() / max(xs.std(), 1e-6))
 
 
 def test_wide_open_lids_uncover_a_round_iris(warp_renderer, plain_renderer, builtin_head):
