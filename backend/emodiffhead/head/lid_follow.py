@@ -14,6 +14,8 @@ Pitch convention as the joints: +pitch (rotation about +x) looks down.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 __all__ = ["LidFollow", "lid_follow", "lid_follow_coefficients"]
@@ -27,39 +29,38 @@ UP_SPLIT_SOFTNESS = 0.35
 _SHAPES = (("eyeLookDown", 1.0), ("eyeLookUp", -1.0))
 
 
+@dataclass(frozen=True)
 class LidFollow:
     """Lid bases of one model: ``basis`` (V, 3, 4) float32 (down-left, up-left, down-right, up-right),
     ``rad_per_unit`` (4,) the eye pitch (radians, > 0) whose iris move equals the shape's at weight 1,
     ``joint`` (4,) the eye joint of each column, ``sign`` (4,) +1 down / -1 up, ``shape_index`` (4,) the
     expression column of the source shape, ``blink_index`` (4,) of the same side's eyeBlink (-1: none)."""
 
-    def __init__(self, basis, rad_per_unit, joint, sign, shape_index, blink_index):
-        self.basis = basis
-        self.rad_per_unit = rad_per_unit
-        self.joint = joint
-        self.sign = sign
-        self.shape_index = shape_index
-        self.blink_index = blink_index
+    basis: np.ndarray
+    rad_per_unit: np.ndarray
+    joint: np.ndarray
+    sign: np.ndarray
+    shape_index: np.ndarray
+    blink_index: np.ndarray
 
 
 _CACHE: dict[int, tuple[object, LidFollow | None]] = {}
 
 
-def lid_follow(model) -> LidFollow | None:
-    """The lid bases of ``model`` (a :class:`~emodiffhead.head.model.HeadModel`), or None when it lacks the
-    eyeLookDown/Up shapes or eye regions. Cached per expression basis array."""
+def lid_follow(model, eye_joints: tuple[int, int]) -> LidFollow | None:
+    """The lid bases of ``model`` (a :class:`~emodiffhead.head.model.HeadModel`) whose (left, right) eye joints
+    are ``eye_joints`` (pose indices), or None when it lacks the eyeLookDown/Up shapes or eye regions. Cached
+    per expression basis array."""
     key = id(model.expression_basis)
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is model.expression_basis:
         return hit[1]
-    result = _build(model)
+    result = _build(model, eye_joints)
     _CACHE[key] = (model.expression_basis, result)
     return result
 
 
-def _build(model) -> LidFollow | None:
-    from .model import Joint
-
+def _build(model, eye_joints: tuple[int, int]) -> LidFollow | None:
     names = model.expression_names
     eye_vertices = [model.regions.get(r) for r in ("eye_left", "eye_right")]
     if any(e is None or len(e) == 0 for e in eye_vertices):
@@ -68,7 +69,7 @@ def _build(model) -> LidFollow | None:
     for e in eye_vertices:
         on_eyes[np.asarray(e)] = True
     cols, rads, joints, signs, idx, blinks = [], [], [], [], [], []
-    for side, joint, region in (("Left", Joint.EYE_LEFT, "eye_left"), ("Right", Joint.EYE_RIGHT, "eye_right")):
+    for side, joint, region in (("Left", eye_joints[0], "eye_left"), ("Right", eye_joints[1], "eye_right")):
         ball = model.template[np.asarray(model.regions[region])]
         centre = ball.mean(0)
         d = ball - centre

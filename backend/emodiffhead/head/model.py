@@ -15,6 +15,7 @@ from enum import IntEnum
 import numpy as np
 
 from . import lbs as _lbs
+from .lid_follow import lid_follow, lid_follow_coefficients
 
 
 class Joint(IntEnum):
@@ -190,9 +191,7 @@ class HeadModel:
         coeffs = np.concatenate([np.repeat(shape[None], T, axis=0), expression], axis=1)
         basis = np.concatenate([self.shape_basis, self.expression_basis], axis=2)
         # the lids follow the eye joints' pitch (lid_follow.py); nothing is added at pitch 0
-        from .lid_follow import lid_follow, lid_follow_coefficients
-
-        lids = lid_follow(self) if np.any(pose[:, Joint.EYE_LEFT:, 0]) else None
+        lids = lid_follow(self, (Joint.EYE_LEFT, Joint.EYE_RIGHT)) if np.any(pose[:, Joint.EYE_LEFT:, 0]) else None
         if lids is not None:
             coeffs = np.concatenate([coeffs, lid_follow_coefficients(lids, expression, pose)], axis=1)
             basis = np.concatenate([basis, lids.basis], axis=2)
