@@ -103,3 +103,22 @@ def test_closing_lid_moves_smoothly(warp_renderer, builtin_head):
     step = np.linalg.norm(np.diff(drawn, axis=0), axis=2)  # (steps, points) px
     iod = float(np.linalg.norm(r.fit.landmarks[263, :2] - r.fit.landmarks[33, :2]))
     assert step.max() < 0.05 * iod, step.max() / iod
+
+
+@pytest.mark.parametrize("pitch", [0.12, -0.1])
+def test_lids_following_a_look_down_or_up_render_without_folded_triangles(warp_renderer, builtin_head, pitch,
+                                                                        folded_face_triangles):
+    # the upper lid follows the eye joints' pitch (head/lid_follow.py), through a whole blink and with a sad face
+    r = warp_renderer
+    tr = _blink_track(builtin_head, np.concatenate([BLINKS, [0.0, 1.0]]))
+    from emodiffhead.animate.emotion_vectors import emotion_basis
+    from emodiffhead.emotion import EMOTIONS
+
+    tr.expression[-2:] += 1.5 * emotion_basis(builtin_head)[EMOTIONS.index("sad")]
+    tr.pose[:, 3:, 0] = pitch
+    d = r.drive(tr)
+    folds = [folded_face_triangles(r, d.landmarks[k]) for k in range(tr.num_frames)]
+    assert not any(folds), folds
+    # the lid moved with the eye at the open frame: down for a look down, up (less) for a look up
+    rest = r.drive(_blink_track(builtin_head, [0.0])).landmarks[0]
+    assert np.sign(d.landmarks[0, 159, 1] - rest[159, 1]) == np.sign(pitch)

@@ -15,6 +15,7 @@ from enum import IntEnum
 import numpy as np
 
 from . import lbs as _lbs
+from .lid_follow import lid_follow, lid_follow_coefficients
 
 
 class Joint(IntEnum):
@@ -162,7 +163,8 @@ class HeadModel:
 
         shape: (S,) identity coefficients (zeros if None).
         expression: (T, E) expression coefficients (one neutral frame if None).
-        pose: (T, 5, 3) axis-angle rotations of root/neck/jaw/eye_left/eye_right, radians.
+        pose: (T, 5, 3) axis-angle rotations of root/neck/jaw/eye_left/eye_right, radians (the eyes' pitch
+            also moves the lids, :mod:`.lid_follow`).
         translation: (T, 3) metres added after skinning.
         Returns :class:`HeadOutput` with (T, V, 3) vertices.
         """
@@ -188,6 +190,11 @@ class HeadModel:
             raise ValueError(f"pose must be (T, 5, 3) with T={T}, got {pose.shape}")
         coeffs = np.concatenate([np.repeat(shape[None], T, axis=0), expression], axis=1)
         basis = np.concatenate([self.shape_basis, self.expression_basis], axis=2)
+        # the lids follow the eye joints' pitch (lid_follow.py); nothing is added at pitch 0
+        lids = lid_follow(self, (Joint.EYE_LEFT, Joint.EYE_RIGHT)) if np.any(pose[:, Joint.EYE_LEFT:, 0]) else None
+        if lids is not None:
+            coeffs = np.concatenate([coeffs, lid_follow_coefficients(lids, expression, pose)], axis=1)
+            basis = np.concatenate([basis, lids.basis], axis=2)
         verts, joints, _ = _lbs.lbs(
             coeffs, pose, self.template, basis, self.posedirs, self.joint_regressor, self.parents, self.weights
         )
