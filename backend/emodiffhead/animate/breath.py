@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio.phonemes import Phone
-from ..audio.prosody import HOP_S, Prosody
+from ..audio.prosody import HOP_S, Prosody, close_gaps, true_runs
 from ..facs import ARKIT_INDEX, JAW_OPEN
 
 #: A pause at least this long can hold a breath (s).
@@ -38,12 +38,6 @@ BREATH_LIP = 0.15
 BREATH_RAMP_S = 0.1
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index pairs of the True runs of a (N,) bool mask."""
-    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
-
-
 def breath_intakes(pro: Prosody, phones: list[Phone] | None = None) -> list[tuple[float, float]]:
     """(start_s, end_s) of every audible breath in the pauses of ``pro`` (see the module docstring).
 
@@ -59,17 +53,12 @@ def breath_intakes(pro: Prosody, phones: list[Phone] | None = None) -> list[tupl
     floor = float(np.percentile(level[usable], 10))
     noisy = quiet & ~pro.voiced & (level >= floor + RISE_DB)
     out = []
-    for a, b in _runs(quiet):
+    for a, b in true_runs(quiet):
         if (b - a) * HOP_S < MIN_PAUSE_S:
             continue
-        runs = [(a + s, a + e) for s, e in _runs(noisy[a:b])]
-        merged: list[list[int]] = []
-        for s, e in runs:
-            if merged and (s - merged[-1][1]) * HOP_S < JOIN_S:
-                merged[-1][1] = e
-            else:
-                merged.append([s, e])
-        out += [(s * HOP_S, e * HOP_S) for s, e in merged if MIN_BREATH_S <= (e - s) * HOP_S <= MAX_BREATH_S]
+        joined = close_gaps(noisy[a:b], round(JOIN_S / HOP_S))  # flicker gaps shorter than JOIN_S closed
+        out += [((a + s) * HOP_S, (a + e) * HOP_S) for s, e in true_runs(joined)
+                if MIN_BREATH_S <= (e - s) * HOP_S <= MAX_BREATH_S]
     if phones is not None:
         sil = [(p.start_s, p.end_s) for p in phones if p.label == "sil"]
         out = [(s, e) for s, e in out

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio.prosody import Prosody
+from ..audio.prosody import Prosody, true_runs
 
 #: Silences at least this long split the speech into phrases (Goldman-Eisler's 250 ms pause threshold).
 MIN_PAUSE_S = 0.25
@@ -95,10 +95,8 @@ def speech_phrases(pro: Prosody, min_pause_s: float = MIN_PAUSE_S, min_phrase_s:
     if act.size == 0 or not act.any():
         return np.zeros((0, 2))
     hop = float(pro.times_s[1] - pro.times_s[0]) if len(pro.times_s) > 1 else 0.01
-    d = np.diff(np.r_[0, act.astype(np.int8), 0])
-    on, off = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
     runs: list[list[float]] = []
-    for a, b in zip(on * hop, off * hop):
+    for a, b in ((on * hop, off * hop) for on, off in true_runs(act)):
         if runs and a - runs[-1][1] < min_pause_s:
             runs[-1][1] = b
         else:
@@ -315,7 +313,6 @@ def detect_saccades(gaze_deg: np.ndarray, fps: float, min_speed_deg_s: float = 3
     ``min_speed_deg_s`` (the usual 30 deg/s velocity threshold). Returns (onset frame index (S,), amplitude deg (S,))."""
     g = np.asarray(gaze_deg, np.float64)
     fast = np.linalg.norm(np.diff(g, axis=0), axis=1) * fps > min_speed_deg_s
-    d = np.diff(np.r_[0, fast.astype(np.int8), 0])
-    on, off = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    on, off = np.array(true_runs(fast), np.int64).reshape(-1, 2).T
     amp = np.linalg.norm(g[off] - g[on], axis=1) if len(on) else np.zeros(0)
     return on, amp

@@ -122,10 +122,15 @@ ALLPHONE_PRESETS: dict[str, dict] = {
 }
 
 
-def _allphone_config(preset: str) -> dict:
-    """pocketsphinx Decoder arguments of an allphone preset."""
+def _check_preset(preset: str) -> None:
+    """ValueError unless ``preset`` is a key of ``ALLPHONE_PRESETS``."""
     if preset not in ALLPHONE_PRESETS:
         raise ValueError(f"allphone preset must be one of {sorted(ALLPHONE_PRESETS)}")
+
+
+def _allphone_config(preset: str) -> dict:
+    """pocketsphinx Decoder arguments of an allphone preset."""
+    _check_preset(preset)
     m = model_dir()
     args = dict(ALLPHONE_PRESETS[preset])
     gaussians = args.pop("gaussians", None)
@@ -309,8 +314,7 @@ class PhoneRecognition:
 
     def __init__(self, clip: AudioClip, preset: str = "accurate", workers: int | None = 1,
                  max_chunk_s: float = MAX_UTTERANCE_S) -> None:
-        if preset not in ALLPHONE_PRESETS:
-            raise ValueError(f"allphone preset must be one of {sorted(ALLPHONE_PRESETS)}")
+        _check_preset(preset)
         self.duration_s = clip.duration_s
         pcm = _pcm16(clip)
         cuts = split_points(clip.samples, max_len_s=max_chunk_s)

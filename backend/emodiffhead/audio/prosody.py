@@ -76,7 +76,7 @@ def analyze(clip: AudioClip) -> Prosody:
     peak = np.percentile(rms_db, 98)
     thr = max(floor + 0.35 * (peak - floor), peak - 40.0, -60.0)
     active = rms_db > thr
-    active = _close_gaps(active, 8)
+    active = close_gaps(active, 8)
     speech_level = np.percentile(rms_db[active], 90) if active.any() else peak
     loudness = np.clip((rms_db - thr) / max(1.0, speech_level - thr), 0.0, 1.2)
 
@@ -127,8 +127,15 @@ def analyze(clip: AudioClip) -> Prosody:
                    hf_db=(10 * np.log10(np.maximum(hf_pow, 1e-12))).astype(np.float32))
 
 
-def _close_gaps(mask: np.ndarray, max_gap: int) -> np.ndarray:
-    """Fill False runs shorter than ``max_gap`` frames that lie between True frames."""
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) frame index pairs of the runs of True in a (N,) bool mask."""
+    d = np.diff(np.r_[0, np.asarray(mask, bool).astype(np.int8), 0])
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+
+
+def close_gaps(mask: np.ndarray, max_gap: int) -> np.ndarray:
+    """(N,) bool copy of ``mask`` with the False runs shorter than ``max_gap`` frames that lie between True
+    frames filled."""
     m = mask.copy()
     idx = np.flatnonzero(m)
     if idx.size < 2:
