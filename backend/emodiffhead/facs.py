@@ -40,7 +40,9 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
     2: {"browOuterUp{side}": 1.0},                              # outer brow raiser
     4: {"browDown{side}": 1.0},                                 # brow lowerer
     5: {"eyeWide{side}": 1.0},                                  # upper lid raiser
-    6: {"cheekSquint{side}": 1.0, "eyeSquint{side}": 0.25},     # cheek raiser
+    # cheek raiser: the raised cheek pushes the lower lid up and narrows the eye (the built-in cheekSquint
+    # target itself moves the lower lid only 1 mm, the cheek 6-8 mm)
+    6: {"cheekSquint{side}": 1.0, "eyeSquint{side}": 0.5},
     7: {"eyeSquint{side}": 1.0},                                # lid tightener
     9: {"noseSneer{side}": 1.0, "mouthUpperUp{side}": 0.2},     # nose wrinkler
     10: {"mouthUpperUp{side}": 1.0},                            # upper lip raiser
@@ -69,18 +71,21 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: 0.5-0.67 per AU) and 1.5 a strong one, so no blendshape leaves its [0, 1] range below intensity 1.5.
 #: "neutral" is empty (zero vector). AUs per category (Ekman & Friesen, EMFACS-7 predictions; where EMFACS
 #: lists several, the open-mouthed variant that posed level-3 faces use):
-#: happy 6+12+25 (a Duchenne smile parting the lips over the upper teeth); sad 1+4+15+17 with the eyes
-#: cast down (64) under slightly heavy lids (43); surprise 1+2+5B+26; fear 1+2+4+5+7+20+25+26 (+16);
-#: anger 4+5+7+10+16+25 (+22+23: bared, tense lips);
+#: happy 6+12+25+26 (a Duchenne smile: cheeks raised, eyes narrowed from below, the lips parted over the upper
+#: teeth by a slight jaw drop); sad 1+4+15+17 with the eyes cast down (64) under slightly heavy lids (43);
+#: surprise 1+2+5+27 (the jaw dropped well open: about 16 mm of lip gap at 1.0, 24 mm at 1.5);
+#: fear 1+2+4+5+7+20+25+26 (+16); anger 4+5+7+10+16+25 (+22+23: bared, tense lips);
 #: disgust 9+10+25 (+4, 6, 15, 17); contempt unilateral 12+14.
 #: The prototypes stay linear (tracks and the Blender add-on recombine ``emotion @ emotion_basis``), so the
-#: lips part with intensity (AU25, AU16, AU10 against the smile's and AU17's closing): at 0.5 half as far (a
-#: mild smile stays closed: the model's rest gap absorbs it), at 1.0 the teeth show, as in posed faces; speech
-#: still closes them (``animate.compose`` scales every lip-parting channel at /p b m/).
+#: lips part with intensity (AU25, AU26, AU16, AU10 against the smile's and AU17's closing): at 0.5 half as
+#: far (a mild smile's lips just apart), at 1.0 the teeth show, as in posed faces; speech still closes them
+#: (``animate.compose`` scales every lip-parting channel at /p b m/).
 EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     "neutral": {},
-    # AU16 counters the built-in smile target's lower-lip lift, so AU25 opens the lips of a broad smile
-    "happy": {"6": 0.66, "12": 0.66, "25": 0.66, "16": 0.3},
+    # AU16 counters the built-in smile target's lower-lip lift, so AU25 opens the lips of a broad smile; the
+    # slight jaw drop (26) parts them over the upper teeth (lip gap 5 mm -> 10 mm at 1.0: without it the smile
+    # stayed a narrow closed-lip grin)
+    "happy": {"6": 0.66, "12": 0.66, "25": 0.66, "16": 0.3, "26": 0.3},
     # AU4 kept low in sad: a strong brow lowerer cancels AU1's inner-brow raise, and the oblique brow
     # (inner corners up) is what reads as sadness; a downcast gaze (64, the upper lids follow the eyes) with
     # slightly heavy lids (43); more of either reads as sleep and folds the skin above the outer lid
@@ -89,11 +94,13 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     # raised and the lower lip lowered over clenched teeth (10+16+25) with the lips tense and pushed forward
     # (23, 22: without them the bared teeth widened into a grin at 1.5)
     "angry": {"4": 0.66, "5": 0.25, "7": 0.66, "10": 0.4, "16": 0.35, "25": 0.5, "23": 0.2, "22": 0.3},
-    "surprised": {"1": 0.66, "2": 0.66, "5": 0.6, "26": 0.9},
+    # surprise: the jaw drops open (27 at C: jawOpen 0.45 at 1.0, 0.675 at 1.5; larger drops folded the warp at
+    # the far mouth corner of a turned face at 1.5), brows and upper lids raised
+    "surprised": {"1": 0.66, "2": 0.66, "5": 0.6, "27": 0.45},
     # fear: brows raised *and* drawn together (1+2+4, flatter than surprise), lips parted and stretched
-    # sideways (20+25) over a jaw drop (26), the lower lip pulled down off the lower teeth (16: with only the
+    # sideways (20+25) over a jaw drop (26 at C-D), the lower lip pulled down off the lower teeth (16: with only the
     # upper teeth bared the stretched mouth read as a grin)
-    "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "25": 0.4, "26": 0.4, "16": 0.4},
+    "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "25": 0.4, "26": 0.66, "16": 0.4},
     # disgust: nose wrinkle and upper lip raised off the upper teeth (9+10+25), brows slightly lowered and
     # cheeks raised (4, 6), the lip corners held down (15: bared teeth without it read as a grin) and the
     # lower lip pushed up a little (17)

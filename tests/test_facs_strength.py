@@ -1,0 +1,42 @@
+"""Emotion intensity 1.0 is a clearly posed expression on the built-in head (MEAD level 3), and 1.5 a stronger one.
+
+Measured on the head's own mediapipe landmarks, in inter-ocular distances (IOD, outer eye corners 33-263; about
+88 mm on the built-in head), with the emotion vectors the animator uses (``emotion_basis``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emodiffhead.animate.emotion_vectors import emotion_basis
+from emodiffhead.emotion import EMOTIONS
+
+
+def _measure(head, basis, emotion: str, intensity: float) -> dict[str, float]:
+    e = (intensity * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
+    L = head.forward(expression=e).landmarks[0]
+    L0 = head.forward().landmarks[0]
+    iod = float(np.linalg.norm(L0[263] - L0[33]))
+
+    def eye(lm):  # mean lid aperture of both eyes (upper lid mid above lower lid mid)
+        return float(np.mean([lm[159, 1] - lm[145, 1], lm[386, 1] - lm[374, 1]])) / iod
+
+    return {"lip_gap": float(L[13, 1] - L[14, 1]) / iod, "eye_narrowing": 1.0 - eye(L) / eye(L0)}
+
+
+@pytest.fixture(scope="module")
+def basis(builtin_head):
+    return emotion_basis(builtin_head)
+
+
+@pytest.mark.parametrize("emotion, measure, at_1", [
+    ("happy", "lip_gap", 0.09),         # a posed smile parts the lips over the upper teeth (about 8 mm)
+    ("happy", "eye_narrowing", 0.18),   # AU6 raises the cheeks and narrows the eyes from below (Duchenne)
+    ("surprised", "lip_gap", 0.175),    # the jaw drops open (AU26-27, about 15 mm of lip gap)
+    ("fearful", "lip_gap", 0.175),      # lips stretched open over a dropped jaw
+])
+def test_intensity_1_is_a_posed_expression_and_1_5_a_stronger_one(builtin_head, basis, emotion, measure, at_1):
+    v = [_measure(builtin_head, basis, emotion, a)[measure] for a in (0.5, 1.0, 1.5)]
+    assert v[1] >= at_1, (emotion, measure, v)
+    assert v[0] < v[1] < v[2], (emotion, measure, v)  # 0.5 milder, 1.5 stronger: the same expression grows
