@@ -8,7 +8,8 @@ wrinkle maps, each :data:`FEATURES` entry is a small height field (grooves < 0, 
 per photo along the photo's own landmarks (so it sits on this face's anatomy), in the photo's pixel space
 (the warp then carries it with the skin). It is turned into a luminance gain map lit like the photo:
 
-    gain_k = OCCLUSION * h_k  -  RELIEF * sigma_px * (grad h_k . l)
+    gain_k = OCCLUSION * h_k  -  RELIEF * sigma_px * (grad h_k . l)     (grooves, h < 0)
+    gain_k = OCCLUSION * BULGE_BRIGHTENING * h_k  -  RELIEF * sigma_px * (grad h_k . l)     (bulges, h > 0)
 
 with ``l`` the image-plane direction of the photo's key light, estimated from the brightness gradient
 across the face (:func:`estimate_light`): the slope of a furrow that faces the light brightens, the other
@@ -29,9 +30,12 @@ import numpy as np
 from ..facs import ARKIT_INDEX, NUM_ARKIT
 
 #: Luminance change per unit height at the centre of a feature (fraction of the pixel's brightness).
-OCCLUSION = 0.16
+OCCLUSION = 0.24
 #: Luminance change of a feature's slopes towards / away from the light.
-RELIEF = 0.22
+RELIEF = 0.33
+#: A bulge brightens this fraction of what a groove of the same depth darkens: a groove is shadowed from every
+#: side (ambient occlusion), a convex bump only turns one slope to the light and the other away (its relief).
+BULGE_BRIGHTENING = 0.35
 #: Gains are kept in this range (a pixel at most this much darker / brighter).
 GAIN_RANGE = (0.55, 1.35)
 #: Most negative feature weight (softening the photo's own folds).
@@ -249,7 +253,8 @@ class ExpressionShading:
             hl = canvas / peak * ln.depth
             gy, gx = np.gradient(hl)
             slope = (gx * self.light[0] + gy * self.light[1]) * sigma
-            gain += OCCLUSION * hl - RELIEF * slope
+            occ = OCCLUSION if ln.depth < 0 else OCCLUSION * BULGE_BRIGHTENING
+            gain += occ * hl - RELIEF * slope
             h += hl
         return gain
 
