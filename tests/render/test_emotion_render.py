@@ -108,6 +108,22 @@ def test_shading_is_identity_at_neutral_and_darkens_furrows(warp_renderer):
     assert np.median(ys) < lm[168, 1]
 
 
+def test_a_bulge_brightens_less_than_a_groove_darkens(warp_renderer):
+    # ambient occlusion shadows a groove from every side; a convex bump only turns its slopes to and from the
+    # light, so over its footprint it brightens the skin by BULGE_BRIGHTENING of what the same groove darkens
+    from emodiffhead.render.shading import BULGE_BRIGHTENING, Feature, Line
+
+    r = warp_renderer
+    pts = ((199, 199, 0.0, -0.08, 0.0), (199, 199, 0.0, 0.08, 0.0))  # a short line across the chin
+    feats = tuple(Feature(n, (Line(pts, 0.03, d),), {"mouthShrugLower": 1.0}) for n, d in (("groove", -1.0),
+                                                                                          ("bulge", 1.0)))
+    sh = ExpressionShading(r.photo, r.fit.landmarks, features=feats)
+    groove, bulge = sh.maps[0].sum(), sh.maps[1].sum()
+    assert groove < 0 < bulge
+    assert abs(bulge / groove) == pytest.approx(BULGE_BRIGHTENING, abs=0.05)
+    assert BULGE_BRIGHTENING < 0.6
+
+
 def test_shading_highlights_keep_the_hue_of_bright_skin(warp_renderer):
     # a fair, brightly lit face: brightened bumps (chin boss, cheeks) must not clip one channel and turn
     # blue-white; every shaded pixel is its photo colour times one factor
