@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..face import facemesh_topology as topo
 from ..facs import ARKIT_INDEX, NUM_ARKIT
 
 #: Luminance change per unit height at the centre of a feature (fraction of the pixel's brightness).
@@ -44,12 +45,13 @@ GAIN_RANGE = (0.55, 1.35)
 #: Most negative feature weight: -1 flattens the photo's own relief in a feature's footprint
 #: (:meth:`ExpressionShading._flatten_maps`).
 NEGATIVE_LIMIT = 1.0
-#: The photo's own creases and bumps are its luminance against a local mean (Gaussian, this many IOD): a fold 1-3 % of the
-#: IOD wide stands out of it; the ratio is first smoothed over FLATTEN_GRAIN IOD so pores and skin grain stay.
+#: The photo's own creases and bumps are its luminance against a local mean (Gaussian, this many IOD): a fold
+#: 1-3 % of the IOD wide stands out of it; the ratio is first smoothed over FLATTEN_GRAIN IOD so pores and skin
+#: grain stay.
 FLATTEN_SCALE = 0.06
 FLATTEN_GRAIN = 0.012
-#: Most a pixel is lifted or dimmed per unit weight (fraction of its brightness), and the reach (IOD) of a feature's
-#: footprint around its drawn lines where the photo's own crease is looked for.
+#: Most a pixel is lifted or dimmed per unit weight (fraction of its brightness), and the reach (IOD) of a
+#: feature's footprint around its drawn lines where the photo's own crease is looked for.
 FLATTEN_MAX = 0.5
 FLATTEN_REACH = 0.05
 #: Outer lip contour (mediapipe face mesh): the lips' own colour and the mouth corners' shadow are no crease.
@@ -281,8 +283,6 @@ class ExpressionShading:
         is, not where the template draws it. Weight -1 flattens the footprint to its local mean."""
         import cv2
 
-        from ..face import facemesh_topology as topo
-
         x0, y0, x1, y1 = self.box
         lum = cv2.cvtColor(self.photo[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32) + 1.0
         mean = cv2.GaussianBlur(lum, (0, 0), FLATTEN_SCALE * iod)
@@ -305,8 +305,8 @@ class ExpressionShading:
 
     def weights(self, arkit: np.ndarray) -> np.ndarray:
         """(T, K) float32 feature weights from (T, 52) ARKit blendshape weights. Negative weights (an
-        expression the photo has and the frame has not, e.g. the photo's smile in a neutral frame) lift that
-        fraction of the photo's own creases in the feature's footprint (:meth:`_flatten_maps`), down to
+        expression the photo has and the frame has not, e.g. the photo's smile in a neutral frame) flatten
+        that fraction of the photo's own relief in the feature's footprint (:meth:`_flatten_maps`), down to
         -NEGATIVE_LIMIT."""
         return np.maximum(np.asarray(arkit, np.float32) @ self.matrix, -NEGATIVE_LIMIT)
 
@@ -321,7 +321,7 @@ class ExpressionShading:
         g = np.zeros(self.maps.shape[1:], np.float32)
         if pos.size:  # the frame's expression beyond the photo's: drawn wrinkles and bulges
             g += np.tensordot(w[pos], self.maps[pos], axes=1)
-        if neg.size:  # the photo's expression the frame has not: its own creases lifted
+        if neg.size:  # the photo's expression the frame has not: its own relief flattened
             g += np.tensordot(-w[neg], self.flatten[neg], axes=1)
         np.clip(1.0 + g, *GAIN_RANGE, out=g)
         np.minimum(g, self._headroom, out=g)
