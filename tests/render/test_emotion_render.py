@@ -108,6 +108,63 @@ def test_shading_is_identity_at_neutral_and_darkens_furrows(warp_renderer):
     assert np.median(ys) < lm[168, 1]
 
 
+def test_a_bulge_brightens_less_than_a_groove_darkens(warp_renderer):
+    # ambient occlusion shadows a groove from every side; a convex bump only turns its slopes to and from the
+    # light, so over its footprint it brightens the skin by BULGE_BRIGHTENING of what the same groove darkens
+    from emodiffhead.render.shading import BULGE_BRIGHTENING, Feature, Line
+
+    r = warp_renderer
+    pts = ((199, 199, 0.0, -0.08, 0.0), (199, 199, 0.0, 0.08, 0.0))  # a short line across the chin
+    feats = tuple(Feature(n, (Line(pts, 0.03, d),), {"mouthShrugLower": 1.0}) for n, d in (("groove", -1.0),
+                                                                                          ("bulge", 1.0)))
+    sh = ExpressionShading(r.photo, r.fit.landmarks, features=feats)
+    groove, bulge = sh.maps[0].sum(), sh.maps[1].sum()
+    assert groove < 0 < bulge
+    assert abs(bulge / groove) == pytest.approx(BULGE_BRIGHTENING, abs=0.05)
+    assert BULGE_BRIGHTENING < 0.6
+
+
+def test_negative_weights_flatten_the_photos_own_crease_where_it_is(warp_renderer):
+    # a smiling photo's nasolabial fold, drawn a little off the template line: a neutral frame (weight -1 on the
+    # fold's feature) takes it out where it is; half the weight takes out about half; the lips stay as they are
+    import cv2
+
+    from emodiffhead.render.shading import face_axes
+
+    r = warp_renderer
+    lm = r.fit.landmarks[:, :2].astype(np.float64)
+    ex, ey, iod = face_axes(lm)
+    line = np.array([lm[129] - 0.06 * iod * ex, lm[206] - 0.07 * iod * ex, lm[216] - 0.05 * iod * ex])
+    crease = np.zeros(r.photo.shape[:2], np.float32)
+    cv2.polylines(crease, [np.round(line * 16).astype(np.int32)], False, 1.0, 2, cv2.LINE_AA, 4)
+    crease = cv2.GaussianBlur(crease, (0, 0), 0.8)
+    crease /= crease.max()
+    photo = np.clip(r.photo * (1 - 0.35 * crease[..., None]), 0, 255).astype(np.uint8)
+    sh = ExpressionShading(photo, r.fit.landmarks)
+    k = [f.name for f in FEATURES].index("nasolabial_right")
+    on = crease > 0.6
+    near = (cv2.GaussianBlur(crease, (0, 0), 3.0) > 0.05) & (crease < 0.05)
+
+    def depth(img):
+        g = img.astype(np.float32).mean(2)
+        return 1 - g[on].mean() / g[near].mean()
+
+    w = np.zeros(len(FEATURES), np.float32)
+    before = depth(photo)
+    w[k] = -0.5
+    half = depth(sh.apply(w))
+    w[k] = -1.0
+    full = depth(sh.apply(w))
+    assert before > 0.12
+    assert full < 0.35 * before
+    assert full < half < before
+    lips = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(lm[[61, 40, 0, 270, 291, 321, 17, 91]]).astype(np.int32)], 1)
+    inner = cv2.erode(lips, np.ones((5, 5), np.uint8)).astype(bool)  # the mask's soft edge is 2 px wide
+    assert inner.sum() > 20
+    assert np.abs(sh.apply(w)[inner].astype(int) - photo[inner]).max() <= 1
+
+
 def test_shading_highlights_keep_the_hue_of_bright_skin(warp_renderer):
     # a fair, brightly lit face: brightened bumps (chin boss, cheeks) must not clip one channel and turn
     # blue-white; every shaded pixel is its photo colour times one factor

@@ -127,3 +127,52 @@ def test_wide_open_lids_uncover_a_round_iris(warp_renderer, plain_renderer, buil
         wide_on = _iris_aspect(on[1], d.landmarks[1], side)
         wide_off = _iris_aspect(off[1], d.landmarks[1], side)
         assert wide_off > 1.15 * rest and wide_on < 0.9 * wide_off, (rest, wide_on, wide_off)
+
+
+def test_an_opening_lid_leaves_its_shadow_at_the_lid(warp_renderer):
+    # the white behind the iris is pasted stretched with the opening: resampled first, so the photo's shadowed
+    # band under the lid keeps its width at the lid (stretched, it became a grey cap over a wide eye's iris)
+    from dataclasses import replace
+
+    from emodiffhead.render.gaze import uncovered_white
+
+    sp = warp_renderer._irises[0][0]
+    h, w = sp.white.shape[:2]
+    cy = int(round(sp.centre[1] - sp.origin[1]))
+    top = np.full(w, float(cy - 8), np.float32)
+    white = np.full((h, w, 3), 200.0, np.float32)
+    white[cy - 8:cy - 6] = 60.0  # a 2-row shadow under the lid, 8 rows above the centre
+    sp = replace(sp, white=white, lid_top=top)
+    assert uncovered_white(sp, 1.0) is white  # not opened: the photo's white as it is
+    out = uncovered_white(sp, 2.0)
+    dark = (out[: cy, :, 0] < 130).sum(0)
+    assert np.all(dark[top < h] == 1)  # pasted 2x stretched: 2 rows at the lid, as in the photo
+    assert np.all(out[cy - 7:cy, :, 0] >= 199)  # below it the white beside the centre
+    assert np.array_equal(out[cy + 1:], white[cy + 1:])  # under the centre nothing changes
+
+
+def test_the_iris_sprite_carries_no_white_from_under_the_lids(warp_renderer):
+    # the white the sprite carries around its iris stops short of the lids: the band along a lid is in its shadow,
+    # which stays with the lid (carried with the iris, it showed as a grey arc over a wide eye's iris)
+    import cv2
+
+    from emodiffhead.render.gaze import LID_SHADOW, _opening_mask, find_iris, lid_polygon
+
+    scale = 3  # the example photo at 768 px: irises of about 15 px, a shadow band of 4-5 px
+    photo = cv2.resize(warp_renderer.photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    lm = warp_renderer.fit.landmarks.copy()
+    lm[:, :2] = (lm[:, :2] + 0.5) * scale - 0.5
+    for side in ("left", "right"):
+        sp, why = find_iris(photo, lm, side)
+        assert sp is not None, why
+        h, w = sp.alpha.shape
+        opening = _opening_mask(lid_polygon(lm, side), sp.origin, (h, w))
+        inside = cv2.distanceTransform((opening > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        d = np.hypot(xx + sp.origin[0] - sp.centre[0], yy + sp.origin[1] - sp.centre[1]) / sp.radius
+        ring = (d > 1.1) & (d < 1.3)
+        near_lid = ring & (inside > 2.0) & (inside <= 1.0 + 0.7 * LID_SHADOW * sp.radius)
+        away = ring & (inside > 2.0 + LID_SHADOW * sp.radius)
+        assert near_lid.sum() > 3 and away.sum() > 3
+        assert sp.alpha[near_lid].mean() < 0.6
+        assert sp.alpha[away].min() > 0.9  # away from the lids it still carries the white's edge

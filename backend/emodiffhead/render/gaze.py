@@ -10,7 +10,10 @@ left and right of it (:func:`with_white`). Per frame (:func:`draw_iris`) the whi
 drew the photo's iris and the sprite is drawn where the head model puts the iris centre (its landmarks 468 /
 473 follow the eye joints and the ``eyeLook*`` blendshapes), both clipped by the frame's lid contour with soft
 edges, the iris lit like the white it lies on. It is blended in by the size of the move (and of the change of
-the lid opening), so a still frame is the warp's own. Cost: 0.6-0.8 ms a frame for both eyes at 512 px.
+the lid opening), so a still frame is the warp's own. Where a lid opens wider than in the photo, the white is
+resampled before it is pasted stretched with the opening (:func:`uncovered_white`) and the sprite carries no
+white from the band along the lids, so the lid's shadow stays at the lid instead of spreading into a grey cap
+over the iris. Cost: 0.6-0.8 ms a frame for both eyes at 512 px.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ BLEND_PX = 0.5
 #: Relative changes of the lid opening left to the warp, and the further change over which the round iris
 #: is blended in.
 OPENING_DEADZONE, OPENING_BLEND = 0.04, 0.1
+#: Width (iris radii) of the lid's shadow band in the white along the lid lines.
+LID_SHADOW = 0.3
 #: Limits of the lighting gain (the white under the moved iris vs under the photo's).
 LIGHT_GAIN = (0.75, 1.1)
 
@@ -60,8 +65,9 @@ class IrisSprite:
     under the disc (the lighting reference); landmark: index of the iris centre landmark (468 or 473), whose
     moved position is where the iris is drawn; offset: (2,) float32 from that landmark to the centre found in
     the pixels (photo pixels); white, white_alpha: the white of the eye behind the iris (:func:`with_white`);
-    gap: the photo's largest lid gap (px); lids: (K, 2) float32 the photo's eye opening outline
-    (:func:`lid_polygon`).
+    lid_top: (w,) float32 per patch column the first row inside the photo's eye opening (where the upper lid
+    is; :func:`uncovered_white`); gap: the photo's largest lid gap (px); lids: (K, 2) float32 the photo's eye
+    opening outline (:func:`lid_polygon`).
     """
 
     side: str
@@ -75,6 +81,7 @@ class IrisSprite:
     offset: np.ndarray
     white: np.ndarray | None = None
     white_alpha: np.ndarray | None = None
+    lid_top: np.ndarray | None = None
     gap: float = 0.0
     lids: np.ndarray | None = None
 
@@ -183,6 +190,10 @@ def find_iris(photo: np.ndarray, landmarks: np.ndarray, side: str) -> tuple[Iris
     colour = (patch * seen[..., None] + completed * (1 - seen[..., None])).astype(np.float32)
     shown = np.clip((FADE_OUT - d) / (FADE_OUT - FADE_IN), 0.0, 1.0)
     completed_edge = np.clip((1.08 - d) / 0.16, 0.0, 1.0)  # the completed iris' own soft rim
+    # the white seen around the iris moves with it only away from the lids: the band under a lid lies in the
+    # lid's shadow, which stays with the lid when the eye opens or looks up
+    inside = cv2.distanceTransform((opening > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+    seen = seen * np.where(d > 1.0, np.clip((inside - 1.0) / (LID_SHADOW * radius), 0.0, 1.0), 1.0)
     alpha = (seen * shown + (1 - seen) * completed_edge).astype(np.float32)
     sprite = IrisSprite(side, int(ids[0]), c.astype(np.float32), radius, origin, colour, alpha, 0.0,
                         (c - lm[ids[0], :2]).astype(np.float32), gap=gap, lids=lid_polygon(lm, side))
@@ -269,7 +280,29 @@ def with_white(photo: np.ndarray, landmarks: np.ndarray, sprite: IrisSprite) -> 
     soft = np.maximum(cv2.GaussianBlur(fill.astype(np.float32), (3, 3), 0.7), fill)
     weight = sprite.alpha * opening
     lum = float((_lum(filled) * weight).sum() / max(weight.sum(), 1e-6))
-    return replace(sprite, white=filled.astype(np.float32), white_alpha=soft, lum=lum)
+    inside = opening > 0.5
+    top = np.where(inside.any(0), inside.argmax(0), h).astype(np.float32)
+    return replace(sprite, white=filled.astype(np.float32), white_alpha=soft, lum=lum, lid_top=top)
+
+
+def uncovered_white(sprite: IrisSprite, stretch: float) -> np.ndarray:
+    """(h, w, 3) float32 the white patch to paste where an upper lid opened ``stretch`` (> 1) times as wide as
+    in the photo: the patch is pasted stretched with the opening, so above the iris centre each column is
+    resampled to show the photo's white at its true distance from the lid (the lid's shadow keeps its width,
+    no grey cap over the iris of a wide eye) and, past the centre's height, the white beside the centre."""
+    white, top = sprite.white, sprite.lid_top
+    h = white.shape[0]
+    cy = float(sprite.centre[1] - sprite.origin[1])
+    if top is None or stretch <= 1.0 or not 0 <= cy < h - 1:
+        return white
+    y = np.arange(h, dtype=np.float32)[:, None]
+    src = top[None] + stretch * (y - top[None])
+    src = np.where(y < cy, np.clip(src, 0.0, cy), y)  # rows below the centre stay as they are
+    i0 = np.clip(np.floor(src).astype(int), 0, h - 1)
+    i1 = np.clip(i0 + 1, 0, h - 1)
+    t = (src - i0)[..., None]
+    cols = np.arange(white.shape[1])[None]
+    return white[i0, cols] * (1 - t) + white[i1, cols] * t
 
 
 def _paste(roi: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, M: np.ndarray, clip: np.ndarray,
@@ -338,7 +371,10 @@ def draw_iris(image: np.ndarray, sprite: IrisSprite, centre: np.ndarray, corners
     clip = _opening_mask(lid_poly, np.array([x0, y0]), (y1 - y0, x1 - x0))
     plain = image[y0:y1, x0:x1].astype(np.float32)
     roi = plain.copy()
-    for at, L, rgb, alpha, gain in ((carried, B[:, :2], sprite.white, sprite.white_alpha, 1.0),
+    white = sprite.white
+    if gap is not None and sprite.gap > 0 and gap > s * sprite.gap:  # the lid uncovers white: not stretched
+        white = uncovered_white(sprite, gap / (s * sprite.gap))
+    for at, L, rgb, alpha, gain in ((carried, B[:, :2], white, sprite.white_alpha, 1.0),
                                     (target, A, sprite.colour, sprite.alpha, None)):
         # patch pixel q -> roi pixel: L (q + origin - centre) + at - (x0, y0)
         t = at - np.array([x0, y0]) - L @ (sprite.centre - sprite.origin)

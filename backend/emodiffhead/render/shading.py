@@ -8,7 +8,8 @@ wrinkle maps, each :data:`FEATURES` entry is a small height field (grooves < 0, 
 per photo along the photo's own landmarks (so it sits on this face's anatomy), in the photo's pixel space
 (the warp then carries it with the skin). It is turned into a luminance gain map lit like the photo:
 
-    gain_k = OCCLUSION * h_k  -  RELIEF * sigma_px * (grad h_k . l)
+    gain_k = OCCLUSION * h_k  -  RELIEF * sigma_px * (grad h_k . l)     (grooves, h < 0)
+    gain_k = OCCLUSION * BULGE_BRIGHTENING * h_k  -  RELIEF * sigma_px * (grad h_k . l)     (bulges, h > 0)
 
 with ``l`` the image-plane direction of the photo's key light, estimated from the brightness gradient
 across the face (:func:`estimate_light`): the slope of a furrow that faces the light brightens, the other
@@ -16,8 +17,11 @@ darkens, as in the photo's own wrinkles. Per frame the shaded photo is
 ``photo * (1 + sum_k w_k gain_k)`` over the face box, with ``w_k`` from the frame's ARKit blendshape
 weights (:data:`FEATURES` ``activation``): a weighted sum of K precomputed maps, no drawing.
 Weights are relative to the photo's own expression (the renderer subtracts the fitted photo expression,
-as it does for the geometry): a neutral frame of a neutral photo is the photo, untouched, and a neutral
-frame of a smiling photo softens its nasolabial folds and cheek bulges.
+as it does for the geometry): a neutral frame of a neutral photo is the photo, untouched. A negative weight
+(the photo's own expression, absent from the frame: a smiling photo in a neutral frame) does not draw the
+template in reverse but flattens the photo's own relief in that feature's footprint by that fraction
+(``ExpressionShading.flatten``: the photo's luminance pulled toward its local mean), so the photo's real
+nasolabial folds and raised cheeks fade wherever they are.
 """
 
 from __future__ import annotations
@@ -26,16 +30,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..face import facemesh_topology as topo
 from ..facs import ARKIT_INDEX, NUM_ARKIT
 
 #: Luminance change per unit height at the centre of a feature (fraction of the pixel's brightness).
-OCCLUSION = 0.16
+OCCLUSION = 0.24
 #: Luminance change of a feature's slopes towards / away from the light.
-RELIEF = 0.22
+RELIEF = 0.33
+#: A bulge brightens this fraction of what a groove of the same depth darkens: a groove is shadowed from every
+#: side (ambient occlusion), a convex bump only turns one slope to the light and the other away (its relief).
+BULGE_BRIGHTENING = 0.35
 #: Gains are kept in this range (a pixel at most this much darker / brighter).
 GAIN_RANGE = (0.55, 1.35)
-#: Most negative feature weight (softening the photo's own folds).
-NEGATIVE_LIMIT = 0.5
+#: Most negative feature weight: -1 flattens the photo's own relief in a feature's footprint
+#: (:meth:`ExpressionShading._flatten_maps`).
+NEGATIVE_LIMIT = 1.0
+#: The photo's own creases and bumps are its luminance against a local mean (Gaussian, this many IOD): a fold
+#: 1-3 % of the IOD wide stands out of it; the ratio is first smoothed over FLATTEN_GRAIN IOD so pores and skin
+#: grain stay.
+FLATTEN_SCALE = 0.06
+FLATTEN_GRAIN = 0.012
+#: Most a pixel is lifted or dimmed per unit weight (fraction of its brightness), and the reach (IOD) of a
+#: feature's footprint around its drawn lines where the photo's own crease is looked for.
+FLATTEN_MAX = 0.5
+FLATTEN_REACH = 0.05
+#: Outer lip contour (mediapipe face mesh): the lips' own colour and the mouth corners' shadow are no crease.
+OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
 #: Segments of a drawn line (its depth tapers to 0 at both ends).
 TAPER_SEGMENTS = 16
 
@@ -209,6 +229,7 @@ class ExpressionShading:
         x1, y1 = np.minimum(np.ceil(allp.max(0) + pad).astype(int), (W, H))
         self.box = (int(x0), int(y0), int(x1), int(y1))
         self.maps = np.stack([self._feature_map(f, pts, iod) for f, pts in zip(features, lines)]).astype(np.float32)
+        self.flatten = self._flatten_maps(lm, iod)
         self._roi = self.photo[y0:y1, x0:x1].astype(np.float32)
         # the largest gain each pixel takes without clipping a channel: a brightened highlight keeps its hue
         # (clipping red first turned bright skin blue-white: specks on the chin boss of a fair face)
@@ -249,25 +270,59 @@ class ExpressionShading:
             hl = canvas / peak * ln.depth
             gy, gx = np.gradient(hl)
             slope = (gx * self.light[0] + gy * self.light[1]) * sigma
-            gain += OCCLUSION * hl - RELIEF * slope
+            occ = OCCLUSION if ln.depth < 0 else OCCLUSION * BULGE_BRIGHTENING
+            gain += occ * hl - RELIEF * slope
             h += hl
         return gain
 
+    def _flatten_maps(self, lm: np.ndarray, iod: float) -> np.ndarray:
+        """(K, h, w) float32 gain per unit of negative weight that flattens the photo's own relief in each
+        feature's footprint ``M_k`` (an expression ratio image, Liu, Shan and Zhang 2001, taken from the photo
+        itself): ``M_k * (mean / lum - 1)``, which lifts a crease darker than the local mean and dims a bump
+        brighter than it (a smile's raised cheek), so a fold the photo's expression made is taken out where it
+        is, not where the template draws it. Weight -1 flattens the footprint to its local mean."""
+        import cv2
+
+        x0, y0, x1, y1 = self.box
+        lum = cv2.cvtColor(self.photo[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32) + 1.0
+        mean = cv2.GaussianBlur(lum, (0, 0), FLATTEN_SCALE * iod)
+        ratio = cv2.GaussianBlur(mean / lum, (0, 0), max(0.6, FLATTEN_GRAIN * iod))
+        relief = np.clip(ratio - 1.0, -FLATTEN_MAX, FLATTEN_MAX)  # > 0 in a crease, < 0 on a bump's highlight
+        keep = np.ones_like(lum, np.uint8)  # no crease inside the lips or the eye openings
+        for poly in (OUTER_LIPS, topo.loops()["eye_left"], topo.loops()["eye_right"]):
+            cv2.fillPoly(keep, [np.round((lm[list(poly)] - (x0, y0)) * 16).astype(np.int32)], 0, cv2.LINE_AA, 4)
+        keep = cv2.erode(keep, np.ones((5, 5), np.uint8)).astype(np.float32)
+        keep = cv2.GaussianBlur(keep, (0, 0), 1.5)
+        out = np.zeros_like(self.maps)
+        for k in range(len(self.features)):
+            foot = np.abs(self.maps[k])
+            if foot.max() <= 0:
+                continue
+            foot = cv2.GaussianBlur(foot / foot.max(), (0, 0), FLATTEN_REACH * iod)
+            foot = np.clip(foot / max(float(foot.max()), 1e-6) * 3.0, 0.0, 1.0)
+            out[k] = foot * relief * keep
+        return out
+
     def weights(self, arkit: np.ndarray) -> np.ndarray:
         """(T, K) float32 feature weights from (T, 52) ARKit blendshape weights. Negative weights (an
-        expression the photo has and the frame has not, e.g. the photo's smile in a neutral frame) soften
-        the photo's own folds, down to -NEGATIVE_LIMIT."""
+        expression the photo has and the frame has not, e.g. the photo's smile in a neutral frame) flatten
+        that fraction of the photo's own relief in the feature's footprint (:meth:`_flatten_maps`), down to
+        -NEGATIVE_LIMIT."""
         return np.maximum(np.asarray(arkit, np.float32) @ self.matrix, -NEGATIVE_LIMIT)
 
     def apply(self, weights: np.ndarray) -> np.ndarray:
         """The photo (H, W, 3) uint8 shaded with (K,) feature weights (a view of an internal buffer, valid
         until the next call); the photo itself when every weight is ~0."""
         w = np.asarray(weights, np.float32)
-        active = np.flatnonzero(np.abs(w) > 1e-3)
-        if active.size == 0:
+        pos, neg = np.flatnonzero(w > 1e-3), np.flatnonzero(w < -1e-3)
+        if pos.size == 0 and neg.size == 0:
             return self.photo
         x0, y0, x1, y1 = self.box
-        g = np.tensordot(w[active], self.maps[active], axes=1)
+        g = np.zeros(self.maps.shape[1:], np.float32)
+        if pos.size:  # the frame's expression beyond the photo's: drawn wrinkles and bulges
+            g += np.tensordot(w[pos], self.maps[pos], axes=1)
+        if neg.size:  # the photo's expression the frame has not: its own relief flattened
+            g += np.tensordot(-w[neg], self.flatten[neg], axes=1)
         np.clip(1.0 + g, *GAIN_RANGE, out=g)
         np.minimum(g, self._headroom, out=g)
         self._buf[y0:y1, x0:x1] = np.clip(self._roi * g[..., None], 0, 255).astype(np.uint8)
