@@ -422,6 +422,17 @@ TOOLS = SHARED.parent / "tools"
 LIPSYNC_PHOTOS = ("einstein_1921.jpg", "man_open_mouth.jpg", "woman_portrait.jpg")
 
 
+def fresh_lipsync(fm, real: Path, gen: Path) -> dict:
+    """``facemetrics.py lipsync REAL GEN`` as its command line runs it: a new face mesh for each comparison.
+
+    mediapipe's face mesh tracks across the frames it is given (static_image_mode=False), and facemetrics keeps one
+    mesh per process, so in a loop the real video's first frames were read with the previous render's face
+    position: after einstein's render its first 15 frames read 0.2 IOD off, and man_open_mouth, compared next,
+    scored 0.46 instead of the command line's 0.56."""
+    fm._mesh = None
+    return fm.lipsync(str(real), str(gen))
+
+
 def bench_lipsync(head):
     """Rendered lip sync vs the real video (facemetrics.py lipsync: mediapipe inner-lip aperture, best r within
     +-8 frames) per speech path and photo, and bilabial closure on ARCTIC (facemetrics.py phones)."""
@@ -447,7 +458,7 @@ def bench_lipsync(head):
         for name, photo in photos:
             out = tmp / f"{mode}_{len(rows)}.mp4"
             render_video(photo, vid, out, track=track)
-            r = fm.lipsync(str(vid), str(out))
+            r = fresh_lipsync(fm, vid, out)
             rows.append((mode, f"{cpu:.2f}", name, f"{r['r_at_lag0']:.2f}", f"{r['best_r']:.2f} ({r['best_lag_frames']:+d})"))
     print("### Rendered lip sync vs the real video (talking_head_real_a.mp4, facemetrics.py lipsync)\n")
     table(("speech path", "animate CPU s (8 s clip)", "photo", "r at lag 0", "best r within +-8 frames (offset)"), rows)
@@ -455,6 +466,7 @@ def bench_lipsync(head):
     for name in LIPSYNC_PHOTOS:
         out = tmp / f"arctic_{name}.mp4"
         render_video(SHARED / "photos" / name, SHARED / "audio" / "arctic_a0009.wav", out)
+        fm._mesh = None  # a new face mesh per video, as the command line (see fresh_lipsync)
         r = fm.phones(str(out), str(SHARED / "audio" / "arctic_a0009_phone.lab"))
         rows.append((name, r["bilabials"], f"{r['bilabial_median']:.3f}", f"{r['open_vowel_median']:.3f}",
                      f"{r['closure_ratio']:.2f}", f"{100 * r['bilabials_closed_frac']:.0f} %"))
@@ -479,6 +491,7 @@ def bench_closure(head):
         for name in LIPSYNC_PHOTOS:
             out = tmp / f"{clip_name}_{name}.mp4"
             render_video(SHARED / "photos" / name, audio, out)
+            fm._mesh = None  # a new face mesh per video, as the command line (see fresh_lipsync)
             L, fps = fm.landmarks(str(out))
             ap = fm.geometry(L)["mouth_open"]
             at = lambda labels: np.array([ap[min(len(ap) - 1, int(round(p.centre_s * fps)))]  # noqa: E731
