@@ -433,6 +433,23 @@ def fresh_lipsync(fm, real: Path, gen: Path) -> dict:
     return fm.lipsync(str(real), str(gen))
 
 
+def drawn_aperture(photo, head, track) -> np.ndarray:
+    """(T,) the inner-lip gap the warp renderer draws for ``track`` on ``photo`` (a path or (H, W, 3) uint8), at
+    the mid inner-lip landmarks (mediapipe's 13 / 14, the ones facemetrics reads) over the photo's inter-ocular
+    distance (33 / 263), from the frame landmarks it warps to: what the pixels should show, before any reading."""
+    from emodiffhead.face import facemesh_topology as topo
+    from emodiffhead.face.image import load_photo
+    from emodiffhead.render.warp_renderer import WarpRenderer
+
+    r = WarpRenderer()
+    r.prepare(photo if isinstance(photo, np.ndarray) else load_photo(photo), head)
+    d = r.drive(track)
+    iod = float(np.linalg.norm(r.fit.landmarks[33, :2] - r.fit.landmarks[263, :2]))
+    mid = (topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID)
+    return np.array([float(np.linalg.norm(np.diff(r.frame_landmarks(d.landmarks[k])[mid, :2], axis=0)))
+                     for k in range(d.num_frames)]) / iod
+
+
 def bench_lipsync(head):
     """Rendered lip sync vs the real video (facemetrics.py lipsync: mediapipe inner-lip aperture, best r within
     +-8 frames) per speech path and photo, and bilabial closure on ARCTIC (facemetrics.py phones)."""
@@ -450,18 +467,32 @@ def bench_lipsync(head):
     with av.open(str(vid)) as c:
         first = next(c.decode(video=0)).to_ndarray(format="rgb24")
     photos = [("the video's first frame", first)] + [(n, SHARED / "photos" / n) for n in LIPSYNC_PHOTOS]
+    fm._mesh = None
+    real = fm.geometry(fm.landmarks(str(vid))[0])["mouth_open"]
     rows = []
     for mode in ("allphone", "words"):
         w0 = time.process_time()
         track = animate(vid, head, speech_mode=mode)
         cpu = time.process_time() - w0
+        gap = np.maximum(lip_gap(head, track_vertices(head, track)), 0.0)
         for name, photo in photos:
             out = tmp / f"{mode}_{len(rows)}.mp4"
             render_video(photo, vid, out, track=track)
             r = fresh_lipsync(fm, vid, out)
-            rows.append((mode, f"{cpu:.2f}", name, f"{r['r_at_lag0']:.2f}", f"{r['best_r']:.2f} ({r['best_lag_frames']:+d})"))
+            drawn = drawn_aperture(photo, head, track)
+            fm._mesh = None
+            read = fm.geometry(fm.landmarks(str(out))[0])["mouth_open"]
+            n = min(len(read), len(drawn))
+            ok = ~np.isnan(read[:n])
+            rows.append((mode, f"{cpu:.2f}", name, f"{r['r_at_lag0']:.3f}",
+                         f"{r['best_r']:.3f} ({r['best_lag_frames']:+d})", "%.3f (%+d)" % _fm_best(real, drawn),
+                         f"{np.corrcoef(drawn[:n][ok], read[:n][ok])[0, 1]:.3f}", f"{np.median(drawn):.3f}"))
+        rows.append((mode, "", "track's vertex lip gap (no photo)", "", "", "%.3f (%+d)" % _fm_best(real, gap), "", ""))
     print("### Rendered lip sync vs the real video (talking_head_real_a.mp4, facemetrics.py lipsync)\n")
-    table(("speech path", "animate CPU s (8 s clip)", "photo", "r at lag 0", "best r within +-8 frames (offset)"), rows)
+    print("drawn: the inner-lip gap the renderer draws (its frame landmarks 13/14 over the IOD, no pixels read); "
+          "read vs drawn: frame-by-frame r of mediapipe's aperture in the mp4 against it.\n")
+    table(("speech path", "animate CPU s (8 s clip)", "photo", "r at lag 0", "best r within +-8 frames (offset)",
+           "drawn gap: best r (offset)", "read vs drawn r", "drawn gap median (IOD)"), rows)
     rows = []
     for name in LIPSYNC_PHOTOS:
         out = tmp / f"arctic_{name}.mp4"
