@@ -422,6 +422,34 @@ TOOLS = SHARED.parent / "tools"
 LIPSYNC_PHOTOS = ("einstein_1921.jpg", "man_open_mouth.jpg", "woman_portrait.jpg")
 
 
+def fresh_lipsync(fm, real: Path, gen: Path) -> dict:
+    """``facemetrics.py lipsync REAL GEN`` as its command line runs it: a new face mesh for each comparison.
+
+    mediapipe's face mesh tracks across the frames it is given (static_image_mode=False), and facemetrics keeps one
+    mesh per process, so in a loop the real video's first frames were read with the previous render's face
+    position: after einstein's render its first 15 frames read 0.2 IOD off, and man_open_mouth, compared next,
+    scored 0.46 instead of the command line's 0.56."""
+    fm._mesh = None
+    return fm.lipsync(str(real), str(gen))
+
+
+def drawn_aperture(photo, head, track) -> np.ndarray:
+    """(T,) the inner-lip gap the warp renderer draws for ``track`` on ``photo`` (a path or (H, W, 3) uint8), at
+    the mid inner-lip landmarks (mediapipe's 13 / 14, the ones facemetrics reads) over the photo's inter-ocular
+    distance (33 / 263), from the frame landmarks it warps to: what the pixels should show, before any reading."""
+    from emodiffhead.face import facemesh_topology as topo
+    from emodiffhead.face.image import load_photo
+    from emodiffhead.render.warp_renderer import WarpRenderer
+
+    r = WarpRenderer()
+    r.prepare(photo if isinstance(photo, np.ndarray) else load_photo(photo), head)
+    d = r.drive(track)
+    iod = float(np.linalg.norm(r.fit.landmarks[33, :2] - r.fit.landmarks[263, :2]))
+    mid = (topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID)
+    return np.array([float(np.linalg.norm(np.diff(r.frame_landmarks(d.landmarks[k])[mid, :2], axis=0)))
+                     for k in range(d.num_frames)]) / iod
+
+
 def bench_lipsync(head):
     """Rendered lip sync vs the real video (facemetrics.py lipsync: mediapipe inner-lip aperture, best r within
     +-8 frames) per speech path and photo, and bilabial closure on ARCTIC (facemetrics.py phones)."""
@@ -439,22 +467,37 @@ def bench_lipsync(head):
     with av.open(str(vid)) as c:
         first = next(c.decode(video=0)).to_ndarray(format="rgb24")
     photos = [("the video's first frame", first)] + [(n, SHARED / "photos" / n) for n in LIPSYNC_PHOTOS]
+    fm._mesh = None
+    real = fm.geometry(fm.landmarks(str(vid))[0])["mouth_open"]
     rows = []
     for mode in ("allphone", "words"):
         w0 = time.process_time()
         track = animate(vid, head, speech_mode=mode)
         cpu = time.process_time() - w0
+        gap = np.maximum(lip_gap(head, track_vertices(head, track)), 0.0)
         for name, photo in photos:
             out = tmp / f"{mode}_{len(rows)}.mp4"
             render_video(photo, vid, out, track=track)
-            r = fm.lipsync(str(vid), str(out))
-            rows.append((mode, f"{cpu:.2f}", name, f"{r['r_at_lag0']:.2f}", f"{r['best_r']:.2f} ({r['best_lag_frames']:+d})"))
+            r = fresh_lipsync(fm, vid, out)
+            drawn = drawn_aperture(photo, head, track)
+            fm._mesh = None
+            read = fm.geometry(fm.landmarks(str(out))[0])["mouth_open"]
+            n = min(len(read), len(drawn))
+            ok = ~np.isnan(read[:n])
+            rows.append((mode, f"{cpu:.2f}", name, f"{r['r_at_lag0']:.3f}",
+                         f"{r['best_r']:.3f} ({r['best_lag_frames']:+d})", "%.3f (%+d)" % _fm_best(real, drawn),
+                         f"{np.corrcoef(drawn[:n][ok], read[:n][ok])[0, 1]:.3f}", f"{np.median(drawn):.3f}"))
+        rows.append((mode, "", "track's vertex lip gap (no photo)", "", "", "%.3f (%+d)" % _fm_best(real, gap), "", ""))
     print("### Rendered lip sync vs the real video (talking_head_real_a.mp4, facemetrics.py lipsync)\n")
-    table(("speech path", "animate CPU s (8 s clip)", "photo", "r at lag 0", "best r within +-8 frames (offset)"), rows)
+    print("drawn: the inner-lip gap the renderer draws (its frame landmarks 13/14 over the IOD, no pixels read); "
+          "read vs drawn: frame-by-frame r of mediapipe's aperture in the mp4 against it.\n")
+    table(("speech path", "animate CPU s (8 s clip)", "photo", "r at lag 0", "best r within +-8 frames (offset)",
+           "drawn gap: best r (offset)", "read vs drawn r", "drawn gap median (IOD)"), rows)
     rows = []
     for name in LIPSYNC_PHOTOS:
         out = tmp / f"arctic_{name}.mp4"
         render_video(SHARED / "photos" / name, SHARED / "audio" / "arctic_a0009.wav", out)
+        fm._mesh = None  # a new face mesh per video, as the command line (see fresh_lipsync)
         r = fm.phones(str(out), str(SHARED / "audio" / "arctic_a0009_phone.lab"))
         rows.append((name, r["bilabials"], f"{r['bilabial_median']:.3f}", f"{r['open_vowel_median']:.3f}",
                      f"{r['closure_ratio']:.2f}", f"{100 * r['bilabials_closed_frac']:.0f} %"))
@@ -479,6 +522,7 @@ def bench_closure(head):
         for name in LIPSYNC_PHOTOS:
             out = tmp / f"{clip_name}_{name}.mp4"
             render_video(SHARED / "photos" / name, audio, out)
+            fm._mesh = None  # a new face mesh per video, as the command line (see fresh_lipsync)
             L, fps = fm.landmarks(str(out))
             ap = fm.geometry(L)["mouth_open"]
             at = lambda labels: np.array([ap[min(len(ap) - 1, int(round(p.centre_s * fps)))]  # noqa: E731

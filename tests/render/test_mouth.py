@@ -91,9 +91,25 @@ def test_rest_gap_closes_but_never_crosses():
     x = np.linspace(0, 50, len(up))
     lm[up] = np.stack([x, np.zeros_like(x)], 1)
     lm[lo] = np.stack([x, 3.0 * np.sin(np.linspace(0, np.pi, len(lo)))], 1)
+    before = lm[lo, 1] - lm[up, 1]
     close_rest_gap(lm, up, lo, np.full(len(up), 2.0, np.float32))
     gap = lm[lo, 1] - lm[up, 1]
-    assert np.all(gap >= -1e-5) and gap.max() < 1.01 + 1e-5
+    assert np.all(gap >= -1e-5)
+    assert np.all(gap[before <= 2.0] < 1e-5)  # up to the rest gap: closed
+    assert gap.max() > 1.0  # the 3 px opening still shows (it used to lose the whole 2 px rest gap)
+    order = np.argsort(before)
+    assert np.all(np.diff(gap[order]) >= -1e-5)  # a wider gap stays wider
+
+
+def test_rest_gap_closing_leaves_open_lips_as_they_are():
+    up, lo = topo.mouth_lines()
+    lm = np.zeros((478, 2), np.float32)
+    x = np.linspace(0, 50, len(up))
+    lm[up] = np.stack([x, np.zeros_like(x)], 1)
+    lm[lo] = np.stack([x, 4.0 + 6.0 * np.sin(np.linspace(0, np.pi, len(lo)))], 1)  # every gap >= 2 x rest
+    before = lm.copy()
+    close_rest_gap(lm, up, lo, np.full(len(up), 2.0, np.float32))
+    np.testing.assert_allclose(lm, before, atol=1e-5)
 
 
 def test_skull_landmarks_are_not_on_the_mouth():

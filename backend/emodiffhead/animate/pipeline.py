@@ -15,7 +15,7 @@ import numpy as np
 from .. import __version__
 from ..audio import phonemes as ph
 from ..audio.io import MIN_DURATION_S, AudioClip, check_speech_present, load_audio
-from ..audio.prosody import Prosody, analyze, sustained_pitch_ratio
+from ..audio.prosody import Prosody, analyze, close_gaps, sustained_pitch_ratio
 from ..emotion import EMOTIONS
 from ..errors import AudioError
 from ..facs import JAW_OPEN
@@ -24,7 +24,7 @@ from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from ..track import DEFAULT_FPS, MAX_FPS, Track, fps_in_range
 from .acoustic import acoustic_mouth
 from .breath import add_breaths, breath_intakes, breath_opening
-from .coarticulation import MouthMotion, coarticulate
+from .coarticulation import PAUSE_S, MouthMotion, coarticulate
 from .prominence import phone_prominence
 from .emotion_timeline import EmotionTimeline
 from .emotion_vectors import emotion_basis_arkit
@@ -43,9 +43,18 @@ MIN_PHONE_RATE = 3.0
 MIN_VOICED_SHARE = 0.25
 
 
-def _activity_gate(pro: Prosody, times_s: np.ndarray, fps: float) -> np.ndarray:
-    """(T,) 0..1 smoothed sound activity: 0 in silences, so the mouth rests there."""
-    act = pro.at("active", times_s)
+def _activity_gate(pro: Prosody, times_s: np.ndarray, fps: float, hold_s: float = 0.0) -> np.ndarray:
+    """(T,) 0..1 smoothed sound activity: 0 in silences, so the mouth rests there.
+
+    hold_s: silences shorter than this are not rests. For speech, ``PAUSE_S`` (250 ms): a shorter silence lies
+    inside the phrase - the closure of a voiceless stop (50-150 ms of near silence), a weak /dh/ or /f/, a gap
+    between words - and the mouth holds its speaking posture through it (the lips do not close for /t/ or /k/;
+    a p/b/m keeps its own closure). The same threshold makes a pause a phrase break for the pre-phonatory
+    opening (:func:`.coarticulation.phrase_onsets`)."""
+    act = np.asarray(pro.active, bool)
+    if hold_s > 0 and len(pro.times_s) > 1:
+        act = close_gaps(act, int(round(hold_s / float(pro.times_s[1] - pro.times_s[0]))))
+    act = np.interp(times_s, pro.times_s, act.astype(np.float32))
     n = max(3, int(round(0.12 * fps)) | 1)
     k = np.hanning(n + 2)[1:-1]
     return np.clip(np.convolve(np.pad(act, n // 2, mode="edge"), k / k.sum(), mode="valid"), 0, 1).astype(np.float32)
@@ -103,7 +112,7 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
         info["num_phones"] = sum(p.label != "sil" for p in result.phones)
         if result.dropped_words:
             info["dropped_words"] = result.dropped_words
-    gate = _activity_gate(pro, times_s, fps)
+    gate = _activity_gate(pro, times_s, fps, hold_s=0.0 if result is None else PAUSE_S)
     if motion.onset is not None:  # the pre-phonatory opening precedes the sound by design
         gate = np.maximum(gate, motion.onset)
     w = motion.weights * np.maximum(gate, motion.closure)[:, None]

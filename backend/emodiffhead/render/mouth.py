@@ -233,12 +233,17 @@ def place_teeth(geom: MouthGeometry, skull: np.ndarray, jaw: np.ndarray) -> Fram
 
 def close_rest_gap(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, rest_gap: np.ndarray) -> None:
     """Bring the inner-lip lines of (N, 2+) ``lm`` together by the model's rest gap (K,) px, never past each
-    other (in place): a face at rest has closed lips, not the model's hairline gap."""
+    other (in place): a face at rest has closed lips, not the model's hairline gap.
+
+    The closing fades out as the lips part: a gap up to the rest gap closes, one of twice the rest gap or more
+    is kept as it is (linear between). Subtracting the rest gap from every opening would swallow the first
+    rest-gap's worth of each one (1-1.5 px at 512 px: a small opening the track asks for would not show)."""
     d = lm[lower, :2] - lm[upper, :2]
     e = lm[upper[-1], :2] - lm[upper[0], :2]
     n = np.array([-e[1], e[0]], np.float32) / max(float(np.hypot(*e)), 1e-6)
     gap = d @ n
-    shift = np.minimum(np.maximum(gap, 0.0), rest_gap)
+    parted = np.clip((gap - rest_gap) / np.maximum(rest_gap, 1e-3), 0.0, 1.0)
+    shift = np.minimum(np.maximum(gap, 0.0), rest_gap) * (1.0 - parted)
     lm[upper, :2] += 0.5 * shift[:, None] * n
     lm[lower, :2] -= 0.5 * shift[:, None] * n
 
