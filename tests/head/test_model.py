@@ -212,3 +212,33 @@ def test_builtin_forward_properties(builtin_head):
                                atol=1e-6)
     if h.landmark_faces is not None:
         assert h.forward().landmarks.shape == (1, h.num_landmarks, 3)
+
+
+def test_soft_limit_saturates_without_going_flat():
+    from emodiffhead.head.model import soft_limit
+
+    w = np.linspace(0.0, 3.0, 301, dtype=np.float32)
+    y = soft_limit(w, 0.6, 0.75)
+    below = w <= 0.6
+    assert np.array_equal(y[below], w[below])          # linear up to the knee
+    assert np.all(np.diff(y) > 0)                       # strictly increasing: a stronger input moves further
+    assert y.max() < 0.75 and y[-1] > 0.73              # approaches the ceiling, never reaches it
+    step = soft_limit(np.float32(0.602), 0.6, 0.75) - np.float32(0.6)
+    assert abs(step / 0.002 - 1.0) < 0.03               # slope 1 just above the knee: no kink
+
+
+def test_forward_applies_the_heads_soft_limits_and_npz_keeps_them(head):
+    E = head.num_expression
+    lim = np.full((E, 2), np.nan, np.float32)
+    lim[0] = (0.2, 0.3)
+    limited = HeadModel(**{**head.__dict__, "expression_soft_limits": lim})
+    e = np.zeros((1, E), np.float32)
+    e[0, 0], e[0, 1] = 0.9, 0.9
+    got = limited.forward(expression=e).vertices[0]
+    want = blended(head, np.zeros(head.num_shape), limited.limit_expression(e)[0])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert limited.limit_expression(e)[0, 0] < 0.3 and limited.limit_expression(e)[0, 1] == np.float32(0.9)
+    back = HeadModel.from_npz_dict(limited.to_npz_dict())
+    np.testing.assert_array_equal(back.expression_soft_limits, lim)
+    with pytest.raises(HeadModelError, match="soft_limits"):
+        HeadModel(**{**head.__dict__, "expression_soft_limits": np.array([[0.5, 0.4]] * E, np.float32)})

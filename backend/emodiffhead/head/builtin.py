@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import HeadModelError
 from .model import HeadModel
 
-__all__ = ["ASSET_PATH", "load_builtin_head", "builtin_vertex_colors"]
+__all__ = ["ASSET_PATH", "load_builtin_head", "builtin_vertex_colors", "ANATOMICAL_SOFT_LIMITS"]
 
 #: The shipped asset.
 ASSET_PATH = Path(__file__).resolve().parents[1] / "assets" / "builtin_head.npz"
@@ -31,6 +31,25 @@ EXPRESSION_GAINS = {
     "noseSneerRight": 1.5, "mouthFrownLeft": 1.5, "mouthFrownRight": 1.5, "mouthSmileLeft": 1.35,
     "mouthSmileRight": 1.35, "mouthUpperUpLeft": 1.5, "mouthUpperUpRight": 1.5,
 }
+
+
+#: Anatomical soft limits (knee, ceiling) in blendshape weight, applied by ``HeadModel.forward``
+#: (``expression_soft_limits``, ``head.model.soft_limit``): linear up to the knee, above it the movement keeps
+#: growing ever more slowly toward the ceiling. The upper-lid raiser (AU5, ``eyeWide``, gain 2.0) lifts the upper
+#: lid 6.5-7.2 mm per unit on this head (rest aperture 9.6 mm). A real upper lid rests 1-2 mm over the top of the
+#: iris (margin-reflex distance MRD1 4-5 mm, corneal radius about 5.9 mm); in straight gaze the levator with
+#: Mueller's muscle lifts it a few millimetres more: 2-3 mm shows white above the iris (a posed surprise), about
+#: 5 mm is a maximal stare. The knee is surprise's level at intensity 1.0 (0.6: 3.9-4.3 mm), the ceiling 0.75
+#: (4.9-5.4 mm): surprise at 1.5 (0.9) lifts the lid 0.70 (4.5-5.0 mm) instead of 5.8-6.5 mm, fear at 1.5 (0.99)
+#: 0.71 (4.6-5.1 mm) instead of 6.4-7.1 mm. The brows (7.5-7.8 mm per unit; a real maximal raise is about 10 mm), the jaw (33 mm
+#: of lip gap per unit; a real maximal opening 40-55 mm) and the other targets the emotions use stay inside a real
+#: face's range at intensity 1.5 and are not limited. See docs/builtin_head.md.
+ANATOMICAL_SOFT_LIMITS = {"eyeWideLeft": (0.6, 0.75), "eyeWideRight": (0.6, 0.75)}
+
+
+def soft_limit_table(names: list[str]) -> np.ndarray:
+    """(E, 2) float32 (knee, ceiling) per expression name from ``ANATOMICAL_SOFT_LIMITS``; NaN rows: no limit."""
+    return np.array([ANATOMICAL_SOFT_LIMITS.get(n, (np.nan, np.nan)) for n in names], np.float32)
 
 
 #: The upper-lip raiser (AU10, ``mouthUpperUp``) of the raw targets also lifts the lip corners (0.03-0.045 IOD per
@@ -75,6 +94,7 @@ def _load() -> HeadModel:
                 k = model.expression_index(name)
                 basis[:, :, k] *= fall[:, None]
     model.expression_basis = basis.astype(np.float32)
+    model.expression_soft_limits = soft_limit_table(model.expression_names)
     return model
 
 

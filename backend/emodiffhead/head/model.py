@@ -36,6 +36,18 @@ JOINT_PARENTS: tuple[int, ...] = (-1, 0, 1, 1, 1)
 NUM_JOINTS = len(Joint)
 
 
+def soft_limit(w: np.ndarray, knee: np.ndarray | float, ceiling: np.ndarray | float) -> np.ndarray:
+    """Saturating limit, elementwise (broadcast over the last axis): ``w`` below ``knee`` unchanged, above it
+    ``knee + s * x / (1 + x)`` with ``s = ceiling - knee`` and ``x = (w - knee) / s``: continuous with slope 1 at
+    the knee, strictly increasing (slope ``1 / (1 + x)**2``, so a stronger input still moves further), approaching
+    ``ceiling`` without reaching it. float32 like ``w``."""
+    w = np.asarray(w, np.float32)
+    knee = np.asarray(knee, np.float32)
+    span = np.asarray(ceiling, np.float32) - knee
+    x = np.maximum(w - knee, 0.0) / span
+    return np.where(w > knee, knee + span * x / (1.0 + x), w).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class HeadOutput:
     """Result of :meth:`HeadModel.forward`.
@@ -70,6 +82,10 @@ class HeadModel:
         uv: (Vt, 2) texture coordinates and uv_faces (F, 3) into them, or None.
         regions: named vertex index sets (e.g. ``"eye_left"``, ``"teeth_upper"``, ``"lips"``).
         expression_limits: (E, 2) sensible (min, max) per expression component.
+        expression_soft_limits: (E, 2) anatomical soft limit (knee, ceiling) per component, or None: above the
+            knee a coefficient's movement saturates toward the ceiling (:func:`soft_limit`: strictly increasing,
+            never flat); NaN rows are linear. :meth:`forward` applies it, so every path that poses the head
+            (renderers, tracks from the animator or the Blender add-on) sees the same movement.
         meta: provenance and licence text.
     """
 
@@ -90,6 +106,7 @@ class HeadModel:
     regions: dict[str, np.ndarray] = field(default_factory=dict)
     shape_names: list[str] = field(default_factory=list)
     expression_limits: np.ndarray | None = None
+    expression_soft_limits: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     joint_names: tuple[str, ...] = JOINT_NAMES
@@ -124,6 +141,15 @@ class HeadModel:
             self.landmark_bary = np.asarray(self.landmark_bary, dtype=np.float32)
             checks.append((self.landmark_bary.shape == (len(self.landmark_faces), 3),
                            "landmark_bary must be (L, 3)"))
+        if self.expression_soft_limits is not None:
+            self.expression_soft_limits = np.asarray(self.expression_soft_limits, dtype=np.float32)
+            lim = self.expression_soft_limits
+            ok = lim.shape == (self.expression_basis.shape[2], 2)
+            if ok:
+                rows = lim[~np.isnan(lim).any(1)]
+                ok = bool(np.all(rows[:, 1] > rows[:, 0]))
+            checks.append((ok,
+                           "expression_soft_limits must be (E, 2) rows (knee, ceiling) with ceiling > knee"))
         for ok, msg in checks:
             if not ok:
                 from ..errors import HeadModelError
@@ -152,6 +178,20 @@ class HeadModel:
         return self.expression_names.index(name)
 
     # ---- posing ------------------------------------------------------------------------------
+    def limit_expression(self, expression: np.ndarray) -> np.ndarray:
+        """(..., E) float32 coefficients as the head moves them: each component with an anatomical soft limit
+        (``expression_soft_limits``) saturates above its knee toward its ceiling; the others are unchanged."""
+        expression = np.asarray(expression, np.float32)
+        if self.expression_soft_limits is None:
+            return expression
+        lim = self.expression_soft_limits
+        cols = np.flatnonzero(~np.isnan(lim).any(1))
+        if cols.size == 0:
+            return expression
+        out = expression.copy()
+        out[..., cols] = soft_limit(expression[..., cols], lim[cols, 0], lim[cols, 1])
+        return out
+
     def forward(
         self,
         shape: np.ndarray | None = None,
@@ -188,6 +228,7 @@ class HeadModel:
             raise ValueError(f"expression must be (T, {E}), got {expression.shape}")
         if pose.shape != (T, NUM_JOINTS, 3):
             raise ValueError(f"pose must be (T, 5, 3) with T={T}, got {pose.shape}")
+        expression = self.limit_expression(expression)
         coeffs = np.concatenate([np.repeat(shape[None], T, axis=0), expression], axis=1)
         basis = np.concatenate([self.shape_basis, self.expression_basis], axis=2)
         # the lids follow the eye joints' pitch (lid_follow.py); nothing is added at pitch 0
@@ -241,6 +282,8 @@ class HeadModel:
             d["uv_faces"] = np.asarray(self.uv_faces, np.int32)
         if self.expression_limits is not None:
             d["expression_limits"] = np.asarray(self.expression_limits, np.float32)
+        if self.expression_soft_limits is not None:
+            d["expression_soft_limits"] = np.asarray(self.expression_soft_limits, np.float32)
         for k, v in self.regions.items():
             d[f"region__{k}"] = np.asarray(v, np.int32)
         return d
@@ -271,6 +314,7 @@ class HeadModel:
             uv=d["uv"] if "uv" in keys else None,
             uv_faces=d["uv_faces"] if "uv_faces" in keys else None,
             expression_limits=d["expression_limits"] if "expression_limits" in keys else None,
+            expression_soft_limits=d["expression_soft_limits"] if "expression_soft_limits" in keys else None,
             regions={k[len("region__"):]: np.asarray(d[k]) for k in keys if k.startswith("region__")},
             meta=meta,
         )
