@@ -35,16 +35,18 @@ EXPRESSION_GAINS = {
 
 #: Anatomical soft limits (knee, ceiling) in blendshape weight, applied by ``HeadModel.forward``
 #: (``expression_soft_limits``, ``head.model.soft_limit``): linear up to the knee, above it the movement keeps
-#: growing ever more slowly toward the ceiling. The upper-lid raiser (AU5, ``eyeWide``, gain 2.0) lifts the upper
-#: lid 6.5-7.2 mm per unit on this head (rest aperture 9.6 mm). A real upper lid rests 1-2 mm over the top of the
-#: iris (margin-reflex distance MRD1 4-5 mm, corneal radius about 5.9 mm); in straight gaze the levator with
-#: Mueller's muscle lifts it a few millimetres more: 2-3 mm shows white above the iris (a posed surprise), about
-#: 5 mm is a maximal stare. The knee is surprise's level at intensity 1.0 (0.6: 3.9-4.3 mm), the ceiling 0.75
-#: (4.9-5.4 mm): surprise at 1.5 (0.9) lifts the lid 0.70 (4.5-5.0 mm) instead of 5.8-6.5 mm, fear at 1.5 (0.99)
-#: 0.71 (4.6-5.1 mm) instead of 6.4-7.1 mm. The brows (7.5-7.8 mm per unit; a real maximal raise is about 10 mm), the jaw (33 mm
-#: of lip gap per unit; a real maximal opening 40-55 mm) and the other targets the emotions use stay inside a real
-#: face's range at intensity 1.5 and are not limited. See docs/builtin_head.md.
-ANATOMICAL_SOFT_LIMITS = {"eyeWideLeft": (0.6, 0.75), "eyeWideRight": (0.6, 0.75)}
+#: growing ever more slowly toward the ceiling (an asymptote). The upper-lid raiser (AU5, ``eyeWide``, gain 2.0)
+#: lifts the upper lid 6.5-7.2 mm per unit on this head (rest aperture 9.6 mm). A real upper lid rests 1-2 mm over
+#: the top of the iris (margin-reflex distance MRD1 4-5 mm, corneal radius about 5.9 mm); in straight gaze the
+#: levator with Mueller's muscle lifts it a few millimetres more: 2-3 mm shows white above the iris (a posed
+#: surprise), about 5 mm is a maximal stare. The knee is surprise's level at intensity 1.0 (0.6: 3.9-4.5 mm); with
+#: the ceiling at 0.9 surprise at 1.5 (weight 0.9) lifts the lid 0.75 (4.9-5.6 mm, mean 5.2) instead of 5.8-6.5 mm.
+#: A lower ceiling (0.75) held the lid nearer 4.8 mm but then fear's eye opening shrank at 1.5: its brow lowerer and
+#: lid tightener (AU4, AU7) close the eye linearly and outgrew the saturated raise. The brows (7.5-7.8 mm per unit; a
+#: real maximal raise is about 10 mm), the jaw (33 mm of lip gap per unit; a real maximal opening 40-55 mm) and the
+#: other targets the emotions use stay inside a real face's range at intensity 1.5 and are not limited.
+#: See docs/builtin_head.md.
+ANATOMICAL_SOFT_LIMITS = {"eyeWideLeft": (0.6, 0.9), "eyeWideRight": (0.6, 0.9)}
 
 
 def soft_limit_table(names: list[str]) -> np.ndarray:
