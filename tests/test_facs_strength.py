@@ -56,3 +56,21 @@ def test_wide_eyes_grow_within_a_real_upper_lids_reach(builtin_head, basis, emot
     v = [_upper_lid_raise_mm(builtin_head, basis, emotion, a) for a in (0.5, 1.0, 1.25, 1.5)]
     assert v[1] >= 3.5, (emotion, v)
     assert v[0] < v[1] < v[2] < v[3] <= 5.5, (emotion, np.round(v, 2))
+
+
+def test_sad_upper_lids_are_raised_at_the_inner_corner(builtin_head, basis):
+    # Ekman & Friesen: in sadness the inner corners of the upper lids are drawn up under the raised inner brows
+    # (AU1), while the downcast gaze lowers the lids' middle: the oblique, "triangulated" lid. Without the built-in
+    # head's inner-lid corrective the inner lid sat 0.6 mm above the middle at 1.0 (a uniformly lowered, sleepy lid).
+    def oblique_mm(emotion, a):
+        e = (a * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
+        d = builtin_head.forward(expression=e).landmarks[0] - builtin_head.forward().landmarks[0]
+        return 1000.0 * float(np.mean([d[157, 1] - d[159, 1], d[384, 1] - d[386, 1]]))
+
+    assert oblique_mm("sad", 1.0) >= 1.1
+    assert oblique_mm("sad", 0.5) < oblique_mm("sad", 1.0)
+    # surprise and fear raise the whole lid themselves (within its soft limit): the corrective is off there
+    for emotion in ("surprised", "fearful"):
+        for a in (0.5, 1.0, 1.5):
+            e = (a * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
+            assert np.all(builtin_head.corrective_coefficients(builtin_head.limit_expression(e)) == 0), (emotion, a)

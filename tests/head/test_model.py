@@ -242,3 +242,28 @@ def test_forward_applies_the_heads_soft_limits_and_npz_keeps_them(head):
     np.testing.assert_array_equal(back.expression_soft_limits, lim)
     with pytest.raises(HeadModelError, match="soft_limits"):
         HeadModel(**{**head.__dict__, "expression_soft_limits": np.array([[0.5, 0.4]] * E, np.float32)})
+
+
+def test_correctives_follow_their_rule_and_forward_adds_them(head):
+    # rule (driver, driver_full, damper, damper_full, closer): driver capped at driver_full, faded out by the damper
+    # and by the closer
+    E, V = head.num_expression, head.num_vertices
+    rng = np.random.default_rng(3)
+    corr = rng.normal(size=(V, 3, 1)).astype(np.float32) * 0.01
+    with_c = HeadModel(**{**head.__dict__, "expression_correctives": corr,
+                          "corrective_rules": np.array([[0, 0.5, 1, 0.4, 2]], np.float32)})
+    w = np.zeros((4, E), np.float32)
+    w[:, 0] = (0.3, 0.9, 0.3, 0.3)
+    w[2, 1] = 0.2       # damper half way
+    w[3, 2] = 0.75      # closer three quarters shut
+    c = with_c.corrective_coefficients(w)[:, 0]
+    np.testing.assert_allclose(c, [0.3, 0.5, 0.15, 0.075], atol=1e-6)
+    got = with_c.forward(expression=w).vertices
+    want = np.stack([blended(head, np.zeros(head.num_shape), w[t]) + corr[:, :, 0] * c[t] for t in range(4)])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    back = HeadModel.from_npz_dict(with_c.to_npz_dict())
+    np.testing.assert_array_equal(back.corrective_rules, with_c.corrective_rules)
+    np.testing.assert_allclose(back.forward(expression=w).vertices, got, atol=1e-4)  # bases stored as float16
+    with pytest.raises(HeadModelError, match="corrective"):
+        HeadModel(**{**head.__dict__, "expression_correctives": corr,
+                     "corrective_rules": np.array([[0, 0.5, E, 0.4, -1]], np.float32)})

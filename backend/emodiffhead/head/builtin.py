@@ -54,6 +54,45 @@ def soft_limit_table(names: list[str]) -> np.ndarray:
     return np.array([ANATOMICAL_SOFT_LIMITS.get(n, (np.nan, np.nan)) for n in names], np.float32)
 
 
+#: The inner brow raiser (AU1, ``browInnerUp``) also lifts the inner part of the upper lid where the lid raiser
+#: (AU5) is at rest: the skin under the raised inner brow draws the lid up with it and the lid takes the oblique,
+#: "triangulated" shape of sadness (Ekman & Friesen: the inner corners of the upper lids raised). The raw target
+#: moves the lids 0.2 mm. A corrective per eye (``HeadModel.expression_correctives``) adds this fraction of the
+#: upper-lid raiser's motion, weighted from 1 at the inner eye corner to 0 at the outer one (``INNER_LID_POWER``),
+#: driven by ``browInnerUp`` up to INNER_LID_DRIVER_FULL (sadness's AU1 at intensity 1; above it the lid holds its
+#: shape while the brows keep rising, as the animator holds lids and gaze), fading out as ``eyeWide`` reaches
+#: INNER_LID_DAMPER_FULL (surprise and fear raise the whole lid themselves, within its soft limit) and as the lid
+#: blinks shut.
+INNER_LID_RAISE = 0.5
+INNER_LID_POWER = 1.5
+INNER_LID_DRIVER_FULL = 0.66
+INNER_LID_DAMPER_FULL = 0.3
+#: mediapipe indices of each eye's (inner, outer) corner.
+_EYE_CORNERS = {"Left": (362, 263), "Right": (133, 33)}
+
+
+def inner_lid_correctives(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | None:
+    """((V, 3, 2) corrective motion, (2, 5) rules) of the inner upper-lid lift for ``model`` (left eye, right eye),
+    or None when the model lacks ``browInnerUp``, ``eyeWide*``, ``eyeBlink*`` or the mediapipe embedding."""
+    names = model.expression_names
+    need = ("browInnerUp", "eyeWideLeft", "eyeWideRight", "eyeBlinkLeft", "eyeBlinkRight")
+    if model.landmark_faces is None or model.num_landmarks < 478 or not all(n in names for n in need):
+        return None
+    from .lbs import barycentric_points
+
+    lm = barycentric_points(model.template[None], model.faces, model.landmark_faces, model.landmark_bary)[0]
+    x = model.template[:, 0]
+    cols, rules = [], []
+    for side, (inner, outer) in _EYE_CORNERS.items():
+        k = names.index("eyeWide" + side)
+        xi, xo = float(lm[inner, 0]), float(lm[outer, 0])
+        t = np.clip((x - xo) / (xi - xo), 0.0, 1.0) ** INNER_LID_POWER
+        cols.append((INNER_LID_RAISE * t)[:, None] * model.expression_basis[:, :, k])
+        rules.append((names.index("browInnerUp"), INNER_LID_DRIVER_FULL, k, INNER_LID_DAMPER_FULL,
+                      names.index("eyeBlink" + side)))
+    return np.stack(cols, axis=2).astype(np.float32), np.array(rules, np.float32)
+
+
 #: The upper-lip raiser (AU10, ``mouthUpperUp``) of the raw targets also lifts the lip corners (0.03-0.045 IOD per
 #: unit, a third of its peak): added to a lowered lower lip, the bared teeth of anger and disgust curved into a
 #: grin. On a real face AU10 raises the upper lip's middle and leaves the corners, which the lip corner puller
@@ -97,6 +136,9 @@ def _load() -> HeadModel:
                 basis[:, :, k] *= fall[:, None]
     model.expression_basis = basis.astype(np.float32)
     model.expression_soft_limits = soft_limit_table(model.expression_names)
+    corr = inner_lid_correctives(model)
+    if corr is not None:
+        model.expression_correctives, model.corrective_rules = corr
     return model
 
 
