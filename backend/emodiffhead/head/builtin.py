@@ -33,6 +33,13 @@ EXPRESSION_GAINS = {
 }
 
 
+def _template_landmarks(model: HeadModel) -> np.ndarray:
+    """(L, 3) float32 the model's landmarks on its template (needs a landmark embedding)."""
+    from .lbs import barycentric_points
+
+    return barycentric_points(model.template[None], model.faces, model.landmark_faces, model.landmark_bary)[0]
+
+
 #: Anatomical soft limits (knee, ceiling) in blendshape weight, applied by ``HeadModel.forward``
 #: (``expression_soft_limits``, ``head.model.soft_limit``): linear up to the knee, above it the movement keeps
 #: growing ever more slowly toward the ceiling (an asymptote). The upper-lid raiser (AU5, ``eyeWide``, gain 2.0)
@@ -40,7 +47,7 @@ EXPRESSION_GAINS = {
 #: the top of the iris (margin-reflex distance MRD1 4-5 mm, corneal radius about 5.9 mm); in straight gaze the
 #: levator with Mueller's muscle lifts it a few millimetres more: 2-3 mm shows white above the iris (a posed
 #: surprise), about 5 mm is a maximal stare. The knee is surprise's level at intensity 1.0 (0.6: 3.9-4.5 mm); with
-#: the ceiling at 0.9 surprise at 1.5 (weight 0.9) lifts the lid 0.75 (4.9-5.6 mm, mean 5.2) instead of 5.8-6.5 mm.
+#: the ceiling at 0.9 surprise at 1.5 (weight 0.9) lifts the lid 0.75 (4.9-5.6 mm, mean 5.2) instead of 5.8-6.7 mm.
 #: A lower ceiling (0.75) held the lid nearer 4.8 mm but then fear's eye opening shrank at 1.5: its brow lowerer and
 #: lid tightener (AU4, AU7) close the eye linearly and outgrew the saturated raise. The brows (7.5-7.8 mm per unit; a
 #: real maximal raise is about 10 mm), the jaw (33 mm of lip gap per unit; a real maximal opening 40-55 mm) and the
@@ -78,9 +85,7 @@ def inner_lid_correctives(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | N
     need = ("browInnerUp", "eyeWideLeft", "eyeWideRight", "eyeBlinkLeft", "eyeBlinkRight")
     if model.landmark_faces is None or model.num_landmarks < 478 or not all(n in names for n in need):
         return None
-    from .lbs import barycentric_points
-
-    lm = barycentric_points(model.template[None], model.faces, model.landmark_faces, model.landmark_bary)[0]
+    lm = _template_landmarks(model)
     x = model.template[:, 0]
     cols, rules = [], []
     for side, (inner, outer) in _EYE_CORNERS.items():
@@ -110,9 +115,7 @@ def corner_falloff(model: HeadModel) -> np.ndarray | None:
     landmark embedding."""
     if model.landmark_faces is None or model.num_landmarks < 478:
         return None
-    from .lbs import barycentric_points
-
-    lm = barycentric_points(model.template[None], model.faces, model.landmark_faces, model.landmark_bary)[0]
+    lm = _template_landmarks(model)
     corners = np.array([lm[list(c)].mean(0) for c in _MOUTH_CORNERS], np.float32)
     sigma = UPPER_LIP_CORNER_SIGMA * float(np.linalg.norm(corners[1] - corners[0]))
     dist2 = ((model.template[:, None, :] - corners[None]) ** 2).sum(-1).min(1)
