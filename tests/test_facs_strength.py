@@ -40,3 +40,37 @@ def test_intensity_1_is_a_posed_expression_and_1_5_a_stronger_one(builtin_head, 
     v = [_measure(builtin_head, basis, emotion, a)[measure] for a in (0.5, 1.0, 1.5)]
     assert v[1] >= at_1, (emotion, measure, v)
     assert v[0] < v[1] < v[2], (emotion, measure, v)  # 0.5 milder, 1.5 stronger: the same expression grows
+
+
+def _upper_lid_raise_mm(head, basis, emotion: str, intensity: float) -> float:
+    """Mean raise of both upper lid middles (mediapipe 159, 386) above the neutral head, mm."""
+    e = (intensity * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
+    d = head.forward(expression=e).landmarks[0] - head.forward().landmarks[0]
+    return 1000.0 * float(np.mean(d[[159, 386], 1]))
+
+
+@pytest.mark.parametrize("emotion", ["surprised", "fearful"])
+def test_wide_eyes_grow_within_a_real_upper_lids_reach(builtin_head, basis, emotion):
+    # AU5: white above the iris at 1.0 (about 3.5 mm of raise); a real upper lid lifts at most about 5 mm in straight
+    # gaze, so 1.5 is a stronger stare, not a ring of white (the linear head: 6.2 mm for surprise; now 5.2)
+    v = [_upper_lid_raise_mm(builtin_head, basis, emotion, a) for a in (0.5, 1.0, 1.25, 1.5)]
+    assert v[1] >= 3.5, (emotion, v)
+    assert v[0] < v[1] < v[2] < v[3] <= 5.5, (emotion, np.round(v, 2))
+
+
+def test_sad_upper_lids_are_raised_at_the_inner_corner(builtin_head, basis):
+    # Ekman & Friesen: in sadness the inner corners of the upper lids are drawn up under the raised inner brows
+    # (AU1), while the downcast gaze lowers the lids' middle: the oblique, "triangulated" lid. Without the built-in
+    # head's inner-lid corrective the inner lid sat 0.6 mm above the middle at 1.0 (a uniformly lowered, sleepy lid).
+    def oblique_mm(emotion, a):
+        e = (a * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
+        d = builtin_head.forward(expression=e).landmarks[0] - builtin_head.forward().landmarks[0]
+        return 1000.0 * float(np.mean([d[157, 1] - d[159, 1], d[384, 1] - d[386, 1]]))
+
+    assert oblique_mm("sad", 1.0) >= 1.1
+    assert oblique_mm("sad", 0.5) < oblique_mm("sad", 1.0)
+    # surprise and fear raise the whole lid themselves (within its soft limit): the corrective is off there
+    for emotion in ("surprised", "fearful"):
+        for a in (0.5, 1.0, 1.5):
+            e = (a * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
+            assert np.all(builtin_head.corrective_coefficients(builtin_head.limit_expression(e)) == 0), (emotion, a)

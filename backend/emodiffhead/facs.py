@@ -68,7 +68,9 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: EMFACS prototypes: AU code -> AU intensity at emotion intensity 1 (AU intensity 1 = FACS "E", the maximal
 #: movement; the head models are calibrated so that blendshape weight 1 is that movement, see
 #: docs/builtin_head.md). Emotion intensity 1 is a clearly posed expression (MEAD's level 3, FACS C-D:
-#: 0.5-0.67 per AU) and 1.5 a strong one, so no blendshape leaves its [0, 1] range below intensity 1.5.
+#: 0.5-0.67 per AU) and 1.5 a strong one, so no blendshape leaves its [0, 1] range below intensity 1.5. The weights
+#: stay linear in intensity; where a head's target would move beyond a real face it saturates the movement itself
+#: (``HeadModel.expression_soft_limits``: the built-in head's upper-lid raiser above surprise's 1.0 level).
 #: "neutral" is empty (zero vector). AUs per category (Ekman & Friesen, EMFACS-7 predictions; where EMFACS
 #: lists several, the open-mouthed variant that posed level-3 faces use):
 #: happy 6+12+25+26 (a Duchenne smile: cheeks raised, eyes narrowed from below, the lips parted over the upper

@@ -212,3 +212,58 @@ def test_builtin_forward_properties(builtin_head):
                                atol=1e-6)
     if h.landmark_faces is not None:
         assert h.forward().landmarks.shape == (1, h.num_landmarks, 3)
+
+
+def test_soft_limit_saturates_without_going_flat():
+    from emodiffhead.head.model import soft_limit
+
+    w = np.linspace(0.0, 3.0, 301, dtype=np.float32)
+    y = soft_limit(w, 0.6, 0.75)
+    below = w <= 0.6
+    assert np.array_equal(y[below], w[below])          # linear up to the knee
+    assert np.all(np.diff(y) > 0)                       # strictly increasing: a stronger input moves further
+    assert y.max() < 0.75 and y[-1] > 0.73              # approaches the ceiling, never reaches it
+    step = soft_limit(np.float32(0.602), 0.6, 0.75) - np.float32(0.6)
+    assert abs(step / 0.002 - 1.0) < 0.03               # slope 1 just above the knee: no kink
+
+
+def test_forward_applies_the_heads_soft_limits_and_npz_keeps_them(head):
+    E = head.num_expression
+    lim = np.full((E, 2), np.nan, np.float32)
+    lim[0] = (0.2, 0.3)
+    limited = HeadModel(**{**head.__dict__, "expression_soft_limits": lim})
+    e = np.zeros((1, E), np.float32)
+    e[0, 0], e[0, 1] = 0.9, 0.9
+    got = limited.forward(expression=e).vertices[0]
+    want = blended(head, np.zeros(head.num_shape), limited.limit_expression(e)[0])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert limited.limit_expression(e)[0, 0] < 0.3 and limited.limit_expression(e)[0, 1] == np.float32(0.9)
+    back = HeadModel.from_npz_dict(limited.to_npz_dict())
+    np.testing.assert_array_equal(back.expression_soft_limits, lim)
+    with pytest.raises(HeadModelError, match="soft_limits"):
+        HeadModel(**{**head.__dict__, "expression_soft_limits": np.array([[0.5, 0.4]] * E, np.float32)})
+
+
+def test_correctives_follow_their_rule_and_forward_adds_them(head):
+    # rule (driver, driver_full, damper, damper_full, closer): driver capped at driver_full, faded out by the damper
+    # and by the closer
+    E, V = head.num_expression, head.num_vertices
+    rng = np.random.default_rng(3)
+    corr = rng.normal(size=(V, 3, 1)).astype(np.float32) * 0.01
+    with_c = HeadModel(**{**head.__dict__, "expression_correctives": corr,
+                          "corrective_rules": np.array([[0, 0.5, 1, 0.4, 2]], np.float32)})
+    w = np.zeros((4, E), np.float32)
+    w[:, 0] = (0.3, 0.9, 0.3, 0.3)
+    w[2, 1] = 0.2       # damper half way
+    w[3, 2] = 0.75      # closer three quarters shut
+    c = with_c.corrective_coefficients(w)[:, 0]
+    np.testing.assert_allclose(c, [0.3, 0.5, 0.15, 0.075], atol=1e-6)
+    got = with_c.forward(expression=w).vertices
+    want = np.stack([blended(head, np.zeros(head.num_shape), w[t]) + corr[:, :, 0] * c[t] for t in range(4)])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    back = HeadModel.from_npz_dict(with_c.to_npz_dict())
+    np.testing.assert_array_equal(back.corrective_rules, with_c.corrective_rules)
+    np.testing.assert_allclose(back.forward(expression=w).vertices, got, atol=1e-4)  # bases stored as float16
+    with pytest.raises(HeadModelError, match="corrective"):
+        HeadModel(**{**head.__dict__, "expression_correctives": corr,
+                     "corrective_rules": np.array([[0, 0.5, E, 0.4, -1]], np.float32)})

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import HeadModelError
 from .model import HeadModel
 
-__all__ = ["ASSET_PATH", "load_builtin_head", "builtin_vertex_colors"]
+__all__ = ["ASSET_PATH", "load_builtin_head", "builtin_vertex_colors", "ANATOMICAL_SOFT_LIMITS"]
 
 #: The shipped asset.
 ASSET_PATH = Path(__file__).resolve().parents[1] / "assets" / "builtin_head.npz"
@@ -31,6 +31,71 @@ EXPRESSION_GAINS = {
     "noseSneerRight": 1.5, "mouthFrownLeft": 1.5, "mouthFrownRight": 1.5, "mouthSmileLeft": 1.35,
     "mouthSmileRight": 1.35, "mouthUpperUpLeft": 1.5, "mouthUpperUpRight": 1.5,
 }
+
+
+def _template_landmarks(model: HeadModel) -> np.ndarray:
+    """(L, 3) float32 the model's landmarks on its template (needs a landmark embedding)."""
+    from .lbs import barycentric_points
+
+    return barycentric_points(model.template[None], model.faces, model.landmark_faces, model.landmark_bary)[0]
+
+
+#: Anatomical soft limits (knee, ceiling) in blendshape weight, applied by ``HeadModel.forward``
+#: (``expression_soft_limits``, ``head.model.soft_limit``): linear up to the knee, above it the movement keeps
+#: growing ever more slowly toward the ceiling (an asymptote). The upper-lid raiser (AU5, ``eyeWide``, gain 2.0)
+#: lifts the upper lid 6.5-7.2 mm per unit on this head (rest aperture 9.6 mm). A real upper lid rests 1-2 mm over
+#: the top of the iris (margin-reflex distance MRD1 4-5 mm, corneal radius about 5.9 mm); in straight gaze the
+#: levator with Mueller's muscle lifts it a few millimetres more: 2-3 mm shows white above the iris (a posed
+#: surprise), about 5 mm is a maximal stare. The knee is surprise's level at intensity 1.0 (0.6: 3.9-4.5 mm); with
+#: the ceiling at 0.9 surprise at 1.5 (weight 0.9) lifts the lid 0.75 (4.9-5.6 mm, mean 5.2) instead of 5.8-6.7 mm.
+#: A lower ceiling (0.75) held the lid nearer 4.8 mm but then fear's eye opening shrank at 1.5: its brow lowerer and
+#: lid tightener (AU4, AU7) close the eye linearly and outgrew the saturated raise. The brows (7.5-7.8 mm per unit; a
+#: real maximal raise is about 10 mm), the jaw (33 mm of lip gap per unit; a real maximal opening 40-55 mm) and the
+#: other targets the emotions use stay inside a real face's range at intensity 1.5 and are not limited.
+#: See docs/builtin_head.md.
+ANATOMICAL_SOFT_LIMITS = {"eyeWideLeft": (0.6, 0.9), "eyeWideRight": (0.6, 0.9)}
+
+
+def soft_limit_table(names: list[str]) -> np.ndarray:
+    """(E, 2) float32 (knee, ceiling) per expression name from ``ANATOMICAL_SOFT_LIMITS``; NaN rows: no limit."""
+    return np.array([ANATOMICAL_SOFT_LIMITS.get(n, (np.nan, np.nan)) for n in names], np.float32)
+
+
+#: The inner brow raiser (AU1, ``browInnerUp``) also lifts the inner part of the upper lid where the lid raiser
+#: (AU5) is at rest: the skin under the raised inner brow draws the lid up with it and the lid takes the oblique,
+#: "triangulated" shape of sadness (Ekman & Friesen: the inner corners of the upper lids raised). The raw target
+#: moves the lids 0.2 mm. A corrective per eye (``HeadModel.expression_correctives``) adds this fraction of the
+#: upper-lid raiser's motion, weighted from 1 at the inner eye corner to 0 at the outer one (``INNER_LID_POWER``),
+#: driven by ``browInnerUp`` up to INNER_LID_DRIVER_FULL (sadness's AU1 at intensity 1; above it the lid holds its
+#: shape while the brows keep rising, as the animator holds lids and gaze), fading out as ``eyeWide`` reaches
+#: INNER_LID_DAMPER_FULL (surprise and fear raise the whole lid themselves, within its soft limit) and as the lid
+#: blinks shut.
+INNER_LID_RAISE = 0.5
+INNER_LID_POWER = 1.5
+INNER_LID_DRIVER_FULL = 0.66
+INNER_LID_DAMPER_FULL = 0.3
+#: mediapipe indices of each eye's (inner, outer) corner.
+_EYE_CORNERS = {"Left": (362, 263), "Right": (133, 33)}
+
+
+def inner_lid_correctives(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | None:
+    """((V, 3, 2) corrective motion, (2, 5) rules) of the inner upper-lid lift for ``model`` (left eye, right eye),
+    or None when the model lacks ``browInnerUp``, ``eyeWide*``, ``eyeBlink*`` or the mediapipe embedding."""
+    names = model.expression_names
+    need = ("browInnerUp", "eyeWideLeft", "eyeWideRight", "eyeBlinkLeft", "eyeBlinkRight")
+    if model.landmark_faces is None or model.num_landmarks < 478 or not all(n in names for n in need):
+        return None
+    lm = _template_landmarks(model)
+    x = model.template[:, 0]
+    cols, rules = [], []
+    for side, (inner, outer) in _EYE_CORNERS.items():
+        k = names.index("eyeWide" + side)
+        xi, xo = float(lm[inner, 0]), float(lm[outer, 0])
+        t = np.clip((x - xo) / (xi - xo), 0.0, 1.0) ** INNER_LID_POWER
+        cols.append((INNER_LID_RAISE * t)[:, None] * model.expression_basis[:, :, k])
+        rules.append((names.index("browInnerUp"), INNER_LID_DRIVER_FULL, k, INNER_LID_DAMPER_FULL,
+                      names.index("eyeBlink" + side)))
+    return np.stack(cols, axis=2).astype(np.float32), np.array(rules, np.float32)
 
 
 #: The upper-lip raiser (AU10, ``mouthUpperUp``) of the raw targets also lifts the lip corners (0.03-0.045 IOD per
@@ -50,9 +115,7 @@ def corner_falloff(model: HeadModel) -> np.ndarray | None:
     landmark embedding."""
     if model.landmark_faces is None or model.num_landmarks < 478:
         return None
-    from .lbs import barycentric_points
-
-    lm = barycentric_points(model.template[None], model.faces, model.landmark_faces, model.landmark_bary)[0]
+    lm = _template_landmarks(model)
     corners = np.array([lm[list(c)].mean(0) for c in _MOUTH_CORNERS], np.float32)
     sigma = UPPER_LIP_CORNER_SIGMA * float(np.linalg.norm(corners[1] - corners[0]))
     dist2 = ((model.template[:, None, :] - corners[None]) ** 2).sum(-1).min(1)
@@ -75,6 +138,10 @@ def _load() -> HeadModel:
                 k = model.expression_index(name)
                 basis[:, :, k] *= fall[:, None]
     model.expression_basis = basis.astype(np.float32)
+    model.expression_soft_limits = soft_limit_table(model.expression_names)
+    corr = inner_lid_correctives(model)
+    if corr is not None:
+        model.expression_correctives, model.corrective_rules = corr
     return model
 
 

@@ -36,6 +36,18 @@ JOINT_PARENTS: tuple[int, ...] = (-1, 0, 1, 1, 1)
 NUM_JOINTS = len(Joint)
 
 
+def soft_limit(w: np.ndarray, knee: np.ndarray | float, ceiling: np.ndarray | float) -> np.ndarray:
+    """Saturating limit, elementwise (broadcast over the last axis): ``w`` below ``knee`` unchanged, above it
+    ``knee + s * x / (1 + x)`` with ``s = ceiling - knee`` and ``x = (w - knee) / s``: continuous with slope 1 at
+    the knee, strictly increasing (slope ``1 / (1 + x)**2``, so a stronger input still moves further), approaching
+    ``ceiling`` without reaching it. float32 like ``w``."""
+    w = np.asarray(w, np.float32)
+    knee = np.asarray(knee, np.float32)
+    span = np.asarray(ceiling, np.float32) - knee
+    x = np.maximum(w - knee, 0.0) / span
+    return np.where(w > knee, knee + span * x / (1.0 + x), w).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class HeadOutput:
     """Result of :meth:`HeadModel.forward`.
@@ -70,6 +82,15 @@ class HeadModel:
         uv: (Vt, 2) texture coordinates and uv_faces (F, 3) into them, or None.
         regions: named vertex index sets (e.g. ``"eye_left"``, ``"teeth_upper"``, ``"lips"``).
         expression_limits: (E, 2) sensible (min, max) per expression component.
+        expression_soft_limits: (E, 2) anatomical soft limit (knee, ceiling) per component, or None: above the
+            knee a coefficient's movement saturates toward the ceiling (:func:`soft_limit`: strictly increasing,
+            never flat); NaN rows are linear. :meth:`forward` applies it, so every path that poses the head
+            (renderers, tracks from the animator or the Blender add-on) sees the same movement.
+        expression_correctives: (V, 3, K) motion one component makes only while another is at rest (a FACS
+            combination rule), or None; ``corrective_rules`` (K, 5) says how each is driven:
+            (driver, driver_full, damper, damper_full, closer): component indices (-1: none) and the weights at
+            which the driver stops adding and the damper has taken it away, see :meth:`corrective_coefficients`.
+            :meth:`forward` adds them.
         meta: provenance and licence text.
     """
 
@@ -90,6 +111,9 @@ class HeadModel:
     regions: dict[str, np.ndarray] = field(default_factory=dict)
     shape_names: list[str] = field(default_factory=list)
     expression_limits: np.ndarray | None = None
+    expression_soft_limits: np.ndarray | None = None
+    expression_correctives: np.ndarray | None = None
+    corrective_rules: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     joint_names: tuple[str, ...] = JOINT_NAMES
@@ -124,6 +148,25 @@ class HeadModel:
             self.landmark_bary = np.asarray(self.landmark_bary, dtype=np.float32)
             checks.append((self.landmark_bary.shape == (len(self.landmark_faces), 3),
                            "landmark_bary must be (L, 3)"))
+        if self.expression_soft_limits is not None:
+            self.expression_soft_limits = np.asarray(self.expression_soft_limits, dtype=np.float32)
+            lim = self.expression_soft_limits
+            ok = lim.shape == (self.expression_basis.shape[2], 2)
+            if ok:
+                rows = lim[~np.isnan(lim).any(1)]
+                ok = bool(np.all(rows[:, 1] > rows[:, 0]))
+            checks.append((ok,
+                           "expression_soft_limits must be (E, 2) rows (knee, ceiling) with ceiling > knee"))
+        if self.expression_correctives is not None or self.corrective_rules is not None:
+            self.expression_correctives = np.asarray(self.expression_correctives, dtype=np.float32)
+            self.corrective_rules = np.asarray(self.corrective_rules, dtype=np.float32).reshape(-1, 5)
+            K, E = self.corrective_rules.shape[0], self.expression_basis.shape[2]
+            idx = self.corrective_rules[:, [0, 2, 4]]
+            fulls = self.corrective_rules[:, [1, 3]]
+            checks.append((self.expression_correctives.shape == (V, 3, K) and bool(np.all(idx[:, 0] >= 0))
+                           and bool(np.all((idx >= -1) & (idx < E))) and bool(np.all(fulls > 0)),
+                           "expression_correctives must be (V, 3, K) with corrective_rules (K, 5) rows "
+                           "(driver, driver_full > 0, damper, damper_full > 0, closer) of valid component indices"))
         for ok, msg in checks:
             if not ok:
                 from ..errors import HeadModelError
@@ -152,6 +195,35 @@ class HeadModel:
         return self.expression_names.index(name)
 
     # ---- posing ------------------------------------------------------------------------------
+    def limit_expression(self, expression: np.ndarray) -> np.ndarray:
+        """(..., E) float32 coefficients as the head moves them: each component with an anatomical soft limit
+        (``expression_soft_limits``) saturates above its knee toward its ceiling; the others are unchanged."""
+        expression = np.asarray(expression, np.float32)
+        if self.expression_soft_limits is None:
+            return expression
+        lim = self.expression_soft_limits
+        cols = np.flatnonzero(~np.isnan(lim).any(1))
+        if cols.size == 0:
+            return expression
+        out = expression.copy()
+        out[..., cols] = soft_limit(expression[..., cols], lim[cols, 0], lim[cols, 1])
+        return out
+
+    def corrective_coefficients(self, expression: np.ndarray) -> np.ndarray | None:
+        """(T, K) float32 weights of ``expression_correctives`` for (T, E) coefficients (after the soft limits), or
+        None: ``clip(w[driver], 0, driver_full) * clip(1 - w[damper] / damper_full, 0, 1) * (1 - clip(w[closer], 0,
+        1))``: the motion holds once the driver passes driver_full (a lid's shape is a state, as the animator holds
+        lids and gaze above intensity 1), fades out as the damper takes over and as the closer (a blink) shuts."""
+        if self.expression_correctives is None:
+            return None
+        w = np.asarray(expression, np.float32)
+        rules = self.corrective_rules
+        drv, dmp, cls = rules[:, 0].astype(int), rules[:, 2].astype(int), rules[:, 4].astype(int)
+        c = np.clip(w[:, drv], 0.0, rules[:, 1])
+        c = c * np.where(dmp >= 0, np.clip(1.0 - w[:, np.maximum(dmp, 0)] / rules[:, 3], 0.0, 1.0), 1.0)
+        c = c * np.where(cls >= 0, 1.0 - np.clip(w[:, np.maximum(cls, 0)], 0.0, 1.0), 1.0)
+        return c.astype(np.float32)
+
     def forward(
         self,
         shape: np.ndarray | None = None,
@@ -188,8 +260,13 @@ class HeadModel:
             raise ValueError(f"expression must be (T, {E}), got {expression.shape}")
         if pose.shape != (T, NUM_JOINTS, 3):
             raise ValueError(f"pose must be (T, 5, 3) with T={T}, got {pose.shape}")
+        expression = self.limit_expression(expression)
         coeffs = np.concatenate([np.repeat(shape[None], T, axis=0), expression], axis=1)
         basis = np.concatenate([self.shape_basis, self.expression_basis], axis=2)
+        corr = self.corrective_coefficients(expression)
+        if corr is not None:
+            coeffs = np.concatenate([coeffs, corr], axis=1)
+            basis = np.concatenate([basis, self.expression_correctives], axis=2)
         # the lids follow the eye joints' pitch (lid_follow.py); nothing is added at pitch 0
         lids = lid_follow(self, (Joint.EYE_LEFT, Joint.EYE_RIGHT)) if np.any(pose[:, Joint.EYE_LEFT:, 0]) else None
         if lids is not None:
@@ -241,6 +318,11 @@ class HeadModel:
             d["uv_faces"] = np.asarray(self.uv_faces, np.int32)
         if self.expression_limits is not None:
             d["expression_limits"] = np.asarray(self.expression_limits, np.float32)
+        if self.expression_soft_limits is not None:
+            d["expression_soft_limits"] = np.asarray(self.expression_soft_limits, np.float32)
+        if self.expression_correctives is not None:
+            d["expression_correctives"] = np.asarray(self.expression_correctives, np.float32)
+            d["corrective_rules"] = np.asarray(self.corrective_rules, np.float32)
         for k, v in self.regions.items():
             d[f"region__{k}"] = np.asarray(v, np.int32)
         return d
@@ -271,6 +353,9 @@ class HeadModel:
             uv=d["uv"] if "uv" in keys else None,
             uv_faces=d["uv_faces"] if "uv_faces" in keys else None,
             expression_limits=d["expression_limits"] if "expression_limits" in keys else None,
+            expression_soft_limits=d["expression_soft_limits"] if "expression_soft_limits" in keys else None,
+            expression_correctives=d["expression_correctives"] if "expression_correctives" in keys else None,
+            corrective_rules=d["corrective_rules"] if "corrective_rules" in keys else None,
             regions={k[len("region__"):]: np.asarray(d[k]) for k in keys if k.startswith("region__")},
             meta=meta,
         )
