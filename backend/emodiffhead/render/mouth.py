@@ -45,8 +45,9 @@ OVERBITE_MM = 2.0
 #: The lower lip rests on the lower incisors: they drop at least this share of the inner lower lip's motion.
 LIP_ON_TEETH = 0.85
 #: Darkening of the interior along the lower lip's inner margin (it turns into the mouth, facing up and back under
-#: the teeth, in shadow; under the upper lip the teeth's own lip shadow does this).
-RIM_DARK = 0.5
+#: the teeth, in shadow; under the upper lip the teeth's own lip shadow does this). 0.5 before read as a grey
+#: outline along the lower lip over the lower teeth.
+RIM_DARK = 0.3
 #: How far the tongue's back may rise above the lower incisal edge, in lower crown heights, at the middle.
 TONGUE_RISE = 0.5
 #: Points per landmark segment of the smoothed inner lip lines (:func:`smooth_line`).
@@ -350,7 +351,7 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     shadow = teeth if grey else _lab_shift(teeth, TEETH_SHADOW_AB)
     return MouthStyle(cavity=np.clip(flesh * 0.28, 0, 255), teeth=np.clip(teeth, 0, 255),
                       tongue=np.clip(flesh * 0.8, 0, 255), gum=np.clip(flesh * 0.95, 0, 255),
-                      teeth_from_photo=from_photo, light=light, teeth_shadow=np.clip(shadow, 0, 255))
+                      teeth_from_photo=from_photo, light=light, teeth_shadow=np.clip(shadow, 0, 400))
 
 
 #: Lit enamel of the default teeth in CIELAB under a neutral light: lightness at a photo whose cheeks are 170
@@ -361,7 +362,7 @@ TEETH_MAX_L = 94.0
 #: What the shadowed side of a tooth adds to a and b (CIELAB): enamel in shade looks warmer (the dentine shows
 #: through, the lips and the mouth reflect onto it): real frames: b +5 at 80 % of the lit lightness, +10..12
 #: at 40-60 %, a +8..13 there.
-TEETH_SHADOW_AB = (10.0, 15.0)
+TEETH_SHADOW_AB = (7.0, 10.0)
 #: Typical colour (CIELAB a, b) of lit cheeks and of the white of the eye in neutral light (shared photos and
 #: real video frames: cheeks a 6..18, b 11..18; eye whites a 1..11, b 0..15); a photo's colour cast is what both
 #: depart from these by in the same direction.
@@ -384,10 +385,14 @@ def _rgb(lab: np.ndarray) -> np.ndarray:
     return np.clip(out * 255.0, 0, 255)
 
 
-def _lab_shift(rgb: np.ndarray, ab: tuple[float, float]) -> np.ndarray:
-    """(3,) float32 RGB ``rgb`` with ``ab`` added to its CIELAB a and b (lightness kept)."""
+def _lab_shift(rgb: np.ndarray, ab: tuple[float, float], at: float = 0.55) -> np.ndarray:
+    """(3,) float32 RGB ``rgb`` with ``ab`` added to its CIELAB a and b, with its luminance: the shifted colour
+    is made at ``at`` x the lightness (inside the RGB gamut there, so a bright warm shade keeps its red), then
+    scaled back up (it may exceed 255: it is only used darkened)."""
     lab = _lab(rgb)[0]
-    return _rgb(lab + np.array([0.0, ab[0], ab[1]], np.float32))[0].astype(np.float32)
+    dark = _rgb(np.array([at * lab[0], lab[1] + ab[0], lab[2] + ab[1]], np.float32))[0]
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    return (dark * float(np.asarray(rgb, np.float32) @ luma) / max(float(dark @ luma), 1e-3)).astype(np.float32)
 
 
 def sclera_colour(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
@@ -733,11 +738,11 @@ def _tooth_rows(u: np.ndarray, gaps_u: np.ndarray, w: float, crown: float, sep_d
 
 def teeth_colour(style: MouthStyle, shade: np.ndarray) -> np.ndarray:
     """(..., 3) float32 RGB of enamel at ``shade`` (...) brightness factors (1: lit): the lit colour scaled,
-    turning to the warmer ``style.teeth_shadow`` as it darkens (fully below 0.45), as teeth in shade do."""
+    turning to the warmer ``style.teeth_shadow`` as it darkens (fully below 0.3), as teeth in shade do."""
     s = np.asarray(shade, np.float32)[..., None]
     lit = np.asarray(style.teeth, np.float32)
     dark = lit if style.teeth_shadow is None else np.asarray(style.teeth_shadow, np.float32)
-    w = smoothstep((s - 0.45) / 0.55)
+    w = smoothstep((s - 0.3) / 0.7)
     return s * (dark + (lit - dark) * w)
 
 
