@@ -323,7 +323,8 @@ def test_teeth_in_shade_are_warmer_not_grey(warp_renderer):
     lit, shade = teeth_colour(st, np.float32(1.0)), teeth_colour(st, np.float32(0.45))
     assert np.allclose(lit, st.teeth, atol=1e-3)
     # greyer teeth scaled down would lose b (about 0.45 x); teeth in shade gain it
-    assert _lab(shade)[2] > _lab(lit)[2] + 2 and _lab(shade)[1] > _lab(lit)[1] + 2 and _lab(shade)[0] < _lab(lit)[0] - 15
+    (L0, a0, b0), (L1, a1, b1) = _lab(lit), _lab(shade)
+    assert b1 > b0 + 2 and a1 > a0 + 2 and L1 < L0 - 15
 
 
 def test_narrow_teeth_are_no_barcode():

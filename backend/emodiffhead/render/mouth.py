@@ -6,10 +6,13 @@ opening (the polygon of the inner lip lines). What it draws comes from the head 
 on the jaw (they move by the fraction of the chin's motion that the jaw joint gives them), tooth boundaries are
 where the head's dental arch puts real incisors, canines and premolars (arc lengths ``UPPER_TEETH_MM`` /
 ``LOWER_TEETH_MM``), crowns are ``CROWN_MM`` tall. Colours come from the photo (:func:`mouth_style`): the
-teeth's own colour where the photo shows teeth, otherwise an off-white at the photo's exposure; tongue, gums and
-the oral cavity from the photo's lip colour, so greyscale photos stay grey. The cavity darkens with depth (away
+teeth's own colour where the photo shows teeth, otherwise a warm off-white at the photo's exposure in the
+photo's light (its colour cast, read from the cheeks and the whites of the eyes: :func:`default_teeth`), warmer
+in shade (:func:`teeth_colour`); tongue, gums and the oral cavity from the photo's lip colour, so greyscale
+photos stay grey. The cavity darkens with depth (away
 from the lips and toward the cheeks); the lips occlude everything with an antialiased, slightly softened edge
-and no outline; nothing is drawn where the lips nearly touch (no specks at the corners).
+and no outline; nothing is drawn where the lips nearly touch (no specks at the corners); an opening narrows
+into its corners like a lens (:func:`taper_corners`, applied to each frame's landmarks).
 
 Photos whose mouth is open (:func:`mouth_is_open`), once per photo: :func:`closed_mouth_source` fills the
 photo's own mouth opening (and the dark cavity and bright teeth just past its landmarks) from the surrounding
@@ -262,8 +265,8 @@ def taper_corners(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, reach: f
     moves them down), with the warped lip strip showing as a light speck at its top. The opening's middle
     line within the reach is the straight line from the corner to its middle at the reach, so the tip points
     into the opening. Lips apart by less than 1 px are left alone (still frames stay those of the warp, bit
-    for bit); the taper fades in as they part to 2 px. outer: the outer lip contours (index arrays, point for point with
-    ``upper`` / ``lower``): they move with the inner lines, so the lips keep their thickness."""
+    for bit); the taper fades in as they part to 2 px. outer: the outer lip contours (index arrays, point for
+    point with ``upper`` / ``lower``): they move with the inner lines, so the lips keep their thickness."""
     o, e, n, w = mouth_frame(lm[upper[0], :2].astype(np.float64), lm[upper[-1], :2].astype(np.float64))
     du, dl = lm[upper, :2] - o, lm[lower, :2] - o
     uu, vu, ul, vl = du @ e / w, du @ n, dl @ e / w, dl @ n
@@ -712,8 +715,9 @@ def _tooth_rows(u: np.ndarray, gaps_u: np.ndarray, w: float, crown: float, sep_d
 
     Returns (brightness, notch, papilla), each shaped like u: brightness: each crown rounded (darker toward
     its sides, as a convex enamel surface turns away from the light) times a soft dark interproximal gap (its
-    width grows with the tooth, ``sep_depth`` dark at its centre: a number or per pixel); notch: px by which the biting edge recedes
-    at the tooth's rounded corners (the incisal embrasures, where the cavity shows between tooth tips);
+    width grows with the tooth, ``sep_depth`` dark at its centre: a number or per pixel; rounding and gap fade
+    out on teeth narrower than ``TOOTH_RESOLVED_PX``); notch: px by which the biting edge recedes at the
+    tooth's rounded corners (the incisal embrasures, where the cavity shows between tooth tips);
     papilla: px by which the gum reaches past the crowns' gum line between neighbours."""
     if len(gaps_u) < 2:
         return np.ones_like(u), np.zeros_like(u), np.zeros_like(u)
