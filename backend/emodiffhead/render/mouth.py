@@ -279,24 +279,18 @@ def taper_corners(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, reach: f
     ramp = float(smoothstep(float(np.max(b - a)) - 1.0))  # fades in as the lips part from 1 to 2 px
     if ramp <= 0.0:
         return
+    r_up, r_lo = lines_at(np.array([reach, 1.0 - reach]))  # the opening at the reach from each corner
+    h0, m0 = np.maximum(0.5 * (r_lo - r_up), 0.0), 0.5 * (r_lo + r_up)
     for idx, us, own in ((upper, uu, 0), (lower, ul, 1)):
-        new_v = []
-        for u in us[1:-1]:
-            left = u > 0.5
-            s = (1.0 - u) if left else u
-            v_up, v_lo = lines_at(u)
-            own_v = (v_up, v_lo)[own]
-            if s >= reach or s <= 0:
-                new_v.append(own_v)
-                continue
-            r_up, r_lo = lines_at(1.0 - reach if left else reach)
-            h0, m0 = 0.5 * (r_lo - r_up), 0.5 * (r_lo + r_up)
-            h, m = 0.5 * (v_lo - v_up), 0.5 * (v_lo + v_up)
-            f = s / reach
-            h_new = min(h, max(float(h0), 0.0) * f ** power)
-            m_new = m0 * f  # the tip points from the corner along the opening's middle
-            new_v.append(m_new + (h_new if own else -h_new))
-        dv = ramp * (np.asarray(new_v) - np.array([(lines_at(u)[own]) for u in us[1:-1]]))
+        u = us[1:-1]
+        left = (u > 0.5).astype(int)
+        f = np.where(left, 1.0 - u, u) / reach  # distance from the nearer corner, in reaches
+        v_up, v_lo = lines_at(u)
+        h = 0.5 * (v_lo - v_up)
+        h_new = np.minimum(h, h0[left] * np.clip(f, 0.0, 1.0) ** power)
+        m_new = m0[left] * f  # the tip points from the corner along the opening's middle
+        target = m_new + (h_new if own else -h_new)
+        dv = np.where((f > 0) & (f < 1), target - (v_lo if own else v_up), 0.0) * ramp
         lm[idx[1:-1], :2] += (dv[:, None] * n).astype(lm.dtype)
         if outer is not None:
             lm[np.asarray(outer[own])[1:-1], :2] += (dv[:, None] * n).astype(lm.dtype)
