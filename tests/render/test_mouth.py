@@ -303,3 +303,98 @@ def test_each_tooth_is_rounded_with_receding_corners_and_a_gap():
     assert shade[mid - 50] < shade[mid]  # darker toward the tooth's side (rounded enamel)
     assert notch[mid] == 0 and notch[at_gap] > 1.0  # the biting edge recedes at the corners only
     assert papilla[at_gap] > papilla[mid] == pytest.approx(0.0)
+
+
+def _lab(rgb):
+    import cv2
+
+    return cv2.cvtColor(np.asarray(rgb, np.float32).reshape(1, 1, 3) / 255.0, cv2.COLOR_RGB2LAB)[0, 0]
+
+
+def test_default_teeth_are_a_warm_white_in_the_photos_light(warp_renderer):
+    """Teeth where the photo shows none: an off-white (never clipped to pure white, never blue), warmer on a
+    photo with a yellow cast (a varnished painting), grey on a greyscale photo."""
+    photo, lm = warp_renderer.photo, warp_renderer.fit.landmarks
+    st = mouth_style(photo, lm)
+    L, a, b = _lab(st.teeth)
+    assert not st.teeth_from_photo and L <= 95 and 2.0 <= b <= 12 and abs(a) < 5
+    bright = mouth_style(np.clip(photo.astype(np.float32) * 1.4, 0, 255).astype(np.uint8), lm)
+    assert _lab(bright.teeth)[2] >= 2.0 and bright.teeth.min() < 250  # no clipped, blue-white teeth
+    # a yellow cast (the painting's varnish: skin and eye whites both yellow): the teeth follow it
+    cast = np.clip(photo.astype(np.float32) * (1.0, 0.9, 0.55), 0, 255).astype(np.uint8)
+    warm = mouth_style(cast, lm)
+    cheeks = lm[[50, 280, 205, 425], :2].round().astype(int)
+    skin_b = _lab(cast[cheeks[:, 1], cheeks[:, 0]].astype(np.float32).mean(0))[2]
+    assert _lab(warm.teeth)[2] > b + 10  # the old default teeth stayed at b 7 whatever the photo
+    assert _lab(warm.teeth)[2] < skin_b  # still whiter than the skin
+    grey = np.repeat(photo.astype(np.float32).mean(2, keepdims=True), 3, 2).astype(np.uint8)
+    g = mouth_style(grey, lm)
+    assert np.ptp(g.teeth) < 1 and np.ptp(g.teeth_shadow) < 1
+
+
+def test_teeth_in_shade_are_warmer_not_grey(warp_renderer):
+    from emodiffhead.render.mouth import teeth_colour
+
+    st = warp_renderer.style
+    lit, shade = teeth_colour(st, np.float32(1.0)), teeth_colour(st, np.float32(0.45))
+    assert np.allclose(lit, st.teeth, atol=1e-3)
+    # greyer teeth scaled down would lose b (about 0.45 x); teeth in shade gain it
+    (L0, a0, b0), (L1, a1, b1) = _lab(lit), _lab(shade)
+    assert b1 > b0 + 2 and a1 > a0 + 2 and L1 < L0 - 15
+
+
+def test_narrow_teeth_are_no_barcode():
+    """A row of teeth a few px wide (a small face, lower incisors) draws no stripes; wide teeth keep their
+    rounding and gap lines."""
+    w = 100.0
+    u = np.linspace(0.3, 0.7, 400)
+    narrow = np.arange(0.2, 0.81, 0.035)  # 3.5 px teeth
+    wide = np.arange(0.2, 0.81, 0.2)  # 20 px teeth
+    b_n, _, _ = _tooth_rows(u, narrow, w, 8.0, 0.3)
+    b_w, _, _ = _tooth_rows(u, wide, w, 8.0, 0.3)
+    assert np.ptp(b_n) < 0.02
+    assert b_w.min() < 0.8 and b_w.max() > 0.95
+
+
+def _square_far_corner(gap: float = 16.0):
+    """(478, 2) landmarks with an open mouth whose left corner ends square: the lower lip's point next to the
+    corner straight below it (a turned face's far corner with the jaw open), and the index arrays."""
+    from emodiffhead.render.mouth import LIPS_OUTER_LOWER, LIPS_OUTER_UPPER
+
+    lm = np.zeros((478, 2), np.float32)
+    up, lo = topo.mouth_lines()
+    x = np.linspace(100, 160, len(up))
+    x[-2] = 159.0
+    prof = np.sin(np.linspace(0, np.pi, len(up)))
+    prof[-2] = 0.6
+    lm[up] = np.stack([x, 100 - 2 * np.sin(np.linspace(0, np.pi, len(up)))], 1)
+    lm[lo] = lm[up] + np.stack([np.zeros_like(x), gap * prof], 1)
+    lm[LIPS_OUTER_UPPER] = lm[up] - (0, 5)
+    lm[LIPS_OUTER_LOWER] = lm[lo] + (0, 6)
+    lm[LIPS_OUTER_UPPER[[0, -1]]] = lm[up[[0, -1]]] + ((-2, 0), (2, 0))
+    lm[LIPS_OUTER_LOWER[[0, -1]]] = lm[LIPS_OUTER_UPPER[[0, -1]]]
+    return lm, up, lo, LIPS_OUTER_UPPER, LIPS_OUTER_LOWER
+
+
+def test_far_corner_of_an_open_mouth_tapers():
+    from emodiffhead.render.mouth import taper_corners
+
+    lm, up, lo, ou, ol = _square_far_corner()
+    before = lm.copy()
+    taper_corners(lm, up, lo, outer=(ou, ol))
+
+    def corner_angle(p):  # degrees between the axis and the lower lip's last segment into the left corner
+        d = p[lo[-2]] - p[lo[-1]]
+        return float(np.degrees(np.arctan2(abs(d[1]), abs(d[0]))))
+
+    assert corner_angle(before) > 80  # the square end: straight below the corner
+    assert corner_angle(lm) < 60
+    mid = len(up) // 2
+    assert np.allclose(lm[[up[mid], lo[mid]]], before[[up[mid], lo[mid]]])  # the opening's middle is kept
+    assert np.allclose(lm[up[[0, -1]]], before[up[[0, -1]]])  # corners stay
+    lip = (lm[ol] - lm[lo])[1:-1, 1]
+    assert np.allclose(lip, (before[ol] - before[lo])[1:-1, 1], atol=1e-4)  # the lower lip keeps its thickness
+    closed, *_ = _square_far_corner(gap=0.5)
+    ref = closed.copy()
+    taper_corners(closed, up, lo)
+    assert np.array_equal(closed, ref)  # lips (nearly) closed: untouched, bit for bit

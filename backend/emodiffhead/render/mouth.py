@@ -6,10 +6,13 @@ opening (the polygon of the inner lip lines). What it draws comes from the head 
 on the jaw (they move by the fraction of the chin's motion that the jaw joint gives them), tooth boundaries are
 where the head's dental arch puts real incisors, canines and premolars (arc lengths ``UPPER_TEETH_MM`` /
 ``LOWER_TEETH_MM``), crowns are ``CROWN_MM`` tall. Colours come from the photo (:func:`mouth_style`): the
-teeth's own colour where the photo shows teeth, otherwise an off-white at the photo's exposure; tongue, gums and
-the oral cavity from the photo's lip colour, so greyscale photos stay grey. The cavity darkens with depth (away
+teeth's own colour where the photo shows teeth, otherwise a warm off-white at the photo's exposure in the
+photo's light (its colour cast, read from the cheeks and the whites of the eyes: :func:`default_teeth`), warmer
+in shade (:func:`teeth_colour`); tongue, gums and the oral cavity from the photo's lip colour, so greyscale
+photos stay grey. The cavity darkens with depth (away
 from the lips and toward the cheeks); the lips occlude everything with an antialiased, slightly softened edge
-and no outline; nothing is drawn where the lips nearly touch (no specks at the corners).
+and no outline; nothing is drawn where the lips nearly touch (no specks at the corners); an opening narrows
+into its corners like a lens (:func:`taper_corners`, applied to each frame's landmarks).
 
 Photos whose mouth is open (:func:`mouth_is_open`), once per photo: :func:`closed_mouth_source` fills the
 photo's own mouth opening (and the dark cavity and bright teeth just past its landmarks) from the surrounding
@@ -45,8 +48,9 @@ OVERBITE_MM = 2.0
 #: The lower lip rests on the lower incisors: they drop at least this share of the inner lower lip's motion.
 LIP_ON_TEETH = 0.85
 #: Darkening of the interior along the lower lip's inner margin (it turns into the mouth, facing up and back under
-#: the teeth, in shadow; under the upper lip the teeth's own lip shadow does this).
-RIM_DARK = 0.5
+#: the teeth, in shadow; under the upper lip the teeth's own lip shadow does this). 0.5 before read as a grey
+#: outline along the lower lip over the lower teeth.
+RIM_DARK = 0.3
 #: How far the tongue's back may rise above the lower incisal edge, in lower crown heights, at the middle.
 TONGUE_RISE = 0.5
 #: Points per landmark segment of the smoothed inner lip lines (:func:`smooth_line`).
@@ -59,7 +63,8 @@ EDGE_SAMPLES = 25
 class MouthStyle:
     """Colours (RGB floats 0..255) of the mouth interior for one photo; ``teeth_from_photo``: sampled there;
     ``light``: the photo's brightness slope across the mouth, from its right corner (-) to its left (+), as a
-    fraction of the brightness (its cheeks; -0.25..0.25)."""
+    fraction of the brightness (its cheeks; -0.25..0.25); ``teeth_shadow``: the teeth's colour at the same
+    lightness where they are in shade (warmer; default: ``teeth``)."""
 
     cavity: np.ndarray
     teeth: np.ndarray
@@ -67,6 +72,7 @@ class MouthStyle:
     gum: np.ndarray
     teeth_from_photo: bool = False
     light: float = 0.0
+    teeth_shadow: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +254,53 @@ def close_rest_gap(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, rest_ga
     lm[lower, :2] -= 0.5 * shift[:, None] * n
 
 
+#: Commissure taper (:func:`taper_corners`): within ``TAPER_REACH`` mouth widths of a corner the opening's half
+#: height may grow at most as (distance / reach) ** ``TAPER_POWER`` of its half height at that reach (0.5: an
+#: ellipse's end passes untouched; larger: a pointed corner).
+TAPER_REACH = 0.22
+TAPER_POWER = 0.85
+
+
+def taper_corners(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, reach: float = TAPER_REACH,
+                  power: float = TAPER_POWER, outer: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Narrow an opening into its corners (in place): the inner lip lines (index arrays into (N, 2+) ``lm``,
+    shared end points) near each corner are brought together so that the opening there is a lens, not a
+    square end. A turned face's far corner otherwise ends in a straight edge once the jaw opens (the lower lip
+    next to the corner drops straight below it: the photo's landmarks are close together there and the jaw
+    moves them down), with the warped lip strip showing as a light speck at its top. The opening's middle
+    line within the reach is the straight line from the corner to its middle at the reach, so the tip points
+    into the opening. Lips apart by less than 1 px are left alone (still frames stay those of the warp, bit
+    for bit); the taper fades in as they part to 2 px. outer: the outer lip contours (index arrays, point for
+    point with ``upper`` / ``lower``): they move with the inner lines, so the lips keep their thickness."""
+    o, e, n, w = mouth_frame(lm[upper[0], :2].astype(np.float64), lm[upper[-1], :2].astype(np.float64))
+    du, dl = lm[upper, :2] - o, lm[lower, :2] - o
+    uu, vu, ul, vl = du @ e / w, du @ n, dl @ e / w, dl @ n
+    ku, kl = np.argsort(uu), np.argsort(ul)
+
+    def lines_at(u):
+        return np.interp(u, uu[ku], vu[ku]), np.interp(u, ul[kl], vl[kl])
+
+    a, b = lines_at(np.linspace(0.2, 0.8, 7))
+    ramp = float(smoothstep(float(np.max(b - a)) - 1.0))  # fades in as the lips part from 1 to 2 px
+    if ramp <= 0.0:
+        return
+    r_up, r_lo = lines_at(np.array([reach, 1.0 - reach]))  # the opening at the reach from each corner
+    h0, m0 = np.maximum(0.5 * (r_lo - r_up), 0.0), 0.5 * (r_lo + r_up)
+    for idx, us, own in ((upper, uu, 0), (lower, ul, 1)):
+        u = us[1:-1]
+        left = (u > 0.5).astype(int)
+        f = np.where(left, 1.0 - u, u) / reach  # distance from the nearer corner, in reaches
+        v_up, v_lo = lines_at(u)
+        h = 0.5 * (v_lo - v_up)
+        h_new = np.minimum(h, h0[left] * np.clip(f, 0.0, 1.0) ** power)
+        m_new = m0[left] * f  # the tip points from the corner along the opening's middle
+        target = m_new + (h_new if own else -h_new)
+        dv = np.where((f > 0) & (f < 1), target - (v_lo if own else v_up), 0.0) * ramp
+        lm[idx[1:-1], :2] += (dv[:, None] * n).astype(lm.dtype)
+        if outer is not None:
+            lm[np.asarray(outer[own])[1:-1], :2] += (dv[:, None] * n).astype(lm.dtype)
+
+
 def _polygon_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
     import cv2
 
@@ -282,7 +335,7 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     skin = cheeks.mean(0)
     light = float(np.clip(0.5 * (cheeks[1].mean() - cheeks[0].mean()) / max(float(skin.mean()), 1.0), -0.25, 0.25))
     gain = float(np.clip(skin.mean() / 170.0, 0.45, 1.25))
-    teeth = np.array([226, 220, 208], np.float32) * gain
+    teeth = default_teeth(img, lmk, cheeks, gain, grey)
     from_photo = False
     inside = pix[cv2.erode(inner_m.astype(np.uint8), np.ones((3, 3))).astype(bool).reshape(-1)]
     if len(inside) > 40:
@@ -297,9 +350,114 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     if grey:
         to_grey = lambda c: np.full(3, float(np.asarray(c) @ np.array([0.299, 0.587, 0.114])), np.float32)  # noqa: E731
         teeth, flesh = to_grey(teeth), to_grey(flesh)
+    shadow = teeth if grey else _lab_shift(teeth, TEETH_SHADOW_AB)
     return MouthStyle(cavity=np.clip(flesh * 0.28, 0, 255), teeth=np.clip(teeth, 0, 255),
                       tongue=np.clip(flesh * 0.8, 0, 255), gum=np.clip(flesh * 0.95, 0, 255),
-                      teeth_from_photo=from_photo, light=light)
+                      teeth_from_photo=from_photo, light=light, teeth_shadow=np.clip(shadow, 0, 400))
+
+
+#: Lit enamel of the default teeth in CIELAB under a neutral light: lightness at a photo whose cheeks are 170
+#: (scaled with the cheeks, at most ``TEETH_MAX_L``), a, b: a warm off-white (real teeth in video frames: a -4..1,
+#: b 4..7 where the skin has b 11..14).
+TEETH_LAB = (89.0, 0.5, 6.0)
+TEETH_MAX_L = 94.0
+#: What the shadowed side of a tooth adds to a and b (CIELAB): enamel in shade looks warmer (the dentine shows
+#: through, the lips and the mouth reflect onto it): real frames: b +5 at 80 % of the lit lightness, +10..12
+#: at 40-60 %, a +8..13 there.
+TEETH_SHADOW_AB = (7.0, 10.0)
+#: Typical colour (CIELAB a, b) of lit cheeks and of the white of the eye in neutral light (shared photos and
+#: real video frames: cheeks a 6..18, b 11..18; eye whites a 1..11, b 0..15); a photo's colour cast is what both
+#: depart from these by in the same direction.
+SKIN_AB = (10.0, 15.0)
+SCLERA_AB = (5.0, 8.0)
+#: Share of the photo's colour cast the default teeth take (teeth stay a shade whiter than the photo's whites).
+CAST_SHARE = 0.8
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0, cv2.COLOR_RGB2LAB).reshape(-1, 3)
+
+
+def _rgb(lab: np.ndarray) -> np.ndarray:
+    import cv2
+
+    out = cv2.cvtColor(np.asarray(lab, np.float32).reshape(-1, 1, 3), cv2.COLOR_LAB2RGB).reshape(-1, 3)
+    return np.clip(out * 255.0, 0, 255)
+
+
+def _lab_shift(rgb: np.ndarray, ab: tuple[float, float], at: float = 0.55) -> np.ndarray:
+    """(3,) float32 RGB ``rgb`` with ``ab`` added to its CIELAB a and b, with its luminance: the shifted colour
+    is made at ``at`` x the lightness (inside the RGB gamut there, so a bright warm shade keeps its red), then
+    scaled back up (it may exceed 255: it is only used darkened)."""
+    lab = _lab(rgb)[0]
+    dark = _rgb(np.array([at * lab[0], lab[1] + ab[0], lab[2] + ab[1]], np.float32))[0]
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    return (dark * float(np.asarray(rgb, np.float32) @ luma) / max(float(dark @ luma), 1e-3)).astype(np.float32)
+
+
+def sclera_colour(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """(3,) float32 median RGB of the lit white of both eyes of ``photo`` (H, W, 3) uint8 ((478, 2+) landmarks,
+    irises included: the white is the eye opening less 1.25 iris radii around each iris centre; its brighter
+    half), or None where fewer than 24 such pixels show (closed or tiny eyes)."""
+    import cv2
+
+    from ..face import facemesh_topology as topo
+
+    lm = np.asarray(landmarks, np.float32)[:, :2]
+    if len(lm) < 478:
+        return None
+    img = np.asarray(photo)
+    H, W = img.shape[:2]
+    pix = []
+    for side, iris in (("right", lm[468:473]), ("left", lm[473:478])):
+        up, lo = topo.eye_lines(side)
+        poly = np.concatenate([lm[up], lm[lo][::-1]])
+        x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 2, [W, H])
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        m = _polygon_mask((y1 - y0, x1 - x0), poly - (x0, y0)) > 200
+        m = cv2.erode(m.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)
+        r = float(np.linalg.norm(iris[1:] - iris[0], axis=1).mean())
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        m &= np.hypot(xx - iris[0, 0], yy - iris[0, 1]) > 1.25 * r
+        pix.append(img[y0:y1, x0:x1][m].astype(np.float32))
+    px = np.concatenate(pix) if pix else np.zeros((0, 3), np.float32)
+    if len(px) < 24:
+        return None
+    lum = px.mean(1)
+    return np.median(px[lum >= np.median(lum)], 0).astype(np.float32)
+
+
+def colour_cast(skin_rgb: np.ndarray, sclera_rgb: np.ndarray | None) -> np.ndarray:
+    """(2,) float32 the photo's colour cast in CIELAB (a, b): how far its cheeks and its eye whites both depart
+    from their neutral-light colours (:data:`SKIN_AB`, :data:`SCLERA_AB`) in the same direction (the smaller of
+    the two departures; none where they disagree); from the cheeks alone at half weight where no eye white
+    shows. A varnished painting: b +24; the shared photos and real video frames: within +-3."""
+    d_skin = _lab(skin_rgb)[0, 1:] - np.array(SKIN_AB, np.float32)
+    if sclera_rgb is None:
+        return (0.5 * d_skin).astype(np.float32)
+    d_eye = _lab(sclera_rgb)[0, 1:] - np.array(SCLERA_AB, np.float32)
+    same = np.sign(d_skin) == np.sign(d_eye)
+    return np.where(same, np.sign(d_skin) * np.minimum(np.abs(d_skin), np.abs(d_eye)), 0.0).astype(np.float32)
+
+
+def default_teeth(photo: np.ndarray, landmarks: np.ndarray, cheeks: np.ndarray, gain: float,
+                  grey: bool) -> np.ndarray:
+    """(3,) float32 RGB of lit teeth for a photo that shows none: :data:`TEETH_LAB` at the photo's exposure
+    (``gain``: its cheeks' brightness / 170), in the photo's light: its colour cast (:func:`colour_cast`; a cool
+    cast counts half, so teeth never turn blue) moves a and b; neutral grey for greyscale photos.
+    cheeks: (M, 3) float32 RGB samples of its cheeks."""
+    L = min(TEETH_MAX_L, (TEETH_LAB[0] + 16.0) * max(gain, 1e-3) ** 0.73 - 16.0)  # RGB x gain, in CIELAB lightness
+    if grey:
+        return _rgb(np.array([L, 0.0, 0.0]))[0].astype(np.float32)
+    cast = colour_cast(np.asarray(cheeks, np.float32).mean(0), sclera_colour(photo, landmarks))
+    cast = np.where(cast < 0, 0.5 * cast, cast)
+    a = float(np.clip(TEETH_LAB[1] + 0.5 * CAST_SHARE * cast[0], -3.0, 4.0))
+    b = float(np.clip(TEETH_LAB[2] + CAST_SHARE * cast[1], 2.0, 40.0))
+    return _rgb(np.array([L, a, b]))[0].astype(np.float32)
 
 
 #: Mediapipe's outer lip contour, right to left mouth corner: upper and lower red lip edges.
@@ -544,14 +702,21 @@ def _curve(points: np.ndarray, o, e, n, w):
     return u[k], v[k]
 
 
+#: Depth of the gap lines between lower teeth (crowded, narrow incisors: fainter than the upper ones' 0.35).
+LOWER_SEP = 0.16
+#: Tooth widths (px) over which a row's per-tooth rounding and gap lines fade in (none below the first).
+TOOTH_RESOLVED_PX = (3.5, 11.0)
+
+
 def _tooth_rows(u: np.ndarray, gaps_u: np.ndarray, w: float, crown: float, sep_depth: float | np.ndarray = 0.3):
     """Per-pixel shading of a row of teeth, u: (...) positions across the mouth (mouth widths), gaps_u: the
     tooth boundaries (any order), w: mouth width (px), crown: crown height (px).
 
     Returns (brightness, notch, papilla), each shaped like u: brightness: each crown rounded (darker toward
     its sides, as a convex enamel surface turns away from the light) times a soft dark interproximal gap (its
-    width grows with the tooth, ``sep_depth`` dark at its centre: a number or per pixel); notch: px by which the biting edge recedes
-    at the tooth's rounded corners (the incisal embrasures, where the cavity shows between tooth tips);
+    width grows with the tooth, ``sep_depth`` dark at its centre: a number or per pixel; rounding and gap fade
+    out on teeth narrower than ``TOOTH_RESOLVED_PX``); notch: px by which the biting edge recedes at the
+    tooth's rounded corners (the incisal embrasures, where the cavity shows between tooth tips);
     papilla: px by which the gum reaches past the crowns' gum line between neighbours."""
     if len(gaps_u) < 2:
         return np.ones_like(u), np.zeros_like(u), np.zeros_like(u)
@@ -561,14 +726,27 @@ def _tooth_rows(u: np.ndarray, gaps_u: np.ndarray, w: float, crown: float, sep_d
     tw = np.maximum(b - a, 1e-6) * w  # the tooth's width (px)
     x = np.clip((u - a) / np.maximum(b - a, 1e-6), 0, 1)
     inside = (u >= g[0]) & (u <= g[-1])  # past the last boundary: a tooth seen edge-on, no corners drawn
-    body = 0.74 + 0.26 * np.sqrt(np.sin(np.pi * x))
+    # narrow teeth (a few px) resolve no rounding and no separations: both fade out below TOOTH_RESOLVED_PX,
+    # else each tooth's dark sides and gap line sample into a barcode of stripes
+    res = smoothstep((tw - TOOTH_RESOLVED_PX[0]) / (TOOTH_RESOLVED_PX[1] - TOOTH_RESOLVED_PX[0]))
+    body = 1.0 - res * 0.26 * (1.0 - np.sqrt(np.sin(np.pi * x)))
     dist_px = np.minimum(x, 1 - x) * tw
-    sep = 1.0 - sep_depth * np.exp(-(dist_px / (0.45 + 0.025 * tw)) ** 2) * inside
+    sep = 1.0 - res * sep_depth * np.exp(-(dist_px / (0.7 + 0.025 * tw)) ** 2) * inside
     r = np.minimum(0.2 * tw, 0.3 * crown)  # corner radius of a crown's biting edge
     dx = np.minimum(dist_px, r)
     notch = (r - np.sqrt(np.maximum(r * r - (r - dx) ** 2, 0.0))) * inside
     papilla = 0.22 * crown * (1.0 - np.sin(np.pi * x)) ** 2 * inside
     return body * sep, notch, papilla
+
+
+def teeth_colour(style: MouthStyle, shade: np.ndarray) -> np.ndarray:
+    """(..., 3) float32 RGB of enamel at ``shade`` (...) brightness factors (1: lit): the lit colour scaled,
+    turning to the warmer ``style.teeth_shadow`` as it darkens (fully below 0.3), as teeth in shade do."""
+    s = np.asarray(shade, np.float32)[..., None]
+    lit = np.asarray(style.teeth, np.float32)
+    dark = lit if style.teeth_shadow is None else np.asarray(style.teeth_shadow, np.float32)
+    w = smoothstep((s - 0.3) / 0.7)
+    return s * (dark + (lit - dark) * w)
 
 
 def smooth_line(points: np.ndarray, steps: int = LINE_STEPS) -> np.ndarray:
@@ -650,11 +828,10 @@ def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray
     # neighbouring crowns touch at their contact points (the gap line is faint there), and part toward the
     # biting edge and the gum, where the dark shows between them
     s_lo = np.clip((v - t_lo) / max(cl, 1.0), 0, 1)
-    shade_lo, notch_lo, _ = _tooth_rows(u, gu_lo, w, cl, 0.3 * (0.45 + 0.55 * np.abs(2 * s_lo - 1)))
+    shade_lo, notch_lo, _ = _tooth_rows(u, gu_lo, w, cl, LOWER_SEP * (0.45 + 0.55 * np.abs(2 * s_lo - 1)))
     edge_lo = t_lo + notch_lo
     lower_t = smoothstep((v - edge_lo) / 1.2 + 0.5) * (1.0 - smoothstep((v - t_lo - cl) / max(0.3 * cl, 1.5)))
-    lower_col = style.teeth[None, None] * (0.72 * shade_lo * row_side
-                                           * (1.0 - 0.3 * smoothstep((v - t_lo) / max(cl, 1.0))))[..., None]
+    lower_col = teeth_colour(style, 0.8 * shade_lo * row_side * (1.0 - 0.3 * smoothstep((v - t_lo) / max(cl, 1.0))))
     col = col + (lower_col - col) * (0.95 * lower_t)[..., None]
     # upper teeth: shadowed just under the upper lip, biting edge slightly translucent, rounded corners;
     # gum above the crowns, reaching down between them
@@ -666,7 +843,7 @@ def draw_mouth(image: np.ndarray, lips_upper: np.ndarray, lips_lower: np.ndarray
     upper_g = smoothstep((gum_line - v) / 1.5 + 0.5)
     lip_shadow = 0.8 + 0.2 * smoothstep((v - v_up) / max(0.35 * cu, 1.5))
     edge = 0.88 + 0.12 * smoothstep((t_up - v) / max(0.2 * cu, 1.5))
-    upper_col = style.teeth[None, None] * (shade_up * row_side * lip_shadow * edge)[..., None]
+    upper_col = teeth_colour(style, shade_up * row_side * lip_shadow * edge)
     col = col + (upper_col - col) * upper_t[..., None] + (style.gum[None, None] * (row_side * lip_shadow)[..., None]
                                                           - col) * (upper_g * (1 - upper_t))[..., None]
     col = col * light[..., None]

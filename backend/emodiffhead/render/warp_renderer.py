@@ -26,7 +26,8 @@ from .drive import Drive, drive_from_track, jaw_closing_motion
 from .gaze import draw_iris, lid_gap, lid_polygon, prepare_gaze
 from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
 from .mouth import (SKULL, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap, draw_lip_line,
-                    draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips, place_teeth)
+                    draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips, place_teeth,
+                    taper_corners, LIPS_OUTER_LOWER, LIPS_OUTER_UPPER)
 from .open_mouth import CHIN_RING_WEIGHTS, closed_lower_border, closing_displacement, lower_lip_thickness, meeting_line
 from .shading import ExpressionShading
 from .unfold import Unfolder
@@ -294,6 +295,9 @@ class WarpRenderer:
         for side in ("left", "right"):  # a lid never passes the other one (blink overshoot folds the warp)
             up, lo = topo.eye_lines(side)
             clamp_lines(lm, up, lo, move="upper", max_bump=LID_BUMP)
+        # an opening narrows into its corners (a turned face's far one too); the outer lip lines go along, and
+        # the fold repair next relaxes the skin around them
+        taper_corners(lm, self._mu, self._ml, outer=(LIPS_OUTER_UPPER, LIPS_OUTER_LOWER))
         lm = self._unfold(lm)  # after the lids: their clamp is what the pinned lid lines must be relaxed around
         close_rest_gap(lm, self._mu, self._ml, self._rest_gap)
         clamp_lines(lm, self._mu, self._ml, move="both")
