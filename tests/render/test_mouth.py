@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from emodiffhead.face import facemesh_topology as topo
-from emodiffhead.render.mouth import (OVERBITE_MM, SKULL, FrameTeeth, _tooth_rows, close_rest_gap, closed_mouth_source, corner_overlap, draw_mouth,
-                                      mouth_is_open, mouth_style, place_teeth)
+from emodiffhead.render.mouth import (LIPS_RELAX_MM, LOWER_DISPLAY_MM, OVERBITE_MM, SKULL, FrameTeeth, _tooth_rows,
+                                      close_rest_gap, closed_mouth_source, corner_overlap, draw_mouth, mouth_is_open,
+                                      mouth_style, place_teeth)
 
 
 def test_teeth_geometry_in_the_photo(warp_renderer):
@@ -20,7 +21,9 @@ def test_teeth_geometry_in_the_photo(warp_renderer):
     mid_up = float(np.interp(lm[up, 0].mean(), g.upper_edge[:, 0], g.upper_edge[:, 1]))
     assert 0 < mid_up - line_y < 0.25 * width
     assert g.crown_px[0] > g.crown_px[1] > 0
-    assert 0.3 < g.lower_per_chin < 1.5 and 0.2 < g.tongue_per_chin < 1.5
+    assert 0.2 < g.tongue_per_jaw < 1.2
+    # closed lips cover the lower incisal edge by the upper display less the overbite (1.5 mm)
+    assert g.lower_cover_px == pytest.approx(1.5 * g.crown_px[1] / 9.0, rel=0.35)
     # tooth boundaries symmetric about the midline, more of them than 4, inside the mouth's width
     gx = np.sort(g.upper_gaps[:, 0])
     assert len(gx) >= 5 and np.ptp(gx) < 1.5 * width
@@ -29,10 +32,73 @@ def test_teeth_geometry_in_the_photo(warp_renderer):
 
 def test_lower_teeth_follow_the_jaw_upper_teeth_the_skull(warp_renderer):
     g = warp_renderer.teeth
+    px_mm = g.crown_px[1] / 9.0
     rest = place_teeth(g, g.skull_rest, np.zeros(2))
     moved = place_teeth(g, g.skull_rest + (3.0, -2.0), np.array([0.0, 10.0]))
     assert np.allclose(moved.upper_edge - rest.upper_edge, (3.0, -2.0), atol=1e-4)
-    assert np.allclose(moved.lower_edge - rest.lower_edge, (3.0, -2.0 + 10.0 * g.lower_per_chin), atol=1e-4)
+    # a jaw that parts the lips by more than LIPS_RELAX_MM: the lower incisors drop with the jaw, less the lip
+    # settling from covering their edge to LOWER_DISPLAY_MM below it
+    assert 10.0 > LIPS_RELAX_MM * px_mm
+    settle = g.lower_cover_px + LOWER_DISPLAY_MM * px_mm
+    assert np.allclose(moved.lower_edge - rest.lower_edge, (3.0, -2.0 + 10.0 - settle), atol=1e-4)
+    assert np.allclose(moved.tongue_top - rest.tongue_top, (3.0, -2.0 + 10.0 * g.tongue_per_jaw), atol=1e-4)
+
+
+def test_lower_incisors_sit_under_the_frames_lower_lip(warp_renderer):
+    g = warp_renderer.teeth
+    mid = len(g.lower_edge) // 2
+    e = g.lower_edge[-1] - g.lower_edge[0]
+    n = np.array([-e[1], e[0]]) / np.hypot(*e)  # down across the mouth
+    for off in (-4.0, 3.0):  # a photo whose lower lip lies above / below where the head puts it
+        lip = g.lower_edge[mid] + off * n
+        t = place_teeth(g, g.skull_rest, np.zeros(2), lip_rest=lip)
+        # jaw closed: the edge lower_cover_px below the lip, whatever the head's own placement
+        assert float((t.lower_edge[mid] - lip) @ n) == pytest.approx(g.lower_cover_px, abs=1e-3)
+        # jaw dropped 12 px: the lip (lip + jaw) lies LOWER_DISPLAY_MM below the edge
+        j = 12.0 * n
+        t = place_teeth(g, g.skull_rest, j, lip_rest=lip)
+        assert float((lip + j - t.lower_edge[mid]) @ n) == pytest.approx(LOWER_DISPLAY_MM * g.crown_px[1] / 9.0,
+                                                                          abs=1e-3)
+
+
+def _track_with(builtin_head, neutral_track, **weights):
+    tr = neutral_track(1)
+    for name, w in weights.items():
+        tr.expression[0, builtin_head.expression_index(name)] = w
+    return tr
+
+
+def _lower_display_mm(r, track) -> float:
+    """mm of lower incisor crown above the drawn lower lip at the mouth's middle in the one frame of ``track``."""
+    d = r.drive(track)
+    lm = r.frame_landmarks(d.landmarks[0])[:, :2]
+    rig = d.rigid[0, :, :2]
+    t = place_teeth(r.teeth, rig[SKULL], d.jaw[0], rig[topo.LOWER_LIP_INNER_MID])
+    x = float(lm[topo.LOWER_LIP_INNER_MID, 0])
+    edge = float(np.interp(x, t.lower_edge[:, 0], t.lower_edge[:, 1]))
+    return (float(lm[topo.LOWER_LIP_INNER_MID, 1]) - edge) / (r.teeth.crown_px[1] / 9.0)
+
+
+def test_a_jaw_drop_alone_keeps_the_lower_teeth_behind_the_lip(warp_renderer, builtin_head, neutral_track):
+    """The lower lip rests on the lower incisors: a dropped jaw (surprise) shows at most their edges, the lip's
+    own depressor (AU16) or stretch bares them, a raised lip (smile) covers them."""
+    from emodiffhead.render.drive import drive_from_track
+
+    r = warp_renderer
+    for w in (0.3, 0.6, 0.9):
+        shown = _lower_display_mm(r, _track_with(builtin_head, neutral_track, jawOpen=w))
+        assert 0.0 < shown < 1.5  # the incisal edges, ~LOWER_DISPLAY_MM
+        # the jaw's own displacement of the lower lip is the lip's whole displacement
+        tr = _track_with(builtin_head, neutral_track, jawOpen=w)
+        d = drive_from_track(r.head, r.fit, tr)
+        lip = topo.LOWER_LIP_INNER_MID
+        assert np.allclose(d.jaw[0], d.landmarks[0, lip, :2] - d.rigid[0, lip, :2], atol=1e-3)
+    bared = _lower_display_mm(r, _track_with(builtin_head, neutral_track, jawOpen=0.45, mouthLowerDownLeft=1.0,
+                                             mouthLowerDownRight=1.0))
+    assert bared > 2.5
+    covered = _lower_display_mm(r, _track_with(builtin_head, neutral_track, jawOpen=0.3, mouthSmileLeft=0.7,
+                                               mouthSmileRight=0.7))
+    assert covered < 0.0
 
 
 def test_drawn_mouth_has_teeth_cavity_and_no_outline(warp_renderer):

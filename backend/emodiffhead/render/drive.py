@@ -19,6 +19,9 @@ from ..head.model import HeadModel, Joint
 from ..track import Track
 
 CHUNK = 256
+#: Blendshapes that move the mandible itself (teeth and lips together); every other channel moves the lips over
+#: the teeth (``mouthClose`` closes the lips against an open jaw).
+JAW_CHANNELS = ("jawOpen", "jawForward", "jawLeft", "jawRight")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,9 @@ class Drive:
     landmarks: (T, 478, 3) float32 moved photo landmarks ``(x, y, depth)``; smaller depth is closer.
     rigid: (T, 478, 3) float32 where they would be with the head's motion but a neutral face
         (closed mouth): the upper teeth hang from its upper lip; ``jaw`` (T, 2) float32 pixel
-        displacement of the chin from the neutral face (the lower teeth follow it).
+        displacement the jaw alone (its joint and the ``JAW_CHANNELS`` blendshapes) gives the lower lip's inner
+        midpoint (landmark 14) from the neutral face: the lower incisors, on which that lip rests, and the tongue
+        follow it; what the lip does on its own (depressed, stretched, raised) uncovers or covers them.
     """
 
     landmarks: np.ndarray
@@ -112,6 +117,9 @@ def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_e
     rig = np.empty_like(out)
     E = head.num_expression
     base_expr = keep_photo_expression * ref_expr[None] if keep_photo_expression else np.zeros((1, E), np.float32)
+    jaw_cols = [head.expression_index(n) for n in JAW_CHANNELS if n in head.expression_names]
+    lip = topo.LOWER_LIP_INNER_MID
+    jaw = np.empty((T, 2), np.float32)
     for s in range(0, T, CHUNK):
         e = min(T, s + CHUNK)
         pose, trans = frame_pose(fit, track, s, e)
@@ -121,6 +129,9 @@ def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_e
         rpose = pose.copy()
         rpose[:, Joint.JAW:] = 0.0  # jaw and eyes (the joints after the jaw) at rest
         rl = head.forward(fit.shape, np.repeat(base_expr, e - s, 0), rpose, trans).landmarks
+        jexpr = np.repeat(base_expr, e - s, 0)
+        jexpr[:, jaw_cols] = expr[:, jaw_cols]  # the jaw alone: its joint and its blendshapes, the lips at rest
+        jl = head.forward(fit.shape, jexpr, pose, trans).landmarks[:, lip]
         for k in range(e - s):
             d = cam.project(lm[k]) - P0
             out[s + k, :, :2] = photo[:, :2] + d[:, :2]
@@ -128,5 +139,5 @@ def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_e
             dr = cam.project(rl[k]) - P0
             rig[s + k, :, :2] = photo[:, :2] + dr[:, :2]
             rig[s + k, :, 2] = out[s + k, :, 2]
-    jaw = (out[:, topo.CHIN, :2] - rig[:, topo.CHIN, :2]).astype(np.float32)
+            jaw[s + k] = (cam.project(jl[k:k + 1]) - cam.project(rl[k, lip][None]))[0, :2]
     return Drive(landmarks=out, rigid=rig, jaw=jaw)

@@ -3,7 +3,9 @@
 A warp can only stretch the thin line between closed lips; when they part, :func:`draw_mouth` renders the
 opening (the polygon of the inner lip lines). What it draws comes from the head model's own geometry
 (:func:`mouth_geometry`, once per photo): the upper teeth hang from the skull, the lower teeth and the tongue ride
-on the jaw (they move by the fraction of the chin's motion that the jaw joint gives them), tooth boundaries are
+on the jaw (the lower lip rests on the lower incisors: they move as the jaw alone moves that lip, so only what
+the lip does on its own - pulled down or stretched off them, raised over them - uncovers or covers them; the
+tongue by the fraction of that motion the jaw gives it in the model), tooth boundaries are
 where the head's dental arch puts real incisors, canines and premolars (arc lengths ``UPPER_TEETH_MM`` /
 ``LOWER_TEETH_MM``), crowns are ``CROWN_MM`` tall. Colours come from the photo (:func:`mouth_style`): the
 teeth's own colour where the photo shows teeth, otherwise a warm off-white at the photo's exposure in the
@@ -45,8 +47,11 @@ UPPER_DISPLAY_MM = 3.5
 #: Vertical overbite (mm): the lower incisal edge sits this far above the upper one, behind it, jaw closed
 #: (normal occlusion 2-3 mm; Proffit, Contemporary Orthodontics).
 OVERBITE_MM = 2.0
-#: The lower lip rests on the lower incisors: they drop at least this share of the inner lower lip's motion.
-LIP_ON_TEETH = 0.85
+#: Lower incisor display with the lips relaxed and parted by the jaw (mm; Vig & Brundo 1978: 1.2 men, 0.5 women,
+#: more with age): closed lips cover the lower incisal edge, a jaw that parts them lets the lower lip settle just
+#: below it, over the first ``LIPS_RELAX_MM`` of the jaw's drop at the lip (the freeway space, 2-4 mm).
+LOWER_DISPLAY_MM = 0.8
+LIPS_RELAX_MM = 4.0
 #: Darkening of the interior along the lower lip's inner margin (it turns into the mouth, facing up and back under
 #: the teeth, in shadow; under the upper lip the teeth's own lip shadow does this). 0.5 before read as a grey
 #: outline along the lower lip over the lower teeth.
@@ -95,13 +100,14 @@ class FrameTeeth:
 @dataclass(frozen=True)
 class MouthGeometry(FrameTeeth):
     """The head's teeth and tongue in one photo's pixels at rest (jaw closed, photo's head pose): the
-    :class:`FrameTeeth` fields, plus lower_per_chin / tongue_per_chin: fraction of the chin's displacement the
-    lower teeth / the tongue follow; skull_rest: (len(SKULL), 2) the rest positions of the skull landmarks;
-    rest_gap: (K_lips,) the model's inner-lip landmark gap at rest (px).
+    :class:`FrameTeeth` fields, plus tongue_per_jaw: fraction of the jaw's motion at the lower lip (the lower
+    incisors follow all of it) that the tongue follows; lower_cover_px: how far the closed lips' contact lies
+    above the lower incisal edge at rest (px); skull_rest: (len(SKULL), 2) the rest positions of the
+    skull landmarks; rest_gap: (K_lips,) the model's inner-lip landmark gap at rest (px).
     """
 
-    lower_per_chin: float
-    tongue_per_chin: float
+    tongue_per_jaw: float
+    lower_cover_px: float
     skull_rest: np.ndarray
     rest_gap: np.ndarray
 
@@ -187,11 +193,11 @@ def mouth_geometry(head, fit, lips_meet: np.ndarray | None = None) -> MouthGeome
     lo_c = lo_c + np.array([0.0, float(up_c[len(up_c) // 2, 1]) + OVERBITE_MM / 1000 - float(lo_c[mid, 1]), 0.0])
     posed = lambda c: np.asarray(c, np.float64) @ R.T + t  # noqa: E731
     proj = lambda p: xy(posed(p)) + offset  # noqa: E731  (head frame -> photo pixels)
-    # how far things move when the jaw opens, relative to the chin (the drive gives the chin's motion)
+    # how far the tongue moves when the jaw opens, relative to the lower lip's inner midpoint (the drive gives
+    # the jaw's motion there; the lower incisors, on which the lip rests, follow all of it)
     moved = lambda a, b: float(np.linalg.norm(xy(b) - xy(a), axis=1).mean())  # noqa: E731
-    chin = max(moved(rest.landmarks[0][[topo.CHIN]], opened.landmarks[0][[topo.CHIN]]), 1e-6)
-    lip = moved(rest.landmarks[0][[topo.LOWER_LIP_INNER_MID]], opened.landmarks[0][[topo.LOWER_LIP_INNER_MID]])
-    tip_lo = lo_i[W[lo_i, 1] > W[lo_i, 1].max() - 0.003]
+    lip_i = [topo.LOWER_LIP_INNER_MID]
+    lip = max(moved(rest.landmarks[0][lip_i], opened.landmarks[0][lip_i]), 1e-6)
     tip_tg = tg_i[W[tg_i, 1] > W[tg_i, 1].max() - 0.004]
     px_per_m = float(np.linalg.norm(np.diff(xy([[0, 0, 0], [0, 0.01, 0]]), axis=0))) / 0.01
     e = Pn[topo.MOUTH_CORNER_LEFT] - Pn[topo.MOUTH_CORNER_RIGHT]
@@ -202,8 +208,8 @@ def mouth_geometry(head, fit, lips_meet: np.ndarray | None = None) -> MouthGeome
         upper_gaps=proj(_arch_points(up_c, UPPER_TEETH_MM)).astype(np.float32),
         lower_gaps=proj(_arch_points(lo_c, LOWER_TEETH_MM)).astype(np.float32),
         crown_px=(CROWN_MM[0] / 1000 * px_per_m, CROWN_MM[1] / 1000 * px_per_m),
-        lower_per_chin=max(moved(V[tip_lo], Vo[tip_lo]), LIP_ON_TEETH * lip) / chin,
-        tongue_per_chin=moved(V[tip_tg], Vo[tip_tg]) / chin,
+        tongue_per_jaw=moved(V[tip_tg], Vo[tip_tg]) / lip,
+        lower_cover_px=max(0.0, contact - float(lo_c[mid, 1])) * px_per_m,
         skull_rest=(photo[SKULL] + Pn[SKULL] - P0[SKULL]).astype(np.float32),
         rest_gap=np.maximum(0.0, (Pn[ml] - Pn[mu]) @ n).astype(np.float32))
 
@@ -226,15 +232,32 @@ def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return M.T
 
 
-def place_teeth(geom: MouthGeometry, skull: np.ndarray, jaw: np.ndarray) -> FrameTeeth:
+def place_teeth(geom: MouthGeometry, skull: np.ndarray, jaw: np.ndarray,
+                lip_rest: np.ndarray | None = None) -> FrameTeeth:
     """Teeth of one frame: the skull's motion (``skull`` (len(SKULL), 2) rigid landmarks) carries everything;
-    the lower teeth and the tongue also follow ``jaw`` (2,) chin displacement (pixels)."""
+    the lower teeth also follow ``jaw`` (2,) px, the jaw's own displacement of the lower lip's inner midpoint
+    (:class:`.drive.Drive` ``jaw``: the lip rests on the lower incisors, both ride the mandible, so a jaw drop
+    alone shows at most their edges and only the lip's own motion bares them), the tongue a share of it. As the
+    jaw parts the lips the lower lip settles from covering the incisal edge (closed lips) to
+    ``LOWER_DISPLAY_MM`` below it (relaxed lips apart), over the first ``LIPS_RELAX_MM`` of the drop.
+    lip_rest: (2,) px the lower lip's inner midpoint of the frame's neutral face (the rigid landmark 14): the
+    lower incisal edge is placed ``geom.lower_cover_px`` below it, so the teeth sit on the lip drawn in that
+    photo, not on the model's; None: where the head puts them."""
     M = _affine(geom.skull_rest.astype(np.float64), np.asarray(skull, np.float64))
     tf = lambda p: np.asarray(p, np.float64) @ M[:, :2].T + M[:, 2]  # noqa: E731
     j = np.asarray(jaw, np.float64)
-    return FrameTeeth(upper_edge=tf(geom.upper_edge), lower_edge=tf(geom.lower_edge) + geom.lower_per_chin * j,
-                      tongue_top=tf(geom.tongue_top) + geom.tongue_per_chin * j, upper_gaps=tf(geom.upper_gaps),
-                      lower_gaps=tf(geom.lower_gaps) + geom.lower_per_chin * j, crown_px=geom.crown_px)
+    px_mm = geom.crown_px[1] / CROWN_MM[1]
+    drop = float(np.hypot(*j))
+    settle = (geom.lower_cover_px + LOWER_DISPLAY_MM * px_mm) * float(smoothstep(drop / (LIPS_RELAX_MM * px_mm)))
+    lo = j - settle * j / max(drop, 1e-6)  # the incisors rise against the lip that settles below their edge
+    edge = tf(geom.lower_edge)
+    if lip_rest is not None:
+        e = edge[-1] - edge[0]
+        n = np.array([-e[1], e[0]]) / max(float(np.hypot(*e)), 1e-9)  # down, in image coordinates
+        lo = lo + (geom.lower_cover_px - float((edge[len(edge) // 2] - np.asarray(lip_rest, np.float64)[:2]) @ n)) * n
+    return FrameTeeth(upper_edge=tf(geom.upper_edge), lower_edge=edge + lo,
+                      tongue_top=tf(geom.tongue_top) + geom.tongue_per_jaw * j, upper_gaps=tf(geom.upper_gaps),
+                      lower_gaps=tf(geom.lower_gaps) + lo, crown_px=geom.crown_px)
 
 
 def close_rest_gap(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, rest_gap: np.ndarray) -> None:

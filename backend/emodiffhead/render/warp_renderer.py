@@ -310,8 +310,9 @@ class WarpRenderer:
 
         landmarks: (478, 2|3) target pixel positions (optional third column: depth, smaller is closer).
         rigid: (478, 2+) the neutral-face landmarks under the same head motion (teeth placement);
-        default: the photo's landmarks. jaw: (2,) chin displacement in pixels (lower teeth); default
-        from the landmarks. shading: (K,) expression-shading weights (:meth:`shading_weights`), None = none.
+        default: the photo's landmarks. jaw: (2,) the jaw's own displacement of the lower lip (pixels; the
+        lower teeth ride on it, :class:`.drive.Drive`); default: the lower lip's whole displacement.
+        shading: (K,) expression-shading weights (:meth:`shading_weights`), None = none.
         Returns (H, W, 3) uint8.
         """
         lm = self.frame_landmarks(landmarks)
@@ -331,13 +332,14 @@ class WarpRenderer:
             draw_lash_line(img, lm[up, :2], lm[lo, :2], colour, 0.85 * float(np.clip((c - 0.4) / 0.5, 0, 1)),
                            max(1.0, 0.05 * width))
         if self.mouth:
-            if jaw is None:
-                jaw = lm[topo.CHIN, :2] - rig[topo.CHIN]
+            if jaw is None:  # without the drive's jaw: the lower teeth stay under the lower lip
+                jaw = lm[topo.LOWER_LIP_INNER_MID, :2] - rig[topo.LOWER_LIP_INNER_MID]
             self._paint_mouth(img, lm[:, :2], rig, np.asarray(jaw, np.float32))
         return img
 
     def _paint_mouth(self, img, lm, rig, jaw) -> None:
-        teeth = place_teeth(self.teeth, rig[SKULL], jaw)  # upper teeth on the skull, lower + tongue on the jaw
+        # upper teeth on the skull, lower teeth and tongue on the jaw, the lower lip resting on the lower incisors
+        teeth = place_teeth(self.teeth, rig[SKULL], jaw, rig[topo.LOWER_LIP_INNER_MID])
         draw_mouth(img, lm[self._mu], lm[self._ml], teeth, self.style)
         if self._drive_base is not None:  # a closed open-mouthed photo: its lip line, drawn where the lips are
             draw_lip_line(img, lm[self._mu], lm[self._ml])
