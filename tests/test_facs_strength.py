@@ -22,7 +22,8 @@ def _measure(head, basis, emotion: str, intensity: float) -> dict[str, float]:
     def eye(lm):  # mean lid aperture of both eyes (upper lid mid above lower lid mid)
         return float(np.mean([lm[159, 1] - lm[145, 1], lm[386, 1] - lm[374, 1]])) / iod
 
-    return {"lip_gap": float(L[13, 1] - L[14, 1]) / iod, "eye_narrowing": 1.0 - eye(L) / eye(L0)}
+    return {"lip_gap": float(L[13, 1] - L[14, 1]) / iod, "eye_narrowing": 1.0 - eye(L) / eye(L0),
+            "mouth_width": float(np.linalg.norm(L[291] - L[61])) / iod}
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +35,21 @@ def basis(builtin_head):
     ("happy", "lip_gap", 0.09),         # a posed smile parts the lips over the upper teeth (about 8 mm)
     ("happy", "eye_narrowing", 0.18),   # AU6 raises the cheeks and narrows the eyes from below (Duchenne)
     ("surprised", "lip_gap", 0.175),    # the jaw drops open (AU26-27, about 15 mm of lip gap)
-    ("fearful", "lip_gap", 0.175),      # lips stretched open over a dropped jaw
+    ("fearful", "lip_gap", 0.13),       # lips stretched open (20+25+16) over a smaller jaw drop (about 12 mm)
 ])
 def test_intensity_1_is_a_posed_expression_and_1_5_a_stronger_one(builtin_head, basis, emotion, measure, at_1):
     v = [_measure(builtin_head, basis, emotion, a)[measure] for a in (0.5, 1.0, 1.5)]
     assert v[1] >= at_1, (emotion, measure, v)
     assert v[0] < v[1] < v[2], (emotion, measure, v)  # 0.5 milder, 1.5 stronger: the same expression grows
+
+
+def test_fear_stretches_the_mouth_surprise_drops_the_jaw(builtin_head, basis):
+    """EMFACS: surprise's mouth falls open with relaxed lips (26/27); fear's is stretched sideways (20) and opens
+    less. At 1.0 fear's mouth is wider and less open than surprise's, so the two differ in the mouth too."""
+    fear = _measure(builtin_head, basis, "fearful", 1.0)
+    surprise = _measure(builtin_head, basis, "surprised", 1.0)
+    assert fear["mouth_width"] > surprise["mouth_width"] + 0.02, (fear, surprise)
+    assert fear["lip_gap"] < surprise["lip_gap"], (fear, surprise)
 
 
 def _upper_lid_raise_mm(head, basis, emotion: str, intensity: float) -> float:
