@@ -138,3 +138,35 @@ def test_unwritable_output_is_reported_before_the_long_work(tmp_path, capsys, co
     err = capsys.readouterr().err
     assert "cannot write" in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["noise.png", "plain.txt", "silent.wav"]
+
+
+def test_a_named_command_imports_only_its_own_module():
+    from emodiffhead.cli import build_parser
+
+    def choices(parser):
+        return sorted(parser._subparsers._group_actions[0].choices)  # noqa: SLF001 - argparse has no API
+
+    every = choices(build_parser())
+    assert "animate" in every and "render" in every and len(every) >= 5
+    assert choices(build_parser("animate")) == ["animate"]
+    assert choices(build_parser("build_addon")) == every  # a module whose command is spelt "build-addon"
+
+
+def test_animate_gets_single_threaded_blas_only_before_numpy_loads(monkeypatch):
+    import os
+
+    from emodiffhead import cli as cli_module
+
+    env: dict[str, str] = {}
+    monkeypatch.setattr(os, "environ", env)
+    cli_module._limit_blas_threads(["animate", "a.wav"])
+    assert env == {}  # numpy is loaded in this process: too late to matter, nothing set
+    monkeypatch.delitem(sys.modules, "numpy")
+    cli_module._limit_blas_threads(["render", "a.png"])
+    assert env == {}
+    env["OPENBLAS_NUM_THREADS"] = "2"  # the user's own setting is kept
+    cli_module._limit_blas_threads(["animate", "a.wav"])
+    assert env == {"OPENBLAS_NUM_THREADS": "2"}
+    del env["OPENBLAS_NUM_THREADS"]
+    cli_module._limit_blas_threads(["animate", "a.wav"])
+    assert env == {"OPENBLAS_NUM_THREADS": "1"}

@@ -162,7 +162,7 @@ def save_track(track: Track, path: str | os.PathLike) -> Path:
     track.validate()
     path = Path(path)
     if path.suffix.lower() == ".npz":
-        d = track.to_dict()
+        d = track_dict(track, lambda a: None)  # the arrays are stored as arrays, not in the JSON header
         arrays = {k: np.asarray(getattr(track, k), np.float32) for k in ARRAY_SHAPES if getattr(track, k) is not None}
         header = {k: v for k, v in d.items() if k not in arrays}
         writer = lambda f: np.savez_compressed(f, header_json=np.array(json.dumps(header)), **arrays)  # noqa: E731

@@ -160,3 +160,24 @@ def test_mouth_leads_the_audio_a_little(happy_aligned, lab):
     best = max(r, key=r.get)
     assert best in (-2, -1, 0)
     assert r[best] > r[1] + 0.05 and r[best] > r[2] + 0.1
+
+
+def test_recognition_started_by_the_caller(example_audio, builtin_head):
+    """The command line starts the phone recognition (and its workers) before it loads the head: the track is
+    the one animate() makes on its own; a transcript or the acoustic path start nothing."""
+    from emodiffhead.animate.pipeline import start_phone_recognition
+    from emodiffhead.audio.io import load_audio
+
+    one = load_audio(example_audio)
+    clip = AudioClip.from_array(np.tile(one.samples, 5), source=str(example_audio))  # 15.5 s: 2 utterances
+    alone = animate(clip, builtin_head, seed=3, phone_workers=1)
+    with start_phone_recognition(clip, phone_workers=2) as rec:
+        started = animate(clip, builtin_head, seed=3, phones_started=rec)
+        assert sorted(rec._results) == [0, 1]  # its phones were used (animate() started no recognition of its own)
+    for name in ("expression", "pose", "expression_base"):
+        assert np.array_equal(getattr(started, name), getattr(alone, name))
+    assert started.meta["speech"]["num_phones"] == alone.meta["speech"]["num_phones"] > 100
+    assert start_phone_recognition(clip, transcript=TEXT) is None
+    assert start_phone_recognition(clip, speech_mode="acoustic") is None
+    with pytest.raises(ValueError, match="speech mode"):
+        start_phone_recognition(clip, speech_mode="sing")

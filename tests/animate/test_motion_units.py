@@ -171,3 +171,20 @@ def test_prominent_vowels_open_wider():
     m = coarticulate(ph, t, FPS, prominence=prom)
     jaw = lambda i: m.weights[int(round(ph[i].centre_s * FPS)), JAW]  # noqa: E731
     assert jaw(3) > 1.5 * jaw(1)
+
+
+def test_local_rank_counts_ties_nan_and_window():
+    from emodiffhead.animate.prominence import _rank_local
+
+    x = np.array([1.0, 2.0, 2.0, np.nan, 3.0, 0.5, 9.0])
+    c = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 30.0])
+    r = _rank_local(x, c, 10.0)  # the last one is alone in its window
+    # 1.0 among (1, 2, 2, 3, 0.5): one below -> 1/4; 2.0: two below + one tie -> 2.5/4; 3.0: four below -> 1
+    assert r.tolist() == [0.25, 0.625, 0.625, 0.5, 1.0, 0.0, 0.5]
+    big = np.random.default_rng(1).normal(size=1200).round(1)
+    cen = np.linspace(0, 120, 1200)
+    rb = _rank_local(big, cen, 20.0)
+    for i in (0, 599, 1199):  # the block-wise count equals the definition, element by element
+        near = np.abs(cen - cen[i]) <= 10.0
+        below = (big[near] < big[i]).sum() + 0.5 * ((big[near] == big[i]).sum() - 1)
+        assert rb[i] == below / (near.sum() - 1)

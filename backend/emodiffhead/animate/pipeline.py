@@ -125,10 +125,26 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
     return motion, info
 
 
+def start_phone_recognition(clip: AudioClip, *, transcript: str | None = None, speech_mode: str = "auto",
+                            phone_preset: str = "accurate",
+                            phone_workers: int | None = 1) -> ph.PhoneRecognition | None:
+    """The allphone recognition of ``clip``, started now (its worker processes forked and decoding) where
+    :func:`animate` with these arguments recognises phones (no transcript; speech mode auto, allphone or
+    alignment), else None. Pass it to :func:`animate` as ``phones_started`` and close it afterwards (it is a
+    context manager): the caller can load the head and the rest meanwhile. Raises ValueError for an unknown
+    preset."""
+    if speech_mode not in SPEECH_MODES:
+        raise ValueError(f"speech mode must be one of {SPEECH_MODES}")
+    if transcript or speech_mode not in ("auto", "allphone", "alignment"):
+        return None
+    return ph.PhoneRecognition(clip, phone_preset, phone_workers)
+
+
 def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript: str | None = None,
             emotion: EmotionTimeline | None = None, fps: float = DEFAULT_FPS, seed: int = 0,
             speech_mode: str = "auto", phone_preset: str = "accurate", phone_workers: int | None = 1,
-            progress: ProgressFn | None = None, cancel: CancelFn | None = None, breaths: bool = True) -> Track:
+            progress: ProgressFn | None = None, cancel: CancelFn | None = None, breaths: bool = True,
+            phones_started: ph.PhoneRecognition | None = None) -> Track:
     """Animate ``head`` to ``audio``: returns a validated Track of round(duration * fps) frames.
 
     audio: a file (refused when shorter than ``audio.io.MIN_DURATION_S``) or an in-memory AudioClip (any length).
@@ -141,6 +157,8 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     recognition (None: by the input's length and the cores, audio.phonemes.auto_workers; the same result for any
     count; forked only where safe, else 1). progress/cancel: job hooks. breaths: the mouth opens where an
     inhalation is heard in a pause (animate/breath.py); False keeps it closed in every pause.
+    phones_started: the recognition :func:`start_phone_recognition` started on this same ``audio`` clip with
+    the same arguments (the caller closes it); None: started here, right after the audio is read.
     """
     if not fps_in_range(fps):
         raise ValueError(f"fps must be in (0, {MAX_FPS}]")
@@ -152,20 +170,22 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     T = max(1, int(round(clip.duration_s * fps)))
     times = (np.arange(T) / fps).astype(np.float64)
     # allphone recognition first where it is the path: its worker processes decode while this one analyses prosody
-    started = (ph.PhoneRecognition(clip, phone_preset, phone_workers)
-               if not transcript and speech_mode in ("auto", "allphone", "alignment") else None)
+    own = phones_started is None
+    started = (start_phone_recognition(clip, transcript=transcript, speech_mode=speech_mode,
+                                       phone_preset=phone_preset, phone_workers=phone_workers)
+               if own else phones_started)
     try:
         report(progress, 0.05, "analysing prosody")
         pro = analyze(clip)
+        idle = idle_motion(times, pro, seed=seed)  # here, while the workers decode, rather than after the phones
         check_cancel(cancel)
         motion, info = speech_motion(clip, pro, times, fps, transcript, speech_mode, scaled(progress, 0.1, 0.8),
                                      cancel, phone_preset, phone_workers, breaths, phones_started=started)
     finally:
-        if started is not None:
+        if own and started is not None:
             started.close()
     check_cancel(cancel)
     report(progress, 0.85, "idle motion and emotion")
-    idle = idle_motion(times, pro, seed=seed)
     base = motion.weights + idle.weights
     tl = emotion if emotion is not None else EmotionTimeline.neutral()
     inten = tl.sample(times)

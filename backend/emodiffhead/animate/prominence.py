@@ -23,12 +23,13 @@ def _rank_local(x: np.ndarray, centre: np.ndarray, window_s: float) -> np.ndarra
     """(N,) 0..1 mid-rank of x[i] among the x[j] with |centre[j] - centre[i]| <= window_s / 2 (NaN -> 0.5)."""
     out = np.full(len(x), 0.5)
     ok = ~np.isnan(x)
-    for i in np.flatnonzero(ok):
-        near = ok & (np.abs(centre - centre[i]) <= window_s / 2)
-        n = int(near.sum())
-        if n > 1:
-            below = float((x[near] < x[i]).sum()) + 0.5 * float((x[near] == x[i]).sum() - 1)
-            out[i] = below / (n - 1)
+    rows = np.flatnonzero(ok)
+    for s in range(0, len(rows), 512):  # (512, N) boolean blocks: the same counts as one row at a time
+        i = rows[s: s + 512]
+        near = ok[None, :] & (np.abs(centre[None, :] - centre[i, None]) <= window_s / 2)
+        n = near.sum(1)
+        below = (near & (x[None, :] < x[i, None])).sum(1) + 0.5 * ((near & (x[None, :] == x[i, None])).sum(1) - 1)
+        out[i] = np.where(n > 1, below / np.maximum(n - 1, 1), 0.5)
     return out
 
 

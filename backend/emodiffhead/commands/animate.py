@@ -49,9 +49,8 @@ def _workers(text: str) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..animate import animate
-    from ..head import load_head
-    from ..progress import ConsoleProgress
+    from ..animate.pipeline import animate, start_phone_recognition
+    from ..audio.io import MIN_DURATION_S, load_audio
 
     out = Path(args.output)
     if out.suffix.lower() not in (".json", ".npz"):
@@ -60,13 +59,25 @@ def run(args: argparse.Namespace) -> int:
     check_fps(args.fps)
     timeline = emotion_from_args(args)
     transcript = read_transcript(args.transcript)
-    head = load_head(args.model)
     check_writable(out)
-    seed = derive_seed(args.audio) if args.seed is None else args.seed
-    with ConsoleProgress("animate", enabled=False if args.quiet else None) as bar:
-        track = animate(args.audio, head, transcript=transcript, emotion=timeline, fps=args.fps, seed=seed,
-                        speech_mode=args.speech_mode, phone_preset="fast" if args.fast else "accurate",
-                        phone_workers=workers, breaths=not args.no_breaths, progress=bar)
+    clip = load_audio(args.audio, min_duration_s=MIN_DURATION_S)
+    preset = "fast" if args.fast else "accurate"
+    # the phone recognition's workers decode while this process loads the head and the rest
+    started = start_phone_recognition(clip, transcript=transcript, speech_mode=args.speech_mode,
+                                      phone_preset=preset, phone_workers=workers)
+    try:
+        from ..head import load_head
+        from ..progress import ConsoleProgress
+
+        head = load_head(args.model)
+        seed = derive_seed(args.audio) if args.seed is None else args.seed
+        with ConsoleProgress("animate", enabled=False if args.quiet else None) as bar:
+            track = animate(clip, head, transcript=transcript, emotion=timeline, fps=args.fps, seed=seed,
+                            speech_mode=args.speech_mode, phone_preset=preset, phone_workers=workers,
+                            breaths=not args.no_breaths, progress=bar, phones_started=started)
+    finally:
+        if started is not None:
+            started.close()
     print_warnings(NAME, speech_warnings(track.meta, transcript))
     save_track(track, out)
     print(f"{out}: {track.num_frames} frames at {track.fps:g} fps, speech path {track.meta['speech_path']}, "
