@@ -101,9 +101,9 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     "surprised": {"1": 0.66, "2": 0.66, "5": 0.6, "27": 0.45},
     # fear: brows raised *and* drawn together (1+2+4, flatter than surprise), lips parted and stretched
     # sideways (20+25) over a smaller jaw drop than surprise's (26 at B-C), the lower lip pulled down off the lower
-    # teeth (16 at C-D: with only the upper teeth bared the stretched mouth read as a grin; with the lower lip
+    # teeth (16 at C: with only the upper teeth bared the stretched mouth read as a grin; with the lower lip
     # riding on the lower teeth, a surprise-sized jaw drop without it made fear a second surprise)
-    "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "25": 0.4, "26": 0.4, "16": 0.66},
+    "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "25": 0.4, "26": 0.4, "16": 0.46},
     # disgust: nose wrinkle and upper lip raised off the upper teeth (9+10+25), brows slightly lowered and
     # cheeks raised (4, 6), the lip corners held down (15: bared teeth without it read as a grin) and the
     # lower lip pushed up a little (17)
