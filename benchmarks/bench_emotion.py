@@ -33,6 +33,7 @@ SHARED = REPO.parent / "shared"
 EVAL_PYTHON = Path("/tmp/emo_eval/venv/bin/python")
 EVAL_SCRIPT = SHARED / "tools" / "emotion_eval.py"
 INTENSITIES = (0.5, 1.0, 1.5)
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: Our category -> the classifier's class (contempt has none).
 CLASSIFIER_CLASS = {"happy": "happy", "sad": "sad", "angry": "angry", "surprised": "surprise",
                     "fearful": "fear", "disgusted": "disgust"}
@@ -312,7 +313,11 @@ def main(argv=None) -> int:
     labels, track = grid_track(head, emotions)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_emotion_"))
     work.mkdir(parents=True, exist_ok=True)
-    photos = [p for p in sorted(Path(args.photos).glob("*.jpg")) if not args.only or args.only in p.name]
+    photos = [p for p in sorted(Path(args.photos).iterdir()) if p.suffix.lower() in PHOTO_SUFFIXES
+              and (not args.only or args.only in p.name)]
+    if not photos:
+        print(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in {args.photos}", file=sys.stderr)
+        return 2
     t0, c0 = time.perf_counter(), time.process_time()
     renders = render_grid(photos, head, labels, track, work)
     t_render, c_render = time.perf_counter() - t0, time.process_time() - c0
