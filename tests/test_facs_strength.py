@@ -84,3 +84,34 @@ def test_sad_upper_lids_are_raised_at_the_inner_corner(builtin_head, basis):
         for a in (0.5, 1.0, 1.5):
             e = (a * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
             assert np.all(builtin_head.corrective_coefficients(builtin_head.limit_expression(e)) == 0), (emotion, a)
+
+
+def _opening_profile(head, basis, emotion: str, intensity: float, at: tuple[float, ...]) -> np.ndarray:
+    """Lip gap (IOD) between the inner lip lines at ``at`` mouth widths from the image-left corner."""
+    from emodiffhead.face import facemesh_topology as topo
+
+    mu, ml = topo.mouth_lines()
+    e = (intensity * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
+    L = head.forward(expression=e).landmarks[0][:, :2].astype(np.float64)
+    L0 = head.forward().landmarks[0]
+    iod = float(np.linalg.norm(L0[263] - L0[33]))
+    c0, c1 = L[mu[0]], L[mu[-1]]
+    w = float(np.linalg.norm(c1 - c0))
+    ax = (c1 - c0) / w
+    nrm = np.array([-ax[1], ax[0]])
+    u_up, u_lo = (L[mu] - c0) @ ax / w, (L[ml] - c0) @ ax / w
+    ku, kl = np.argsort(u_up), np.argsort(u_lo)
+    v_up = np.interp(at, u_up[ku], ((L[mu] - c0) @ nrm)[ku])
+    v_lo = np.interp(at, u_lo[kl], ((L[ml] - c0) @ nrm)[kl])
+    return np.abs(v_up - v_lo) / iod
+
+
+@pytest.mark.parametrize("intensity", [0.5, 1.0, 1.5])
+def test_anger_bares_the_teeth_in_a_square_mouth(builtin_head, basis, intensity):
+    # EMFACS anger (10+16+25): the upper lip raised and the lower lip lowered nearly evenly along the lip, so the
+    # opening keeps its height toward the corners (a rectangle with short ends), not a lens that tapers from the
+    # middle like a smile showing teeth. With AU22 (ARKit mouthFunnel, an "oo") the opening 0.2 mouth widths from
+    # a corner was 0.6 of the middle's; now about 0.9.
+    gap = _opening_profile(builtin_head, basis, "angry", intensity, (0.2, 0.5))
+    assert gap[0] >= 0.8 * gap[1], (intensity, np.round(gap, 3))
+    assert gap[1] >= 0.05 * intensity, (intensity, np.round(gap, 3))  # the teeth show (about 0.11 IOD at 1.0)

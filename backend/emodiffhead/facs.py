@@ -76,7 +76,7 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: happy 6+12+25+26 (a Duchenne smile: cheeks raised, eyes narrowed from below, the lips parted over the upper
 #: teeth by a slight jaw drop); sad 1+4+15+17 with the eyes cast down (64) under slightly heavy lids (43);
 #: surprise 1+2+5+27 (the jaw dropped well open: about 16 mm of lip gap at 1.0, 24 mm at 1.5);
-#: fear 1+2+4+5+7+20+25+26 (+16); anger 4+5+7+10+16+25 (+22+23: bared, tense lips);
+#: fear 1+2+4+5+7+20+25+26 (+16); anger 4+5+7+10+16+25 (+23: bared, tense lips; not 22, see below);
 #: disgust 9+10+25 (+4, 6, 15, 17); contempt unilateral 12+14.
 #: The prototypes stay linear (tracks and the Blender add-on recombine ``emotion @ emotion_basis``), so the
 #: lips part with intensity (AU25, AU26, AU16, AU10 against the smile's and AU17's closing): at 0.5 half as
@@ -93,9 +93,12 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     # slightly heavy lids (43); more of either reads as sleep and folds the skin above the outer lid
     "sad": {"1": 0.66, "4": 0.3, "15": 0.66, "17": 0.5, "43": 0.1, "64": 0.4},
     # anger: lowered brows over tightened lids (7 > 5: a glare, not the wide eyes of fear), the upper lip
-    # raised and the lower lip lowered over clenched teeth (10+16+25) with the lips tense and pushed forward
-    # (23, 22: without them the bared teeth widened into a grin at 1.5)
-    "angry": {"4": 0.66, "5": 0.25, "7": 0.66, "10": 0.4, "16": 0.35, "25": 0.5, "23": 0.2, "22": 0.3},
+    # raised and the lower lip lowered nearly evenly along the lip over clenched teeth (10+16+25: the square
+    # mouth of posed anger, its opening as tall 0.2 mouth widths from a corner as in the middle), the lips tense
+    # (23). EMFACS's AU22 (lips pushed forward) is left out: ARKit's ``mouthFunnel`` rounds the opening into an
+    # "oo" (its middle opens, its ends do not, the mouth narrows), which made the bared teeth a lens that read
+    # as a smile on smiling photos; the AU10 corner falloff keeps the corners from rising into a grin instead
+    "angry": {"4": 0.66, "5": 0.25, "7": 0.66, "10": 0.5, "16": 0.41, "25": 0.5, "23": 0.2},
     # surprise: the jaw drops open (27 at C: jawOpen 0.45 at 1.0, 0.675 at 1.5; larger drops folded the warp at
     # the far mouth corner of a turned face at 1.5), brows and upper lids raised
     "surprised": {"1": 0.66, "2": 0.66, "5": 0.6, "27": 0.45},
