@@ -8,7 +8,7 @@ import pytest
 
 from emodiffhead.face import facemesh_topology as topo
 from emodiffhead.render.open_mouth import (LOWER_LIP_RANGE, MAX_LIP_LINE_CURVE, closed_lip_thickness,
-                                           closing_displacement, lower_lip_thickness, meeting_line, smooth_line)
+                                           closing_displacement, lower_lip_thickness, meeting_line, smooth_resample)
 
 
 def _centre_thickness(t: np.ndarray) -> float:
@@ -47,9 +47,9 @@ def test_meeting_line_flattens_an_arched_open_mouth_around_its_middle():
     assert np.allclose(meeting_line(straight, straight)[:, 1], 200.0)
 
 
-def test_smooth_line_keeps_ends_and_removes_a_kink():
+def test_smooth_resample_keeps_ends_and_removes_a_kink():
     v = np.stack([np.linspace(0, 40, 9), np.r_[0, 5, 10, 15, 20, 15, 10, 5, 0.0]], 1)  # a V
-    s = smooth_line(v)
+    s = smooth_resample(v)
     assert np.allclose(s[[0, -1]], v[[0, -1]])
     assert s[:, 1].max() < 19.5  # the kink is rounded
 

@@ -35,9 +35,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..audio.prosody import Prosody, true_runs
+from .coarticulation import PAUSE_S
 
-#: Silences at least this long split the speech into phrases (Goldman-Eisler's 250 ms pause threshold).
-MIN_PAUSE_S = 0.25
+#: Silences at least this long split the speech into phrases (the animator's pause threshold, Goldman-Eisler's
+#: 250 ms: the same one that rests the mouth).
+MIN_PAUSE_S = PAUSE_S
 #: Active runs shorter than this (clicks, breaths) are not phrases.
 MIN_PHRASE_S = 0.15
 #: Pauses at least this long are "thinking" pauses: the speaker may look away during them.

@@ -129,14 +129,14 @@ def start_phone_recognition(clip: AudioClip, *, transcript: str | None = None, s
                             phone_preset: str = "accurate",
                             phone_workers: int | None = 1) -> ph.PhoneRecognition | None:
     """The allphone recognition of ``clip``, started now (its worker processes forked and decoding) where
-    :func:`animate` with these arguments recognises phones (no transcript; speech mode auto, allphone or
-    alignment), else None. Pass it to :func:`animate` as ``phones_started`` and close it afterwards (it is a
+    :func:`animate` with these arguments recognises phones first (speech mode allphone, or auto / alignment
+    without a transcript), else None. Pass it to :func:`animate` as ``phones_started`` and close it afterwards (it is a
     context manager): the caller can load the head and the rest meanwhile. Raises ValueError for an unknown
     preset."""
     if speech_mode not in SPEECH_MODES:
         raise ValueError(f"speech mode must be one of {SPEECH_MODES}")
-    if transcript or speech_mode not in ("auto", "allphone", "alignment"):
-        return None
+    if not (speech_mode == "allphone" or (speech_mode in ("auto", "alignment") and not transcript)):
+        return None  # speech_motion aligns the transcript or recognises words first
     return ph.PhoneRecognition(clip, phone_preset, phone_workers)
 
 
@@ -185,7 +185,7 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
         if own and started is not None:
             started.close()
     check_cancel(cancel)
-    report(progress, 0.85, "idle motion and emotion")
+    report(progress, 0.85, "emotion")
     base = motion.weights + idle.weights
     tl = emotion if emotion is not None else EmotionTimeline.neutral()
     inten = tl.sample(times)

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import AudioError
 from .io import SAMPLE_RATE, AudioClip
+from .reduced_model import DEFAULT_GAUSSIANS
 
 #: pocketsphinx frames are 10 ms.
 FRAME_S = 0.01
@@ -115,7 +116,7 @@ def _pcm16(clip: AudioClip) -> bytes:
 #: the features, the phone LM (a bigram saved < 15 %) and the search are small.
 #: ``gaussians`` is not a pocketsphinx argument: the Gaussians kept per codebook and stream (absent: all).
 ALLPHONE_PRESETS: dict[str, dict] = {
-    "accurate": dict(beam=1e-12, pbeam=1e-8, topn=2, gaussians=96),
+    "accurate": dict(beam=1e-12, pbeam=1e-8, topn=2, gaussians=DEFAULT_GAUSSIANS),
     "full": dict(beam=1e-12, pbeam=1e-8, topn=2),
     "wide": dict(beam=1e-20, pbeam=1e-10, topn=2),
     "fast": dict(beam=1e-12, pbeam=1e-8, topn=2, ds=2),
@@ -416,7 +417,7 @@ def recognize_phones(clip: AudioClip, progress=None, cancel=None, preset: str = 
     cut at pauses.
 
     progress(fraction, message) / cancel() -> bool: see :mod:`emodiffhead.progress`.
-    preset: a key of ``ALLPHONE_PRESETS`` ("accurate", "wide" or "fast").
+    preset: a key of ``ALLPHONE_PRESETS``.
     workers: processes sharing the utterances (None: :func:`auto_workers`); the same phones for any count.
     See :class:`PhoneRecognition` (which also lets other work overlap the decoding).
     """

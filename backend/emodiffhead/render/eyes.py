@@ -22,10 +22,14 @@ def lash_colour(photo: np.ndarray, upper_line: np.ndarray) -> np.ndarray:
     return px[lum <= np.percentile(lum, 20)].mean(0)
 
 
+def lid_gap(upper: np.ndarray, lower: np.ndarray) -> float:
+    """The largest gap (px) between an eye's (K, 2) upper and lower lid lines (corners shared)."""
+    return float(np.max(np.linalg.norm(lower[1:-1] - upper[1:-1], axis=1))) if len(upper) > 2 else 0.0
+
+
 def closure(upper: np.ndarray, lower: np.ndarray, open_gap: float) -> float:
     """0 (as open as the photo) .. 1 (shut) from the largest lid gap of (K, 2) lines vs the photo's gap (px)."""
-    gap = float(np.max(np.linalg.norm(lower[1:-1] - upper[1:-1], axis=1))) if len(upper) > 2 else 0.0
-    return float(np.clip(1.0 - gap / max(open_gap, 1e-6), 0.0, 1.0))
+    return float(np.clip(1.0 - lid_gap(upper, lower) / max(open_gap, 1e-6), 0.0, 1.0))
 
 
 def draw_lash_line(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, colour: np.ndarray, amount: float,

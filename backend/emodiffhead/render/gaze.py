@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..face import facemesh_topology as topo
+from .eyes import lid_gap
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def find_iris(photo: np.ndarray, landmarks: np.ndarray, side: str) -> tuple[Iris
         return None, "the face mesh gave no iris landmarks"
     up, lo = topo.eye_lines(side)
     width = float(np.linalg.norm(lm[up[-1], :2] - lm[up[0], :2]))
-    gap = float(np.max(np.linalg.norm(lm[lo[1:-1], :2] - lm[up[1:-1], :2], axis=1)))
+    gap = lid_gap(lm[up, :2], lm[lo, :2])
     if width < 6 or gap < MIN_OPENING * width:
         return None, f"the {side} eye is closed or too small in the photo"
     c = lm[ids[0], :2]
@@ -324,11 +325,6 @@ def _paste(roi: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, M: np.ndarray, c
     a3 = a[..., None]
     roi *= 1 - a3
     roi += moved[..., :3] * g * a3
-
-
-def lid_gap(upper: np.ndarray, lower: np.ndarray) -> float:
-    """The largest gap (px) between an eye's (K, 2) upper and lower lid lines (corners shared)."""
-    return float(np.max(np.linalg.norm(lower[1:-1] - upper[1:-1], axis=1))) if len(upper) > 2 else 0.0
 
 
 def draw_iris(image: np.ndarray, sprite: IrisSprite, centre: np.ndarray, corners_photo: np.ndarray,

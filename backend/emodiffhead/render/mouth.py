@@ -20,7 +20,8 @@ Photos whose mouth is open (:func:`mouth_is_open`), once per photo: :func:`close
 photo's own mouth opening (and the dark cavity and bright teeth just past its landmarks) from the surrounding
 lips; the renderer then closes that photo's mouth as a jaw closes it (:mod:`.open_mouth`; :func:`close_source_lips`:
 the inner lip lines meet on a smooth curve) and :func:`paint_closed_lips` paints the lips from
-the photo's lip colour (:func:`lip_colour`) with a soft lip line; frames warp from there, so a still frame
+the photo's lip colour (:func:`lip_colour`) without a lip line (:func:`draw_lip_line` draws it in each frame,
+where that frame's lips meet); frames warp from there, so a still frame
 shows those lips and openings (narrowed toward the corners by :func:`corner_overlap`) get the drawn interior.
 :func:`close_rest_gap` removes the small gap between the model's inner-lip landmarks at rest.
 """

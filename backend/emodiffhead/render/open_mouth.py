@@ -65,7 +65,7 @@ def _normals(poly: np.ndarray) -> np.ndarray:
     return np.stack([-t[:, 1], t[:, 0]], 1)
 
 
-def smooth_line(poly: np.ndarray, samples: int = 41, sigma: float = 0.06) -> np.ndarray:
+def smooth_resample(poly: np.ndarray, samples: int = 41, sigma: float = 0.06) -> np.ndarray:
     """(samples, 2) a (K, 2) polyline resampled evenly by arc length and smoothed (Gaussian, ``sigma`` of its
     length), its ends kept: lip lines whose kinks would fan the texture unrolled around them."""
     poly = np.asarray(poly, np.float64)
@@ -235,7 +235,7 @@ def closing_displacement(landmarks: np.ndarray, upper: np.ndarray, lower: np.nda
     u = (lm - o) @ e / w
     side = smoothstep((np.abs(u - 0.5) - 0.5) / 0.4)  # 0 over the mouth, 1 beside the corners
     # the lower lip and what hangs below it
-    lo_s = smooth_line(lo)  # lines without kinks: nothing fans out below a kink when it is unrolled
+    lo_s = smooth_resample(lo)  # lines without kinks: nothing fans out below a kink when it is unrolled
     s_lo, t_lo = _on_line(lm, lo_s)
     t_lo = t_lo - _offset(lo, lo_s, s_lo)  # distances from the lip's own line
     t_photo = np.maximum(_at(s_lo, lo, thickness), 1.0)
@@ -253,7 +253,7 @@ def closing_displacement(landmarks: np.ndarray, upper: np.ndarray, lower: np.nda
     to_jaw = np.maximum(smoothstep((t_lo - t_photo) / (LIP_TO_JAW * w)), side)
     lower_motion = (1.0 - to_jaw)[:, None] * lip_move + to_jaw[:, None] * jaw
     # the upper lip (its landmarks' thickness) and the skin above it
-    up_s = smooth_line(up)
+    up_s = smooth_resample(up)
     s_up, t_up = _on_line(lm, up_s)
     t_up = _offset(up, up_s, s_up) - t_up  # positive upward, into the upper lip
     s_o, t_o = _on_line(lm[LIPS_OUTER_UPPER[1:-1]], up_s)

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..face import facemesh_topology as topo
 from ..facs import ARKIT_INDEX, NUM_ARKIT
+from .mouth import LIPS_OUTER_LOWER, LIPS_OUTER_UPPER
 
 #: Luminance change per unit height at the centre of a feature (fraction of the pixel's brightness).
 OCCLUSION = 0.24
@@ -55,7 +56,7 @@ FLATTEN_GRAIN = 0.012
 FLATTEN_MAX = 0.5
 FLATTEN_REACH = 0.05
 #: Outer lip contour (mediapipe face mesh): the lips' own colour and the mouth corners' shadow are no crease.
-OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+OUTER_LIPS = tuple(int(i) for i in np.r_[LIPS_OUTER_UPPER, LIPS_OUTER_LOWER[-2:0:-1]])
 #: Segments of a drawn line (its depth tapers to 0 at both ends).
 TAPER_SEGMENTS = 16
 
@@ -289,7 +290,8 @@ class ExpressionShading:
         ratio = cv2.GaussianBlur(mean / lum, (0, 0), max(0.6, FLATTEN_GRAIN * iod))
         relief = np.clip(ratio - 1.0, -FLATTEN_MAX, FLATTEN_MAX)  # > 0 in a crease, < 0 on a bump's highlight
         keep = np.ones_like(lum, np.uint8)  # no crease inside the lips or the eye openings
-        for poly in (OUTER_LIPS, topo.loops()["eye_left"], topo.loops()["eye_right"]):
+        loops = topo.loops()
+        for poly in (OUTER_LIPS, loops["eye_left"], loops["eye_right"]):
             cv2.fillPoly(keep, [np.round((lm[list(poly)] - (x0, y0)) * 16).astype(np.int32)], 0, cv2.LINE_AA, 4)
         keep = cv2.erode(keep, np.ones((5, 5), np.uint8)).astype(np.float32)
         keep = cv2.GaussianBlur(keep, (0, 0), 1.5)

@@ -23,8 +23,8 @@ from ..head.model import HeadModel
 from ..progress import CancelFn, ProgressFn, check_cancel, report
 from ..track import Track
 from .drive import Drive, drive_from_track, jaw_closing_motion
-from .gaze import draw_iris, lid_gap, lid_polygon, prepare_gaze
-from .eyes import closure, draw_lash_line, lash_colour, skin_colour_below, tone_lid
+from .gaze import draw_iris, lid_polygon, prepare_gaze
+from .eyes import closure, draw_lash_line, lash_colour, lid_gap, skin_colour_below, tone_lid
 from .mouth import (SKULL, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap, draw_lip_line,
                     draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips, place_teeth,
                     taper_corners, LIPS_OUTER_LOWER, LIPS_OUTER_UPPER)
@@ -224,7 +224,7 @@ class WarpRenderer:
         for side in ("left", "right"):
             up, lo = topo.eye_lines(side)
             lm = fit.landmarks[:, :2]
-            gap = float(np.max(np.linalg.norm(lm[lo[1:-1]] - lm[up[1:-1]], axis=1)))
+            gap = lid_gap(lm[up], lm[lo])
             width = float(np.linalg.norm(lm[up[-1]] - lm[up[0]]))
             self._eyes[side] = (up, lo, gap, width, lash_colour(self.photo, lm[up]),
                                 skin_colour_below(self.photo, lm[lo], width))
@@ -234,7 +234,8 @@ class WarpRenderer:
     def _closed_source(self, filled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """An open-mouthed photo with its mouth closed as a jaw closes it (:mod:`.open_mouth`: both lips unrolled
         onto a nearly straight meeting line with the thickness the photo's pixels give them, the chin raised
-        with the head's jaw rotation scaled to the opening) and the closed lips painted with a soft lip line:
+        with the head's jaw rotation scaled to the opening) and the closed lips painted without the lip line
+        (``draw_lip_line`` draws it per frame where the frame's lips meet):
         ((H, W, 3) uint8 source, (478, 3) float32 its landmarks). ``filled``: the photo with its opening filled
         (closed_mouth_source)."""
         from ..track import Track
