@@ -80,10 +80,15 @@ def test_sad_upper_lids_are_raised_at_the_inner_corner(builtin_head, basis):
     assert oblique_mm("sad", 1.0) >= 1.1
     assert oblique_mm("sad", 0.5) < oblique_mm("sad", 1.0)
     # surprise and fear raise the whole lid themselves (within its soft limit): the corrective is off there
+    import copy
+
+    plain = copy.copy(builtin_head)
+    plain.expression_correctives = plain.corrective_rules = None
     for emotion in ("surprised", "fearful"):
         for a in (0.5, 1.0, 1.5):
             e = (a * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
-            assert np.all(builtin_head.corrective_coefficients(builtin_head.limit_expression(e)) == 0), (emotion, a)
+            np.testing.assert_array_equal(builtin_head.forward(expression=e).landmarks,
+                                          plain.forward(expression=e).landmarks, err_msg=f"{emotion} {a}")
 
 
 def _opening_profile(head, basis, emotion: str, intensity: float, at: tuple[float, ...]) -> np.ndarray:

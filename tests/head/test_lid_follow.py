@@ -45,7 +45,9 @@ def test_upper_lid_rises_less_with_an_upward_eye_pitch(builtin_head):
 
 def test_pitch_zero_and_yaw_change_nothing_of_the_lids(builtin_head):
     rest = _landmarks(builtin_head)
-    assert np.array_equal(rest, builtin_head.forward().landmarks[0])
+    # no jump at pitch 0: a tiny pitch moves the lids by a tiny amount (the follow is continuous there)
+    lid, _ = _dy(builtin_head, 1e-4)
+    assert np.abs(lid).max() < 1e-4, lid
     pose = np.zeros((1, 5, 3), np.float32)
     pose[0, Joint.EYE_LEFT:, 1] = 0.2
     yawed = builtin_head.forward(None, None, pose).landmarks[0]

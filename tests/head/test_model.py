@@ -235,7 +235,9 @@ def test_forward_applies_the_heads_soft_limits_and_npz_keeps_them(head):
     e = np.zeros((1, E), np.float32)
     e[0, 0], e[0, 1] = 0.9, 0.9
     got = limited.forward(expression=e).vertices[0]
-    want = blended(head, np.zeros(head.num_shape), limited.limit_expression(e)[0])
+    e_lim = e.copy()
+    e_lim[0, 0] = 0.2 + 0.1 * 7 / 8  # knee + (ceiling - knee) * x / (1 + x), x = (0.9 - knee) / (ceiling - knee)
+    want = blended(head, np.zeros(head.num_shape), e_lim[0])
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert limited.limit_expression(e)[0, 0] < 0.3 and limited.limit_expression(e)[0, 1] == np.float32(0.9)
     back = HeadModel.from_npz_dict(limited.to_npz_dict())

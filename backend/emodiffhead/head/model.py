@@ -84,8 +84,9 @@ class HeadModel:
         expression_limits: (E, 2) sensible (min, max) per expression component.
         expression_soft_limits: (E, 2) anatomical soft limit (knee, ceiling) per component, or None: above the
             knee a coefficient's movement saturates toward the ceiling (:func:`soft_limit`: strictly increasing,
-            never flat); NaN rows are linear. :meth:`forward` applies it, so every path that poses the head
-            (renderers, tracks from the animator or the Blender add-on) sees the same movement.
+            never flat); NaN rows are linear. :meth:`forward` applies it, so every path through :meth:`forward`
+            (the renderers, whatever made the track) sees the same movement; linear shape keys (the glTF export,
+            Blender's viewport) do not.
         expression_correctives: (V, 3, K) motion one component makes only while another is at rest (a FACS
             combination rule), or None; ``corrective_rules`` (K, 5) says how each is driven:
             (driver, driver_full, damper, damper_full, closer): component indices (-1: none) and the weights at
