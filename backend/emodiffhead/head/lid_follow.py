@@ -14,6 +14,7 @@ Pitch convention as the joints: +pitch (rotation about +x) looks down.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,19 +45,23 @@ class LidFollow:
     blink_index: np.ndarray
 
 
-_CACHE: dict[int, tuple[object, LidFollow | None]] = {}
+#: (id of an expression basis array, eye joints) -> (a weak reference to that array, its lid bases). An entry
+#: leaves when its array is freed, so the cache never keeps a model's basis alive.
+_CACHE: dict[tuple[int, tuple[int, int]], tuple[weakref.ref, LidFollow | None]] = {}
 
 
 def lid_follow(model, eye_joints: tuple[int, int]) -> LidFollow | None:
     """The lid bases of ``model`` (a :class:`~emodiffhead.head.model.HeadModel`) whose (left, right) eye joints
     are ``eye_joints`` (pose indices), or None when it lacks the eyeLookDown/Up shapes or eye regions. Cached
-    per expression basis array."""
-    key = id(model.expression_basis)
+    per expression basis array (while that array lives)."""
+    basis = model.expression_basis
+    key = (id(basis), tuple(eye_joints))
     hit = _CACHE.get(key)
-    if hit is not None and hit[0] is model.expression_basis:
+    if hit is not None and hit[0]() is basis:
         return hit[1]
     result = _build(model, eye_joints)
-    _CACHE[key] = (model.expression_basis, result)
+    _CACHE[key] = (weakref.ref(basis), result)
+    weakref.finalize(basis, _CACHE.pop, key, None)
     return result
 
 
