@@ -154,6 +154,23 @@ def constraint_window(times_s: np.ndarray, phones: list[Phone], labels: tuple[st
     return w
 
 
+def without_cut_silences(phones: list[Phone], duration_s: float, pause_s: float = PAUSE_S) -> list[Phone]:
+    """``phones`` without a leading or trailing silence shorter than ``pause_s``: the recording was cut inside a
+    phrase there (an excerpt of longer speech), and a silence that short is no pause (:data:`PAUSE_S`) but a
+    stop closure or a gap between words, so the mouth keeps its speaking posture up to the clip's edge instead
+    of closing in its last (or opening in its first) frames. With no phone over those frames the dominance-
+    weighted blend holds the neighbouring phone's target."""
+    out = list(phones)
+    speech = [p for p in out if p.label != "sil"]
+    if not speech:
+        return out
+    if out[-1].label == "sil" and duration_s - out[-1].start_s < pause_s:
+        out = out[:-1]
+    if out and out[0].label == "sil" and out[0].end_s < pause_s:
+        out = out[1:]
+    return out
+
+
 def articulatory_sources(phones: list[Phone]) -> np.ndarray:
     """(P,) int: the phone whose mouth shape each phone takes; its own index, except that /h/ before a vowel
     takes that vowel's. /h/ is a glottal fricative with no oral articulation of its own: the lips and jaw are
