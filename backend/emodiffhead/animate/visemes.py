@@ -4,6 +4,11 @@
 Targets are ARKit blendshape weights (:data:`emodiffhead.facs.ARKIT_BLENDSHAPES`); ``jawOpen`` carries
 the mouth opening (mapped to the jaw joint or a jaw blendshape by :mod:`emodiffhead.animate.retarget`).
 
+Lip heights follow the order lip phonetics gives the vowels (each target alone on the built-in head): open
+/a/ 21.5 mm > /e/ 14.4, half-open rounded /o/ 15.8 > close spread /i/ 9.7 (about half /a/) > protruded /r/
+5.2 > tightly rounded /u w/ 3.5. Rounding narrows the lips, so the rounded visemes carry pucker and little
+``mouthFunnel`` (which opens the lips vertically on ARKit heads).
+
 Each viseme also has a *dominance* (how strongly it holds its target against its neighbours,
 Cohen-Massaro) for the jaw and for the lips separately, and a *constraint* (hard rule applied after
 blending): "closed" (bilabials), "labiodental" (f, v) or "rounded" (rounded vowels and w).
