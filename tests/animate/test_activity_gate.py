@@ -53,3 +53,28 @@ def test_lips_stay_apart_through_a_quiet_consonant_and_close_for_bilabials(examp
     assert min(at(s) for s in np.arange(quiet[0].start_s, quiet[1].end_s, 0.04)) > 0.006
     bilabials = [p for p in lab if p.label in ("p", "b", "m")]
     assert bilabials and all(at(0.5 * (p.start_s + p.end_s)) <= 0.0 for p in bilabials)
+
+
+def test_a_clip_cut_inside_a_phrase_keeps_speaking_to_its_edges():
+    """A silence shorter than a pause at either end of the clip is where the recording was cut, not a rest; a
+    silence of a pause's length there still rests the mouth."""
+    from emodiffhead.animate.coarticulation import coarticulate, without_cut_silences
+    from emodiffhead.audio.phonemes import Phone
+    from emodiffhead.facs import JAW_OPEN
+
+    fps = 25.0
+    times = np.arange(int(4.0 * fps)) / fps
+    cut = _activity_gate(_prosody([(0.0, 0.1), (3.85, 4.0)]), times, fps, hold_s=PAUSE_S)
+    ends = _activity_gate(_prosody([(0.0, 0.6), (3.4, 4.0)]), times, fps, hold_s=PAUSE_S)
+    assert cut.min() > 0.99  # speaking posture from the first frame to the last
+    assert ends[times < 0.4].max() < 1e-3 and ends[times > 3.6].max() < 1e-3  # leading / trailing pauses rest
+    assert _activity_gate(_prosody([(0.0, 0.1), (3.85, 4.0)]), times, fps)[-1] < 0.5  # without the hold: rests
+
+    aa = [Phone("sil", 0.0, 0.1), Phone("aa", 0.1, 3.85), Phone("sil", 3.85, 4.0)]
+    kept = without_cut_silences(aa, 4.0)
+    assert [p.label for p in kept] == ["aa"]
+    jaw = coarticulate(kept, times, fps).weights[:, JAW_OPEN]
+    assert jaw[-1] > 0.5 and jaw[0] > 0.5  # the vowel's opening up to both edges
+    long = [Phone("sil", 0.0, 0.6), Phone("aa", 0.6, 3.4), Phone("sil", 3.4, 4.0)]
+    assert without_cut_silences(long, 4.0) == long
+    assert without_cut_silences([Phone("sil", 0.0, 0.2)], 0.2) == [Phone("sil", 0.0, 0.2)]  # no speech: as is

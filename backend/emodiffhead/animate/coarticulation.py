@@ -68,6 +68,8 @@ ONSET_JAW = 0.16
 CLOSING_S = 0.07
 #: A bilabial stop releases (burst) at this fraction of its labelled duration; nasals hold to the end.
 STOP_RELEASE = 0.75
+#: Phones without an oral articulation of their own: they take the following vowel's mouth shape.
+TRANSPARENT = ("hh",)
 #: Jaw gain of the least / most prominent vowel of a clip.
 PROMINENCE_GAIN = (0.55, 1.3)
 
@@ -152,6 +154,35 @@ def constraint_window(times_s: np.ndarray, phones: list[Phone], labels: tuple[st
     return w
 
 
+def without_cut_silences(phones: list[Phone], duration_s: float, pause_s: float = PAUSE_S) -> list[Phone]:
+    """``phones`` without a leading or trailing silence shorter than ``pause_s``: the recording was cut inside a
+    phrase there (an excerpt of longer speech), and a silence that short is no pause (:data:`PAUSE_S`) but a
+    stop closure or a gap between words, so the mouth keeps its speaking posture up to the clip's edge instead
+    of closing in its last (or opening in its first) frames. With no phone over those frames the dominance-
+    weighted blend holds the neighbouring phone's target."""
+    out = list(phones)
+    speech = [p for p in out if p.label != "sil"]
+    if not speech:
+        return out
+    if out[-1].label == "sil" and duration_s - out[-1].start_s < pause_s:
+        out = out[:-1]
+    if out and out[0].label == "sil" and out[0].end_s < pause_s:
+        out = out[1:]
+    return out
+
+
+def articulatory_sources(phones: list[Phone]) -> np.ndarray:
+    """(P,) int: the phone whose mouth shape each phone takes; its own index, except that /h/ before a vowel
+    takes that vowel's. /h/ is a glottal fricative with no oral articulation of its own: the lips and jaw are
+    already in the following vowel's position while it sounds (it is a voiceless onset of that vowel), so
+    "how" opens on its /h/."""
+    src = np.arange(len(phones))
+    for i in range(len(phones) - 1):
+        if phones[i].label in TRANSPARENT and phones[i + 1].label in VOWELS:
+            src[i] = i + 1
+    return src
+
+
 def coarticulate(phones: list[Phone], times_s: np.ndarray, fps: float,
                  prominence: np.ndarray | None = None, chunk: int = 500) -> MouthMotion:
     """Blend the phones' viseme targets at frame times ``times_s`` (T,) seconds.
@@ -161,11 +192,13 @@ def coarticulate(phones: list[Phone], times_s: np.ndarray, fps: float,
     """
     times_s = np.asarray(times_s, np.float64)
     T = len(times_s)
-    vis: list[Viseme] = [viseme_for_phone(p.label) for p in phones]
+    shape = articulatory_sources(phones)
+    vis: list[Viseme] = [viseme_for_phone(phones[j].label) for j in shape]
     targets = np.stack([v.vector() for v in vis]) if vis else np.zeros((0, NUM_ARKIT), np.float32)
     if prominence is not None and len(phones):
-        vowel = np.array([p.label in VOWELS for p in phones])
-        gain = PROMINENCE_GAIN[0] + (PROMINENCE_GAIN[1] - PROMINENCE_GAIN[0]) * np.clip(prominence, 0, 1)
+        vowel = np.array([phones[j].label in VOWELS for j in shape])
+        prom = np.asarray(prominence, np.float64)[shape]
+        gain = PROMINENCE_GAIN[0] + (PROMINENCE_GAIN[1] - PROMINENCE_GAIN[0]) * np.clip(prom, 0, 1)
         targets = targets.copy()
         targets[:, JAW_OPEN] *= np.where(vowel, gain, 1.0).astype(np.float32)
     centre = np.array([p.centre_s for p in phones], np.float64) - ARTICULATORY_LEAD_S

@@ -4,6 +4,11 @@
 Targets are ARKit blendshape weights (:data:`emodiffhead.facs.ARKIT_BLENDSHAPES`); ``jawOpen`` carries
 the mouth opening (mapped to the jaw joint or a jaw blendshape by :mod:`emodiffhead.animate.retarget`).
 
+Lip heights follow the order lip phonetics gives the vowels (each target alone on the built-in head): open
+/a/ 21.5 mm > /e/ 14.4, half-open rounded /o/ 15.8 > close spread /i/ 9.7 (about half /a/) > protruded /r/
+5.2 > tightly rounded /u w/ 3.5. Rounding narrows the lips, so the rounded visemes carry pucker and little
+``mouthFunnel`` (which opens the lips vertically on ARKit heads).
+
 Each viseme also has a *dominance* (how strongly it holds its target against its neighbours,
 Cohen-Massaro) for the jaw and for the lips separately, and a *constraint* (hard rule applied after
 blending): "closed" (bilabials), "labiodental" (f, v) or "rounded" (rounded vowels and w).
@@ -54,15 +59,15 @@ VISEMES: tuple[Viseme, ...] = (
            0.7, 0.8, 0.07, "", ("ch", "jh", "sh", "zh")),
     Viseme("SS", {"jawOpen": 0.07, **_lr("mouthStretch", 0.25)}, 0.8, 0.4, 0.05, "", ("s", "z")),
     Viseme("nn", {"jawOpen": 0.14}, 0.5, 0.25, 0.06, "", ("n", "ng", "y")),
-    Viseme("RR", {"jawOpen": 0.16, "mouthPucker": 0.35, "mouthFunnel": 0.3}, 0.6, 0.6, 0.07, "", ("r", "er")),
+    Viseme("RR", {"jawOpen": 0.12, "mouthPucker": 0.45, "mouthFunnel": 0.1}, 0.6, 0.6, 0.07, "", ("r", "er")),
     Viseme("aa", {"jawOpen": 0.62, **_lr("mouthLowerDown", 0.2)}, 0.8, 0.5, 0.08, "", ("aa", "ae", "ah", "ay", "aw")),
     Viseme("E", {"jawOpen": 0.4, **_lr("mouthStretch", 0.3), **_lr("mouthLowerDown", 0.1)}, 0.7, 0.5, 0.08, "",
            ("eh", "ey")),
-    Viseme("I", {"jawOpen": 0.2, **_lr("mouthStretch", 0.45), **_lr("mouthSmile", 0.1)}, 0.6, 0.5, 0.08, "",
+    Viseme("I", {"jawOpen": 0.28, **_lr("mouthStretch", 0.45), **_lr("mouthSmile", 0.1)}, 0.6, 0.5, 0.08, "",
            ("iy", "ih")),
-    Viseme("O", {"jawOpen": 0.42, "mouthFunnel": 0.6, "mouthPucker": 0.3}, 0.7, 0.8, 0.09, "rounded",
+    Viseme("O", {"jawOpen": 0.35, "mouthFunnel": 0.3, "mouthPucker": 0.3}, 0.7, 0.8, 0.09, "rounded",
            ("ao", "ow", "oy")),
-    Viseme("U", {"jawOpen": 0.14, "mouthPucker": 0.85, "mouthFunnel": 0.35}, 0.6, 0.9, 0.1, "rounded",
+    Viseme("U", {"jawOpen": 0.1, "mouthPucker": 0.85, "mouthFunnel": 0.1}, 0.6, 0.9, 0.1, "rounded",
            ("uw", "uh", "w")),
 )
 _BY_PHONE: dict[str, Viseme] = {p: v for v in VISEMES for p in v.phones}
