@@ -227,6 +227,8 @@ def read_expression_beyond_neutral(prob: LandmarkProblem, head: HeadModel, lf: L
     X = prob.mean + prob.basis @ coef
     P = pe.head_frame_points(landmarks, image_size, X, lf.R, lf.f, lf.t)
     c = pe.read_expression(P, X, prob.basis[:, :, [S + i for i in idx]])
+    # the plain fit frees the smile itself: where the excess reads one, the fit's own value is kept when larger
+    c = np.where((c > 0) & [n.startswith(EXPRESSIVE) for n in pe.READ_COMPONENTS], np.maximum(c, lf.expression[idx]), c)
     return {i: float(v) for i, v in zip(idx, c) if v > 0}
 
 

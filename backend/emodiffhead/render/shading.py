@@ -105,6 +105,8 @@ def _mirror(points: tuple[Point, ...], pairs: dict[int, int]) -> tuple[Point, ..
 #: Subject's right -> left landmark pairs used by the features (mediapipe face mesh).
 _LR = {55: 285, 107: 336, 33: 263, 129: 358, 206: 426, 216: 436, 212: 432, 61: 291, 105: 334, 70: 300,
        103: 332, 67: 297, 119: 348, 50: 280}
+#: The nose's sides (mediapipe face mesh), for :func:`_nose_wrinkler`.
+_LR_NOSE = {122: 351, 188: 412, 174: 399, 236: 456, 198: 420, 209: 429, 49: 279, 64: 294, 98: 327}
 
 
 def _sided(name: str, lines_right: tuple[Line, ...], activation_right: dict[str, float]) -> list[Feature]:
@@ -117,6 +119,41 @@ def _forehead_line(t: float, depth: float) -> Line:
     row = ((70, 103), (105, 67), (107, 109), (9, 10), (336, 338), (334, 297), (300, 332))
     pts = tuple(_p(a, b, t) for a, b in row[1:-1])
     return Line(pts, 0.018, depth)
+
+
+#: Nose wrinkler (AU9) and upper-lip raiser (AU10) depths: the creases across the root of the nose, the oblique
+#: "bunny lines" down its sides and the furrow around the nose wing that the raised wing deepens.
+NOSE_ROOT_DEPTH = -0.6
+NOSE_SIDE_DEPTH = -0.7
+ALAR_DEPTH = -1.0
+NOSE_LINE_WIDTH = 0.014
+
+
+def _nose_wrinkler() -> list[Feature]:
+    """AU9 / AU10 maps (FACS Investigator's Guide): wrinkles across the root of the nose (a few short creases
+    between the inner eye corners, with AU4's procerus adding a little), oblique wrinkles that run from the
+    bridge down and out over each side of the nose, and the furrow around each raised nose wing, which both
+    the nose wrinkler and the upper-lip raiser deepen (so disgust's nose reads at a glance, and anger's snarl,
+    AU10 alone, deepens only the wing's furrow)."""
+    w = NOSE_LINE_WIDTH
+    root = Feature("nose_root", tuple(
+        Line((_p(168, 6, t, du=-0.08, dv=0.02), _p(168, 6, t), _p(168, 6, t, du=0.08, dv=0.02)), w, NOSE_ROOT_DEPTH)
+        for t in (0.35, 0.9)),
+        {"noseSneerLeft": 0.5, "noseSneerRight": 0.5, "browDownLeft": 0.12, "browDownRight": 0.12})
+    def sided(name, lines_right, activation_right):  # as _sided, with the nose's pairs
+        left = tuple(Line(_mirror(ln.points, {**_LR, **_LR_NOSE}), ln.width, ln.depth) for ln in lines_right)
+        act_left = {k.replace("Right", "Left"): v for k, v in activation_right.items()}
+        return [Feature(f"{name}_right", lines_right, activation_right), Feature(f"{name}_left", left, act_left)]
+
+    sides = sided("nose_side", (
+        Line((_p(6, 197, 0.3, du=-0.02), _p(122, 188, 0.6, du=-0.01, dv=0.02)), w, NOSE_SIDE_DEPTH),
+        Line((_p(6, 197, 0.8, du=-0.02), _p(188, 174, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH),
+        Line((_p(197, 195, 0.4, du=-0.02), _p(174, 236, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH * 0.8),
+    ), {"noseSneerRight": 1.0})
+    alar = sided("alar_furrow", (
+        Line((_p(198, 209, 0.5), _p(49, du=-0.012), _p(64, du=-0.012, dv=0.005), _p(98, dv=0.012)), 0.012, ALAR_DEPTH),
+    ), {"noseSneerRight": 1.0, "mouthUpperUpRight": 0.4})
+    return [root, *sides, *alar]
 
 
 #: The wrinkle and bulge maps (FACS Investigator's Guide appearance changes per AU).
@@ -142,14 +179,7 @@ FEATURES: tuple[Feature, ...] = tuple(
         Line((_p(33, du=-0.07, dv=0.03), _p(33, du=-0.19, dv=0.10)), 0.012, -0.7),
         Line((_p(33, 61, 0.3, du=0.02), _p(33, 61, 0.3, du=0.02)), 0.10, 0.6),
     ), {"cheekSquintRight": 1.0})
-    # AU9 nose wrinkler (and AU4's procerus, weaker): horizontal lines across the root of the nose
-    + [Feature("nose_wrinkle", (
-        Line((_p(168, du=-0.07, dv=0.03), _p(168, dv=0.0), _p(168, du=0.07, dv=0.03)), 0.012, -0.6),
-        Line((_p(6, du=-0.08, dv=0.01), _p(6, dv=0.0), _p(6, du=0.08, dv=0.01)), 0.012, -0.5),
-        # oblique lines on the sides of the nasal root, running down and out towards the inner eye corners
-        Line((_p(6, du=-0.05, dv=0.02), _p(6, 197, 0.5, du=-0.11, dv=0.05)), 0.012, -0.5),
-        Line((_p(6, du=0.05, dv=0.02), _p(6, 197, 0.5, du=0.11, dv=0.05)), 0.012, -0.5),
-    ), {"noseSneerLeft": 0.5, "noseSneerRight": 0.5, "browDownLeft": 0.15, "browDownRight": 0.15})]
+    + _nose_wrinkler()
     # AU17 chin raiser: the chin boss bulges, the groove under the lower lip deepens
     + [Feature("chin_boss", (
         Line((_p(18, 152, 0.5), _p(18, 152, 0.5)), 0.12, 0.9),
