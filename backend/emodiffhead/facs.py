@@ -110,7 +110,7 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     # disgust: nose wrinkle and upper lip raised off the upper teeth (9+10+25), brows slightly lowered and
     # cheeks raised (4, 6), the lip corners held down (15: bared teeth without it read as a grin) and the
     # lower lip pushed up a little (17)
-    "disgusted": {"9": 0.66, "10": 0.44, "25": 0.3, "17": 0.3, "6": 0.3, "15": 0.1},
+    "disgusted": {"9": 0.66, "10": 0.44, "25": 0.3, "4": 0.2, "6": 0.3, "15": 0.35, "17": 0.2},
     "contemptuous": {"R12": 0.5, "R14": 0.66},
 }
 
