@@ -121,7 +121,7 @@ def _forehead_line(t: float, depth: float) -> Line:
     return Line(pts, 0.018, depth)
 
 
-#: Nose wrinkler (AU9) and upper-lip raiser (AU10) depths: the creases across the root of the nose, the oblique
+#: Nose wrinkler (AU9) depths and line width (IOD): the creases across the root of the nose, the oblique
 #: "bunny lines" down its sides and the furrow around the nose wing that the raised wing deepens.
 NOSE_ROOT_DEPTH = -0.6
 NOSE_SIDE_DEPTH = -0.7
@@ -130,16 +130,18 @@ NOSE_LINE_WIDTH = 0.014
 
 
 def _nose_wrinkler() -> list[Feature]:
-    """AU9 / AU10 maps (FACS Investigator's Guide): wrinkles across the root of the nose (a few short creases
-    between the inner eye corners, with AU4's procerus adding a little), oblique wrinkles that run from the
-    bridge down and out over each side of the nose, and the furrow around each raised nose wing, which both
-    the nose wrinkler and the upper-lip raiser deepen (so disgust's nose reads at a glance, and anger's snarl,
-    AU10 alone, deepens only the wing's furrow)."""
+    """AU9 maps (FACS Investigator's Guide): wrinkles across the root of the nose (two short creases between
+    the inner eye corners, with AU4's procerus adding a little), oblique wrinkles that run from the bridge down
+    and out over each side of the nose, and the furrow around each raised nose wing, so disgust's nose reads at
+    a glance next to anger's snarl (AU10, which deepens the nasolabial fold below the wing: ``nasolabial``).
+    Only the nose wrinkler drives them, which a photo's fit never reads (``face.fit``: an ambiguous component),
+    so the photo's own creases around the nose are never flattened and neutral frames stay the photo."""
     w = NOSE_LINE_WIDTH
     root = Feature("nose_root", tuple(
         Line((_p(168, 6, t, du=-0.08, dv=0.02), _p(168, 6, t), _p(168, 6, t, du=0.08, dv=0.02)), w, NOSE_ROOT_DEPTH)
         for t in (0.35, 0.9)),
         {"noseSneerLeft": 0.5, "noseSneerRight": 0.5, "browDownLeft": 0.12, "browDownRight": 0.12})
+
     def sided(name, lines_right, activation_right):  # as _sided, with the nose's pairs
         left = tuple(Line(_mirror(ln.points, {**_LR, **_LR_NOSE}), ln.width, ln.depth) for ln in lines_right)
         act_left = {k.replace("Right", "Left"): v for k, v in activation_right.items()}
@@ -152,7 +154,7 @@ def _nose_wrinkler() -> list[Feature]:
     ), {"noseSneerRight": 1.0})
     alar = sided("alar_furrow", (
         Line((_p(198, 209, 0.5), _p(49, du=-0.012), _p(64, du=-0.012, dv=0.005), _p(98, dv=0.012)), 0.012, ALAR_DEPTH),
-    ), {"noseSneerRight": 1.0, "mouthUpperUpRight": 0.4})
+    ), {"noseSneerRight": 1.0})
     return [root, *sides, *alar]
 
 
