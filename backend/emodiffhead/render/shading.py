@@ -121,26 +121,21 @@ def _forehead_line(t: float, depth: float) -> Line:
     return Line(pts, 0.018, depth)
 
 
-#: Nose wrinkler (AU9) depths and line width (IOD): the creases across the root of the nose, the oblique
-#: "bunny lines" down its sides and the furrow around the nose wing that the raised wing deepens.
-NOSE_ROOT_DEPTH = -0.6
+#: Nose wrinkler (AU9) depths and line width (IOD) below the root of the nose (``nose_wrinkle`` draws the
+#: creases across the root): the oblique "bunny lines" down its sides and the furrow round each raised wing.
 NOSE_SIDE_DEPTH = -0.7
 ALAR_DEPTH = -1.0
 NOSE_LINE_WIDTH = 0.014
 
 
 def _nose_wrinkler() -> list[Feature]:
-    """AU9 maps (FACS Investigator's Guide): wrinkles across the root of the nose (two short creases between
-    the inner eye corners, with AU4's procerus adding a little), oblique wrinkles that run from the bridge down
-    and out over each side of the nose, and the furrow around each raised nose wing, so disgust's nose reads at
-    a glance next to anger's snarl (AU10, which deepens the nasolabial fold below the wing: ``nasolabial``).
-    Only the nose wrinkler drives them, which a photo's fit never reads (``face.fit``: an ambiguous component),
-    so the photo's own creases around the nose are never flattened and neutral frames stay the photo."""
+    """AU9 maps below the root of the nose (FACS Investigator's Guide): oblique wrinkles that run from the bridge
+    down and out over each side of the nose, and the furrow around each raised nose wing, so disgust's nose
+    reads at a glance next to anger's snarl (AU10, which deepens the nasolabial fold below the wing:
+    ``nasolabial``). Only the nose wrinkler drives them, which a photo's fit never reads (``face.fit``: an
+    ambiguous component), so the photo's own creases around the nose are never flattened and every frame
+    without AU9 is as before."""
     w = NOSE_LINE_WIDTH
-    root = Feature("nose_root", tuple(
-        Line((_p(168, 6, t, du=-0.08, dv=0.02), _p(168, 6, t), _p(168, 6, t, du=0.08, dv=0.02)), w, NOSE_ROOT_DEPTH)
-        for t in (0.35, 0.9)),
-        {"noseSneerLeft": 0.5, "noseSneerRight": 0.5, "browDownLeft": 0.12, "browDownRight": 0.12})
 
     def sided(name, lines_right, activation_right):  # as _sided, with the nose's pairs
         left = tuple(Line(_mirror(ln.points, {**_LR, **_LR_NOSE}), ln.width, ln.depth) for ln in lines_right)
@@ -148,14 +143,13 @@ def _nose_wrinkler() -> list[Feature]:
         return [Feature(f"{name}_right", lines_right, activation_right), Feature(f"{name}_left", left, act_left)]
 
     sides = sided("nose_side", (
-        Line((_p(6, 197, 0.3, du=-0.02), _p(122, 188, 0.6, du=-0.01, dv=0.02)), w, NOSE_SIDE_DEPTH),
         Line((_p(6, 197, 0.8, du=-0.02), _p(188, 174, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH),
         Line((_p(197, 195, 0.4, du=-0.02), _p(174, 236, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH * 0.8),
     ), {"noseSneerRight": 1.0})
     alar = sided("alar_furrow", (
         Line((_p(198, 209, 0.5), _p(49, du=-0.012), _p(64, du=-0.012, dv=0.005), _p(98, dv=0.012)), 0.012, ALAR_DEPTH),
     ), {"noseSneerRight": 1.0})
-    return [root, *sides, *alar]
+    return [*sides, *alar]
 
 
 #: The wrinkle and bulge maps (FACS Investigator's Guide appearance changes per AU).
@@ -181,6 +175,15 @@ FEATURES: tuple[Feature, ...] = tuple(
         Line((_p(33, du=-0.07, dv=0.03), _p(33, du=-0.19, dv=0.10)), 0.012, -0.7),
         Line((_p(33, 61, 0.3, du=0.02), _p(33, 61, 0.3, du=0.02)), 0.10, 0.6),
     ), {"cheekSquintRight": 1.0})
+    # AU9 nose wrinkler (and AU4's procerus, weaker): horizontal lines across the root of the nose
+    + [Feature("nose_wrinkle", (
+        Line((_p(168, du=-0.07, dv=0.03), _p(168, dv=0.0), _p(168, du=0.07, dv=0.03)), 0.012, -0.6),
+        Line((_p(6, du=-0.08, dv=0.01), _p(6, dv=0.0), _p(6, du=0.08, dv=0.01)), 0.012, -0.5),
+        # oblique lines on the sides of the nasal root, running down and out towards the inner eye corners
+        Line((_p(6, du=-0.05, dv=0.02), _p(6, 197, 0.5, du=-0.11, dv=0.05)), 0.012, -0.5),
+        Line((_p(6, du=0.05, dv=0.02), _p(6, 197, 0.5, du=0.11, dv=0.05)), 0.012, -0.5),
+    ), {"noseSneerLeft": 0.5, "noseSneerRight": 0.5, "browDownLeft": 0.15, "browDownRight": 0.15})]
+    # AU9 further down the nose (sides, wings): _nose_wrinkler
     + _nose_wrinkler()
     # AU17 chin raiser: the chin boss bulges, the groove under the lower lip deepens
     + [Feature("chin_boss", (
