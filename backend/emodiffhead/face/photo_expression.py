@@ -80,8 +80,9 @@ NEUTRAL_RANGES: dict[str, NeutralRange] = {
 #: 0.57 +- 0.04 IOD wide, Farkas 1994: ch-ch 50-55 mm at ex-ex 88-91 mm; the built-in head's rest: 0.58), so
 #: its width is read as a smile (AU12) only where the corners are raised too, as a smile raises them: the width
 #: bound holds in full from corner lift ``SMILE_LIFT_FULL`` up and fades out (rises to no bound) over
-#: ``SMILE_LIFT_FADE`` below it. The non-smiling shared photos lift their corners +0.021-+0.031 and are
-#: 0.493-0.534 wide (head frame): below the bound either way; the smiling woman_portrait: +0.035, 0.62.
+#: ``SMILE_LIFT_FADE`` below it. Head frame: Einstein, man_bw and man_open_mouth lift their corners
+#: +0.021-+0.031 and are 0.493-0.534 wide, Mona Lisa's half-smile +0.042 and 0.531 (below the bound either way);
+#: the smiling woman_portrait: +0.035, 0.62; smiling frames of a real speaker: +0.063-+0.114, 0.59-0.73.
 SMILE_LIFT_FULL = 0.034
 SMILE_LIFT_FADE = 0.006
 
