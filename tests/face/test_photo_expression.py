@@ -69,3 +69,22 @@ def test_the_neutral_example_photo_fits_exactly_as_before(example_photo, builtin
     plain = fit_landmarks(det.landmarks, builtin_head, det.image_size, read_photo_expression=False)
     read = fit_landmarks(det.landmarks, builtin_head, det.image_size)
     assert np.array_equal(plain.expression, read.expression) and np.array_equal(plain.shape, read.shape)
+
+
+def test_a_smile_is_read_from_the_width_it_adds_to_raised_corners(builtin_head):
+    # a smile (AU12) both raises the corners and widens the mouth: the width beyond the neutral range is read as
+    # mouthSmile on both sides, and removing it brings the width back to the range's edge
+    prob, P = _model_points(builtin_head, mouthSmileLeft=0.6, mouthSmileRight=0.6)
+    r = _read(builtin_head, P, prob)
+    assert min(r["mouthSmileLeft"], r["mouthSmileRight"]) > 0.2 and max(r["mouthFrownLeft"], r["browInnerUp"]) < 0.05, r
+    idx = [prob.S + builtin_head.expression_index(n) for n in pe.READ_COMPONENTS]
+    back = pe.expression_features(P - prob.basis[:, :, idx] @ np.array([r[n] for n in pe.READ_COMPONENTS]))
+    assert abs(back[pe.FEATURES.index("mouth_width")] - pe.NEUTRAL_RANGES["mouth_width"].high) < 0.01, back
+
+
+def test_a_wide_mouth_with_level_corners_is_identity(builtin_head):
+    # as wide as the smile above, the corners at rest: nothing is read (a wide mouth alone is identity)
+    prob, P = _model_points(builtin_head, {"mouth-scale-horiz": 1.0})
+    f = pe.expression_features(P)
+    assert f[pe.FEATURES.index("mouth_width")] > pe.NEUTRAL_RANGES["mouth_width"].high + 0.05
+    assert not any(_read(builtin_head, P, prob).values())

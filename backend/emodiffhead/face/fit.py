@@ -212,7 +212,7 @@ def fit_landmarks(landmarks: np.ndarray, head: HeadModel, image_size: tuple[int,
 
 def read_expression_beyond_neutral(prob: LandmarkProblem, head: HeadModel, lf: LandmarkFit,
                                    landmarks: np.ndarray, image_size: tuple[int, int]) -> dict[int, float]:
-    """{expression index: value} of the brow / lip-corner components (``photo_expression.READ_COMPONENTS``)
+    """{expression index: value} of the brow / lip-corner / smile components (``photo_expression.READ_COMPONENTS``)
     that the photo's landmarks show beyond the range of neutral faces; {} when none (or when the head
     lacks those components)."""
     from . import photo_expression as pe
@@ -227,6 +227,9 @@ def read_expression_beyond_neutral(prob: LandmarkProblem, head: HeadModel, lf: L
     X = prob.mean + prob.basis @ coef
     P = pe.head_frame_points(landmarks, image_size, X, lf.R, lf.f, lf.t)
     c = pe.read_expression(P, X, prob.basis[:, :, [S + i for i in idx]])
+    # the plain fit frees the smile itself: where the excess reads one, the fit's own value is kept when larger
+    freed = np.array([n.startswith(EXPRESSIVE) for n in pe.READ_COMPONENTS])
+    c = np.where((c > 0) & freed, np.maximum(c, lf.expression[idx]), c)
     return {i: float(v) for i, v in zip(idx, c) if v > 0}
 
 

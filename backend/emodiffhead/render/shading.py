@@ -105,10 +105,13 @@ def _mirror(points: tuple[Point, ...], pairs: dict[int, int]) -> tuple[Point, ..
 #: Subject's right -> left landmark pairs used by the features (mediapipe face mesh).
 _LR = {55: 285, 107: 336, 33: 263, 129: 358, 206: 426, 216: 436, 212: 432, 61: 291, 105: 334, 70: 300,
        103: 332, 67: 297, 119: 348, 50: 280}
+#: The nose's sides (mediapipe face mesh), for :func:`_nose_wrinkler`.
+_LR_NOSE = {188: 412, 174: 399, 236: 456, 198: 420, 209: 429, 49: 279, 64: 294, 98: 327}
 
 
-def _sided(name: str, lines_right: tuple[Line, ...], activation_right: dict[str, float]) -> list[Feature]:
-    left = tuple(Line(_mirror(ln.points, _LR), ln.width, ln.depth) for ln in lines_right)
+def _sided(name: str, lines_right: tuple[Line, ...], activation_right: dict[str, float],
+           pairs: dict[int, int] = _LR) -> list[Feature]:
+    left = tuple(Line(_mirror(ln.points, pairs), ln.width, ln.depth) for ln in lines_right)
     act_left = {k.replace("Right", "Left"): v for k, v in activation_right.items()}
     return [Feature(f"{name}_right", lines_right, activation_right), Feature(f"{name}_left", left, act_left)]
 
@@ -117,6 +120,31 @@ def _forehead_line(t: float, depth: float) -> Line:
     row = ((70, 103), (105, 67), (107, 109), (9, 10), (336, 338), (334, 297), (300, 332))
     pts = tuple(_p(a, b, t) for a, b in row[1:-1])
     return Line(pts, 0.018, depth)
+
+
+#: Nose wrinkler (AU9) depths and line width (IOD) below the root of the nose (``nose_wrinkle`` draws the
+#: creases across the root): the oblique "bunny lines" down its sides and the furrow round each raised wing.
+NOSE_SIDE_DEPTH = -0.7
+ALAR_DEPTH = -1.0
+NOSE_LINE_WIDTH = 0.014
+
+
+def _nose_wrinkler() -> list[Feature]:
+    """AU9 maps below the root of the nose (FACS Investigator's Guide): oblique wrinkles that run from the bridge
+    down and out over each side of the nose, and the furrow around each raised nose wing, so disgust's nose
+    reads at a glance next to anger's snarl (AU10, which deepens the nasolabial fold below the wing:
+    ``nasolabial``). Only the nose wrinkler drives them, which a photo's fit never reads (``face.fit``: an
+    ambiguous component), so the photo's own creases around the nose are never flattened and every frame
+    without AU9 is as before."""
+    w, pairs = NOSE_LINE_WIDTH, {**_LR, **_LR_NOSE}
+    sides = _sided("nose_side", (
+        Line((_p(6, 197, 0.8, du=-0.02), _p(188, 174, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH),
+        Line((_p(197, 195, 0.4, du=-0.02), _p(174, 236, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH * 0.8),
+    ), {"noseSneerRight": 1.0}, pairs)
+    alar = _sided("alar_furrow", (
+        Line((_p(198, 209, 0.5), _p(49, du=-0.012), _p(64, du=-0.012, dv=0.005), _p(98, dv=0.012)), 0.012, ALAR_DEPTH),
+    ), {"noseSneerRight": 1.0}, pairs)
+    return [*sides, *alar]
 
 
 #: The wrinkle and bulge maps (FACS Investigator's Guide appearance changes per AU).
@@ -150,6 +178,8 @@ FEATURES: tuple[Feature, ...] = tuple(
         Line((_p(6, du=-0.05, dv=0.02), _p(6, 197, 0.5, du=-0.11, dv=0.05)), 0.012, -0.5),
         Line((_p(6, du=0.05, dv=0.02), _p(6, 197, 0.5, du=0.11, dv=0.05)), 0.012, -0.5),
     ), {"noseSneerLeft": 0.5, "noseSneerRight": 0.5, "browDownLeft": 0.15, "browDownRight": 0.15})]
+    # AU9 further down the nose (sides, wings): _nose_wrinkler
+    + _nose_wrinkler()
     # AU17 chin raiser: the chin boss bulges, the groove under the lower lip deepens
     + [Feature("chin_boss", (
         Line((_p(18, 152, 0.5), _p(18, 152, 0.5)), 0.12, 0.9),
