@@ -97,7 +97,8 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     # mouth of posed anger, its opening as tall 0.2 mouth widths from a corner as in the middle), the lips tense
     # (23). EMFACS's AU22 (lips pushed forward) is left out: ARKit's ``mouthFunnel`` rounds the opening into an
     # "oo" (its middle opens, its ends do not, the mouth narrows), which made the bared teeth a lens that read
-    # as a smile on smiling photos; the AU10 corner falloff keeps the corners from rising into a grin instead
+    # as a smile on smiling photos; the AU10 corner falloff keeps the corners from rising into a grin instead.
+    # The built-in head slants anger's lowered brows into a V (AU4 above 0.3: ``head.builtin.inner_brow_correctives``)
     "angry": {"4": 0.66, "5": 0.25, "7": 0.66, "10": 0.5, "16": 0.41, "25": 0.5, "23": 0.2},
     # surprise: the jaw drops open (27 at C: jawOpen 0.45 at 1.0, 0.675 at 1.5; larger drops folded the warp at
     # the far mouth corner of a turned face at 1.5), brows and upper lids raised

@@ -269,3 +269,23 @@ def test_correctives_follow_their_rule_and_forward_adds_them(head):
     with pytest.raises(HeadModelError, match="corrective"):
         HeadModel(**{**head.__dict__, "expression_correctives": corr,
                      "corrective_rules": np.array([[0, 0.5, E, 0.4, -1]], np.float32)})
+
+
+def test_a_corrective_with_an_onset_starts_there(head):
+    # rule column 6, driver_onset: nothing below it, then the driver's excess over it, capped at driver_full - onset;
+    # 5-column rules read with onset 0
+    E, V = head.num_expression, head.num_vertices
+    corr = np.full((V, 3, 2), 0.001, np.float32)
+    rules = np.array([[0, 0.8, -1, 1.0, -1, 0.3], [0, 0.8, -1, 1.0, -1, 0.0]], np.float32)
+    m = HeadModel(**{**head.__dict__, "expression_correctives": corr, "corrective_rules": rules})
+    w = np.zeros((4, E), np.float32)
+    w[:, 0] = (0.2, 0.3, 0.5, 1.2)
+    np.testing.assert_allclose(m.corrective_coefficients(w), [[0, 0.2], [0, 0.3], [0.2, 0.5], [0.5, 0.8]],
+                               atol=1e-6)
+    five = HeadModel(**{**head.__dict__, "expression_correctives": corr[:, :, 1:], "corrective_rules": rules[1:, :5]})
+    assert five.corrective_rules.shape == (1, 6) and five.corrective_rules[0, 5] == 0
+    back = HeadModel.from_npz_dict(m.to_npz_dict())
+    np.testing.assert_array_equal(back.corrective_rules, rules)
+    with pytest.raises(HeadModelError, match="onset"):  # an onset at or past driver_full never drives
+        HeadModel(**{**head.__dict__, "expression_correctives": corr[:, :, :1],
+                     "corrective_rules": np.array([[0, 0.5, -1, 1.0, -1, 0.5]], np.float32)})

@@ -79,7 +79,7 @@ _EYE_CORNERS = {"Left": (362, 263), "Right": (133, 33)}
 
 
 def inner_lid_correctives(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | None:
-    """((V, 3, 2) corrective motion, (2, 5) rules) of the inner upper-lid lift for ``model`` (left eye, right eye),
+    """((V, 3, 2) corrective motion, (2, 6) rules) of the inner upper-lid lift for ``model`` (left eye, right eye),
     or None when the model lacks ``browInnerUp``, ``eyeWide*``, ``eyeBlink*`` or the mediapipe embedding."""
     names = model.expression_names
     need = ("browInnerUp", "eyeWideLeft", "eyeWideRight", "eyeBlinkLeft", "eyeBlinkRight")
@@ -94,7 +94,64 @@ def inner_lid_correctives(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | N
         t = np.clip((x - xo) / (xi - xo), 0.0, 1.0) ** INNER_LID_POWER
         cols.append((INNER_LID_RAISE * t)[:, None] * model.expression_basis[:, :, k])
         rules.append((names.index("browInnerUp"), INNER_LID_DRIVER_FULL, k, INNER_LID_DAMPER_FULL,
-                      names.index("eyeBlink" + side)))
+                      names.index("eyeBlink" + side), 0.0))
+    return np.stack(cols, axis=2).astype(np.float32), np.array(rules, np.float32)
+
+
+#: The brow lowerer (AU4, ``browDown``) of the raw target lowers the whole brow evenly (inner head 0.105 IOD per unit,
+#: middle 0.14, tail 0.106): a level brow pushed down, which is AU4 at its slight levels (sadness's, fear's and
+#: disgust's 0.2-0.35). AU4 is three muscles pulling at the brow's inner half (corrugator supercilii, depressor
+#: supercilii, procerus); as it strengthens the corrugator draws the inner brows down and together, so in a marked
+#: frown (anger) the brows slant down toward the nose, the "V" that reads even under sparse brows, while the tail,
+#: which no AU4 muscle reaches, lowers less, only as the skin follows. Two correctives per side
+#: (``HeadModel.expression_correctives``) shape the target's vertical motion over the brow and the skin above it
+#: (none on the upper lid and its crease, which the lowering brow already crowds): the inner part (weight 1 at the
+#: brow head, 0 at INNER_BROW_REACH of the way to the tail) lowers INNER_BROW_LOWER x more, driven by ``browDown``
+#: from INNER_BROW_ONSET (above the slight AU4 of the other emotions) to INNER_BROW_DRIVER_FULL (anger at 1.0; above
+#: it the V holds its shape while the whole brow keeps lowering: grown further, the lowered heads crowded the lid
+#: crease at 1.5 and the warp's fold repair pushed them apart, so the knit stepped back), and the outer part is
+#: spared TAIL_SPARE of the lowering, up to TAIL_SPARE_DRIVER_FULL (it keeps growing to intensity 1.5). Both fade
+#: out as the inner brow raiser (AU1, ``browInnerUp``) reaches INNER_BROW_DAMPER_FULL: where AU1 lifts the inner
+#: brows (sadness, fear, surprise) the frontalis holds them.
+INNER_BROW_LOWER = 1.0
+INNER_BROW_REACH = 0.75
+TAIL_SPARE = 0.4
+INNER_BROW_ONSET = 0.3
+INNER_BROW_DRIVER_FULL = 0.66
+TAIL_SPARE_DRIVER_FULL = 1.0
+INNER_BROW_DAMPER_FULL = 0.3
+#: mediapipe indices of each brow's (head, tail) on its upper line.
+_BROW_ENDS = {"Left": (336, 300), "Right": (107, 70)}
+#: mediapipe indices of each brow's lower edge and upper edge (middle of the brow).
+_BROW_ROWS = {"Left": (282, 334), "Right": (52, 105)}
+
+
+def inner_brow_correctives(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | None:
+    """((V, 3, 4) corrective motion, (4, 6) rules) of AU4's "V" for ``model`` (left inner, left tail, right inner,
+    right tail), or None when the model lacks ``browDown*``, ``browInnerUp`` or the mediapipe embedding."""
+    names = model.expression_names
+    need = ("browInnerUp", "browDownLeft", "browDownRight")
+    if model.landmark_faces is None or model.num_landmarks < 478 or not all(n in names for n in need):
+        return None
+    lm = _template_landmarks(model)
+    x, y = model.template[:, 0], model.template[:, 1]
+    cols, rules = [], []
+    for side, (head, tail) in _BROW_ENDS.items():
+        k = names.index("browDown" + side)
+        xh, xt = float(lm[head, 0]), float(lm[tail, 0])
+        t = np.clip(1.0 - (x - xh) / (INNER_BROW_REACH * (xt - xh)), 0.0, 1.0)
+        t[np.sign(x - xh) != np.sign(xt - xh)] = 1.0  # between the brow heads: the head's own weight
+        # the brow and the skin above it, not the lid below it (which the lowering brow already crowds): 0 at the
+        # brow's lower edge, 1 from its upper edge up
+        low, up = _BROW_ROWS[side]
+        band = np.clip((y - float(lm[low, 1])) / (float(lm[up, 1]) - float(lm[low, 1])), 0.0, 1.0)
+        t = t * band
+        for weight, full in ((INNER_BROW_LOWER * t, INNER_BROW_DRIVER_FULL),
+                             (-TAIL_SPARE * (band - t), TAIL_SPARE_DRIVER_FULL)):
+            motion = np.zeros_like(model.expression_basis[:, :, k])
+            motion[:, 1] = weight * model.expression_basis[:, 1, k]
+            cols.append(motion)
+            rules.append((k, full, names.index("browInnerUp"), INNER_BROW_DAMPER_FULL, -1, INNER_BROW_ONSET))
     return np.stack(cols, axis=2).astype(np.float32), np.array(rules, np.float32)
 
 
@@ -139,9 +196,10 @@ def _load() -> HeadModel:
                 basis[:, :, k] *= fall[:, None]
     model.expression_basis = basis.astype(np.float32)
     model.expression_soft_limits = soft_limit_table(model.expression_names)
-    corr = inner_lid_correctives(model)
-    if corr is not None:
-        model.expression_correctives, model.corrective_rules = corr
+    corr = [c for c in (inner_lid_correctives(model), inner_brow_correctives(model)) if c is not None]
+    if corr:
+        model.expression_correctives = np.concatenate([c[0] for c in corr], axis=2)
+        model.corrective_rules = np.concatenate([c[1] for c in corr], axis=0)
     return model
 
 

@@ -88,10 +88,10 @@ class HeadModel:
             (the renderers, whatever made the track) sees the same movement; linear shape keys (the glTF export,
             Blender's viewport) do not.
         expression_correctives: (V, 3, K) motion one component makes only while another is at rest (a FACS
-            combination rule), or None; ``corrective_rules`` (K, 5) says how each is driven:
-            (driver, driver_full, damper, damper_full, closer): component indices (-1: none) and the weights at
-            which the driver stops adding and the damper has taken it away, see :meth:`corrective_coefficients`.
-            :meth:`forward` adds them.
+            combination rule), or None; ``corrective_rules`` (K, 6) says how each is driven:
+            (driver, driver_full, damper, damper_full, closer, driver_onset): component indices (-1: none) and the
+            weights at which the driver starts and stops adding and the damper has taken it away, see
+            :meth:`corrective_coefficients` (5-column rules are read with onset 0). :meth:`forward` adds them.
         meta: provenance and licence text.
     """
 
@@ -160,14 +160,21 @@ class HeadModel:
                            "expression_soft_limits must be (E, 2) rows (knee, ceiling) with ceiling > knee"))
         if self.expression_correctives is not None or self.corrective_rules is not None:
             self.expression_correctives = np.asarray(self.expression_correctives, dtype=np.float32)
-            self.corrective_rules = np.asarray(self.corrective_rules, dtype=np.float32).reshape(-1, 5)
+            rules = np.asarray(self.corrective_rules, dtype=np.float32)
+            rules = rules.reshape(-1, rules.shape[-1] if rules.ndim == 2 and rules.shape[-1] in (5, 6) else 5)
+            if rules.shape[1] == 5:  # rules without an onset start at 0
+                rules = np.concatenate([rules, np.zeros((len(rules), 1), np.float32)], axis=1)
+            self.corrective_rules = rules
             K, E = self.corrective_rules.shape[0], self.expression_basis.shape[2]
             idx = self.corrective_rules[:, [0, 2, 4]]
             fulls = self.corrective_rules[:, [1, 3]]
+            onset = self.corrective_rules[:, 5]
             checks.append((self.expression_correctives.shape == (V, 3, K) and bool(np.all(idx[:, 0] >= 0))
-                           and bool(np.all((idx >= -1) & (idx < E))) and bool(np.all(fulls > 0)),
-                           "expression_correctives must be (V, 3, K) with corrective_rules (K, 5) rows "
-                           "(driver, driver_full > 0, damper, damper_full > 0, closer) of valid component indices"))
+                           and bool(np.all((idx >= -1) & (idx < E))) and bool(np.all(fulls > 0))
+                           and bool(np.all((onset >= 0) & (onset < fulls[:, 0]))),
+                           "expression_correctives must be (V, 3, K) with corrective_rules (K, 6) rows "
+                           "(driver, driver_full > 0, damper, damper_full > 0, closer, 0 <= driver_onset < "
+                           "driver_full) of valid component indices"))
         for ok, msg in checks:
             if not ok:
                 from ..errors import HeadModelError
@@ -212,15 +219,17 @@ class HeadModel:
 
     def corrective_coefficients(self, expression: np.ndarray) -> np.ndarray | None:
         """(T, K) float32 weights of ``expression_correctives`` for (T, E) coefficients (after the soft limits), or
-        None: ``clip(w[driver], 0, driver_full) * clip(1 - w[damper] / damper_full, 0, 1) * (1 - clip(w[closer], 0,
-        1))``: the motion holds once the driver passes driver_full (a lid's shape is a state, as the animator holds
-        lids and gaze above intensity 1), fades out as the damper takes over and as the closer (a blink) shuts."""
+        None: ``clip(w[driver] - driver_onset, 0, driver_full - driver_onset) * clip(1 - w[damper] / damper_full, 0,
+        1) * (1 - clip(w[closer], 0, 1))``: the motion starts once the driver passes its onset (a muscle that takes
+        over only in a stronger movement), holds once the driver passes driver_full (a lid's shape is a state, as the
+        animator holds lids and gaze above intensity 1), fades out as the damper takes over and as the closer (a
+        blink) shuts."""
         if self.expression_correctives is None:
             return None
         w = np.asarray(expression, np.float32)
         rules = self.corrective_rules
         drv, dmp, cls = rules[:, 0].astype(int), rules[:, 2].astype(int), rules[:, 4].astype(int)
-        c = np.clip(w[:, drv], 0.0, rules[:, 1])
+        c = np.clip(w[:, drv] - rules[:, 5], 0.0, rules[:, 1] - rules[:, 5])
         c = c * np.where(dmp >= 0, np.clip(1.0 - w[:, np.maximum(dmp, 0)] / rules[:, 3], 0.0, 1.0), 1.0)
         c = c * np.where(cls >= 0, 1.0 - np.clip(w[:, np.maximum(cls, 0)], 0.0, 1.0), 1.0)
         return c.astype(np.float32)
