@@ -1,7 +1,7 @@
 """Benchmark the animator: speed, phone accuracy, lip closure, real-video lip sync, emotion effects.
 
 Run:  .venv/bin/python benchmarks/bench_animator.py [--skip-video] [--only PART ...]
-Parts: speed phones agreement models motion lips lipsync closure tracksync emotions files video. ``tracksync`` is the cheap
+Parts: speed phones agreement models modeltracks motion lips lipsync closure tracksync emotions files video. ``tracksync`` is the cheap
 track-only lip sync (the vertex lip gap vs the real video's aperture, no rendering). ``lipsync`` and ``closure`` render
 with the warp renderer and measure the pixels with ../shared/tools/facemetrics.py (an independent instrument,
 imported here only; the product never does): best-offset lip sync vs the real video per speech path and photo,
@@ -12,6 +12,7 @@ Needs ../shared/data (audio clips, ARCTIC labels, the talking-head video). Print
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -179,6 +180,20 @@ def bench_agreement():
 MODEL_SIZES = (128, 112, 96, 80, 64)
 
 
+@contextlib.contextmanager
+def model_preset(n: int):
+    """An allphone preset name for the "full" settings with the acoustic model reduced to ``n`` Gaussians
+    (128: "full" itself); a temporary key of ``P.ALLPHONE_PRESETS`` removed on exit."""
+    if n == 128:
+        yield "full"
+        return
+    P.ALLPHONE_PRESETS[f"_g{n}"] = dict(P.ALLPHONE_PRESETS["full"], gaussians=n)
+    try:
+        yield f"_g{n}"
+    finally:
+        P.ALLPHONE_PRESETS.pop(f"_g{n}", None)
+
+
 def bench_models():
     """The allphone default's reduced acoustic model (Gaussians per codebook and stream) against the shipped one:
     decoding CPU, ARCTIC labels, the original model's alignment of the recognised words (a stronger reference than
@@ -212,18 +227,13 @@ def bench_models():
 
     rows, full_alone = [], None
     for n in MODEL_SIZES:
-        preset = "full" if n == 128 else f"_g{n}"
-        if n != 128:
-            P.ALLPHONE_PRESETS[preset] = dict(P.ALLPHONE_PRESETS["full"], gaussians=n)
-        try:
+        with model_preset(n) as preset:
             alone = [P.recognize_phones(c, preset=preset).phones for c in clips]
             cpu = 1e9
             for _ in range(3):
                 c0 = time.process_time()
                 r60 = P.recognize_phones(big, preset=preset).phones
                 cpu = min(cpu, time.process_time() - c0)
-        finally:
-            P.ALLPHONE_PRESETS.pop(f"_g{n}", None)
         full_alone = full_alone or alone
         near = P.boundary_errors(alone[0], truth) * 1000
         matched = P.aligned_boundary_errors(alone[0], truth)
@@ -607,6 +617,54 @@ def bench_tracksync(head):
     table(("window s", "local best r (offset)", "share of r (first 0.8 s)"), rows)
 
 
+TRACK_MODEL_SIZES = (128, 112, 96, 80)
+
+
+def bench_modeltracks(head):
+    """Does a phone model's lip sync generalise beyond the one real video? The track's vertex lip gap with each
+    acoustic model size against the lip gap of a track built from reference phones (same animator, same audio,
+    r at lag 0): ARCTIC a0009's hand labels and the forced alignment of its true text; the radio_address clips'
+    and the video's recognised words force-aligned with the shipped model (the "words" path)."""
+    import dataclasses
+
+    truth = P.read_lab(SHARED / "audio" / "arctic_a0009_phone.lab")
+    a0009 = SHARED / "audio" / "arctic_a0009.wav"
+
+    def labelled(clip):  # the animator's alignment path, fed ARCTIC's hand-labelled phones
+        align = P.align_transcript
+        P.align_transcript = lambda c, t, **kw: dataclasses.replace(align(c, t, **kw), phones=truth)
+        try:
+            return animate(clip, head, transcript=TEXT)
+        finally:
+            P.align_transcript = align
+
+    refs = (("arctic_a0009 vs its hand labels", a0009, labelled),
+            ("arctic_a0009 vs alignment of its text", a0009, lambda c: animate(c, head, transcript=TEXT)),
+            *((f"{f} vs its recognised words aligned", SHARED / "audio" / f,
+               lambda c: animate(c, head, speech_mode="words")) for f in ("radio_address_a.wav",
+                                                                             "radio_address_b.wav")),
+            ("talking_head_real_a.mp4 vs its recognised words aligned", SHARED / "video" / "talking_head_real_a.mp4",
+             lambda c: animate(c, head, transcript=VIDEO_TEXT)))
+
+    def gap(track):
+        return np.maximum(lip_gap(head, track_vertices(head, track)), 0.0)
+
+    rows, r_all = [], {n: [] for n in TRACK_MODEL_SIZES}
+    for name, path, reference in refs:
+        clip = load_audio(path)
+        ref = gap(reference(clip))
+        row = [name]
+        for n in TRACK_MODEL_SIZES:
+            with model_preset(n) as preset:
+                r = float(np.corrcoef(ref, gap(animate(clip, head, phone_preset=preset)))[0, 1])
+            r_all[n].append(r)
+            row.append(f"{r:.3f}")
+        rows.append(row)
+    rows.append(["mean"] + [f"{np.mean(r_all[n]):.3f}" for n in TRACK_MODEL_SIZES])
+    print("### Track lip gap per acoustic model size vs tracks from reference phones (r at lag 0)\n")
+    table(["reference"] + [f"{n} Gaussians" + (" (shipped)" if n == 128 else "") for n in TRACK_MODEL_SIZES], rows)
+
+
 def bench_emotions(head):
     B = emotion_basis(head)
     steps = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5])
@@ -650,7 +708,7 @@ def main(argv=None) -> int:
         return 1
     head = load_head("builtin")
     parts = {"speed": bench_speed, "phones": lambda h: bench_phones(), "agreement": lambda h: bench_agreement(),
-             "models": lambda h: bench_models(),
+             "models": lambda h: bench_models(), "modeltracks": bench_modeltracks,
              "motion": lambda h: bench_motion_agreement(),
              "lips": bench_lips, "lipsync": bench_lipsync, "closure": bench_closure, "tracksync": bench_tracksync,
              "emotions": bench_emotions, "files": bench_files, "video": bench_video}

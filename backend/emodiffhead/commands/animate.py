@@ -23,7 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_seed_argument(p)
     p.add_argument("--model", default="builtin", help="head model: builtin (default) or a FLAME model file")
     p.add_argument("--speech-mode", default="auto", choices=("auto", "allphone", "alignment", "words", "acoustic"),
-                   help="force a speech path (default auto)")
+                   help="force a speech path (default auto: alignment with --transcript, else allphone phone "
+                        "recognition; acoustic for non-speech). words: recognise the words, then align them: "
+                        "the most accurate phones without a transcript, 3-10x slower than allphone; see "
+                        "docs/animator.md")
     p.add_argument("--fast", action="store_true",
                    help="faster phone recognition (about 1.4x) at some accuracy cost; see docs/animator.md")
     p.add_argument("--workers", default="auto",
