@@ -60,3 +60,13 @@ def test_h_takes_the_following_vowel():
     # the mouth is already opening toward the diphthong while /h/ sounds: wider than a /k/ there
     assert jaw_h[during_h].mean() > jaw_k[during_h].mean() + 0.1
     assert jaw_h[during_h].max() > 0.6 * viseme("aa").target["jawOpen"]
+
+
+def test_h_before_a_rounded_vowel_is_rounded_too():
+    """"who": the /h/ takes /u/'s shape, its rounding constraint included (the lips are already rounded while
+    the /h/ sounds), not only its blend target."""
+    ph = [Phone("sil", 0.0, 0.3), Phone("hh", 0.3, 0.45), Phone("uw", 0.45, 0.6), Phone("sil", 0.6, 1.0)]
+    t = np.arange(0, 1.0, 0.01)
+    m = coarticulate(ph, t, 100.0)
+    during_h = (t >= 0.35) & (t < 0.4)
+    assert m.rounding[during_h].min() > 0.99

@@ -88,3 +88,20 @@ def test_a_wide_mouth_with_level_corners_is_identity(builtin_head):
     f = pe.expression_features(P)
     assert f[pe.FEATURES.index("mouth_width")] > pe.NEUTRAL_RANGES["mouth_width"].high + 0.05
     assert not any(_read(builtin_head, P, prob).values())
+
+
+def test_a_frown_is_read_only_where_forward_is_linear(builtin_head):
+    """The built-in head's brow lowerer drives anger's V correctives above an onset; a frowning photo's browDown
+    is read up to there, so the neutral reference (``head.forward``) holds no V the photo lacks and the neutral
+    frame does not lift the inner brows (a worried look)."""
+    onsets = builtin_head.corrective_onsets()
+    down = [builtin_head.expression_index(n) for n in ("browDownLeft", "browDownRight")]
+    assert np.all(np.isfinite(onsets[down])) and np.all((onsets[down] > 0) & (onsets[down] < 1))
+    assert np.isinf(onsets[builtin_head.expression_index("browInnerUp")])  # its inner-lid rule starts at 0
+    expr = np.zeros(builtin_head.num_expression, np.float32)
+    expr[down] = 1.0
+    lm = builtin_head.forward(expression=expr[None]).landmarks[0].astype(np.float64)
+    # an orthographic 512 px view of the frowning head, y down
+    px = np.c_[256 + 2600 * lm[:, 0], 300 - 2600 * lm[:, 1], 2600 * lm[:, 2]]
+    read = fit_landmarks(px, builtin_head, (512, 512)).expression[down]
+    assert np.all(read > 0.5 * onsets[down]) and np.all(read <= onsets[down] + 1e-6), (read, onsets[down])

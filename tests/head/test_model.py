@@ -289,3 +289,12 @@ def test_a_corrective_with_an_onset_starts_there(head):
     with pytest.raises(HeadModelError, match="onset"):  # an onset at or past driver_full never drives
         HeadModel(**{**head.__dict__, "expression_correctives": corr[:, :, :1],
                      "corrective_rules": np.array([[0, 0.5, -1, 1.0, -1, 0.5]], np.float32)})
+
+
+def test_malformed_corrective_rules_are_refused_not_misread(head):
+    # six 6-column rules flattened to 36 numbers are not read as (something, 5) rows, nor is a 7-column row
+    V = head.num_vertices
+    for rules in (np.zeros(36, np.float32), np.zeros((2, 7), np.float32)):
+        with pytest.raises(HeadModelError, match="corrective_rules must be"):
+            HeadModel(**{**head.__dict__, "expression_correctives": np.zeros((V, 3, 6), np.float32),
+                         "corrective_rules": rules})

@@ -35,7 +35,7 @@ Hard constraints are then enforced over each constrained phone's core (see above
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -154,23 +154,6 @@ def constraint_window(times_s: np.ndarray, phones: list[Phone], labels: tuple[st
     return w
 
 
-def without_cut_silences(phones: list[Phone], duration_s: float, pause_s: float = PAUSE_S) -> list[Phone]:
-    """``phones`` without a leading or trailing silence shorter than ``pause_s``: the recording was cut inside a
-    phrase there (an excerpt of longer speech), and a silence that short is no pause (:data:`PAUSE_S`) but a
-    stop closure or a gap between words, so the mouth keeps its speaking posture up to the clip's edge instead
-    of closing in its last (or opening in its first) frames. With no phone over those frames the dominance-
-    weighted blend holds the neighbouring phone's target."""
-    out = list(phones)
-    speech = [p for p in out if p.label != "sil"]
-    if not speech:
-        return out
-    if out[-1].label == "sil" and duration_s - out[-1].start_s < pause_s:
-        out = out[:-1]
-    if out and out[0].label == "sil" and out[0].end_s < pause_s:
-        out = out[1:]
-    return out
-
-
 def articulatory_sources(phones: list[Phone]) -> np.ndarray:
     """(P,) int: the phone whose mouth shape each phone takes; its own index, except that /h/ before a vowel
     takes that vowel's. /h/ is a glottal fricative with no oral articulation of its own: the lips and jaw are
@@ -192,12 +175,15 @@ def coarticulate(phones: list[Phone], times_s: np.ndarray, fps: float,
     """
     times_s = np.asarray(times_s, np.float64)
     T = len(times_s)
-    shape = articulatory_sources(phones)
-    vis: list[Viseme] = [viseme_for_phone(phones[j].label) for j in shape]
+    src = articulatory_sources(phones)
+    # each phone with the label whose mouth shape it takes (/h/ before a vowel: the vowel's), for the targets and
+    # for the rounding / labiodental constraints alike
+    articulated = [replace(p, label=phones[j].label) for p, j in zip(phones, src)]
+    vis: list[Viseme] = [viseme_for_phone(p.label) for p in articulated]
     targets = np.stack([v.vector() for v in vis]) if vis else np.zeros((0, NUM_ARKIT), np.float32)
     if prominence is not None and len(phones):
-        vowel = np.array([phones[j].label in VOWELS for j in shape])
-        prom = np.asarray(prominence, np.float64)[shape]
+        vowel = np.array([p.label in VOWELS for p in articulated])
+        prom = np.asarray(prominence, np.float64)[src]
         gain = PROMINENCE_GAIN[0] + (PROMINENCE_GAIN[1] - PROMINENCE_GAIN[0]) * np.clip(prom, 0, 1)
         targets = targets.copy()
         targets[:, JAW_OPEN] *= np.where(vowel, gain, 1.0).astype(np.float32)
@@ -229,9 +215,9 @@ def coarticulate(phones: list[Phone], times_s: np.ndarray, fps: float,
     for name in ("mouthLowerDownLeft", "mouthLowerDownRight"):
         out[:, ARKIT_INDEX[name]] = np.maximum(out[:, ARKIT_INDEX[name]], 0.1 * onset)
     closure = bilabial_closure(times_s, phones, fps)
-    labio = constraint_window(times_s, phones, LABIODENTALS, fps)
-    rounded = constraint_window(times_s, phones, ROUNDED, fps, core=0.3)
-    out = apply_constraints(out, closure, labio, rounded, phones, times_s, fps)
+    labio = constraint_window(times_s, articulated, LABIODENTALS, fps)
+    rounded = constraint_window(times_s, articulated, ROUNDED, fps, core=0.3)
+    out = apply_constraints(out, closure, labio, rounded, articulated, times_s, fps)
     return MouthMotion(weights=out, closure=closure, labiodental=labio, rounding=rounded, onset=onset)
 
 

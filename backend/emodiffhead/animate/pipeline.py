@@ -24,7 +24,7 @@ from ..progress import CancelFn, ProgressFn, check_cancel, report, scaled
 from ..track import DEFAULT_FPS, MAX_FPS, Track, fps_in_range
 from .acoustic import acoustic_mouth
 from .breath import add_breaths, breath_intakes, breath_opening
-from .coarticulation import PAUSE_S, MouthMotion, coarticulate, without_cut_silences
+from .coarticulation import PAUSE_S, MouthMotion, coarticulate
 from .prominence import phone_prominence
 from .emotion_timeline import EmotionTimeline
 from .emotion_vectors import emotion_basis_arkit
@@ -50,18 +50,10 @@ def _activity_gate(pro: Prosody, times_s: np.ndarray, fps: float, hold_s: float 
     inside the phrase - the closure of a voiceless stop (50-150 ms of near silence), a weak /dh/ or /f/, a gap
     between words - and the mouth holds its speaking posture through it (the lips do not close for /t/ or /k/;
     a p/b/m keeps its own closure). The same threshold makes a pause a phrase break for the pre-phonatory
-    opening (:func:`.coarticulation.phrase_onsets`). A silence shorter than that at either end of the clip is
-    held too: the recording was cut inside a phrase (:func:`.coarticulation.without_cut_silences`)."""
+    opening (:func:`.coarticulation.phrase_onsets`)."""
     act = np.asarray(pro.active, bool)
     if hold_s > 0 and len(pro.times_s) > 1:
-        hold = int(round(hold_s / float(pro.times_s[1] - pro.times_s[0])))
-        act = close_gaps(act, hold)
-        on = np.flatnonzero(act)
-        if on.size:
-            if on[0] < hold:
-                act[: on[0]] = True
-            if len(act) - 1 - on[-1] < hold:
-                act[on[-1]:] = True
+        act = close_gaps(act, int(round(hold_s / float(pro.times_s[1] - pro.times_s[0]))))
     act = np.interp(times_s, pro.times_s, act.astype(np.float32))
     n = max(3, int(round(0.12 * fps)) | 1)
     k = np.hanning(n + 2)[1:-1]
@@ -114,9 +106,8 @@ def speech_motion(clip: AudioClip, pro: Prosody, times_s: np.ndarray, fps: float
         motion = acoustic_mouth(pro, times_s)
         info["speech_path"] = "acoustic"
     else:
-        spoken = without_cut_silences(result.phones, clip.duration_s)
-        prom = phone_prominence(spoken, pro, VOWELS)
-        motion = coarticulate(spoken, times_s, fps, prominence=prom)
+        prom = phone_prominence(result.phones, pro, VOWELS)
+        motion = coarticulate(result.phones, times_s, fps, prominence=prom)
         info["speech_path"] = result.method
         info["num_phones"] = sum(p.label != "sil" for p in result.phones)
         if result.dropped_words:

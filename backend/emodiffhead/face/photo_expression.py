@@ -85,6 +85,9 @@ NEUTRAL_RANGES: dict[str, NeutralRange] = {
 #: the smiling woman_portrait: +0.035, 0.62; smiling frames of a real speaker: +0.063-+0.114, 0.59-0.73.
 SMILE_LIFT_FULL = 0.034
 SMILE_LIFT_FADE = 0.006
+#: IOD: the scale of that rise; at a fraction s of the fade below SMILE_LIFT_FULL the bound is raised by
+#: SMILE_WIDTH_RELAX * s / (1 - s) (half the fade: +0.1 IOD, beyond any adult mouth's width).
+SMILE_WIDTH_RELAX = 0.1
 
 #: Expression components the excess may be explained by (the rest of the photo's expression is the fit's).
 READ_COMPONENTS = ("browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
@@ -122,7 +125,7 @@ def neutral_bounds(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lift = float(features[FEATURES.index("corner_lift")])
     short = (SMILE_LIFT_FULL - lift) / SMILE_LIFT_FADE
     w = FEATURES.index("mouth_width")
-    hi[w] = np.inf if short >= 1.0 else hi[w] + max(short, 0.0) / (1.0 - short) * 0.1
+    hi[w] = np.inf if short >= 1.0 else hi[w] + max(short, 0.0) / (1.0 - short) * SMILE_WIDTH_RELAX
     return lo, hi
 
 

@@ -140,7 +140,9 @@ def inner_brow_correctives(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | 
         k = names.index("browDown" + side)
         xh, xt = float(lm[head, 0]), float(lm[tail, 0])
         t = np.clip(1.0 - (x - xh) / (INNER_BROW_REACH * (xt - xh)), 0.0, 1.0)
-        t[np.sign(x - xh) != np.sign(xt - xh)] = 1.0  # between the brow heads: the head's own weight
+        # medial of the brow head (between the heads, and the other half of the face, where this side's browDown
+        # target barely moves anything): the head's own weight
+        t[np.sign(x - xh) != np.sign(xt - xh)] = 1.0
         # the brow and the skin above it, not the lid below it (which the lowering brow already crowds): 0 at the
         # brow's lower edge, 1 from its upper edge up
         low, up = _BROW_ROWS[side]

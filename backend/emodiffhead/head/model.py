@@ -160,8 +160,12 @@ class HeadModel:
                            "expression_soft_limits must be (E, 2) rows (knee, ceiling) with ceiling > knee"))
         if self.expression_correctives is not None or self.corrective_rules is not None:
             self.expression_correctives = np.asarray(self.expression_correctives, dtype=np.float32)
-            rules = np.asarray(self.corrective_rules, dtype=np.float32)
-            rules = rules.reshape(-1, rules.shape[-1] if rules.ndim == 2 and rules.shape[-1] in (5, 6) else 5)
+            rules = np.atleast_2d(np.asarray(self.corrective_rules, dtype=np.float32))
+            if rules.ndim != 2 or rules.shape[1] not in (5, 6):
+                from ..errors import HeadModelError
+
+                raise HeadModelError(f"head model {self.name!r}: corrective_rules must be (K, 5) or (K, 6) rows, "
+                                     f"got shape {rules.shape}")
             if rules.shape[1] == 5:  # rules without an onset start at 0
                 rules = np.concatenate([rules, np.zeros((len(rules), 1), np.float32)], axis=1)
             self.corrective_rules = rules
@@ -215,6 +219,17 @@ class HeadModel:
             return expression
         out = expression.copy()
         out[..., cols] = soft_limit(expression[..., cols], lim[cols, 0], lim[cols, 1])
+        return out
+
+    def corrective_onsets(self) -> np.ndarray:
+        """(E,) float32: per component, the weight above which a corrective it drives starts (the lowest onset
+        above 0 among ``corrective_rules``), inf where none does. Below it ``forward`` moves that component's
+        vertices linearly, as a fit through the plain basis assumes."""
+        out = np.full(self.num_expression, np.inf, np.float32)
+        if self.corrective_rules is not None:
+            for driver, onset in self.corrective_rules[:, [0, 5]]:
+                if onset > 0:
+                    out[int(driver)] = min(out[int(driver)], onset)
         return out
 
     def corrective_coefficients(self, expression: np.ndarray) -> np.ndarray | None:

@@ -104,14 +104,13 @@ def _mirror(points: tuple[Point, ...], pairs: dict[int, int]) -> tuple[Point, ..
 
 #: Subject's right -> left landmark pairs used by the features (mediapipe face mesh).
 _LR = {55: 285, 107: 336, 33: 263, 129: 358, 206: 426, 216: 436, 212: 432, 61: 291, 105: 334, 70: 300,
-       103: 332, 67: 297, 119: 348, 50: 280}
-#: The nose's sides (mediapipe face mesh), for :func:`_nose_wrinkler`.
-_LR_NOSE = {188: 412, 174: 399, 236: 456, 198: 420, 209: 429, 49: 279, 64: 294, 98: 327}
+       103: 332, 67: 297, 119: 348, 50: 280,
+       # the nose's sides (:func:`_nose_wrinkler`)
+       188: 412, 174: 399, 236: 456, 198: 420, 209: 429, 49: 279, 64: 294, 98: 327}
 
 
-def _sided(name: str, lines_right: tuple[Line, ...], activation_right: dict[str, float],
-           pairs: dict[int, int] = _LR) -> list[Feature]:
-    left = tuple(Line(_mirror(ln.points, pairs), ln.width, ln.depth) for ln in lines_right)
+def _sided(name: str, lines_right: tuple[Line, ...], activation_right: dict[str, float]) -> list[Feature]:
+    left = tuple(Line(_mirror(ln.points, _LR), ln.width, ln.depth) for ln in lines_right)
     act_left = {k.replace("Right", "Left"): v for k, v in activation_right.items()}
     return [Feature(f"{name}_right", lines_right, activation_right), Feature(f"{name}_left", left, act_left)]
 
@@ -127,6 +126,7 @@ def _forehead_line(t: float, depth: float) -> Line:
 NOSE_SIDE_DEPTH = -0.7
 ALAR_DEPTH = -1.0
 NOSE_LINE_WIDTH = 0.014
+ALAR_LINE_WIDTH = 0.012
 
 
 def _nose_wrinkler() -> list[Feature]:
@@ -136,14 +136,15 @@ def _nose_wrinkler() -> list[Feature]:
     ``nasolabial``). Only the nose wrinkler drives them, which a photo's fit never reads (``face.fit``: an
     ambiguous component), so the photo's own creases around the nose are never flattened and every frame
     without AU9 is as before."""
-    w, pairs = NOSE_LINE_WIDTH, {**_LR, **_LR_NOSE}
+    w = NOSE_LINE_WIDTH
     sides = _sided("nose_side", (
         Line((_p(6, 197, 0.8, du=-0.02), _p(188, 174, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH),
         Line((_p(197, 195, 0.4, du=-0.02), _p(174, 236, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH * 0.8),
-    ), {"noseSneerRight": 1.0}, pairs)
+    ), {"noseSneerRight": 1.0})
     alar = _sided("alar_furrow", (
-        Line((_p(198, 209, 0.5), _p(49, du=-0.012), _p(64, du=-0.012, dv=0.005), _p(98, dv=0.012)), 0.012, ALAR_DEPTH),
-    ), {"noseSneerRight": 1.0}, pairs)
+        Line((_p(198, 209, 0.5), _p(49, du=-0.012), _p(64, du=-0.012, dv=0.005), _p(98, dv=0.012)),
+             ALAR_LINE_WIDTH, ALAR_DEPTH),
+    ), {"noseSneerRight": 1.0})
     return [*sides, *alar]
 
 

@@ -57,10 +57,10 @@ sound = ed.strips.new_sound(name="line", filepath=params["wav"], channel=1, fram
 s.audio_source = "STRIP"
 s.emotion, s.intensity = "neutral", 1.0
 
-def chin_motion(ob, chin, measure, rest_frame: int = 0) -> list[float]:
-    """``measure(rest, now)`` of the chin vertices ``chin`` ((n, 3) world positions at ``rest_frame`` and now) at
-    every other frame of the line (1, 3, ..., 77)."""
-    scene.frame_set(rest_frame)
+def chin_motion(ob, chin, measure) -> list[float]:
+    """``measure(rest, now)`` of the chin vertices ``chin`` ((n, 3) world positions at frame 0 and now) at every
+    other frame of the line (1, 3, ..., 77)."""
+    scene.frame_set(0)
     rest = evaluated_vertices(ob)[chin]
     moves = []
     for f in range(1, 78, 2):
@@ -77,10 +77,7 @@ out["animate_no_jaw"] = call(bpy.ops.emodiffhead.animate)
 bag = lines.bag(ob1.data.shape_keys, lines.find(ob1.data.shape_keys, "line"))
 jc = bag.fcurves.find('key_blocks["jawOpen"].value')
 out["jawopen_max"] = max(jc.evaluate(f) for f in range(1, 78)) if jc else None
-# the clip starts 0.14 s before the voice, with the lips already parting: the rest is the line's most closed frame
-closed = min(range(0, 78), key=jc.evaluate) if jc else 0
-out["chin_drop_max"] = max(chin_motion(ob1, chin1, lambda rest, now: float(rest[:, 2].mean() - now[:, 2].mean()),
-                                       closed))
+out["chin_drop_max"] = max(chin_motion(ob1, chin1, lambda rest, now: float(rest[:, 2].mean() - now[:, 2].mean())))
 out["no_jaw_bone_curves"] = sorted({fc.data_path for fc in lines.bag(arm1, lines.find(arm1, "line")).fcurves})
 
 # ---- row 3b: ARKit shape keys + a jaw bone with its own name ------------------------------------------
