@@ -141,3 +141,36 @@ def test_lip_line_is_drawn_where_the_lips_meet_and_fades_as_they_part():
     assert np.abs(depth - want).max() <= 1.0
     parted = draw_lip_line(img.copy(), arch, arch + (0, 3.0))
     assert np.array_equal(parted, img)  # 3 px apart: the mouth interior is drawn there, no line
+
+
+def test_closing_a_smile_leaves_the_eyes_above_its_corners_still():
+    """A broad open smile closes onto a narrower meeting line (its corners come in and down). Points far above
+    the corners (the eyes) are nearest to the same corner on both lip lines; they must not take the lower lip's
+    corner motion (they did by half: the eyes sank with the mouth)."""
+    up, lo = topo.mouth_lines()
+    K = len(up)
+    cx, cy, rx = 100.0, 100.0, 30.0
+    x = np.linspace(-rx, rx, K)
+    lm = np.zeros((478, 2))
+    lm[:, 0], lm[:, 1] = cx, 10.0
+    # a smile: both inner lips curve up into raised corners, the lower one deeper (teeth between them)
+    lm[up] = np.stack([cx + x, cy - 6.0 + 6.0 * (1 - (x / rx) ** 2)], 1)
+    lm[lo] = np.stack([cx + x, cy - 6.0 + 20.0 * (1 - (x / rx) ** 2)], 1)
+    lm[up[0]] = lm[lo[0]] = (cx - rx, cy - 6.0)
+    lm[up[-1]] = lm[lo[-1]] = (cx + rx, cy - 6.0)
+    lower_ring = [146, 91, 181, 84, 17, 314, 405, 321, 375]
+    upper_ring = [185, 40, 39, 37, 0, 267, 269, 270, 409]
+    xr = np.linspace(-rx, rx, 11)[1:-1] * 1.05
+    lm[lower_ring] = np.stack([cx + xr, cy + 2.0 + 20.0 * (1 - (xr / rx) ** 2)], 1)
+    lm[upper_ring] = np.stack([cx + xr, cy - 12.0 + 6.0 * (1 - (xr / rx) ** 2)], 1)
+    eyes = [33, 133, 263, 362, 159, 386]
+    lm[eyes] = [(cx - rx - 5, cy - 70), (cx - rx + 12, cy - 70), (cx + rx + 5, cy - 70), (cx + rx - 12, cy - 70),
+                (cx - rx + 3, cy - 78), (cx + rx - 3, cy - 78)]
+    meet = np.stack([cx + 0.8 * x, np.full(K, cy)], 1)  # closed: 20 % narrower, corners 6 px lower
+    thick = np.full(K, 8.0)
+    thick[[0, -1]] = 0.0
+    jaw = np.zeros((478, 2))
+    jaw[lm[:, 1] > cy + 1, 1] = -20.0
+    d = closing_displacement(lm, up, lo, thick, jaw, meet)
+    assert np.abs(d[up[0]]).max() > 4.0  # the corners do move in and down ...
+    assert np.abs(d[eyes]).max() < 0.05, d[eyes]  # ... the eyes do not

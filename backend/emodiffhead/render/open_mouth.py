@@ -271,6 +271,9 @@ def closing_displacement(landmarks: np.ndarray, upper: np.ndarray, lower: np.nda
     d_lo = np.linalg.norm(lm - _at(s_lo, lo_s), axis=1)
     d_up = np.linalg.norm(lm - _at(s_up, up_s), axis=1)
     is_lower = smoothstep((d_up - d_lo) / max(0.05 * w, 1.0) + 0.5)
+    # above the upper inner line a point is never the lower lip's, however far (where both nearest points are the
+    # same corner the distances tie, and half the lower lip's corner motion dragged the eyes with the mouth)
+    is_lower *= 1.0 - smoothstep(t_up / max(0.05 * w, 1.0) + 0.5)
     out = is_lower[:, None] * lower_motion + (1.0 - is_lower)[:, None] * upper_motion
     out[lower] = _at(s_lo[lower], meet) - lo  # the inner lines land on the meeting line, as their lips do
     out[upper] = _at(s_up[upper], meet) - up
