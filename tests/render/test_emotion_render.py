@@ -165,6 +165,39 @@ def test_negative_weights_flatten_the_photos_own_crease_where_it_is(warp_rendere
     assert np.abs(sh.apply(w)[inner].astype(int) - photo[inner]).max() <= 1
 
 
+def test_flattening_a_reddish_crease_does_not_turn_it_orange(warp_renderer):
+    # a real fold's shadow is redder than the skin beside it; lifting it back to the skin's brightness must not
+    # lift its red-blue spread with it (a gain on all three channels did: an orange line where the fold was)
+    import cv2
+
+    from emodiffhead.render.shading import face_axes
+
+    r = warp_renderer
+    lm = r.fit.landmarks[:, :2].astype(np.float64)
+    ex, ey, iod = face_axes(lm)
+    line = np.array([lm[129] - 0.06 * iod * ex, lm[206] - 0.07 * iod * ex, lm[216] - 0.05 * iod * ex])
+    crease = np.zeros(r.photo.shape[:2], np.float32)
+    cv2.polylines(crease, [np.round(line * 16).astype(np.int32)], False, 1.0, 2, cv2.LINE_AA, 4)
+    crease = cv2.GaussianBlur(crease, (0, 0), 0.8)
+    crease /= crease.max()
+    dim = np.array([0.2, 0.4, 0.45], np.float32)  # red kept most: a shadow through skin
+    photo = np.clip(r.photo * (1 - dim * crease[..., None]), 0, 255).astype(np.uint8)
+    sh = ExpressionShading(photo, r.fit.landmarks)
+    w = np.zeros(len(FEATURES), np.float32)
+    w[[f.name for f in FEATURES].index("nasolabial_right")] = -1.0
+    on = crease > 0.6
+    near = (cv2.GaussianBlur(crease, (0, 0), 3.0) > 0.05) & (crease < 0.05)
+
+    def spread(img):  # the crease's red-blue spread beyond the skin's beside it
+        rb = img[..., 0].astype(np.float32) - img[..., 2]
+        return rb[on].mean() - rb[near].mean()
+
+    flat = sh.apply(w).copy()
+    lum = lambda img: img.astype(np.float32).mean(2)  # noqa: E731
+    assert lum(flat)[on].mean() > lum(photo)[on].mean() + 10  # the crease is lifted ...
+    assert spread(flat) < spread(photo) + 3.0  # ... without reddening
+
+
 def test_shading_highlights_keep_the_hue_of_bright_skin(warp_renderer):
     # a fair, brightly lit face: brightened bumps (chin boss, cheeks) must not clip one channel and turn
     # blue-white; every shaded pixel is its photo colour times one factor

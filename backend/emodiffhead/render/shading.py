@@ -266,6 +266,8 @@ class ExpressionShading:
         # the largest gain each pixel takes without clipping a channel: a brightened highlight keeps its hue
         # (clipping red first turned bright skin blue-white: specks on the chin boss of a fair face)
         self._headroom = (255.0 / np.maximum(self._roi.max(axis=2), 1.0)).astype(np.float32)
+        # each pixel's colour less its grey (Rec. 601 luma): what a flattening lift leaves as it was
+        self._roi_chroma = self._roi - (self._roi @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
         self._buf = self.photo.copy()
 
     @staticmethod
@@ -354,9 +356,17 @@ class ExpressionShading:
         g = np.zeros(self.maps.shape[1:], np.float32)
         if pos.size:  # the frame's expression beyond the photo's: drawn wrinkles and bulges
             g += np.tensordot(w[pos], self.maps[pos], axes=1)
+        flat = None
         if neg.size:  # the photo's expression the frame has not: its own relief flattened
-            g += np.tensordot(-w[neg], self.flatten[neg], axes=1)
+            flat = np.tensordot(-w[neg], self.flatten[neg], axes=1)
+            g += flat
         np.clip(1.0 + g, *GAIN_RANGE, out=g)
         np.minimum(g, self._headroom, out=g)
-        self._buf[y0:y1, x0:x1] = np.clip(self._roi * g[..., None], 0, 255).astype(np.uint8)
+        out = self._roi * g[..., None]
+        if flat is not None:
+            # the flattening changes the crease's grey only, not its colour's spread: a fold's shadow is redder
+            # than the skin around it (light scattered deeper), and a gain on all three channels lifted it into
+            # an orange line; adding grey leaves it the skin's tint
+            out -= flat[..., None] * self._roi_chroma
+        self._buf[y0:y1, x0:x1] = np.clip(out, 0, 255).astype(np.uint8)
         return self._buf
