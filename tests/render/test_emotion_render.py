@@ -124,14 +124,13 @@ def test_a_bulge_brightens_less_than_a_groove_darkens(warp_renderer):
     assert BULGE_BRIGHTENING < 0.6
 
 
-def test_negative_weights_flatten_the_photos_own_crease_where_it_is(warp_renderer):
-    # a smiling photo's nasolabial fold, drawn a little off the template line: a neutral frame (weight -1 on the
-    # fold's feature) takes it out where it is; half the weight takes out about half; the lips stay as they are
+def _photo_with_crease(r, dim) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(photo, crease (H, W) 0..1, on, near masks): ``r``'s photo with a smiling photo's nasolabial fold drawn a
+    little off the template line, each channel dimmed by ``dim`` (scalar or (3,)) at the fold's core."""
     import cv2
 
     from emodiffhead.render.shading import face_axes
 
-    r = warp_renderer
     lm = r.fit.landmarks[:, :2].astype(np.float64)
     ex, ey, iod = face_axes(lm)
     line = np.array([lm[129] - 0.06 * iod * ex, lm[206] - 0.07 * iod * ex, lm[216] - 0.05 * iod * ex])
@@ -139,11 +138,22 @@ def test_negative_weights_flatten_the_photos_own_crease_where_it_is(warp_rendere
     cv2.polylines(crease, [np.round(line * 16).astype(np.int32)], False, 1.0, 2, cv2.LINE_AA, 4)
     crease = cv2.GaussianBlur(crease, (0, 0), 0.8)
     crease /= crease.max()
-    photo = np.clip(r.photo * (1 - 0.35 * crease[..., None]), 0, 255).astype(np.uint8)
-    sh = ExpressionShading(photo, r.fit.landmarks)
-    k = [f.name for f in FEATURES].index("nasolabial_right")
+    photo = np.clip(r.photo * (1 - np.asarray(dim, np.float32) * crease[..., None]), 0, 255).astype(np.uint8)
     on = crease > 0.6
     near = (cv2.GaussianBlur(crease, (0, 0), 3.0) > 0.05) & (crease < 0.05)
+    return photo, crease, on, near
+
+
+def test_negative_weights_flatten_the_photos_own_crease_where_it_is(warp_renderer):
+    # a smiling photo's nasolabial fold, drawn a little off the template line: a neutral frame (weight -1 on the
+    # fold's feature) takes it out where it is; half the weight takes out about half; the lips stay as they are
+    import cv2
+
+    r = warp_renderer
+    lm = r.fit.landmarks[:, :2].astype(np.float64)
+    photo, _, on, near = _photo_with_crease(r, 0.35)
+    sh = ExpressionShading(photo, r.fit.landmarks)
+    k = [f.name for f in FEATURES].index("nasolabial_right")
 
     def depth(img):
         g = img.astype(np.float32).mean(2)
@@ -168,25 +178,10 @@ def test_negative_weights_flatten_the_photos_own_crease_where_it_is(warp_rendere
 def test_flattening_a_reddish_crease_does_not_turn_it_orange(warp_renderer):
     # a real fold's shadow is redder than the skin beside it; lifting it back to the skin's brightness must not
     # lift its red-blue spread with it (a gain on all three channels did: an orange line where the fold was)
-    import cv2
-
-    from emodiffhead.render.shading import face_axes
-
-    r = warp_renderer
-    lm = r.fit.landmarks[:, :2].astype(np.float64)
-    ex, ey, iod = face_axes(lm)
-    line = np.array([lm[129] - 0.06 * iod * ex, lm[206] - 0.07 * iod * ex, lm[216] - 0.05 * iod * ex])
-    crease = np.zeros(r.photo.shape[:2], np.float32)
-    cv2.polylines(crease, [np.round(line * 16).astype(np.int32)], False, 1.0, 2, cv2.LINE_AA, 4)
-    crease = cv2.GaussianBlur(crease, (0, 0), 0.8)
-    crease /= crease.max()
-    dim = np.array([0.2, 0.4, 0.45], np.float32)  # red kept most: a shadow through skin
-    photo = np.clip(r.photo * (1 - dim * crease[..., None]), 0, 255).astype(np.uint8)
-    sh = ExpressionShading(photo, r.fit.landmarks)
+    photo, _, on, near = _photo_with_crease(warp_renderer, (0.2, 0.4, 0.45))  # red kept most: a shadow in skin
+    sh = ExpressionShading(photo, warp_renderer.fit.landmarks)
     w = np.zeros(len(FEATURES), np.float32)
     w[[f.name for f in FEATURES].index("nasolabial_right")] = -1.0
-    on = crease > 0.6
-    near = (cv2.GaussianBlur(crease, (0, 0), 3.0) > 0.05) & (crease < 0.05)
 
     def spread(img):  # the crease's red-blue spread beyond the skin's beside it
         rb = img[..., 0].astype(np.float32) - img[..., 2]
