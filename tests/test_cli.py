@@ -150,6 +150,12 @@ def test_a_named_command_imports_only_its_own_module():
     assert "animate" in every and "render" in every and len(every) >= 5
     assert choices(build_parser("animate")) == ["animate"]
     assert choices(build_parser("build_addon")) == every  # a module whose command is spelt "build-addon"
+    # in a fresh process (here every command module is loaded already): only the named command's module loads
+    probe = ("import json, sys; from emodiffhead.cli import build_parser; build_parser('animate'); "
+             "print(json.dumps([m for m in sys.modules if m.startswith('emodiffhead.commands.')]))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    loaded = json.loads(out)
+    assert "emodiffhead.commands.animate" in loaded and "emodiffhead.commands.render" not in loaded, loaded
 
 
 def test_animate_gets_single_threaded_blas_only_before_numpy_loads(monkeypatch):
