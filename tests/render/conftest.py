@@ -22,8 +22,12 @@ def warp_renderer(example_photo, builtin_head):
 def neutral_track(builtin_head):
     from emodiffhead.track import Track
 
-    def make(T: int = 3, fps: float = 25.0):
-        return Track.neutral(T, fps, builtin_head.name, builtin_head.expression_names)
+    def make(T: int = 3, fps: float = 25.0, **weights: float):
+        """A still track of T frames, neutral except the named expression components at their weights."""
+        tr = Track.neutral(T, fps, builtin_head.name, builtin_head.expression_names)
+        for name, w in weights.items():
+            tr.expression[:, builtin_head.expression_index(name)] = w
+        return tr
 
     return make
 

@@ -61,13 +61,6 @@ def test_lower_incisors_sit_under_the_frames_lower_lip(warp_renderer):
                                                                           abs=1e-3)
 
 
-def _track_with(builtin_head, neutral_track, **weights):
-    tr = neutral_track(1)
-    for name, w in weights.items():
-        tr.expression[0, builtin_head.expression_index(name)] = w
-    return tr
-
-
 def _lower_display_mm(r, track) -> float:
     """mm of lower incisor crown above the drawn lower lip at the mouth's middle in the one frame of ``track``."""
     d = r.drive(track)
@@ -86,18 +79,16 @@ def test_a_jaw_drop_alone_keeps_the_lower_teeth_behind_the_lip(warp_renderer, bu
 
     r = warp_renderer
     for w in (0.3, 0.6, 0.9):
-        shown = _lower_display_mm(r, _track_with(builtin_head, neutral_track, jawOpen=w))
+        tr = neutral_track(1, jawOpen=w)
+        shown = _lower_display_mm(r, tr)
         assert 0.0 < shown < 1.5  # the incisal edges, ~LOWER_DISPLAY_MM
         # the jaw's own displacement of the lower lip is the lip's whole displacement
-        tr = _track_with(builtin_head, neutral_track, jawOpen=w)
         d = drive_from_track(r.head, r.fit, tr)
         lip = topo.LOWER_LIP_INNER_MID
         assert np.allclose(d.jaw[0], d.landmarks[0, lip, :2] - d.rigid[0, lip, :2], atol=1e-3)
-    bared = _lower_display_mm(r, _track_with(builtin_head, neutral_track, jawOpen=0.45, mouthLowerDownLeft=1.0,
-                                             mouthLowerDownRight=1.0))
+    bared = _lower_display_mm(r, neutral_track(1, jawOpen=0.45, mouthLowerDownLeft=1.0, mouthLowerDownRight=1.0))
     assert bared > 2.5
-    covered = _lower_display_mm(r, _track_with(builtin_head, neutral_track, jawOpen=0.3, mouthSmileLeft=0.7,
-                                               mouthSmileRight=0.7))
+    covered = _lower_display_mm(r, neutral_track(1, jawOpen=0.3, mouthSmileLeft=0.7, mouthSmileRight=0.7))
     assert covered < 0.0
 
 
