@@ -70,13 +70,11 @@ def build_retarget(head: HeadModel, reference: HeadModel | None = None) -> Retar
 
 def landmark_basis(head: HeadModel) -> tuple[np.ndarray, np.ndarray]:
     """(L, 3) neutral landmarks and (L*3, E) landmark displacement per unit expression coefficient."""
-    from ..head.lbs import barycentric_points
-
     f = head.faces[head.landmark_faces]  # (L, 3)
     b = head.landmark_bary  # (L, 3)
     B = head.expression_basis  # (V, 3, E)
     J = np.einsum("lk,lkce->lce", b, B[f])  # (L, 3, E)
-    rest = barycentric_points(head.template[None], head.faces, head.landmark_faces, head.landmark_bary)[0]
+    rest = head.template_landmarks()
     return rest, J.reshape(-1, head.num_expression)
 
 

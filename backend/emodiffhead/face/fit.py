@@ -230,9 +230,9 @@ def read_expression_beyond_neutral(prob: LandmarkProblem, head: HeadModel, lf: L
     # the plain fit frees the smile itself: where the excess reads one, the fit's own value is kept when larger
     freed = np.array([n.startswith(EXPRESSIVE) for n in pe.READ_COMPONENTS])
     c = np.where((c > 0) & freed, np.maximum(c, lf.expression[idx]), c)
-    # read through the plain basis, so kept where forward() is linear too: a frown read past the brow correctives'
-    # onset (anger's V) would put a V the photo lacks into the reference, and the neutral frame would lift the
-    # inner brows by it (a worried look); the excess stays in the photo
+    # read through the plain basis, so kept below any onset corrective the component drives: a frown read past
+    # the brow correctives' onset (anger's V) would put a V the photo lacks into the reference, and the neutral
+    # frame would lift the inner brows by it (a worried look); the excess stays in the photo
     c = np.minimum(c, head.corrective_onsets()[idx])
     return {i: float(v) for i, v in zip(idx, c) if v > 0}
 

@@ -7,6 +7,7 @@ provenance and licence in ``assets/BUILTIN_HEAD_LICENSE.md`` and in ``HeadModel.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,13 +32,6 @@ EXPRESSION_GAINS = {
     "noseSneerRight": 1.5, "mouthFrownLeft": 1.5, "mouthFrownRight": 1.5, "mouthSmileLeft": 1.35,
     "mouthSmileRight": 1.35, "mouthUpperUpLeft": 1.5, "mouthUpperUpRight": 1.5,
 }
-
-
-def _template_landmarks(model: HeadModel) -> np.ndarray:
-    """(L, 3) float32 the model's landmarks on its template (needs a landmark embedding)."""
-    from .lbs import barycentric_points
-
-    return barycentric_points(model.template[None], model.faces, model.landmark_faces, model.landmark_bary)[0]
 
 
 #: Anatomical soft limits (knee, ceiling) in blendshape weight, applied by ``HeadModel.forward``
@@ -85,7 +79,7 @@ def inner_lid_correctives(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | N
     need = ("browInnerUp", "eyeWideLeft", "eyeWideRight", "eyeBlinkLeft", "eyeBlinkRight")
     if model.landmark_faces is None or model.num_landmarks < 478 or not all(n in names for n in need):
         return None
-    lm = _template_landmarks(model)
+    lm = model.template_landmarks()
     x = model.template[:, 0]
     cols, rules = [], []
     for side, (inner, outer) in _EYE_CORNERS.items():
@@ -133,7 +127,7 @@ def inner_brow_correctives(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | 
     need = ("browInnerUp", "browDownLeft", "browDownRight")
     if model.landmark_faces is None or model.num_landmarks < 478 or not all(n in names for n in need):
         return None
-    lm = _template_landmarks(model)
+    lm = model.template_landmarks()
     x, y = model.template[:, 0], model.template[:, 1]
     cols, rules = [], []
     for side, (head, tail) in _BROW_ENDS.items():
@@ -174,7 +168,7 @@ def corner_falloff(model: HeadModel) -> np.ndarray | None:
     landmark embedding."""
     if model.landmark_faces is None or model.num_landmarks < 478:
         return None
-    lm = _template_landmarks(model)
+    lm = model.template_landmarks()
     corners = np.array([lm[list(c)].mean(0) for c in _MOUTH_CORNERS], np.float32)
     sigma = UPPER_LIP_CORNER_SIGMA * float(np.linalg.norm(corners[1] - corners[0]))
     dist2 = ((model.template[:, None, :] - corners[None]) ** 2).sum(-1).min(1)
@@ -196,12 +190,12 @@ def _load() -> HeadModel:
             if name in model.expression_names:
                 k = model.expression_index(name)
                 basis[:, :, k] *= fall[:, None]
-    model.expression_basis = basis.astype(np.float32)
-    model.expression_soft_limits = soft_limit_table(model.expression_names)
+    model = dataclasses.replace(model, expression_basis=basis.astype(np.float32),
+                                expression_soft_limits=soft_limit_table(model.expression_names))
     corr = [c for c in (inner_lid_correctives(model), inner_brow_correctives(model)) if c is not None]
-    if corr:
-        model.expression_correctives = np.concatenate([c[0] for c in corr], axis=2)
-        model.corrective_rules = np.concatenate([c[1] for c in corr], axis=0)
+    if corr:  # through the constructor, so its checks of the limits and rules run on the built-in head too
+        model = dataclasses.replace(model, expression_correctives=np.concatenate([c[0] for c in corr], axis=2),
+                                    corrective_rules=np.concatenate([c[1] for c in corr], axis=0))
     return model
 
 

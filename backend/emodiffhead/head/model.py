@@ -207,6 +207,12 @@ class HeadModel:
         return self.expression_names.index(name)
 
     # ---- posing ------------------------------------------------------------------------------
+    def template_landmarks(self) -> np.ndarray:
+        """(L, 3) float32 the landmarks on the template (rest shape, no expression); needs the landmark embedding."""
+        if self.landmark_faces is None:
+            raise ValueError(f"head model {self.name!r} has no landmark embedding")
+        return _lbs.barycentric_points(self.template[None], self.faces, self.landmark_faces, self.landmark_bary)[0]
+
     def limit_expression(self, expression: np.ndarray) -> np.ndarray:
         """(..., E) float32 coefficients as the head moves them: each component with an anatomical soft limit
         (``expression_soft_limits``) saturates above its knee toward its ceiling; the others are unchanged."""
@@ -222,9 +228,10 @@ class HeadModel:
         return out
 
     def corrective_onsets(self) -> np.ndarray:
-        """(E,) float32: per component, the weight above which a corrective it drives starts (the lowest onset
-        above 0 among ``corrective_rules``), inf where none does. Below it ``forward`` moves that component's
-        vertices linearly, as a fit through the plain basis assumes."""
+        """(E,) float32: per component, the lowest onset above 0 among the ``corrective_rules`` it drives (a muscle
+        that takes over only in a stronger movement), inf where it drives none with an onset. Rules that start at 0
+        (a combination rule such as sadness's inner-lid lift, which acts on the lids) are not counted: a fit may
+        read the component freely, and below the returned onset ``forward`` adds no onset corrective of it."""
         out = np.full(self.num_expression, np.inf, np.float32)
         if self.corrective_rules is not None:
             for driver, onset in self.corrective_rules[:, [0, 5]]:

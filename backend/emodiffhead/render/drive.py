@@ -128,8 +128,9 @@ def drive_from_track(head: HeadModel, fit: FitResult, track: Track, keep_photo_e
         lm = head.forward(fit.shape, expr, pose, trans).landmarks
         rpose = pose.copy()
         rpose[:, Joint.JAW:] = 0.0  # jaw and eyes (the joints after the jaw) at rest
-        rl = head.forward(fit.shape, np.repeat(base_expr, e - s, 0), rpose, trans).landmarks
-        jexpr = np.repeat(base_expr, e - s, 0)
+        rest_expr = np.repeat(base_expr, e - s, 0)
+        rl = head.forward(fit.shape, rest_expr, rpose, trans).landmarks
+        jexpr = rest_expr.copy()
         jexpr[:, jaw_cols] = expr[:, jaw_cols]  # the jaw alone: its joint and its blendshapes, the lips at rest
         jl = head.forward(fit.shape, jexpr, pose, trans).landmarks[:, lip]
         for k in range(e - s):
