@@ -478,7 +478,8 @@ def bench_lipsync(head):
         first = next(c.decode(video=0)).to_ndarray(format="rgb24")
     photos = [("the video's first frame", first)] + [(n, SHARED / "photos" / n) for n in LIPSYNC_PHOTOS]
     fm._mesh = None
-    real = fm.geometry(fm.landmarks(str(vid))[0])["mouth_open"]
+    L, vfps = fm.landmarks(str(vid))
+    real = fm.geometry(L)["mouth_open"]
     rows = []
     for mode in ("allphone", "words"):
         w0 = time.process_time()
@@ -495,10 +496,10 @@ def bench_lipsync(head):
             n = min(len(read), len(drawn))
             ok = ~np.isnan(read[:n])
             rows.append((mode, f"{cpu:.2f}", name, f"{r['r_at_lag0']:.3f}",
-                         f"{r['best_r']:.3f} ({r['best_lag_frames']:+d})", *_halves(real, read)[1:],
+                         f"{r['best_r']:.3f} ({r['best_lag_frames']:+d})", *_halves(real, read, vfps)[1:],
                          "%.3f (%+d)" % _fm_best(real, drawn),
                          f"{np.corrcoef(drawn[:n][ok], read[:n][ok])[0, 1]:.3f}", f"{np.median(drawn):.3f}"))
-        rows.append((mode, "", "track's vertex lip gap (no photo)", "", "", *_halves(real, gap)[1:],
+        rows.append((mode, "", "track's vertex lip gap (no photo)", "", "", *_halves(real, gap, vfps)[1:],
                      "%.3f (%+d)" % _fm_best(real, gap), "", ""))
     print("### Rendered lip sync vs the real video (talking_head_real_a.mp4, facemetrics.py lipsync)\n")
     print("drawn: the inner-lip gap the renderer draws (its frame landmarks 13/14 over the IOD, no pixels read); "
@@ -564,7 +565,7 @@ def _fm_best(real, gen, max_lag=8):
 HALF_S = 4.0
 
 
-def _halves(real, gen, fps: float = 25.0) -> tuple[str, str, str]:
+def _halves(real, gen, fps: float) -> tuple[str, str, str]:
     """"best r (offset)" of ``gen`` vs ``real`` over the whole clip, its first HALF_S seconds and the rest, each
     with its own best offset (:func:`_fm_best`)."""
     h = int(round(HALF_S * fps))
@@ -592,10 +593,10 @@ def bench_tracksync(head):
                       ("acoustic path", {"speech_mode": "acoustic"})):
         t = animate(vid, head, **kw)
         gaps[label] = g = np.maximum(lip_gap(head, track_vertices(head, t)), 0.0)
-        rows.append((f"track lip gap, {label}", *_halves(real, g)))
+        rows.append((f"track lip gap, {label}", *_halves(real, g, fps)))
     hf = np.interp(tv, pro.times_s, pro.hf_db)
-    rows.append(("reference: 2-7 kHz band level (dB)", *_halves(real, hf)))
-    rows.append(("reference: loudness", *_halves(real, pro.at("loudness", tv))))
+    rows.append(("reference: 2-7 kHz band level (dB)", *_halves(real, hf, fps)))
+    rows.append(("reference: loudness", *_halves(real, pro.at("loudness", tv), fps)))
     g = gaps["allphone (default)"]
     print("### Track-only lip sync vs the real video (talking_head_real_a.mp4; best r within +-8 frames, offset)\n")
     print("Each half of the clip (0-4 s, 4-8 s) is also scored alone (its own best offset): a change must help "
@@ -662,7 +663,10 @@ def bench_modeltracks(head):
         rows.append(row)
     rows.append(["mean"] + [f"{np.mean(r_all[n]):.3f}" for n in TRACK_MODEL_SIZES])
     print("### Track lip gap per acoustic model size vs tracks from reference phones (r at lag 0)\n")
-    table(["reference"] + [f"{n} Gaussians" + (" (shipped)" if n == 128 else "") for n in TRACK_MODEL_SIZES], rows)
+    from emodiffhead.audio.reduced_model import DEFAULT_GAUSSIANS
+
+    table(["reference"] + [f"{n} Gaussians" + (" (shipped)" if n == 128 else " (default)" if n == DEFAULT_GAUSSIANS
+                                              else "") for n in TRACK_MODEL_SIZES], rows)
 
 
 def bench_emotions(head):

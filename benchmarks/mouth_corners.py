@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     mu, ml = topo.mouth_lines()
     print(f"| photo | open frames | lower lip into the image-left corner: max / p90 (deg) | image-right: max / p90 "
           f"| frames with a square end (> {SQUARE_DEG:.0f} deg) |\n|---|---|---|---|---|")
-    for p in sorted(Path(args.photos).glob("*.jpg")):
+    for p in sorted(q for q in Path(args.photos).iterdir() if q.suffix.lower() in (".jpg", ".jpeg", ".png")):
         if args.only and args.only not in p.name:
             continue
         r = WarpRenderer()
