@@ -13,10 +13,28 @@ from emodiffhead.animate.emotion_vectors import emotion_basis
 from emodiffhead.emotion import EMOTIONS
 
 
+def _expression(basis, emotion: str, intensity: float) -> np.ndarray:
+    """(1, E) float32 the emotion's expression at ``intensity``, as the animator builds it (no speech)."""
+    return (intensity * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
+
+
+def _posed(head, basis, emotion: str, intensity: float) -> tuple[np.ndarray, np.ndarray]:
+    """((L, 3), (L, 3)) the head's landmarks with the emotion at ``intensity``, and neutral; metres."""
+    return (head.forward(expression=_expression(basis, emotion, intensity)).landmarks[0],
+            head.forward().landmarks[0])
+
+
+def _assert_same_poses(head, other, basis, emotions: tuple[str, ...]) -> None:
+    """``head`` and ``other`` pose every one of ``emotions`` at 0.5 / 1.0 / 1.5 alike (0.1 micrometre: float sums)."""
+    for emotion in emotions:
+        for a in (0.5, 1.0, 1.5):
+            e = _expression(basis, emotion, a)
+            np.testing.assert_allclose(head.forward(expression=e).landmarks, other.forward(expression=e).landmarks,
+                                       atol=1e-7, err_msg=f"{emotion} {a}")
+
+
 def _measure(head, basis, emotion: str, intensity: float) -> dict[str, float]:
-    e = (intensity * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
-    L = head.forward(expression=e).landmarks[0]
-    L0 = head.forward().landmarks[0]
+    L, L0 = _posed(head, basis, emotion, intensity)
     iod = float(np.linalg.norm(L0[263] - L0[33]))
 
     def eye(lm):  # mean lid aperture of both eyes (upper lid mid above lower lid mid)
@@ -54,9 +72,8 @@ def test_fear_stretches_the_mouth_surprise_drops_the_jaw(builtin_head, basis):
 
 def _upper_lid_raise_mm(head, basis, emotion: str, intensity: float) -> float:
     """Mean raise of both upper lid middles (mediapipe 159, 386) above the neutral head, mm."""
-    e = (intensity * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
-    d = head.forward(expression=e).landmarks[0] - head.forward().landmarks[0]
-    return 1000.0 * float(np.mean(d[[159, 386], 1]))
+    L, L0 = _posed(head, basis, emotion, intensity)
+    return 1000.0 * float(np.mean((L - L0)[[159, 386], 1]))
 
 
 @pytest.mark.parametrize("emotion", ["surprised", "fearful"])
@@ -73,8 +90,8 @@ def test_sad_upper_lids_are_raised_at_the_inner_corner(builtin_head, basis):
     # (AU1), while the downcast gaze lowers the lids' middle: the oblique, "triangulated" lid. Without the built-in
     # head's inner-lid corrective the inner lid sat 0.6 mm above the middle at 1.0 (a uniformly lowered, sleepy lid).
     def oblique_mm(emotion, a):
-        e = (a * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
-        d = builtin_head.forward(expression=e).landmarks[0] - builtin_head.forward().landmarks[0]
+        L, L0 = _posed(builtin_head, basis, emotion, a)
+        d = L - L0
         return 1000.0 * float(np.mean([d[157, 1] - d[159, 1], d[384, 1] - d[386, 1]]))
 
     assert oblique_mm("sad", 1.0) >= 1.1
@@ -84,11 +101,7 @@ def test_sad_upper_lids_are_raised_at_the_inner_corner(builtin_head, basis):
 
     plain = copy.copy(builtin_head)
     plain.expression_correctives = plain.corrective_rules = None
-    for emotion in ("surprised", "fearful"):
-        for a in (0.5, 1.0, 1.5):
-            e = (a * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
-            np.testing.assert_allclose(builtin_head.forward(expression=e).landmarks,  # 0.1 micrometre: float sums
-                                       plain.forward(expression=e).landmarks, atol=1e-7, err_msg=f"{emotion} {a}")
+    _assert_same_poses(builtin_head, plain, basis, ("surprised", "fearful"))
 
 
 def _opening_profile(head, basis, emotion: str, intensity: float, at: tuple[float, ...]) -> np.ndarray:
@@ -96,9 +109,8 @@ def _opening_profile(head, basis, emotion: str, intensity: float, at: tuple[floa
     from emodiffhead.face import facemesh_topology as topo
 
     mu, ml = topo.mouth_lines()
-    e = (intensity * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
-    L = head.forward(expression=e).landmarks[0][:, :2].astype(np.float64)
-    L0 = head.forward().landmarks[0]
+    L, L0 = _posed(head, basis, emotion, intensity)
+    L = L[:, :2].astype(np.float64)
     iod = float(np.linalg.norm(L0[263] - L0[33]))
     c0, c1 = L[mu[0]], L[mu[-1]]
     w = float(np.linalg.norm(c1 - c0))
@@ -125,8 +137,8 @@ def test_anger_bares_the_teeth_in_a_square_mouth(builtin_head, basis, intensity)
 def _brow_slant_mm(head, basis, emotion: str, intensity: float) -> float:
     """How far each brow's head (mediapipe 107, 336) lowers below its tail (70, 300) from the neutral head, mm
     (negative: a "V" sloping down toward the nose)."""
-    e = (intensity * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
-    d = 1000.0 * (head.forward(expression=e).landmarks[0] - head.forward().landmarks[0])[:, 1]
+    L, L0 = _posed(head, basis, emotion, intensity)
+    d = 1000.0 * (L - L0)[:, 1]
     return float(np.mean([d[107] - d[70], d[336] - d[300]]))
 
 
@@ -146,8 +158,4 @@ def test_anger_lowers_the_brows_into_a_v_and_only_anger(builtin_head, basis):
     plain.expression_correctives = plain.expression_correctives[:, :, keep]
     plain.corrective_rules = plain.corrective_rules[keep]
     assert _brow_slant_mm(plain, basis, "angry", 1.0) > -0.5  # the raw target's even lowering
-    for emotion in ("sad", "fearful", "surprised", "disgusted", "neutral"):
-        for a in (0.5, 1.0, 1.5):
-            e = (a * basis[EMOTIONS.index(emotion)])[None].astype(np.float32)
-            np.testing.assert_allclose(builtin_head.forward(expression=e).landmarks,  # 0.1 micrometre: float sums
-                                       plain.forward(expression=e).landmarks, atol=1e-7, err_msg=f"{emotion} {a}")
+    _assert_same_poses(builtin_head, plain, basis, ("sad", "fearful", "surprised", "disgusted", "neutral"))
