@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emodiffhead.animate import animate
-from emodiffhead.animate.breath import BREATH_JAW, add_breaths, breath_intakes, breath_opening
+from emodiffhead.animate.breath import BREATH_JAW, add_breaths, breath_intakes, breath_opening, decay_end
 from emodiffhead.animate.pipeline import speech_motion
 from emodiffhead.audio.io import AudioClip, load_audio
 from emodiffhead.audio.phonemes import Phone
@@ -79,6 +79,39 @@ def test_breath_only_where_the_recogniser_hears_silence(label, found):
     phones = [Phone("aa", 0.0, 1.0), Phone("sil", 1.0, 1.9), Phone(label, 1.9, 2.6), Phone("sil", 2.6, 4.0),
               Phone("aa", 4.0, 5.0)]
     assert (breath_intakes(_prosody((2.0, 2.5)), phones) != []) == found
+
+
+def _reverberant(clip: AudioClip, rt60_s: float = 0.5) -> AudioClip:
+    """``clip`` in a room: convolved with exponentially decaying noise (reverberation time ``rt60_s``), same level."""
+    rng = np.random.default_rng(1)
+    t = np.arange(int(rt60_s * SR)) / SR
+    h = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60_s)
+    h[0] = 1.0
+    x = np.convolve(clip.samples.astype(np.float64), h)[: len(clip.samples)]
+    return AudioClip((x * np.sqrt(np.mean(clip.samples ** 2.0) / np.mean(x ** 2))).astype(np.float32))
+
+
+def test_reverberation_tail_is_not_a_breath():
+    """In a room, each phrase's sound decays into the pause after it (2-7 kHz noise falling from the speech level):
+    that is not an inhalation. The silent pause stays without a breath; the heard breath is still found. (A hall:
+    this synthetic voice's tails rise above the pause's floor for a reverberation time of about 1 s; real speech's
+    fricative tails do so in ordinary rooms, see docs/animator.md, *Noisy recordings*.)"""
+    pro = analyze(_reverberant(_clip(), 1.2))
+    intakes = breath_intakes(pro)
+    assert not any(QUIET_PAUSE[0] - 0.05 <= s < QUIET_PAUSE[1] for s, _ in intakes), intakes
+    assert any(abs(s - BREATH[0]) < 0.2 for s, _ in intakes), intakes  # its start masked by the decay
+    tail = breath_intakes(analyze(_reverberant(_clip(breath_db=-90.0), 1.2)))
+    assert tail == [], tail  # no breath at all: only the two decays
+
+
+@pytest.mark.parametrize("level, end", [
+    (np.r_[np.linspace(0, -30, 20), np.full(20, -30.0)], 19),   # decays, then the floor: the search starts there
+    (np.r_[np.linspace(0, -30, 15), np.linspace(-30, -10, 10)], 14),  # a breath rising after the decay
+    (np.linspace(0, -40, 30), 30),                              # decays to the end of the pause: nothing to search
+    (np.r_[np.full(5, -40.0), np.linspace(-40, -20, 10)], 0),   # no decay: rises from the start
+])
+def test_decay_end(level, end):
+    assert abs(decay_end(level) - end) <= 2
 
 
 def test_mouth_opens_for_the_breath_and_rests_in_the_silent_pause():

@@ -10,7 +10,10 @@ Detection, per pause (a run of inactive frames of at least ``MIN_PAUSE_S``): the
 (:attr:`~emodiffhead.audio.prosody.Prosody.hf_db`) is at least ``RISE_DB`` above the recording's quiet floor
 (10th percentile of that level over its inactive frames) and that are unvoiced, joined across gaps shorter than
 ``JOIN_S``; a run of ``MIN_BREATH_S`` to ``MAX_BREATH_S`` is a breath. Relative to the floor, so a noisy recording's steady
-background is not a breath; the mouth opens only where something is heard in the pause.
+background is not a breath; the mouth opens only where something is heard in the pause. A pause's first frames
+while its level is still falling are the decay of the speech before it (a room's reverberation, the release of
+the last phone), not an inhalation, which rises out of the pause: the search starts where that decay ends
+(:func:`decay_end`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ JOIN_S = 0.05
 MAX_BREATH_S = 1.0
 #: Breath frames are this much louder in the 2-7 kHz band than the recording's quiet floor (dB; 2x amplitude).
 RISE_DB = 6.0
+#: The level is smoothed over this long (s) to find where a pause's decay ends (:func:`decay_end`).
+DECAY_SMOOTH_S = 0.05
 #: The mouth during an inhalation: jaw as for a mid vowel, lips parted.
 BREATH_JAW = 0.35
 BREATH_LIP = 0.15
@@ -56,7 +61,10 @@ def breath_intakes(pro: Prosody, phones: list[Phone] | None = None) -> list[tupl
     for a, b in true_runs(quiet):
         if (b - a) * HOP_S < MIN_PAUSE_S:
             continue
-        joined = close_gaps(noisy[a:b], round(JOIN_S / HOP_S))  # flicker gaps shorter than JOIN_S closed
+        start = decay_end(level[a:b])
+        heard = noisy[a:b].copy()
+        heard[:start] = False
+        joined = close_gaps(heard, round(JOIN_S / HOP_S))  # flicker gaps shorter than JOIN_S closed
         out += [((a + s) * HOP_S, (a + e) * HOP_S) for s, e in true_runs(joined)
                 if MIN_BREATH_S <= (e - s) * HOP_S <= MAX_BREATH_S]
     if phones is not None:
@@ -64,6 +72,19 @@ def breath_intakes(pro: Prosody, phones: list[Phone] | None = None) -> list[tupl
         out = [(s, e) for s, e in out
                if sum(max(0.0, min(e, b) - max(s, a)) for a, b in sil) > 0.5 * (e - s)]
     return out
+
+
+def decay_end(level: np.ndarray) -> int:
+    """Index of the first frame of a pause's (n,) 2-7 kHz ``level`` (dB per ``HOP_S`` frame) where the decay of the
+    preceding speech has ended: the first frame where the level, smoothed over ``DECAY_SMOOTH_S``, stops falling
+    (n when it falls to the end of the pause, as a reverberation tail into silence does)."""
+    lv = np.asarray(level, np.float64)
+    k = max(1, int(round(DECAY_SMOOTH_S / HOP_S)))
+    if len(lv) <= k:
+        return 0
+    sm = np.convolve(np.pad(lv, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, mode="valid")
+    rising = np.flatnonzero(np.diff(sm) >= 0)
+    return int(rising[0]) if len(rising) else len(lv)
 
 
 def breath_opening(times_s: np.ndarray, intakes: list[tuple[float, float]]) -> np.ndarray:
