@@ -8,7 +8,8 @@ noise; a pause without one is silent at the recording's own floor, and the lips 
 
 Detection, per pause (a run of inactive frames of at least ``MIN_PAUSE_S``): the frames whose 2-7 kHz level
 (:attr:`~emodiffhead.audio.prosody.Prosody.hf_db`) is at least ``RISE_DB`` above the recording's quiet floor
-(10th percentile of that level over its inactive frames) and that are unvoiced, joined across gaps shorter than
+(10th percentile of that level over its inactive frames; less over a steady floor: ``MIN_RISE_DB``) and that are
+unvoiced, joined across gaps shorter than
 ``JOIN_S``; a run of ``MIN_BREATH_S`` to ``MAX_BREATH_S`` is a breath. Relative to the floor, so a noisy recording's steady
 background is not a breath; the mouth opens only where something is heard in the pause. A pause's first frames
 while its level is still falling are the decay of the speech before it (a room's reverberation, the release of
@@ -32,8 +33,14 @@ MIN_BREATH_S = 0.15
 JOIN_S = 0.05
 #: Inhalations between phrases last about 0.2-0.8 s; a longer noise in a pause (music, a room) is not a breath.
 MAX_BREATH_S = 1.0
-#: Breath frames are this much louder in the 2-7 kHz band than the recording's quiet floor (dB; 2x amplitude).
+#: Breath frames are this much louder in the 2-7 kHz band than the recording's quiet floor (dB; 2x amplitude)...
 RISE_DB = 6.0
+#: ... or less over a steady floor (a recording's hiss, a fan): the rise needed is ``FLOOR_SPREAD_GAIN`` times the
+#: floor's spread (median minus 10th percentile of the pause frames' level), at least ``MIN_RISE_DB``. A clean
+#: recording's pauses spread 9-25 dB (near-silence flickers), so it keeps RISE_DB; under a steady noise 40 dB below
+#: the speech the spread is about 2 dB, and the real clip's breath, 3 dB above that floor, was lost at 6 dB.
+MIN_RISE_DB = 3.0
+FLOOR_SPREAD_GAIN = 1.5
 #: The level is smoothed over this long (s) to find where a pause's decay ends (:func:`decay_end`).
 DECAY_SMOOTH_S = 0.05
 #: The mouth during an inhalation: jaw as for a mid vowel, lips parted.
@@ -55,8 +62,9 @@ def breath_intakes(pro: Prosody, phones: list[Phone] | None = None) -> list[tupl
     usable = quiet & (level > -100.0)  # digital silence says nothing about the recording's noise
     if usable.sum() < round(MIN_PAUSE_S / HOP_S):
         return []
-    floor = float(np.percentile(level[usable], 10))
-    noisy = quiet & ~pro.voiced & (level >= floor + RISE_DB)
+    floor, middle = (float(v) for v in np.percentile(level[usable], [10, 50]))
+    rise = float(np.clip(FLOOR_SPREAD_GAIN * (middle - floor), MIN_RISE_DB, RISE_DB))
+    noisy = quiet & ~pro.voiced & (level >= floor + rise)
     out = []
     for a, b in true_runs(quiet):
         if (b - a) * HOP_S < MIN_PAUSE_S:
