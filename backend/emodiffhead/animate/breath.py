@@ -11,10 +11,11 @@ Detection, per pause (a run of inactive frames of at least ``MIN_PAUSE_S``): the
 (10th percentile of that level over its inactive frames; less over a steady floor: ``MIN_RISE_DB``) and that are
 unvoiced, joined across gaps shorter than
 ``JOIN_S``; a run of ``MIN_BREATH_S`` to ``MAX_BREATH_S`` is a breath. Relative to the floor, so a noisy recording's steady
-background is not a breath; the mouth opens only where something is heard in the pause. A pause's first frames
-while its level is still falling are the decay of the speech before it (a room's reverberation, the release of
-the last phone), not an inhalation, which rises out of the pause: the search starts where that decay ends
-(:func:`decay_end`).
+background is not a breath; the mouth opens only where something is heard in the pause. A run whose level falls
+all the way through it is the decay of the sound before it (a room's reverberation of the last phone), not an
+inhalation, which rises out of the pause; an inhalation that follows the phrase at once
+keeps its start, decay included (it begins as the phrase ends): the level from the pause's start to the
+run's end must rise somewhere (:func:`rises`).
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ RISE_DB = 6.0
 #: the speech the spread is about 2 dB, and the real clip's breath, 3 dB above that floor, was lost at 6 dB.
 MIN_RISE_DB = 3.0
 FLOOR_SPREAD_GAIN = 1.5
-#: The level is smoothed over this long (s) to find where a pause's decay ends (:func:`decay_end`).
+#: The level is smoothed over this long (s) to tell a decay from a sound that starts (:func:`rises`)...
 DECAY_SMOOTH_S = 0.05
+#: ... which rises this much (dB) above the lowest smoothed level before it (a reverberation tail flickers by
+#: less as it falls).
+DECAY_RISE_DB = 1.0
 #: The mouth during an inhalation: jaw as for a mid vowel, lips parted.
 BREATH_JAW = 0.35
 BREATH_LIP = 0.15
@@ -69,12 +73,9 @@ def breath_intakes(pro: Prosody, phones: list[Phone] | None = None) -> list[tupl
     for a, b in true_runs(quiet):
         if (b - a) * HOP_S < MIN_PAUSE_S:
             continue
-        start = decay_end(level[a:b])
-        heard = noisy[a:b].copy()
-        heard[:start] = False
-        joined = close_gaps(heard, round(JOIN_S / HOP_S))  # flicker gaps shorter than JOIN_S closed
+        joined = close_gaps(noisy[a:b], round(JOIN_S / HOP_S))  # flicker gaps shorter than JOIN_S closed
         out += [((a + s) * HOP_S, (a + e) * HOP_S) for s, e in true_runs(joined)
-                if MIN_BREATH_S <= (e - s) * HOP_S <= MAX_BREATH_S]
+                if MIN_BREATH_S <= (e - s) * HOP_S <= MAX_BREATH_S and rises(level[a: a + e])]
     if phones is not None:
         sil = [(p.start_s, p.end_s) for p in phones if p.label == "sil"]
         out = [(s, e) for s, e in out
@@ -82,17 +83,16 @@ def breath_intakes(pro: Prosody, phones: list[Phone] | None = None) -> list[tupl
     return out
 
 
-def decay_end(level: np.ndarray) -> int:
-    """Index of the first frame of a pause's (n,) 2-7 kHz ``level`` (dB per ``HOP_S`` frame) where the decay of the
-    preceding speech has ended: the first frame where the level, smoothed over ``DECAY_SMOOTH_S``, stops falling
-    (n when it falls to the end of the pause, as a reverberation tail into silence does)."""
+def rises(level: np.ndarray) -> bool:
+    """Whether an (n,) 2-7 kHz ``level`` (dB per ``HOP_S`` frame), smoothed over ``DECAY_SMOOTH_S``, ever rises
+    ``DECAY_RISE_DB`` above its lowest point so far: False for a decay (a reverberation tail into silence), True
+    where something starts to sound after it."""
     lv = np.asarray(level, np.float64)
     k = max(1, int(round(DECAY_SMOOTH_S / HOP_S)))
     if len(lv) <= k:
-        return 0
+        return False
     sm = np.convolve(np.pad(lv, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, mode="valid")
-    rising = np.flatnonzero(np.diff(sm) >= 0)
-    return int(rising[0]) if len(rising) else len(lv)
+    return bool(np.any(sm > np.minimum.accumulate(sm) + DECAY_RISE_DB))
 
 
 def breath_opening(times_s: np.ndarray, intakes: list[tuple[float, float]]) -> np.ndarray:
