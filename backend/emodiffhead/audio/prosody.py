@@ -18,6 +18,11 @@ WIN_S = 0.032
 F0_MIN, F0_MAX = 70.0, 450.0
 #: The band (Hz) of ``Prosody.hf_db``.
 HF_BAND = (2000.0, 7000.0)
+#: The level (``rms_db``, hence activity and loudness) is measured above this frequency (Hz; 4th-order
+#: Butterworth high-pass): mains hum (50/60 Hz) and rumble carry no speech, and a loud hum raised the quiet floor
+#: the activity threshold is set from, so quiet speech was taken for pauses (docs/animator.md, *Noisy
+#: recordings*). Speech loses little there (a deep voice keeps the harmonics above its 70-100 Hz fundamental).
+LEVEL_HIGHPASS_HZ = 100.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,14 @@ def _frames(x: np.ndarray, win: int, hop: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(pad, win)[::hop][:n]
 
 
+def _highpass(x: np.ndarray, sr: int) -> np.ndarray:
+    """(N,) float32 ``x`` high-passed at ``LEVEL_HIGHPASS_HZ`` (zero phase: the level keeps its timing)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    sos = butter(4, LEVEL_HIGHPASS_HZ, "highpass", fs=sr, output="sos")
+    return sosfiltfilt(sos, x).astype(np.float32)
+
+
 def analyze(clip: AudioClip) -> Prosody:
     """Compute :class:`Prosody` features of ``clip`` (16 kHz mono)."""
     sr = clip.sample_rate
@@ -70,7 +83,9 @@ def analyze(clip: AudioClip) -> Prosody:
         fr = np.concatenate([fr, np.zeros((n - len(fr), win), np.float32)])
     times = (np.arange(n) * HOP_S).astype(np.float64)
 
-    rms = np.sqrt(np.mean(fr.astype(np.float64) ** 2, axis=1))
+    rms = np.sqrt(np.mean(_frames(_highpass(x, sr), win, hop)[:n].astype(np.float64) ** 2, axis=1))
+    if len(rms) < n:
+        rms = np.concatenate([rms, np.zeros(n - len(rms))])
     rms_db = 20 * np.log10(np.maximum(rms, 1e-6))
     floor = np.percentile(rms_db, 10)
     peak = np.percentile(rms_db, 98)
