@@ -657,8 +657,8 @@ def degraded_versions(x: np.ndarray, sr: int) -> list[tuple[str, np.ndarray]]:
 
 def bench_robustness(head):
     """Track-only lip sync of the real clip as other recordings would carry its speech (noise, hum, telephone,
-    a room, a quiet level): how much of the clean figure survives, and how much of it is the one audible breath
-    (the same track without breath openings)."""
+    a room, a quiet level): how much of the clean figure survives, how much of it is the one audible breath
+    (the same track without breath openings), and what the transcript's forced alignment keeps."""
     from emodiffhead.animate.breath import breath_intakes
     from emodiffhead.audio.prosody import analyze
 
@@ -677,11 +677,14 @@ def bench_robustness(head):
         for breaths in (True, False):
             t = animate(c, head, breaths=breaths)
             r[breaths] = _halves(real, np.maximum(lip_gap(head, track_vertices(head, t)), 0.0), fps)
-        rows.append((name, *r[True], r[False][0], len(breath_intakes(analyze(c))), t.meta["speech_path"]))
+        al = animate(c, head, transcript=VIDEO_TEXT)
+        rows.append((name, *r[True], r[False][0], len(breath_intakes(analyze(c))), t.meta["speech_path"],
+                     "%.3f (%+d)" % _fm_best(real, np.maximum(lip_gap(head, track_vertices(head, al)), 0.0)),
+                     al.meta["speech_path"]))
     print("### Lip sync of other recordings of the same speech (talking_head_real_a.mp4's audio degraded; "
           "track lip gap vs the real aperture, best r within +-8 frames)\n")
-    table(("audio", "best r (offset)", "0-4 s", "4-8 s", "without breath openings", "breaths heard", "speech path"),
-          rows)
+    table(("audio", "best r (offset)", "0-4 s", "4-8 s", "without breath openings", "breaths heard", "speech path",
+           "with the transcript: best r (offset)", "its path"), rows)
 
 
 TRACK_MODEL_SIZES = (128, 112, 96, 80)
