@@ -27,7 +27,8 @@ def add_emotion_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"intensity of --emotion, 0..{MAX_INTENSITY} (default 1)")
     p.add_argument("--emotion-timeline",
                    help="JSON file (or inline JSON) with emotion keyframes; see docs/animator.md")
-    p.add_argument("--transcript", help="the spoken text, or a .txt file holding it (forced alignment: the most accurate mouth timing, and the one that holds up in noisy or reverberant recordings)")
+    p.add_argument("--transcript", help="the spoken text, or a .txt file holding it (forced alignment: the most "
+                   "accurate mouth timing, and the one that holds up in noisy or reverberant recordings)")
 
 
 def emotion_from_args(args: argparse.Namespace):
