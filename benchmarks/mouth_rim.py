@@ -9,9 +9,10 @@ rendered at 512 px. Per frame, with the frame's own inner lip lines (smoothed as
   band's median ratio, ``p10`` its 10th percentile (ragged black bits). 1.0: the margin is lip coloured; real
   open mouths are at most slightly darker there.
 * specks: pixels within 0.1 mouth widths of each corner whose luminance departs from their 7x7 median by more
-  than 40 levels (isolated light or dark dots), per frame.
+  than 40 levels, lighter (light dots) or darker (dark dots), per frame. On small mouths (man_bw_portrait: 37 px
+  wide at 512 px) this also counts the corners' own sharp edges: compare before and after, not across photos.
 
-    .venv/bin/python benchmarks/mouth_rim.py [--photos DIR] [--only NAME ...] [--frames 12]
+    .venv/bin/python benchmarks/mouth_rim.py [--photos DIR] [--only NAME ...] [--frames 12] [--extra PHOTO ...]
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def rim_figures(img: np.ndarray, lm: np.ndarray) -> dict[str, float] | None:
     corners = np.zeros((H, W), bool)
     for c in (lm[mu[0]], lm[mu[-1]]):
         corners |= np.hypot(xs - c[0], ys - c[1]) < 0.1 * w
-    out["specks"] = float((corners & (np.abs(lum - med) > SPECK_LEVELS)).sum())
+    out["light"] = float((corners & (lum - med > SPECK_LEVELS)).sum())
+    out["dark"] = float((corners & (med - lum > SPECK_LEVELS)).sum())
     return out
 
 
@@ -112,15 +114,15 @@ def main(argv=None) -> int:
     ap.add_argument("--photos", default=str(SHARED / "photos"))
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--frames", type=int, default=12)
+    ap.add_argument("--extra", nargs="*", default=[], help="more photo files (rows after the shared photos)")
     args = ap.parse_args(argv)
     head = load_head("builtin")
     track = animate(SHARED / "audio" / "arctic_a0009.wav", head)
-    print("| photo | frames | upper rim med | upper rim p10 | lower rim med | lower rim p10 | corner specks / frame |")
+    print("| photo | frames | upper rim med | upper rim p10 | lower rim med | lower rim p10 | corner specks light / dark per frame |")
     print("|---|---|---|---|---|---|---|")
-    for name in PHOTOS:
-        if args.only is not None and name not in args.only:
-            continue
-        path = Path(args.photos) / name
+    shared = [Path(args.photos) / p for p in PHOTOS if args.only is None or p in args.only]
+    for path in shared + [Path(p) for p in args.extra]:
+        name = path.name
         if not path.exists():
             continue
         m = measure(path, head, track, args.frames)
@@ -128,7 +130,7 @@ def main(argv=None) -> int:
             print(f"| {name} | 0 | - | - | - | - | - |")
             continue
         print(f"| {name} | {int(m['frames'])} | {m['upper_med']:.2f} | {m['upper_p10']:.2f} | {m['lower_med']:.2f} | "
-              f"{m['lower_p10']:.2f} | {m['specks']:.1f} |")
+              f"{m['lower_p10']:.2f} | {m['light']:.1f} / {m['dark']:.1f} |")
     return 0
 
 

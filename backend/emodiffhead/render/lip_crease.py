@@ -34,7 +34,7 @@ CENTRE_REACH = 0.03
 SIDE_LEVEL = 0.95
 SIDE_REACH = 0.07
 #: Within this many mouth widths of a corner the crease is lifted less (none at the corner).
-CORNER_KEEP = 0.15
+CORNER_KEEP = 0.2
 #: Lips further apart than in the photo by this many px show no crease (it fades in linearly below).
 PART_PX = 2.0
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
