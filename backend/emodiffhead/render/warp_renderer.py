@@ -1,9 +1,10 @@
 """The default renderer ("warp"): animate the photo itself, no weights.
 
 ``prepare`` scales the photo to the output size, finds the face, fits the head and builds the warp mesh (an
-open-mouthed photo is first re-mapped to closed lips, :meth:`WarpRenderer._closed_source`);
-``frames(track)`` poses the fitted head per frame, moves the photo's landmarks by the projected motion
-(:mod:`.drive`), warps the photo (:mod:`.warp`) and paints the mouth interior (:mod:`.mouth`).
+open-mouthed photo is first re-mapped to closed lips, :meth:`WarpRenderer._closed_source`; a closed-mouthed one
+has its dark lip crease lifted out, :mod:`.lip_crease`); ``frames(track)`` poses the fitted head per frame, moves
+the photo's landmarks by the projected motion (:mod:`.drive`), warps the photo (:mod:`.warp`), puts the crease
+back where the lips meet and paints the mouth interior (:mod:`.mouth`).
 ``render_landmarks`` is the general entry point for any other driver (e.g. a guidance image for the
 diffusion renderer): it takes the moved landmarks of one frame.
 """
