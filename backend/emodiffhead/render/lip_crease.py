@@ -10,7 +10,8 @@ pixel along the mouth: the luminance profile across the line, its darkest point 
 where it has risen to its lip's level (the band's ends). The band is lifted to the level of its own lip at the
 band's end (upper half to the upper lip's, lower half to the lower lip's; never darkened): a table of what was
 added, per position along the mouth (u, mouth widths) and across the line (v, px from the middle of the inner
-lip lines). :func:`lift_crease` adds it to the source; :func:`draw_crease` subtracts it from a frame along that
+lip lines), fading out within ``CORNER_KEEP`` mouth widths of the corners (the commissure stays a dark recess).
+:func:`lift_crease` adds it to the source; :func:`draw_crease` subtracts it from a frame along that
 frame's inner lip lines, fully where they are no further apart than in the photo and fading out as they part
 (gone ``part_px`` further apart): a still frame gets the photo's crease back, pixel for pixel, and an opening
 shows lip-coloured margins round the interior that :func:`.mouth.draw_mouth` draws.
@@ -87,7 +88,7 @@ def measure_crease(photo: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> L
     py = o[1] + us[:, None] * w * e[1] + (mid[:, None] + vs[None]) * n[1]
     prof = cv2.remap(np.asarray(photo, np.float32), px.astype(np.float32), py.astype(np.float32),
                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # (U, V, 3)
-    prof = cv2.GaussianBlur(prof, (0, 0), sigmaX=1e-3, sigmaY=1.0)  # along the mouth (1 px) only
+    prof = cv2.GaussianBlur(prof, (1, 0), sigmaX=0, sigmaY=1.0)  # along the mouth (1 px) only
     lum = prof @ _LUMA
     reach_c = max(1.5, CENTRE_REACH * w)
     reach_s = max(2.0, SIDE_REACH * w)
@@ -118,7 +119,7 @@ def measure_crease(photo: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> L
         pad = int(round(1.0 / TABLE_STEP))
         band = (np.arange(V) >= a - pad) & (np.arange(V) <= b + pad)
         lift[i] = np.where(band[:, None], np.maximum(level - prof[i], 0.0), 0.0)
-    lift = cv2.GaussianBlur(lift, (0, 0), sigmaX=1e-3, sigmaY=0.7)  # no stair steps from one px to the next along
+    lift = cv2.GaussianBlur(lift, (1, 0), sigmaX=0, sigmaY=0.7)  # no stair steps from one px to the next along
     # the corners keep their crease: it runs on past the corner landmarks (the commissure, a recess that stays
     # dark as the lips part), so a lifted line ending there would leave a dark dot beside the opening
     lift *= smoothstep(np.minimum(us, 1.0 - us) / CORNER_KEEP)[:, None, None].astype(np.float32)
