@@ -1,9 +1,10 @@
 """The default renderer ("warp"): animate the photo itself, no weights.
 
 ``prepare`` scales the photo to the output size, finds the face, fits the head and builds the warp mesh (an
-open-mouthed photo is first re-mapped to closed lips, :meth:`WarpRenderer._closed_source`);
-``frames(track)`` poses the fitted head per frame, moves the photo's landmarks by the projected motion
-(:mod:`.drive`), warps the photo (:mod:`.warp`) and paints the mouth interior (:mod:`.mouth`).
+open-mouthed photo is first re-mapped to closed lips, :meth:`WarpRenderer._closed_source`; a closed-mouthed one
+has its dark lip crease lifted out, :mod:`.lip_crease`); ``frames(track)`` poses the fitted head per frame, moves
+the photo's landmarks by the projected motion (:mod:`.drive`), warps the photo (:mod:`.warp`), puts the crease
+back where the lips meet and paints the mouth interior (:mod:`.mouth`).
 ``render_landmarks`` is the general entry point for any other driver (e.g. a guidance image for the
 diffusion renderer): it takes the moved landmarks of one frame.
 """
@@ -28,6 +29,7 @@ from .eyes import closure, draw_lash_line, lash_colour, lid_gap, skin_colour_bel
 from .mouth import (SKULL, close_rest_gap, close_source_lips, closed_mouth_source, corner_overlap, draw_lip_line,
                     draw_mouth, lip_colour, mouth_geometry, mouth_is_open, mouth_style, paint_closed_lips, place_teeth,
                     taper_corners, LIPS_OUTER_LOWER, LIPS_OUTER_UPPER)
+from .lip_crease import draw_crease, lift_crease, measure_crease
 from .open_mouth import CHIN_RING_WEIGHTS, closed_lower_border, closing_displacement, lower_lip_thickness, meeting_line
 from .shading import ExpressionShading
 from .unfold import Unfolder
@@ -214,6 +216,10 @@ class WarpRenderer:
             self._rest_gap = np.zeros_like(self._rest_gap)
             mid = [topo.UPPER_LIP_INNER_MID, topo.LOWER_LIP_INNER_MID]
             self.teeth = mouth_geometry(head, fit, lips_meet=src_lm[mid, :2].mean(0))  # teeth behind the new lips
+        self._crease = None
+        if self._drive_base is None and not mouth_is_open(src_lm):  # closed lips: their crease is put back per frame
+            self._crease = measure_crease(src, src_lm[self._mu], src_lm[self._ml])
+            src = lift_crease(src, self._crease, src_lm[self._mu], src_lm[self._ml])
         self._irises, self.gaze_off_reason = [], "" if self.gaze else "off (gaze=False)"
         if self.gaze:  # the irises cut out of the warp source, moved per frame to where the eyes look
             sprites, self.gaze_off_reason = prepare_gaze(src, src_lm)
@@ -320,6 +326,8 @@ class WarpRenderer:
         depth = lm[:, 2] if lm.shape[1] > 2 else None
         src = self._shading.apply(shading) if (shading is not None and self._shading is not None) else None
         img = self.warper.warp(drive_points(self.mesh, lm[:, :2]), depth, out=out, image=src)
+        if self._crease is not None:  # the photo's lip crease, where this frame's lips still meet
+            draw_crease(img, self._crease, lm[self._mu], lm[self._ml])
         rig = np.asarray(self.fit.landmarks if rigid is None else rigid, np.float32)[:, :2]
         if self._irises and len(lm) >= 478:
             src_pts = self.mesh.points
