@@ -43,13 +43,6 @@ RELIEF = 0.33
 BULGE_BRIGHTENING = 0.35
 #: Gains are kept in this range (a pixel at most this much darker / brighter).
 GAIN_RANGE = (0.55, 1.35)
-#: Skin darkens redder: light that reaches a crease has scattered deeper under the skin, and blood absorbs its
-#: green and blue, so a fold's shadow is a deeper, more saturated skin tone, not the skin times a grey (which
-#: looked like a grey-green smudge under a sad mouth's corners). A darkening gain g becomes g ** SHADOW_TINT[c]
-#: per RGB channel (exponents weighted by luma sum to 1: the grey level is nearly the one g gives), scaled by
-#: the pixel's own saturation (none on a greyscale photo; full at ``SHADOW_TINT_CHROMA`` (max - min) / max).
-SHADOW_TINT = (0.8, 1.05, 1.2)
-SHADOW_TINT_CHROMA = 0.25
 #: Most negative feature weight: -1 flattens the photo's own relief in a feature's footprint
 #: (:meth:`ExpressionShading._flatten_maps`).
 NEGATIVE_LIMIT = 1.0
@@ -275,10 +268,6 @@ class ExpressionShading:
         self._headroom = (255.0 / np.maximum(self._roi.max(axis=2), 1.0)).astype(np.float32)
         # each pixel's colour less its grey (Rec. 601 luma): what a flattening lift leaves as it was
         self._roi_chroma = self._roi - (self._roi @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
-        # per-channel exponents of a darkening gain (SHADOW_TINT, as strong as the pixel is saturated)
-        sat = (self._roi.max(axis=2) - self._roi.min(axis=2)) / np.maximum(self._roi.max(axis=2), 1.0)
-        tint = np.clip(sat / SHADOW_TINT_CHROMA, 0.0, 1.0)[..., None]
-        self._shadow_exp = (1.0 + (np.array(SHADOW_TINT, np.float32) - 1.0) * tint).astype(np.float32)
         self._buf = self.photo.copy()
 
     @staticmethod
@@ -373,9 +362,7 @@ class ExpressionShading:
             g += flat
         np.clip(1.0 + g, *GAIN_RANGE, out=g)
         np.minimum(g, self._headroom, out=g)
-        # darkening: per channel g ** exponent (redder shadows); brightening: the same gain on every channel
-        gc = np.exp(np.log(np.minimum(g, 1.0))[..., None] * self._shadow_exp) * np.maximum(g, 1.0)[..., None]
-        out = self._roi * gc
+        out = self._roi * g[..., None]
         if flat is not None:
             # the flattening changes the crease's grey only, not its colour's spread: a fold's shadow is redder
             # than the skin around it (light scattered deeper), and a gain on all three channels lifted it into
