@@ -2,7 +2,8 @@
 
 mediapipe's face mesh alone "finds" faces on dogs and alpacas, so the full-range face *detector*
 (``FaceDetection(model_selection=1, min_detection_confidence=0.5)``) gates first (retried on the photo
-framed by a border when it finds nothing: it misses faces that fill the frame); the mesh
+framed by a border when it finds nothing: it misses faces that fill the frame; then in overlapping tiles: it
+misses faces a few percent of a large photo wide); the mesh
 (``FaceMesh(static_image_mode=True, refine_landmarks=True)``) then runs on a square crop around the
 detected box. The detector accepts monkeys, so a last check asks for the white of a human eye
 (:func:`sclera_ratio`). Landmarks are returned in pixels of the full image.
@@ -34,6 +35,14 @@ NUM_LANDMARKS = 478
 #: (filled with the colour of the photo's edge) and searched again: the full-range model misses faces
 #: that fill the frame (close-ups), and finds them once they are framed.
 RETRY_BORDERS = (0.25, 0.5)
+#: When that finds nothing either, the photo is searched in overlapping tiles (n x n grids, each tile 2 / (n + 1)
+#: of a side, neighbours overlapping by half; finer grids only while a tile keeps ``TILE_MIN_PX`` on its short
+#: side): the detector sees the photo at 192 x 192 px, so a face under about 5 % of a large photo's width (a wide
+#: shot, a group) is a few pixels there and missed whole. A 66 px face in a 3000 px photo is found from n = 4.
+TILE_GRIDS = (2, 3, 4, 6, 8)
+TILE_MIN_PX = 400
+#: Two boxes from neighbouring tiles are the same face when they overlap this much (intersection over union).
+SAME_FACE_IOU = 0.3
 #: A face whose eye openings are all darker than this fraction of the skin below them shows no white of the
 #: eye (sclera): human eyes show a white sclera, other primates' and most animals' eyes are dark throughout.
 MIN_SCLERA_RATIO = 0.45
@@ -163,6 +172,39 @@ def detect_boxes_framed(image_rgb: np.ndarray) -> list[tuple[np.ndarray, float]]
         boxes = detect_boxes(framed)
         if boxes:
             return [(box - np.float32(b), score) for box, score in boxes]
+    return detect_boxes_tiled(img)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
+    h = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
+    inter = w * h
+    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
+    return inter / max(union, 1e-6)
+
+
+def detect_boxes_tiled(image_rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """:func:`detect_boxes` on overlapping tiles of the photo (``TILE_GRIDS``), for faces too small for the
+    detector to see in the whole photo; boxes in the photo's pixels, one per face (the best scored of boxes
+    that overlap by ``SAME_FACE_IOU``), largest first. The first grid that finds a face is used."""
+    img = as_rgb_uint8(image_rgb)
+    H, W = img.shape[:2]
+    for n in TILE_GRIDS:
+        th, tw = int(round(2 * H / (n + 1))), int(round(2 * W / (n + 1)))
+        if min(th, tw) < TILE_MIN_PX:
+            break
+        found: list[tuple[np.ndarray, float]] = []
+        for i in range(n):
+            for j in range(n):
+                y0, x0 = int(round(i * (H - th) / (n - 1))), int(round(j * (W - tw) / (n - 1)))
+                tile = np.ascontiguousarray(img[y0:y0 + th, x0:x0 + tw])
+                found += [(box + np.float32([x0, y0, x0, y0]), score) for box, score in detect_boxes(tile)]
+        kept: list[tuple[np.ndarray, float]] = []
+        for box, score in sorted(found, key=lambda b: -b[1]):
+            if all(_iou(box, k) < SAME_FACE_IOU for k, _ in kept):
+                kept.append((box, score))
+        if kept:
+            return sorted(kept, key=lambda b: -float((b[0][2] - b[0][0]) * (b[0][3] - b[0][1])))
     return []
 
 

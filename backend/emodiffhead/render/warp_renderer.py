@@ -78,9 +78,64 @@ def size_hint(photo: np.ndarray, scaled: np.ndarray, size: int, face: int | None
 
 def find_face_at_size(photo: np.ndarray, size: int, face: int | None = None) -> FaceDetection:
     """The face of ``photo`` (H, W, 3) uint8 found as :meth:`WarpRenderer.prepare` finds it for a video of
-    ``size`` px: on the scaled photo, at least MIN_FACE_PX there and in the original. FaceNotFoundError if not
-    (naming ``--size`` when the size is the cause). face: which face of several, 1.. from left to right."""
-    return _face_in_scaled(resize_photo(np.asarray(photo), size), photo, None, size, face)
+    ``size`` px (:func:`face_for_video`: in the scaled photo, or in the head-and-shoulders frame around a face
+    too small for the whole photo). FaceNotFoundError if not. face: which face of several, 1.. from left to
+    right."""
+    return face_for_video(np.asarray(photo), size, face)[1]
+
+
+#: A face too small for a video of the whole photo is framed head and shoulders: a frame this many face-box
+#: sides wide and FRAME_ASPECT times as tall, the face's centre FRAME_FACE_Y of the way down (room for the hair
+#: above it, the neck and shoulders below), as talking-head tools crop by default.
+FRAME_WIDTH = 3.2
+FRAME_ASPECT = 4.0 / 3.0
+FRAME_FACE_Y = 0.42
+
+
+def head_and_shoulders(box: np.ndarray, photo_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) pixels of a head-and-shoulders frame around the face ``box`` (4,) in a photo of
+    ``photo_hw`` (H, W): ``FRAME_WIDTH`` face sides wide, kept inside the photo (shifted, then cut)."""
+    H, W = photo_hw
+    side = float(max(box[2] - box[0], box[3] - box[1]))
+    w = min(float(W), FRAME_WIDTH * side)
+    h = min(float(H), FRAME_ASPECT * FRAME_WIDTH * side)
+    cx, cy = 0.5 * float(box[0] + box[2]), 0.5 * float(box[1] + box[3])
+    x0 = float(np.clip(cx - 0.5 * w, 0.0, W - w))
+    y0 = float(np.clip(cy - FRAME_FACE_Y * h, 0.0, H - h))
+    return int(round(x0)), int(round(y0)), int(round(x0 + w)), int(round(y0 + h))
+
+
+def face_for_video(photo: np.ndarray, size: int, face: int | None = None,
+                   detection: FaceDetection | None = None) -> tuple[np.ndarray, FaceDetection, str | None]:
+    """(image (h, w, 3) uint8 scaled for a ``size`` px video, its face, a note for the user or None).
+
+    The image is the photo scaled to ``size`` on its short side, or, when the face is too small to animate in
+    that (a wide shot, a group: under MIN_FACE_PX), the head-and-shoulders frame around it
+    (:func:`head_and_shoulders`) scaled to ``size``, and the note says so. FaceNotFoundError when there is no
+    usable face (or the face is too small in the photo itself). detection: a face already found in the scaled
+    photo (no framing then)."""
+    photo = np.asarray(photo)
+    img = resize_photo(photo, size)
+    try:
+        return img, _face_in_scaled(img, photo, detection, size, face), None
+    except FaceNotFoundError as e:
+        if detection is not None:
+            raise
+        try:
+            full = detect_face(photo, face=face)
+        except FaceNotFoundError:
+            raise e from None
+        H, W = photo.shape[:2]
+        side = float(min(full.box[2] - full.box[0], full.box[3] - full.box[1]))
+        if side * size / min(H, W) >= MIN_FACE_PX:
+            raise  # not the face's size: the error stands
+        check_face_size(full.box)  # a face too small in the photo itself cannot be framed
+        x0, y0, x1, y1 = head_and_shoulders(full.box, (H, W))
+        crop = np.ascontiguousarray(photo[y0:y1, x0:x1])
+        img = resize_photo(crop, size)
+        note = (f"the face is small in the photo ({side:.0f} px of {W} x {H}): the video frames the head and "
+                f"shoulders (photo pixels {x0},{y0} to {x1},{y1}); crop the photo yourself to frame it otherwise")
+        return img, _face_in_scaled(img, crop, None, size, None), note
 
 
 def _face_in_scaled(img: np.ndarray, photo: np.ndarray, detection: FaceDetection | None, size: int,
@@ -189,13 +244,15 @@ class WarpRenderer:
         fit/detection: reuse results computed on the same, already scaled photo. face: which face of
         several, 1.. from left to right (None: the largest). Returns the fit.
         """
-        img = resize_photo(np.asarray(photo), size) if fit is None else np.asarray(photo)
+        img = np.asarray(photo)
         report(progress, 0.0, "finding the face")
         if fit is None:
-            detection = _face_in_scaled(img, photo, detection, size, face)
+            img, detection, note = face_for_video(img, size, face, detection)
             check_cancel(cancel)
             report(progress, 0.4, "fitting the head")
             fit = fit_head(img, head, detection)
+            if note:
+                fit.warnings.append(note)
         self.photo, self.fit, self.head = np.ascontiguousarray(img), fit, head
         self.mesh = build_warp_mesh(fit.landmarks, img.shape[:2])
         self.style = mouth_style(self.photo, fit.landmarks)
