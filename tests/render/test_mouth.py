@@ -461,3 +461,25 @@ def test_far_corner_of_an_open_mouth_tapers():
     ref = closed.copy()
     taper_corners(closed, up, lo)
     assert np.array_equal(closed, ref)  # lips (nearly) closed: untouched, bit for bit
+
+
+def test_greyscale_is_judged_on_the_face_not_the_backdrop(warp_renderer):
+    # a colour portrait framed by a wide grey backdrop (or under-exposed) averaged under the greyscale threshold
+    # over the whole photo and got grey teeth, gums and tongue; the face decides
+    from emodiffhead.render.mouth import is_greyscale, mouth_style
+
+    r = warp_renderer
+    photo, lm = r.photo, r.fit.landmarks
+    H, W = photo.shape[:2]
+    framed = np.full((3 * H, 3 * W, 3), 128, np.uint8)
+    framed[H:2 * H, W:2 * W] = photo
+    lm3 = np.array(lm, np.float32)
+    lm3[:, 0] += W
+    lm3[:, 1] += H
+    pix = framed.reshape(-1, 3).astype(np.float32)
+    assert float(np.abs(pix - pix.mean(1, keepdims=True)).mean()) < 3.0  # the whole frame looks grey
+    assert not is_greyscale(framed, lm3)
+    style = mouth_style(framed, lm3)
+    assert style.tongue[0] > style.tongue[2] + 10  # a pink tongue, not a grey one
+    grey = np.repeat(photo.mean(2, keepdims=True), 3, axis=2).astype(np.uint8)
+    assert is_greyscale(grey, lm)

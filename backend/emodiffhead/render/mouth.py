@@ -333,6 +333,30 @@ def _polygon_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
     return m
 
 
+#: A photo whose face pixels depart from their grey by less than this on average (8-bit levels) is greyscale.
+#: Shared photos: black-and-white 0.0, colour faces 10-31; an under-exposed colour portrait 7.
+GREY_CHROMA = 3.0
+
+
+def is_greyscale(photo: np.ndarray, landmarks: np.ndarray) -> bool:
+    """Whether the face of ``photo`` (H, W, 3) uint8 inside its (478, 2+) landmarks' face oval is greyscale: its
+    pixels' mean distance from their own grey is under ``GREY_CHROMA``. Judged on the face, not the whole
+    photo: a colour portrait on a large grey backdrop with dark clothes (or under-exposed, or rotated with grey
+    corners) averaged under 3 over the whole frame and got grey teeth, gums and tongue."""
+    import cv2
+
+    from ..face import facemesh_topology as topo
+
+    img = np.asarray(photo)
+    oval = np.round(np.asarray(landmarks, np.float32)[topo.loops()["face_oval"], :2]).astype(np.int32)
+    mask = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [oval], 1)
+    pix = img[mask.astype(bool)].astype(np.float32)
+    if len(pix) < 50:
+        pix = img.reshape(-1, 3).astype(np.float32)
+    return float(np.abs(pix - pix.mean(1, keepdims=True)).mean()) < GREY_CHROMA
+
+
 def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     """Colours from the photo (H, W, 3) uint8 and its (478, 2+) landmarks: lips -> tongue, gums, cavity; the
     photo's teeth where its mouth is open and shows them, else off-white at the photo's exposure."""
@@ -351,7 +375,7 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     lip_m = (ring > 0) & ~cv2.dilate(inner_m.astype(np.uint8), np.ones((3, 3))).astype(bool)
     pix = img.reshape(-1, 3).astype(np.float32)
     lip = np.median(pix[lip_m.reshape(-1)], 0) if lip_m.sum() > 10 else np.array([150, 90, 90], np.float32)
-    grey = float(np.abs(pix - pix.mean(1, keepdims=True)).mean()) < 3.0
+    grey = is_greyscale(img, lmk)
     pts = lmk[[50, 280, 151, 9, 205, 425]].round().astype(int)
     pts[:, 0] = pts[:, 0].clip(0, W - 1)
     pts[:, 1] = pts[:, 1].clip(0, H - 1)
