@@ -165,3 +165,17 @@ def test_plain_16k_mono_wav_skips_pyav_with_the_same_samples(example_audio, tmp_
            "print('av' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_polarity_inverted_stereo_is_not_silence(tmp_path, example_audio):
+    """A stereo file whose right channel is the left one inverted (a wiring or recording fault) mixed to silence
+    and was refused as "all silence"; the loudest channel is used instead."""
+    x = load_audio(example_audio).samples
+    _write_wav(tmp_path / "inv.wav", np.stack([0.5 * x, -0.5 * x], 1), 16000)
+    clip = load_audio(tmp_path / "inv.wav")
+    assert clip.original_channels == 2
+    r = np.corrcoef(clip.samples, x)[0, 1]
+    assert r > 0.99  # the left channel, not silence
+    _write_wav(tmp_path / "same.wav", np.stack([0.5 * x, 0.5 * x], 1), 16000)
+    in_phase = load_audio(tmp_path / "same.wav").samples
+    assert np.allclose(in_phase, 2 ** 0.5 * 0.5 * x, atol=2e-4)  # an in-phase pair: FFmpeg's down-mix level

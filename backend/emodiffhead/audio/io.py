@@ -53,6 +53,29 @@ class AudioClip:
         return cls(samples=x.astype(np.float32), source=source, original_rate=int(sample_rate), original_channels=ch)
 
 
+#: A down-mix whose level is under this fraction of its loudest channel's has cancelled the channels out.
+CANCELLED_MIX = 0.5
+
+
+def downmix(channels: np.ndarray) -> np.ndarray:
+    """(N,) float32 mono of decoded (C, N) ``channels``: their sum over sqrt(C) (the level FFmpeg's own stereo
+    down-mix gives: the same samples as before this function), or the loudest channel where the channels cancel
+    out (a stereo pair with one channel's polarity inverted, a wiring or recording fault: x and -x mixed to
+    silence, and the clip was refused as "all silence")."""
+    x = np.asarray(channels, np.float32)
+    if x.ndim == 1 or len(x) == 1:
+        return x.reshape(-1)
+    c = np.float32(1.0 / np.sqrt(len(x)))
+    mix = x[0] * c
+    for ch in x[1:]:
+        mix += ch * c  # channel by channel, as libswresample mixes: the same float32 samples
+    rms = np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=1))
+    mean_rms = float(np.sqrt(np.mean(np.square(mix, dtype=np.float64)))) / np.sqrt(len(x))
+    if mean_rms < CANCELLED_MIX * float(rms.max()):
+        return x[int(np.argmax(rms))].copy()
+    return mix
+
+
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """Polyphase resampling of (N,) float32 from ``rate_in`` to ``rate_out`` Hz."""
     if rate_in == rate_out:
@@ -138,7 +161,9 @@ def load_audio(path: str | os.PathLike, *, max_duration_s: float = MAX_DURATION_
             dur = float(stream.duration * stream.time_base)
             if dur > limit + 1.0:
                 raise AudioError(f"{path.name}: {dur:.1f} s is longer than the limit of {limit:g} s")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        # the channels are kept through the resampler and mixed here (:func:`downmix`: a polarity-inverted pair)
+        layout = stream.layout.name if orig_ch in (1, 2) and stream.layout is not None else "mono"
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
         chunks: list[np.ndarray] = []
         n = 0
         max_n = int(limit * SAMPLE_RATE) + 1
@@ -146,22 +171,22 @@ def load_audio(path: str | os.PathLike, *, max_duration_s: float = MAX_DURATION_
             for frame in container.decode(stream):
                 orig_rate = orig_rate or int(frame.sample_rate)
                 for out in resampler.resample(frame):
-                    a = out.to_ndarray().reshape(-1)
+                    a = out.to_ndarray()
                     chunks.append(a)
-                    n += a.size
+                    n += a.shape[-1]
                 if n > max_n:
                     raise AudioError(f"{path.name}: longer than the limit of {limit:g} s")
             for out in resampler.resample(None):
-                a = out.to_ndarray().reshape(-1)
+                a = out.to_ndarray()
                 chunks.append(a)
-                n += a.size
+                n += a.shape[-1]
         except av.error.FFmpegError as e:
             raise AudioError(f"{path.name}: the audio stream cannot be decoded ({e})") from None
     finally:
         container.close()
     if n > max_n:
         raise AudioError(f"{path.name}: longer than the limit of {limit:g} s")
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    samples = downmix(np.concatenate(chunks, axis=-1)) if chunks else np.zeros(0, np.float32)
     return _finish(path, samples, orig_rate, orig_ch or 1, min_duration_s, require_sound)
 
 
