@@ -179,3 +179,11 @@ def test_polarity_inverted_stereo_is_not_silence(tmp_path, example_audio):
     _write_wav(tmp_path / "same.wav", np.stack([0.5 * x, 0.5 * x], 1), 16000)
     in_phase = load_audio(tmp_path / "same.wav").samples
     assert np.allclose(in_phase, 2 ** 0.5 * 0.5 * x, atol=2e-4)  # an in-phase pair: FFmpeg's down-mix level
+
+
+def test_one_silent_channel_mixes_as_ffmpeg_does(tmp_path, example_audio):
+    """A mono microphone on one input of a stereo recording (the other channel silent) is no cancellation: it
+    mixes as FFmpeg's down-mix does (the channel over sqrt 2), not as the loud channel alone."""
+    x = load_audio(example_audio).samples
+    _write_wav(tmp_path / "left.wav", np.stack([0.5 * x, 0 * x], 1), 16000)
+    assert np.allclose(load_audio(tmp_path / "left.wav").samples, 0.5 * x / 2 ** 0.5, atol=2e-4)

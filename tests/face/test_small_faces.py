@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emodiffhead.errors import FaceNotFoundError
-from emodiffhead.face.detect import MIN_FACE_PX, detect_boxes, detect_face
+from emodiffhead.face.detect import MIN_FACE_PX, detect_boxes, detect_boxes_tiled, detect_face
 from emodiffhead.face.image import load_photo
 from emodiffhead.render.warp_renderer import face_for_video, head_and_shoulders
 
@@ -66,3 +66,52 @@ def test_head_and_shoulders_stays_inside_the_photo(box, hw):
     x0, y0, x1, y1 = head_and_shoulders(np.array(box, np.float32), hw)
     assert 0 <= x0 < x1 <= hw[1] and 0 <= y0 < y1 <= hw[0]
     assert x0 <= box[0] and box[2] <= x1 and y0 <= box[1] and box[3] <= y1  # the face is in the frame
+
+
+@pytest.fixture(scope="module")
+def group_shot(example_photo) -> np.ndarray:
+    """Three copies of the example head in a 3000 x 2200 group: one at the back, two larger in front, one of those
+    right below it (inside the back face's head-and-shoulders frame)."""
+    import cv2
+
+    photo = load_photo(example_photo)
+    (box, _), = detect_boxes(photo)[:1]
+    side = float(box[2] - box[0])
+    cx, cy = 0.5 * float(box[0] + box[2]), 0.5 * float(box[1] + box[3])
+    m = 0.85 * side
+    head = photo[int(cy - 1.1 * m):int(cy + 1.0 * m), int(cx - m):int(cx + m)]
+    canvas = np.full((2200, 3000, 3), (90, 110, 130), np.uint8)
+    for scale, fx, fy in ((0.55, 1500, 1000), (0.62, 1500, 1000 + 0.87 * side), (0.62, 1500 - 0.84 * side,
+                                                                                    1000 + 0.87 * side)):
+        h = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        y0, x0 = int(fy - 1.1 * m * scale), int(fx - m * scale)
+        canvas[y0:y0 + h.shape[0], x0:x0 + h.shape[1]] = h
+    return canvas
+
+
+def test_each_face_of_a_group_is_framed_as_chosen(group_shot):
+    """--face N picks face N of the whole photo, counted from left to right, and the frame animates that face,
+    not the larger one below it; the note about several faces counts the whole photo's faces."""
+    import re
+
+    boxes = sorted(detect_boxes_tiled(group_shot), key=lambda b: float(b[0][0] + b[0][2]))
+    assert len(boxes) == 3
+    for n, (want, _) in enumerate(boxes, start=1):
+        img, det, note = face_for_video(group_shot, 512, face=n)
+        x0, y0, x1, _ = map(int, re.search(r"pixels (\d+),(\d+) to (\d+),(\d+)", note).groups())
+        s = img.shape[1] / (x1 - x0)
+        got = np.array([0.5 * (det.box[0] + det.box[2]) / s + x0, 0.5 * (det.box[1] + det.box[3]) / s + y0])
+        centre = np.array([0.5 * (want[0] + want[2]), 0.5 * (want[1] + want[3])])
+        assert np.linalg.norm(got - centre) < 0.2 * float(want[2] - want[0]), (n, got, centre)
+        assert any("3 faces found" in w for w in det.warnings)
+
+
+def test_prepare_frames_a_small_face_and_says_so(wide_shot, builtin_head):
+    from emodiffhead.render.warp_renderer import WarpRenderer
+
+    photo, _ = wide_shot
+    r = WarpRenderer()
+    fit = r.prepare(photo, builtin_head, size=256)
+    assert any("frames the head and shoulders" in w for w in fit.warnings)
+    h, w = r.output_size
+    assert min(h, w) == 256 and h > w

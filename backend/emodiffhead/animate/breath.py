@@ -15,7 +15,8 @@ background is not a breath; the mouth opens only where something is heard in the
 all the way through it is the decay of the sound before it (a room's reverberation of the last phone), not an
 inhalation, which rises out of the pause; an inhalation that follows the phrase at once
 keeps its start, decay included (it begins as the phrase ends): the level from the pause's start to the
-run's end must rise somewhere (:func:`rises`).
+run's end must rise somewhere (:func:`rises`). (So a clip that starts in the middle of an inhalation, its level
+only falling from the first frame, does not open the mouth for it.)
 """
 
 from __future__ import annotations

@@ -44,17 +44,20 @@ class AudioClip:
 
     @classmethod
     def from_array(cls, samples: np.ndarray, sample_rate: int = SAMPLE_RATE, source: str = "") -> "AudioClip":
-        """Wrap an array (N,) or (N, channels) at any rate; down-mixed and resampled to 16 kHz mono."""
+        """Wrap an array (N,) or (N, channels) at any rate; down-mixed (:func:`downmix`) and resampled to 16 kHz
+        mono."""
         x = np.asarray(samples, np.float32)
         ch = 1 if x.ndim == 1 else x.shape[1]
         if x.ndim == 2:
-            x = x.mean(axis=1)
+            x = downmix(x.T)
         x = resample(x, int(sample_rate), SAMPLE_RATE)
         return cls(samples=x.astype(np.float32), source=source, original_rate=int(sample_rate), original_channels=ch)
 
 
-#: A down-mix whose level is under this fraction of its loudest channel's has cancelled the channels out.
-CANCELLED_MIX = 0.5
+#: A down-mix whose level (the channels' mean) is under this fraction of its loudest channel's has cancelled the
+#: channels out. One channel silent gives exactly 0.5 (a mono microphone on one input: mixed as before), a
+#: polarity-inverted pair about 0.
+CANCELLED_MIX = 0.35
 
 
 def downmix(channels: np.ndarray) -> np.ndarray:

@@ -35,13 +35,14 @@ NUM_LANDMARKS = 478
 #: (filled with the colour of the photo's edge) and searched again: the full-range model misses faces
 #: that fill the frame (close-ups), and finds them once they are framed.
 RETRY_BORDERS = (0.25, 0.5)
-#: When that finds nothing either, the photo is searched in overlapping tiles (n x n grids, each tile 2 / (n + 1)
-#: of a side, neighbours overlapping by half; finer grids only while a tile keeps ``TILE_MIN_PX`` on its short
-#: side): the detector sees the photo at 192 x 192 px, so a face under about 5 % of a large photo's width (a wide
-#: shot, a group) is a few pixels there and missed whole. A 66 px face in a 3000 px photo is found from n = 4.
+#: When that finds nothing either, the photo is searched in overlapping square tiles (for each n, tiles 2 / (n + 1)
+#: of the short side, neighbours overlapping by half; finer grids only while a tile keeps ``TILE_MIN_PX``): the
+#: detector sees the photo at 192 x 192 px, so a face under about 5 % of a large photo's width (a wide shot, a
+#: group) is a few pixels there and missed whole. A 66 px face in a 3000 px photo is found from n = 4.
 TILE_GRIDS = (2, 3, 4, 6, 8)
 TILE_MIN_PX = 400
-#: Two boxes from neighbouring tiles are the same face when they overlap this much (intersection over union).
+#: Two boxes from neighbouring tiles are the same face when they overlap this much (intersection over their union
+#: or over the smaller box).
 SAME_FACE_IOU = 0.3
 #: A face whose eye openings are all darker than this fraction of the skin below them shows no white of the
 #: eye (sclera): human eyes show a white sclera, other primates' and most animals' eyes are dark throughout.
@@ -175,37 +176,45 @@ def detect_boxes_framed(image_rgb: np.ndarray) -> list[tuple[np.ndarray, float]]
     return detect_boxes_tiled(img)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """The larger of the intersection over union and over the smaller box of (4,) boxes ``a`` and ``b``: a face
+    cut by a tile's edge is a small box inside the whole face's box."""
     w = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
     h = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
     inter = w * h
-    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
-    return inter / max(union, 1e-6)
+    area_a, area_b = float((a[2] - a[0]) * (a[3] - a[1])), float((b[2] - b[0]) * (b[3] - b[1]))
+    return max(inter / max(area_a + area_b - inter, 1e-6), inter / max(min(area_a, area_b), 1e-6))
+
+
+def _tiles(H: int, W: int, n: int) -> list[tuple[int, int, int]]:
+    """(y0, x0, side) of square tiles 2 / (n + 1) of the photo's short side, neighbours overlapping by half,
+    covering the photo (a panorama gets more tiles along its long side, none squashed)."""
+    side = int(round(2 * min(H, W) / (n + 1)))
+    ys = np.linspace(0, H - side, max(1, int(np.ceil((H - side) / (side / 2))) + 1)).round().astype(int)
+    xs = np.linspace(0, W - side, max(1, int(np.ceil((W - side) / (side / 2))) + 1)).round().astype(int)
+    return [(int(y), int(x), side) for y in ys for x in xs]
 
 
 def detect_boxes_tiled(image_rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:
-    """:func:`detect_boxes` on overlapping tiles of the photo (``TILE_GRIDS``), for faces too small for the
-    detector to see in the whole photo; boxes in the photo's pixels, one per face (the best scored of boxes
-    that overlap by ``SAME_FACE_IOU``), largest first. The first grid that finds a face is used."""
+    """:func:`detect_boxes` on overlapping square tiles of the photo (grids ``TILE_GRIDS``, while a tile keeps
+    ``TILE_MIN_PX``), for faces too small for the detector to see in the whole photo; boxes in the photo's
+    pixels, one per face over all grids (of boxes overlapping by ``SAME_FACE_IOU``, by union or by the smaller
+    box, the best scored), largest first. Every grid is searched: a group's faces of different sizes are found
+    by different grids."""
     img = as_rgb_uint8(image_rgb)
     H, W = img.shape[:2]
+    found: list[tuple[np.ndarray, float]] = []
     for n in TILE_GRIDS:
-        th, tw = int(round(2 * H / (n + 1))), int(round(2 * W / (n + 1)))
-        if min(th, tw) < TILE_MIN_PX:
+        if 2 * min(H, W) / (n + 1) < TILE_MIN_PX and n > TILE_GRIDS[0]:
             break
-        found: list[tuple[np.ndarray, float]] = []
-        for i in range(n):
-            for j in range(n):
-                y0, x0 = int(round(i * (H - th) / (n - 1))), int(round(j * (W - tw) / (n - 1)))
-                tile = np.ascontiguousarray(img[y0:y0 + th, x0:x0 + tw])
-                found += [(box + np.float32([x0, y0, x0, y0]), score) for box, score in detect_boxes(tile)]
-        kept: list[tuple[np.ndarray, float]] = []
-        for box, score in sorted(found, key=lambda b: -b[1]):
-            if all(_iou(box, k) < SAME_FACE_IOU for k, _ in kept):
-                kept.append((box, score))
-        if kept:
-            return sorted(kept, key=lambda b: -float((b[0][2] - b[0][0]) * (b[0][3] - b[0][1])))
-    return []
+        for y0, x0, side in _tiles(H, W, n):
+            tile = np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side])
+            found += [(box + np.float32([x0, y0, x0, y0]), score) for box, score in detect_boxes(tile)]
+    kept: list[tuple[np.ndarray, float]] = []
+    for box, score in sorted(found, key=lambda b: -b[1]):
+        if all(_overlap(box, k) < SAME_FACE_IOU for k, _ in kept):
+            kept.append((box, score))
+    return sorted(kept, key=lambda b: -float((b[0][2] - b[0][0]) * (b[0][3] - b[0][1])))
 
 
 def sclera_ratio(image_rgb: np.ndarray, landmarks: np.ndarray) -> float | None:
@@ -290,9 +299,18 @@ def _raise_cut_off(fraction: float) -> None:
                             "; use a photo that shows the whole face")
 
 
-def pick_face(boxes: list[tuple[np.ndarray, float]], face: int | None) -> tuple[np.ndarray, float]:
+def pick_face(boxes: list[tuple[np.ndarray, float]], face: int | None,
+              near: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """The (box, score) to use from ``detect_boxes``' list: the largest for face None, else face number
-    ``face`` counted from 1 from left to right (by box centre); FaceNotFoundError when there is no such face."""
+    ``face`` counted from 1 from left to right (by box centre); FaceNotFoundError when there is no such face.
+    near: (4,) a box where the face is known to be (a face chosen in a larger photo): the box overlapping it
+    most (FaceNotFoundError when none does)."""
+    if near is not None:
+        best = max(boxes, key=lambda b: _overlap(b[0], near))
+        if _overlap(best[0], near) < SAME_FACE_IOU:
+            raise FaceNotFoundError("no face found in the photo (the face chosen in the whole photo was not found "
+                                    "in its frame)")
+        return best
     if face is None:
         return boxes[0]
     ltr = sorted(boxes, key=lambda b: float(b[0][0] + b[0][2]))
@@ -302,20 +320,27 @@ def pick_face(boxes: list[tuple[np.ndarray, float]], face: int | None) -> tuple[
     return ltr[int(face) - 1]
 
 
-def detect_face(image_rgb: np.ndarray, face: int | None = None) -> FaceDetection:
+#: The message of a photo in which the detector found no face at all.
+NO_FACE = "no face found in the photo (the face detector found no human face)"
+
+
+def detect_face(image_rgb: np.ndarray, face: int | None = None, near: np.ndarray | None = None) -> FaceDetection:
     """Find the largest human face (or face number ``face``, 1.. from left to right) and its 478 landmarks.
 
-    image_rgb: (H, W, 3) uint8. Raises :class:`FaceNotFoundError` naming the reason: no face, face too
-    small (< MIN_FACE_PX), face cut off by the image border, landmarks not found, or no face ``face``.
+    image_rgb: (H, W, 3) uint8. near: (4,) box where the face is known to be (:func:`pick_face`; no note about
+    other faces then). Raises :class:`FaceNotFoundError` naming the reason: no face, face too small
+    (< MIN_FACE_PX), face cut off by the image border, landmarks not found, or no face ``face``.
     """
     img = as_rgb_uint8(image_rgb)
     H, W = img.shape[:2]
     boxes = detect_boxes_framed(img)
     if not boxes:
-        raise FaceNotFoundError("no face found in the photo (the face detector found no human face)")
-    box, score = pick_face(boxes, face)
+        raise FaceNotFoundError(NO_FACE)
+    box, score = pick_face(boxes, face, near)
     warnings = []
-    if len(boxes) > 1 and face is None:
+    if near is not None:
+        pass  # the face was chosen in a larger photo; its notes come from there
+    elif len(boxes) > 1 and face is None:
         warnings.append(f"{len(boxes)} faces found; using the largest (--face N picks another, counted from "
                         "left to right)")
     elif len(boxes) > 1:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import FaceNotFoundError
 from ..face import facemesh_topology as topo
-from ..face.detect import MIN_FACE_PX, FaceDetection, check_face_size, detect_face
+from ..face.detect import MIN_FACE_PX, NO_FACE, FaceDetection, check_face_size, detect_face
 from ..face.fit import FitResult, fit_head
 from ..facs import ARKIT_BLENDSHAPES
 from ..head.model import HeadModel
@@ -58,18 +58,21 @@ def resize_photo(photo: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(photo, (w, h), interpolation=interp)
 
 
-def size_hint(photo: np.ndarray, scaled: np.ndarray, size: int, face: int | None = None) -> FaceNotFoundError | None:
+def size_hint(photo: np.ndarray, scaled: np.ndarray, size: int, face: int | None = None,
+              full: FaceDetection | None = None) -> FaceNotFoundError | None:
     """When the face was not usable in ``scaled`` (the photo shrunk to ``size``) but is in the full photo,
-    an error that names ``--size`` and the size that would work; else None (the photo itself is the cause)."""
+    an error that names ``--size`` and the size that would work; else None (the photo itself is the cause).
+    full: the face already found in the full photo (else it is searched here)."""
     import math
 
     shrink = min(scaled.shape[:2]) / min(photo.shape[:2])
     if shrink >= 1.0:
         return None
-    try:
-        full = detect_face(photo, face=face)
-    except FaceNotFoundError:
-        return None
+    if full is None:
+        try:
+            full = detect_face(photo, face=face)
+        except FaceNotFoundError:
+            return None
     side = float(min(full.box[2] - full.box[0], full.box[3] - full.box[1]))
     need = int(math.ceil(size * (MIN_FACE_PX * 1.1) / max(side * shrink, 1e-6) / 16.0)) * 16
     return FaceNotFoundError(f"the face is too small at --size {size} (about {side * shrink:.0f} px wide; need at "
@@ -111,42 +114,45 @@ def face_for_video(photo: np.ndarray, size: int, face: int | None = None,
 
     The image is the photo scaled to ``size`` on its short side, or, when the face is too small to animate in
     that (a wide shot, a group: under MIN_FACE_PX), the head-and-shoulders frame around it
-    (:func:`head_and_shoulders`) scaled to ``size``, and the note says so. FaceNotFoundError when there is no
-    usable face (or the face is too small in the photo itself). detection: a face already found in the scaled
-    photo (no framing then)."""
+    (:func:`head_and_shoulders`) scaled to ``size``, and the note says so; the face in the frame is the one
+    chosen in the whole photo (``face``), never a larger one beside or below it. FaceNotFoundError when there
+    is no usable face (the whole photo's own reason: cut off, not human, no face ``face``; or the face is too
+    small in the photo itself). detection: a face already found in the scaled photo (no framing then)."""
     photo = np.asarray(photo)
     img = resize_photo(photo, size)
+    upscale = min(img.shape[:2]) / min(photo.shape[:2])
+    if detection is not None:
+        check_face_size(detection.box, upscale)
+        return img, detection, None
     try:
-        return img, _face_in_scaled(img, photo, detection, size, face), None
+        detection = detect_face(img, face=face)
+        check_face_size(detection.box, upscale)
+        return img, detection, None
     except FaceNotFoundError as e:
-        if detection is not None:
-            raise
-        try:
-            full = detect_face(photo, face=face)
-        except FaceNotFoundError:
-            raise e from None
-        H, W = photo.shape[:2]
-        side = float(min(full.box[2] - full.box[0], full.box[3] - full.box[1]))
-        if side * size / min(H, W) >= MIN_FACE_PX:
-            raise  # not the face's size: the error stands
-        check_face_size(full.box)  # a face too small in the photo itself cannot be framed
-        x0, y0, x1, y1 = head_and_shoulders(full.box, (H, W))
-        crop = np.ascontiguousarray(photo[y0:y1, x0:x1])
-        img = resize_photo(crop, size)
-        note = (f"the face is small in the photo ({side:.0f} px of {W} x {H}): the video frames the head and "
-                f"shoulders (photo pixels {x0},{y0} to {x1},{y1}); crop the photo yourself to frame it otherwise")
-        return img, _face_in_scaled(img, crop, None, size, None), note
-
-
-def _face_in_scaled(img: np.ndarray, photo: np.ndarray, detection: FaceDetection | None, size: int,
-                    face: int | None) -> FaceDetection:
-    if detection is None:
-        try:
-            detection = detect_face(img, face=face)
-        except FaceNotFoundError as e:
-            raise size_hint(np.asarray(photo), img, size, face) or e from None
-    check_face_size(detection.box, min(img.shape[:2]) / min(np.asarray(photo).shape[:2]))
-    return detection
+        scaled_error = e
+    try:
+        full = detect_face(photo, face=face)  # the whole photo, searched once
+    except FaceNotFoundError as e:
+        raise (scaled_error if str(e) == NO_FACE else e) from None
+    H, W = photo.shape[:2]
+    side = float(min(full.box[2] - full.box[0], full.box[3] - full.box[1]))
+    if side * size / min(H, W) >= MIN_FACE_PX:
+        raise scaled_error  # not the face's size: the scaled photo's own reason stands
+    check_face_size(full.box)  # a face too small in the photo itself cannot be framed
+    x0, y0, x1, y1 = head_and_shoulders(full.box, (H, W))
+    crop = np.ascontiguousarray(photo[y0:y1, x0:x1])
+    img = resize_photo(crop, size)
+    s = min(img.shape[:2]) / min(crop.shape[:2])
+    near = (np.asarray(full.box, np.float32) - np.float32([x0, y0, x0, y0])) * np.float32(s)
+    try:
+        detection = detect_face(img, near=near)
+        check_face_size(detection.box, s)
+    except FaceNotFoundError:
+        raise size_hint(photo, resize_photo(photo, size), size, face, full) or scaled_error from None
+    detection.warnings[:0] = full.warnings  # "N faces found; using ..." counts the whole photo's faces
+    note = (f"the face is small in the photo ({side:.0f} px of {W} x {H}): the video frames the head and "
+            f"shoulders (photo pixels {x0},{y0} to {x1},{y1}); crop the photo yourself to frame it otherwise")
+    return img, detection, note
 
 
 def clamp_lines(lm: np.ndarray, upper: np.ndarray, lower: np.ndarray, move: str = "both",
