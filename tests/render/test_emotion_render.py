@@ -333,3 +333,20 @@ def test_disgust_wrinkles_the_sides_of_the_nose_and_anger_does_not(warp_renderer
         d, a = darkest("disgusted", where), darkest("angry", where)
         assert max(d) < -0.06, (where, d)  # both sides visibly creased
         assert min(a) > 0.5 * min(d), (where, a, d)
+
+
+def test_flattening_a_yellowish_crease_leaves_no_yellow_line(warp_renderer):
+    # a smiling photo's fold whose shadow is yellower than the skin (blue dimmed most): lifting only its grey
+    # kept its tint, a thin yellow line in the neutral frame; filled with the skin's colour around it, it is gone
+    photo, _, on, near = _photo_with_crease(warp_renderer, (0.25, 0.3, 0.55))
+    sh = ExpressionShading(photo, warp_renderer.fit.landmarks)
+    w = np.zeros(len(FEATURES), np.float32)
+    w[[f.name for f in FEATURES].index("nasolabial_right")] = -1.0
+
+    def yellow(img):  # the crease's (R + G) / 2 - B beyond the skin's beside it, per unit of brightness
+        f = img.astype(np.float32)
+        y = (0.5 * (f[..., 0] + f[..., 1]) - f[..., 2]) / np.maximum(f.mean(2), 1.0)
+        return y[on].mean() - y[near].mean()
+
+    assert yellow(photo) > 0.1
+    assert abs(yellow(sh.apply(w))) < 0.35 * yellow(photo)

@@ -20,7 +20,7 @@ Weights are relative to the photo's own expression (the renderer subtracts the f
 as it does for the geometry): a neutral frame of a neutral photo is the photo, untouched. A negative weight
 (the photo's own expression, absent from the frame: a smiling photo in a neutral frame) does not draw the
 template in reverse but flattens the photo's own relief in that feature's footprint by that fraction
-(``ExpressionShading.flatten``: the photo's luminance pulled toward its local mean), so the photo's real
+(``ExpressionShading.flatten``: the photo's colour pulled toward its local mean), so the photo's real
 nasolabial folds and raised cheeks fade wherever they are.
 """
 
@@ -46,9 +46,9 @@ GAIN_RANGE = (0.55, 1.35)
 #: Most negative feature weight: -1 flattens the photo's own relief in a feature's footprint
 #: (:meth:`ExpressionShading._flatten_maps`).
 NEGATIVE_LIMIT = 1.0
-#: The photo's own creases and bumps are its luminance against a local mean (Gaussian, this many IOD): a fold
-#: 1-3 % of the IOD wide stands out of it; the ratio is first smoothed over FLATTEN_GRAIN IOD so pores and skin
-#: grain stay.
+#: The photo's own creases and bumps are its colour against a local mean (Gaussian, this many IOD): a fold
+#: 1-3 % of the IOD wide stands out of it; the pixel's colour is first smoothed over FLATTEN_GRAIN IOD so pores and
+#: skin grain stay.
 FLATTEN_SCALE = 0.06
 FLATTEN_GRAIN = 0.012
 #: Most a pixel is lifted or dimmed per unit weight (fraction of its brightness), and the reach (IOD) of a
@@ -263,11 +263,10 @@ class ExpressionShading:
         self.maps = np.stack([self._feature_map(f, pts, iod) for f, pts in zip(features, lines)]).astype(np.float32)
         self.flatten = self._flatten_maps(lm, iod)
         self._roi = self.photo[y0:y1, x0:x1].astype(np.float32)
+        self._flat_colour = self._flatten_colour(iod)
         # the largest gain each pixel takes without clipping a channel: a brightened highlight keeps its hue
         # (clipping red first turned bright skin blue-white: specks on the chin boss of a fair face)
         self._headroom = (255.0 / np.maximum(self._roi.max(axis=2), 1.0)).astype(np.float32)
-        # each pixel's colour less its grey (Rec. 601 luma): what a flattening lift leaves as it was
-        self._roi_chroma = self._roi - (self._roi @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
         self._buf = self.photo.copy()
 
     @staticmethod
@@ -310,18 +309,16 @@ class ExpressionShading:
         return gain
 
     def _flatten_maps(self, lm: np.ndarray, iod: float) -> np.ndarray:
-        """(K, h, w) float32 gain per unit of negative weight that flattens the photo's own relief in each
-        feature's footprint ``M_k`` (an expression ratio image, Liu, Shan and Zhang 2001, taken from the photo
-        itself): ``M_k * (mean / lum - 1)``, which lifts a crease darker than the local mean and dims a bump
-        brighter than it (a smile's raised cheek), so a fold the photo's expression made is taken out where it
-        is, not where the template draws it. Weight -1 flattens the footprint to its local mean."""
+        """(K, h, w) float32 0..1: the share of each feature's footprint ``M_k`` in which a unit of negative weight
+        flattens the photo's own relief (an expression ratio image, Liu, Shan and Zhang 2001, taken from the photo
+        itself): there the pixel's colour, smoothed over its fine texture, is moved to the local mean colour
+        (:meth:`_flatten_colour`), which fills a crease darker than the mean and dims a bump brighter than it (a
+        smile's raised cheek), so a fold the photo's expression made is taken out where it is, not where the
+        template draws it. Weight -1 flattens the footprint to its local mean. Lips and eye openings are kept."""
         import cv2
 
         x0, y0, x1, y1 = self.box
-        lum = cv2.cvtColor(self.photo[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32) + 1.0
-        mean = cv2.GaussianBlur(lum, (0, 0), FLATTEN_SCALE * iod)
-        ratio = cv2.GaussianBlur(mean / lum, (0, 0), max(0.6, FLATTEN_GRAIN * iod))
-        relief = np.clip(ratio - 1.0, -FLATTEN_MAX, FLATTEN_MAX)  # > 0 in a crease, < 0 on a bump's highlight
+        lum = np.zeros((y1 - y0, x1 - x0), np.float32)
         keep = np.ones_like(lum, np.uint8)  # no crease inside the lips or the eye openings
         loops = topo.loops()
         for poly in (OUTER_LIPS, loops["eye_left"], loops["eye_right"]):
@@ -335,8 +332,25 @@ class ExpressionShading:
                 continue
             foot = cv2.GaussianBlur(foot / foot.max(), (0, 0), FLATTEN_REACH * iod)
             foot = np.clip(foot / max(float(foot.max()), 1e-6) * 3.0, 0.0, 1.0)
-            out[k] = foot * relief * keep
+            out[k] = foot * keep
         return out
+
+    def _flatten_colour(self, iod: float) -> np.ndarray:
+        """(h, w, 3) float32: what flattening adds per unit of :attr:`flatten` fraction: the local mean colour
+        (Gaussian, ``FLATTEN_SCALE`` IOD) less the pixel's colour smoothed over ``FLATTEN_GRAIN`` IOD (its fine
+        texture stays), its lightness change at most ``FLATTEN_MAX`` of the pixel's. A crease is thus filled
+        with the colour of the skin around it, not lifted in grey with its own tint kept (a smiling photo's
+        olive-brown fold became a thin yellow line in the neutral frame)."""
+        import cv2
+
+        roi = self._roi
+        mean = cv2.GaussianBlur(roi, (0, 0), FLATTEN_SCALE * iod)
+        smooth = cv2.GaussianBlur(roi, (0, 0), max(0.6, FLATTEN_GRAIN * iod))
+        d = mean - smooth
+        luma = np.array([0.299, 0.587, 0.114], np.float32)
+        dl, sl = d @ luma, np.maximum(smooth @ luma, 1.0)
+        cap = np.minimum(1.0, FLATTEN_MAX * sl / np.maximum(np.abs(dl), 1e-3))
+        return (d * cap[..., None]).astype(np.float32)
 
     def weights(self, arkit: np.ndarray) -> np.ndarray:
         """(T, K) float32 feature weights from (T, 52) ARKit blendshape weights. Negative weights (an
@@ -356,17 +370,11 @@ class ExpressionShading:
         g = np.zeros(self.maps.shape[1:], np.float32)
         if pos.size:  # the frame's expression beyond the photo's: drawn wrinkles and bulges
             g += np.tensordot(w[pos], self.maps[pos], axes=1)
-        flat = None
-        if neg.size:  # the photo's expression the frame has not: its own relief flattened
-            flat = np.tensordot(-w[neg], self.flatten[neg], axes=1)
-            g += flat
         np.clip(1.0 + g, *GAIN_RANGE, out=g)
         np.minimum(g, self._headroom, out=g)
         out = self._roi * g[..., None]
-        if flat is not None:
-            # the flattening changes the crease's grey only, not its colour's spread: a fold's shadow is redder
-            # than the skin around it (light scattered deeper), and a gain on all three channels lifted it into
-            # an orange line; adding grey leaves it the skin's tint
-            out -= flat[..., None] * self._roi_chroma
+        if neg.size:  # the photo's expression the frame has not: its own creases filled with the skin around them
+            frac = np.clip(np.tensordot(-w[neg], self.flatten[neg], axes=1), 0.0, 1.0)
+            out += frac[..., None] * self._flat_colour
         self._buf[y0:y1, x0:x1] = np.clip(out, 0, 255).astype(np.uint8)
         return self._buf
