@@ -86,6 +86,8 @@ def bench_speed(head):
         (f"allphone recognition (accurate), {auto} processes (auto)", lambda: P.recognize_phones(clip, workers=None)),
         ("allphone recognition (wide, the old default), 1 process", lambda: P.recognize_phones(clip, preset="wide")),
         ("allphone recognition (fast), 1 process", lambda: P.recognize_phones(clip, preset="fast")),
+        ("allphone recognition (robust: 3 decodes, --robust), 1 process",
+         lambda: P.recognize_phones(clip, preset="robust")),
         ("whole animate() (allphone path), 1 process", lambda: animate(clip, head)),
         (f"whole animate() (allphone path), {auto} processes (auto)", lambda: animate(clip, head, phone_workers=None)),
         ("whole animate(), acoustic path", lambda: animate(clip, head, speech_mode="acoustic")),
@@ -658,7 +660,8 @@ def degraded_versions(x: np.ndarray, sr: int) -> list[tuple[str, np.ndarray]]:
 def bench_robustness(head):
     """Track-only lip sync of the real clip as other recordings would carry its speech (noise, hum, telephone,
     a room, a quiet level): how much of the clean figure survives, how much of it is the one audible breath
-    (the same track without breath openings), and what the transcript's forced alignment keeps."""
+    (the same track without breath openings), what the "robust" phone ensemble (``--robust``) and what the
+    transcript's forced alignment keep."""
     from emodiffhead.animate.breath import breath_intakes
     from emodiffhead.audio.prosody import analyze
 
@@ -677,13 +680,17 @@ def bench_robustness(head):
         for breaths in (True, False):
             t = animate(c, head, breaths=breaths)
             r[breaths] = _halves(real, np.maximum(lip_gap(head, track_vertices(head, t)), 0.0), fps)
+        rob = {b: _halves(real, np.maximum(lip_gap(head, track_vertices(head, animate(
+            c, head, breaths=b, phone_preset="robust"))), 0.0), fps) for b in (True, False)}
         al = animate(c, head, transcript=VIDEO_TEXT)
-        rows.append((name, *r[True], r[False][0], len(breath_intakes(analyze(c))), t.meta["speech_path"],
+        rows.append((name, *r[True], r[False][0], " / ".join(x.split()[0] for x in rob[True]), rob[False][0],
+                     len(breath_intakes(analyze(c))), t.meta["speech_path"],
                      "%.3f (%+d)" % _fm_best(real, np.maximum(lip_gap(head, track_vertices(head, al)), 0.0)),
                      al.meta["speech_path"]))
     print("### Lip sync of other recordings of the same speech (talking_head_real_a.mp4's audio degraded; "
           "track lip gap vs the real aperture, best r within +-8 frames)\n")
-    table(("audio", "best r (offset)", "0-4 s", "4-8 s", "without breath openings", "breaths heard", "speech path",
+    table(("audio", "best r (offset)", "0-4 s", "4-8 s", "without breath openings",
+           "--robust: best r / 0-4 s / 4-8 s", "--robust without breath openings", "breaths heard", "speech path",
            "with the transcript: best r (offset)", "its path"), rows)
 
 

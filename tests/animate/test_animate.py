@@ -181,3 +181,30 @@ def test_recognition_started_by_the_caller(example_audio, builtin_head):
     assert start_phone_recognition(clip, speech_mode="acoustic") is None
     with pytest.raises(ValueError, match="speech mode"):
         start_phone_recognition(clip, speech_mode="sing")
+
+
+def test_robust_phones_average_the_decodes(example_audio, builtin_head, lab):
+    """phone_preset "robust": the mouth is the frame-by-frame mean of the three decodes' motions (one decode
+    repeated gives that decode's motion back); ARCTIC's p/b/m still close (every decode hears them)."""
+    from emodiffhead.animate.pipeline import _phones_motion
+    from emodiffhead.audio import phonemes as P
+    from emodiffhead.audio.io import load_audio
+    from emodiffhead.audio.prosody import analyze
+
+    clip = load_audio(example_audio)
+    pro = analyze(clip)
+    times = np.arange(round(clip.duration_s * 25)) / 25.0
+    r = P.recognize_phones(clip, preset="robust")
+    one = _phones_motion([r.phones], pro, times, 25.0)
+    twice = _phones_motion([r.phones, r.phones], pro, times, 25.0)
+    assert np.allclose(twice.weights, one.weights) and np.allclose(twice.closure, one.closure)
+    each = [_phones_motion([p], pro, times, 25.0) for p in [r.phones] + r.alternatives]
+    mean = _phones_motion([r.phones] + r.alternatives, pro, times, 25.0)
+    assert np.allclose(mean.weights, np.mean([m.weights for m in each], axis=0), atol=1e-6)
+    assert np.allclose(mean.closure, np.mean([m.closure for m in each], axis=0), atol=1e-6)
+    assert not np.allclose(mean.weights, one.weights)
+
+    t = animate(example_audio, builtin_head, phone_preset="robust")
+    assert t.meta["speech"]["phone_decodes"] == 3
+    bil, opn = _gaps(builtin_head, t, lab)
+    assert len(bil) == 2 and np.all(bil < 0.1 * np.median(opn)), (bil, np.median(opn))

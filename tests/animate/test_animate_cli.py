@@ -45,6 +45,7 @@ def test_animate_npz_constant(example_audio, tmp_path):
     (["--transcript", "missing.txt"], "transcript file not found"),
     (["--workers", "0"], "--workers must be at least 1"),
     (["--workers", "many"], "--workers must be a number or auto"),
+    (["--fast", "--robust"], "--fast and --robust"),
 ])
 def test_usage_errors(example_audio, tmp_path, capsys, extra, match):
     rc = main(["animate", str(example_audio), "-o", str(tmp_path / "x.json"), "--quiet", *extra])
@@ -62,3 +63,13 @@ def test_audio_errors(tmp_path, capsys):
     assert not (tmp_path / "x.json").exists()
     rc = main(["animate", str(bad), "-o", str(tmp_path / "x.mp4"), "--quiet"])
     assert rc == 2 and ".json or .npz" in capsys.readouterr().err
+
+
+def test_animate_robust_phones(example_audio, tmp_path):
+    """--robust: the mouth follows the mean of three phone decodes (meta says so); the default follows one."""
+    out, ref = tmp_path / "robust.npz", tmp_path / "default.npz"
+    assert main(["animate", str(example_audio), "-o", str(out), "--robust", "--quiet", "--seed", "1"]) == 0
+    assert main(["animate", str(example_audio), "-o", str(ref), "--quiet", "--seed", "1"]) == 0
+    t, d = load_track(out), load_track(ref)
+    assert t.meta["speech"]["phone_decodes"] == 3 and "phone_decodes" not in d.meta["speech"]
+    assert not np.array_equal(t.expression, d.expression)

@@ -249,3 +249,33 @@ def test_allphone_decoder_needs_no_pronunciation_dictionary(clip):
 
     fast = segments(P._allphone_decoder("accurate"))
     assert len(fast) >= 25 and fast == segments(full)
+
+
+def test_robust_ensemble_decodes_with_each_member(clip, three, forking):
+    """The "robust" ensemble: the default decode's phones plus one alternative per other member, each the phones
+    that member gives alone; the same for any worker count."""
+    members = P.preset_members("robust")
+    assert members[0] == "accurate" and len(members) == 3 and P.preset_members("fast") == ("fast",)
+    r = P.recognize_phones(clip, preset="robust")
+    assert r.phones == P.recognize_phones(clip).phones
+    assert [a for a in r.alternatives] == [P.recognize_phones(clip, preset=m).phones for m in members[1:]]
+    assert r.alternatives[0] != r.phones  # the members differ (else the ensemble would add nothing)
+    for alt in r.alternatives:
+        assert alt[0].start_s == 0.0 and alt[-1].end_s == pytest.approx(clip.duration_s)
+    assert P.recognize_phones(clip).alternatives == []
+    if not forking:
+        return
+    serial = P.recognize_phones(three, preset="robust", max_chunk_s=4.0)
+    with P.PhoneRecognition(three, preset="robust", workers=2, max_chunk_s=4.0) as rec:
+        par = rec.result()
+    assert par.phones == serial.phones and par.alternatives == serial.alternatives
+
+
+def test_allphone_preset_language_weight():
+    """A preset's phone-LM weight ``lw`` reaches the decoder (2.0 where the preset does not set it); an ensemble
+    is no single decoder's preset."""
+    assert P._allphone_config("accurate")["lw"] == 2.0
+    assert P._allphone_config("accurate-lw1.5")["lw"] == 1.5
+    assert P._allphone_config("accurate-topn4")["topn"] == 4
+    with pytest.raises(ValueError, match="single-decode"):
+        P._allphone_config("robust")

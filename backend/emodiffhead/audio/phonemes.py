@@ -68,12 +68,14 @@ class PhoneResult:
 
     method: "allphone" or "alignment"; dropped_words: transcript words not in the dictionary;
     mean_score: mean acoustic log-score per 10 ms frame of speech phones (higher = better match).
+    alternatives: the phones of an ensemble's other decodes (``ENSEMBLE_PRESETS``), each of the clip's duration.
     """
 
     phones: list[Phone]
     method: str
     dropped_words: list[str] = field(default_factory=list)
     mean_score: float = 0.0
+    alternatives: list[list[Phone]] = field(default_factory=list)
 
 
 def normalize_label(label: str) -> str:
@@ -112,29 +114,53 @@ def _pcm16(clip: AudioClip) -> bytes:
 #: - "wide": the earlier default (beam 1e-20, phone beam 1e-10, the shipped model), for reference.
 #: - "fast": "full" with acoustic scores on every 2nd frame (ds=2): ~1.3x faster, ~80 % agreement (with the
 #:   reduced model too it agreed less: 75 % of visemes, 68 % of closures vs the wide-beam decode; not kept).
+#: - "accurate-topn4", "accurate-lw1.5": "accurate" with the 4 best Gaussians per codebook scored (+15 % CPU) or a
+#:   lighter phone LM (lw 1.5): alone no better in noise than "accurate" beyond a decode's own chaos; the other
+#:   members of the "robust" ensemble (``ENSEMBLE_PRESETS``).
 #: Most of the time is the acoustic model's Gaussian scoring (PTM, all 42 phones active every frame);
 #: the features, the phone LM (a bigram saved < 15 %) and the search are small.
 #: ``gaussians`` is not a pocketsphinx argument: the Gaussians kept per codebook and stream (absent: all).
+#: ``lw``: the phone language-model weight (2.0 where absent). Feature options (cmn, varnorm, agc, remove_noise,
+#: lowerf/upperf) cannot be set here: pocketsphinx takes them from the model's feat.params, over any argument.
 ALLPHONE_PRESETS: dict[str, dict] = {
     "accurate": dict(beam=1e-12, pbeam=1e-8, topn=2, gaussians=DEFAULT_GAUSSIANS),
     "full": dict(beam=1e-12, pbeam=1e-8, topn=2),
     "wide": dict(beam=1e-20, pbeam=1e-10, topn=2),
     "fast": dict(beam=1e-12, pbeam=1e-8, topn=2, ds=2),
+    "accurate-topn4": dict(beam=1e-12, pbeam=1e-8, topn=4, gaussians=DEFAULT_GAUSSIANS),
+    "accurate-lw1.5": dict(beam=1e-12, pbeam=1e-8, topn=2, gaussians=DEFAULT_GAUSSIANS, lw=1.5),
+}
+
+#: Ensembles: the clip decoded with each member preset (the first one's phones are :attr:`PhoneResult.phones`,
+#: the others' :attr:`PhoneResult.alternatives`); the animator averages the mouth motion of all of them, so a
+#: phone the decodes disagree on weighs by how many heard it. A single allphone decode is chaotic in noise and
+#: rooms (any setting moves a noisy clip's lip sync by +-0.05); averaging three is steadier there and no worse
+#: clean, at 3.2x the recognition CPU (docs/animator.md, *Noisy recordings*). Opt-in (``--robust``).
+ENSEMBLE_PRESETS: dict[str, tuple[str, ...]] = {
+    "robust": ("accurate", "accurate-topn4", "accurate-lw1.5"),
 }
 
 
+def preset_members(preset: str) -> tuple[str, ...]:
+    """The ``ALLPHONE_PRESETS`` keys ``preset`` decodes with: its ensemble's members, else itself."""
+    _check_preset(preset)
+    return ENSEMBLE_PRESETS.get(preset, (preset,))
+
+
 def _check_preset(preset: str) -> None:
-    """ValueError unless ``preset`` is a key of ``ALLPHONE_PRESETS``."""
-    if preset not in ALLPHONE_PRESETS:
-        raise ValueError(f"allphone preset must be one of {sorted(ALLPHONE_PRESETS)}")
+    """ValueError unless ``preset`` is a key of ``ALLPHONE_PRESETS`` or ``ENSEMBLE_PRESETS``."""
+    if preset not in ALLPHONE_PRESETS and preset not in ENSEMBLE_PRESETS:
+        raise ValueError(f"allphone preset must be one of {sorted(ALLPHONE_PRESETS) + sorted(ENSEMBLE_PRESETS)}")
 
 
 def _allphone_config(preset: str) -> dict:
     """pocketsphinx Decoder arguments of an allphone preset."""
-    _check_preset(preset)
+    if preset not in ALLPHONE_PRESETS:
+        raise ValueError(f"not a single-decode allphone preset: {preset!r}")
     m = model_dir()
     args = dict(ALLPHONE_PRESETS[preset])
     gaussians = args.pop("gaussians", None)
+    lw = args.pop("lw", 2.0)
     if gaussians is not None:  # means, variances and mixture weights of the reduced copy; the rest as shipped
         from .reduced_model import reduced_model_files
 
@@ -142,7 +168,7 @@ def _allphone_config(preset: str) -> dict:
     # dict: an empty pronunciation dictionary. The phone loop does not use one, and pocketsphinx would otherwise
     # load its 135k-word default (0.08 of the 0.09 s it takes to create the decoder); the segments (phones,
     # frames, scores) are identical (tests/audio/test_phonemes.py).
-    return dict(hmm=str(m / "en-us"), allphone=str(m / "en-us-phone.lm.bin"), dict=os.devnull, lw=2.0, pip=0.3,
+    return dict(hmm=str(m / "en-us"), allphone=str(m / "en-us-phone.lm.bin"), dict=os.devnull, lw=lw, pip=0.3,
                 cmn="batch", samprate=SAMPLE_RATE, logfn=os.devnull, **args)
 
 
@@ -310,17 +336,21 @@ class PhoneRecognition:
     phones are the same for any worker count. Use as a context manager (or call :meth:`close`) so the workers
     are stopped if :meth:`result` is never called.
 
-    preset: a key of ``ALLPHONE_PRESETS``. workers: processes in all (None: :func:`auto_workers`).
+    preset: a key of ``ALLPHONE_PRESETS`` or ``ENSEMBLE_PRESETS`` (every member decodes every utterance).
+    workers: processes in all (None: :func:`auto_workers`).
     """
 
     def __init__(self, clip: AudioClip, preset: str = "accurate", workers: int | None = 1,
                  max_chunk_s: float = MAX_UTTERANCE_S) -> None:
         _check_preset(preset)
         self.duration_s = clip.duration_s
+        self._members = preset_members(preset)
         pcm = _pcm16(clip)
         cuts = split_points(clip.samples, max_len_s=max_chunk_s)
-        self._jobs = [(pcm[2 * a: 2 * b], preset, a / SAMPLE_RATE) for a, b in zip(cuts, cuts[1:])]
-        self._sizes = [b - a for a, b in zip(cuts, cuts[1:])]
+        self._utterances = len(cuts) - 1
+        self._jobs = [(pcm[2 * a: 2 * b], member, a / SAMPLE_RATE) for member in self._members
+                      for a, b in zip(cuts, cuts[1:])]
+        self._sizes = [b - a for _ in self._members for a, b in zip(cuts, cuts[1:])]
         self._results: dict[int, list[Phone]] = {}
         self._kids: list[_Worker] = []
         self._tasks = -1
@@ -330,7 +360,8 @@ class PhoneRecognition:
             self._start()
 
     def _start(self) -> None:
-        _allphone_decoder(self._jobs[0][1])  # loaded once, before forking: the workers inherit it
+        for member in self._members:  # loaded once, before forking: the workers inherit them
+            _allphone_decoder(member)
         order = sorted(range(len(self._jobs)), key=lambda i: -self._sizes[i])
         self._tasks, feed = os.pipe()
         try:
@@ -389,8 +420,11 @@ class PhoneRecognition:
                     self._results[i] = _decode_utterance(*self._jobs[i])
         finally:
             self.close()
-        phones = _merge([p for i in range(len(self._jobs)) for p in self._results[i]], self.duration_s)
-        return PhoneResult(phones=phones, method="allphone", mean_score=_mean_score(phones))
+        n = self._utterances
+        decodes = [_merge([p for i in range(k * n, (k + 1) * n) for p in self._results[i]], self.duration_s)
+                   for k in range(len(self._members))]
+        return PhoneResult(phones=decodes[0], method="allphone", mean_score=_mean_score(decodes[0]),
+                           alternatives=decodes[1:])
 
     def close(self) -> None:
         """Stop and reap the workers (those still running are killed); idempotent."""
@@ -417,7 +451,7 @@ def recognize_phones(clip: AudioClip, progress=None, cancel=None, preset: str = 
     cut at pauses.
 
     progress(fraction, message) / cancel() -> bool: see :mod:`emodiffhead.progress`.
-    preset: a key of ``ALLPHONE_PRESETS``.
+    preset: a key of ``ALLPHONE_PRESETS`` or ``ENSEMBLE_PRESETS``.
     workers: processes sharing the utterances (None: :func:`auto_workers`); the same phones for any count.
     See :class:`PhoneRecognition` (which also lets other work overlap the decoding).
     """
