@@ -35,3 +35,27 @@ def test_level_high_pass_is_zero_phase():
     k = np.arange(1, 400)
     assert np.abs(y[8000 + k] - y[8000 - k]).max() < 1e-4 * np.abs(y).max()
     assert abs(int(np.argmax(np.abs(y))) - 8000) == 0
+
+
+def test_prosody_does_not_import_scipy_signal(example_audio):
+    """Importing scipy.signal costs 0.3-0.7 s, a third of `emodiffhead animate` on 60 s of speech: the level's
+    high-pass is numpy only (a fresh process: other tests may have imported it here)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from emodiffhead.audio.io import load_audio; from emodiffhead.audio.prosody import analyze; "
+            f"analyze(load_audio({str(example_audio)!r})); print('scipy.signal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_level_high_pass_matches_a_butterworth_run_both_ways():
+    """The frequency-domain high-pass is the zero-phase 4th-order Butterworth (sosfiltfilt's response)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    from emodiffhead.audio.prosody import LEVEL_HIGHPASS_HZ, _highpass
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.zeros(800), rng.standard_normal(16000), np.zeros(800)]).astype(np.float32)
+    ref = sosfiltfilt(butter(4, LEVEL_HIGHPASS_HZ, "highpass", fs=16000, output="sos"), x)
+    assert np.abs(_highpass(x, 16000) - ref).max() < 1e-3 * np.abs(ref).max()
