@@ -323,7 +323,7 @@ def test_identity_signature_separates_real_people(shared_data):
     from emodiffhead.face.detect import detect_face
     from emodiffhead.face.image import load_photo
     from emodiffhead.video import read_video_frames
-    from emodiffhead.render.warp_renderer import resize_photo
+    from emodiffhead.render.framing import resize_photo
 
     frames = list(read_video_frames(shared_data / "video" / "talking_head_real_a.mp4", max_frames=200))
     sig = lambda im: face_signature(im, detect_face(im).landmarks)  # noqa: E731

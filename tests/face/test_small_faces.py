@@ -8,7 +8,7 @@ import pytest
 from emodiffhead.errors import FaceNotFoundError
 from emodiffhead.face.detect import MIN_FACE_PX, detect_boxes, detect_boxes_tiled, detect_face
 from emodiffhead.face.image import load_photo
-from emodiffhead.render.warp_renderer import face_for_video, head_and_shoulders
+from emodiffhead.render.framing import face_for_video, head_and_shoulders
 
 
 @pytest.fixture(scope="module")

@@ -189,9 +189,9 @@ def load_photo_rgb(path: Path):
 
 def check_photo(path: Path, size: int) -> None:
     """Decode the photo and check it shows a face big enough for a video of ``size`` px, by the renderer's
-    own rule (:func:`emodiffhead.render.warp_renderer.find_face_at_size`); FaceNotFoundError (422) if not."""
+    own rule (:func:`emodiffhead.render.framing.find_face_at_size`); FaceNotFoundError (422) if not."""
     rgb = load_photo_rgb(path)
-    find_face_at_size = need("emodiffhead.render.warp_renderer", "find_face_at_size", "the render pipeline")
+    find_face_at_size = need("emodiffhead.render.framing", "find_face_at_size", "the render pipeline")
     try:
         find_face_at_size(rgb, int(size))
     except FaceNotFoundError as e:
