@@ -38,8 +38,9 @@ ARRAY_SHAPES = {'expression': ('T', 'E'),
                 'translation': ('T', 3),
                 'emotion': ('T', 'C'),
                 'expression_base': ('T', 'E'),
-                'emotion_basis': ('C', 'E')}
-OPTIONAL_ARRAYS = ('expression_base', 'emotion_basis')
+                'emotion_basis': ('C', 'E'),
+                'emotion_basis_above': ('C', 'E')}
+OPTIONAL_ARRAYS = ('expression_base', 'emotion_basis', 'emotion_basis_above')
 
 
 def fps_in_range(fps: float) -> bool:

@@ -116,6 +116,16 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
 }
 
 
+#: AUs that stop growing above emotion intensity 1 in every category: the lids' closure (43) and the gaze (64)
+#: are a resting state and a direction, not a muscle's strength. A sad face at 1.5 then keeps its eyes visible
+#: under the lids instead of reading as sleep (the animator's former "rule 5", now part of the prototypes, so
+#: the Blender add-on and every track carry it).
+HELD_ABOVE_ONE: frozenset[str] = frozenset({"43", "64"})
+#: Per category, further AUs held above intensity 1 (see ``HELD_ABOVE_ONE``): the movement past a clearly posed
+#: expression is carried by the category's other AUs.
+HELD_ABOVE_ONE_BY_EMOTION: dict[str, frozenset[str]] = {}
+
+
 def au_to_arkit(code: str | int, intensity: float = 1.0) -> np.ndarray:
     """ARKit weights (52,) float32 of one AU code (``12``, ``"12"``, ``"R12"``) at ``intensity``."""
     s = str(code).strip().upper()
@@ -150,3 +160,30 @@ def prototypes_arkit(emotions: tuple[str, ...] | list[str] | None = None) -> np.
 
     names = EMOTIONS if emotions is None else emotions
     return np.stack([prototype_arkit(e) for e in names]).astype(np.float32)
+
+
+def held_above_one(emotion: str) -> frozenset[str]:
+    """AU codes of ``emotion``'s prototype that stop growing above intensity 1."""
+    return frozenset(c for c in EMOTION_PROTOTYPES[emotion]
+                     if c in HELD_ABOVE_ONE or c in HELD_ABOVE_ONE_BY_EMOTION.get(emotion, frozenset()))
+
+
+def above_one_arkit(emotion: str) -> np.ndarray:
+    """ARKit weights (52,) float32 that ``emotion``'s expression changes by per unit of intensity above 1, on top
+    of its prototype's slope: the held AUs' part of the prototype, negated (zeros when nothing is held).
+
+    The expression at intensity ``w`` is ``w * prototype + max(0, w - 1) * above_one`` (see
+    :func:`emodiffhead.animate.emotion_vectors.emotion_response`).
+    """
+    w = np.zeros(NUM_ARKIT, np.float32)
+    for code in held_above_one(emotion):
+        w -= au_to_arkit(code, EMOTION_PROTOTYPES[emotion][code])
+    return w
+
+
+def above_ones_arkit(emotions: tuple[str, ...] | list[str] | None = None) -> np.ndarray:
+    """(C, 52) float32 :func:`above_one_arkit` rows for ``emotions`` (default: emotion.EMOTIONS order)."""
+    from .emotion import EMOTIONS
+
+    names = EMOTIONS if emotions is None else emotions
+    return np.stack([above_one_arkit(e) for e in names]).astype(np.float32)
