@@ -171,6 +171,14 @@ def expected_shapes(T: int, E: int, C: int, present: set[str]) -> dict[str, tupl
             if key in present or key not in OPTIONAL_ARRAYS}
 
 
+def check_present(present: set[str], error: type[Exception]) -> None:
+    """Raise ``error`` when an optional array is given without the one it belongs to (``emotion_basis_above``
+    is the change of ``emotion_basis`` above intensity 1)."""
+    if "emotion_basis_above" in present and "emotion_basis" not in present:
+        raise error("track field 'emotion_basis_above': given without 'emotion_basis' (it is that basis's change "
+                    "above intensity 1)")
+
+
 def check_emotions(names: list[str], lowest: float, highest: float, error: type[Exception]) -> None:
     """Raise ``error`` unless every emotion name is known and intensities (lowest .. highest) lie in
     [0, MAX_INTENSITY]."""

@@ -78,7 +78,8 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: surprise 1+2+5+27 (the jaw dropped well open: about 16 mm of lip gap at 1.0, 24 mm at 1.5);
 #: fear 1+2+4+5+7+20+25+26 (+16); anger 4+5+7+10+16+25 (+23: bared, tense lips; not 22, see below);
 #: disgust 9+10+25 (+4, 6, 15, 17); contempt unilateral 12+14.
-#: The prototypes stay linear (tracks and the Blender add-on recombine ``emotion @ emotion_basis``), so the
+#: The prototypes are linear up to intensity 1 (above it the AUs of ``HELD_ABOVE_ONE`` stop growing; tracks and the
+#: Blender add-on recombine ``emotion @ emotion_basis + max(0, emotion - 1) @ emotion_basis_above``), so the
 #: lips part with intensity (AU25, AU26, AU16, AU10 against the smile's and AU17's closing): at 0.5 half as
 #: far (a mild smile's lips just apart), at 1.0 the teeth show, as in posed faces; speech still closes them
 #: (``animate.compose`` scales every lip-parting channel at /p b m/).
@@ -122,8 +123,11 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
 #: the Blender add-on and every track carry it).
 HELD_ABOVE_ONE: frozenset[str] = frozenset({"43", "64"})
 #: Per category, further AUs held above intensity 1 (see ``HELD_ABOVE_ONE``): the movement past a clearly posed
-#: expression is carried by the category's other AUs.
-HELD_ABOVE_ONE_BY_EMOTION: dict[str, frozenset[str]] = {}
+#: expression is carried by the category's other AUs. Happy: a stronger smile is the corners pulled further up
+#: and back and the cheeks higher (AU12, AU6); the lips' parting over the upper teeth and the slight jaw drop
+#: (AU25, AU16, AU26) are the posed smile's state at 1.0, and opening them further turned the 1.5 smile into an
+#: open "ha" (a dark gap under floating upper teeth, read as a laugh or a gasp).
+HELD_ABOVE_ONE_BY_EMOTION: dict[str, frozenset[str]] = {"happy": frozenset({"25", "16", "26"})}
 
 
 def au_to_arkit(code: str | int, intensity: float = 1.0) -> np.ndarray:

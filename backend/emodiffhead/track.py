@@ -223,9 +223,7 @@ def _validate(t: Track) -> None:
     T = t.expression.shape[0] if np.ndim(t.expression) == 2 else -1
     check_size(t.fps, T, TrackError)
     present = {key for key in ARRAY_SHAPES if getattr(t, key) is not None}
-    if "emotion_basis_above" in present and "emotion_basis" not in present:
-        raise TrackError("track field 'emotion_basis_above': given without 'emotion_basis' (it is that basis's "
-                         "change above intensity 1)")
+    check_present(present, TrackError)
     for key, shape in expected_shapes(T, len(t.expression_names), len(t.emotion_names), present).items():
         a = np.asarray(getattr(t, key))
         if a.shape != shape:
@@ -367,6 +365,14 @@ def expected_shapes(T: int, E: int, C: int, present: set[str]) -> dict[str, tupl
     sizes = {"T": T, "E": E, "C": C, "J": NUM_JOINTS}
     return {key: tuple(sizes.get(s, s) for s in symbols) for key, symbols in ARRAY_SHAPES.items()
             if key in present or key not in OPTIONAL_ARRAYS}
+
+
+def check_present(present: set[str], error: type[Exception]) -> None:
+    """Raise ``error`` when an optional array is given without the one it belongs to (``emotion_basis_above``
+    is the change of ``emotion_basis`` above intensity 1)."""
+    if "emotion_basis_above" in present and "emotion_basis" not in present:
+        raise error("track field 'emotion_basis_above': given without 'emotion_basis' (it is that basis's change "
+                    "above intensity 1)")
 
 
 def check_emotions(names: list[str], lowest: float, highest: float, error: type[Exception]) -> None:

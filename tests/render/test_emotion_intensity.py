@@ -111,3 +111,24 @@ def test_builtin_upper_lip_raiser_spares_the_mouth_corners(builtin_head):
         dy = builtin_head.forward(expression=e).landmarks[0][:, 1] - lm0[:, 1]  # y up in the head's frame
         peak = dy[upper].max()
         assert peak > 0 and max(dy[list(corners)]) < 0.2 * peak, (side, dy[list(corners)], peak)
+
+
+def test_a_stronger_smile_pulls_the_corners_further_without_opening_the_mouth_further():
+    # above intensity 1 happy's lip parting and jaw drop (AU25, AU16, AU26) hold: the 1.5 smile is wider and
+    # higher, not an open "ha"; the linear response (no above-1 term) still opens them
+    from emodiffhead.animate.compose import compose
+    from emodiffhead.animate.emotion_vectors import emotion_above_arkit, emotion_basis_arkit
+    from emodiffhead.facs import ARKIT_INDEX, JAW_OPEN
+
+    basis = emotion_basis_arkit()
+    inten = np.zeros((2, len(EMOTIONS)), np.float32)
+    inten[:, EMOTIONS.index("happy")] = (1.0, 1.5)
+    zero = np.zeros((2, basis.shape[1]), np.float32)
+    c = compose(zero, inten, basis, above_arkit=emotion_above_arkit())
+    assert c.emotion_jaw[1] == pytest.approx(c.emotion_jaw[0], abs=1e-6) and c.emotion_jaw[0] > 0
+    for name in ("mouthLowerDownLeft", "mouthUpperUpRight"):
+        assert c.final[1, ARKIT_INDEX[name]] == pytest.approx(c.final[0, ARKIT_INDEX[name]], abs=1e-6), name
+    for name in ("mouthSmileLeft", "cheekSquintRight"):
+        assert c.final[1, ARKIT_INDEX[name]] == pytest.approx(1.5 * c.final[0, ARKIT_INDEX[name]], rel=1e-5), name
+    linear = compose(zero, inten, basis)
+    assert linear.final[1, JAW_OPEN] > 1.4 * linear.final[0, JAW_OPEN]
