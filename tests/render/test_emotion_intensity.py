@@ -132,3 +132,17 @@ def test_a_stronger_smile_pulls_the_corners_further_without_opening_the_mouth_fu
         assert c.final[1, ARKIT_INDEX[name]] == pytest.approx(1.5 * c.final[0, ARKIT_INDEX[name]], rel=1e-5), name
     linear = compose(zero, inten, basis)
     assert linear.final[1, JAW_OPEN] > 1.4 * linear.final[0, JAW_OPEN]
+
+
+def test_fear_above_1_stretches_the_lips_without_dropping_the_jaw_into_a_surprise():
+    from emodiffhead.animate.compose import compose
+    from emodiffhead.animate.emotion_vectors import emotion_above_arkit, emotion_basis_arkit
+    from emodiffhead.facs import ARKIT_INDEX
+
+    basis = emotion_basis_arkit()
+    inten = np.zeros((2, len(EMOTIONS)), np.float32)
+    inten[:, EMOTIONS.index("fearful")] = (1.0, 1.5)
+    c = compose(np.zeros((2, basis.shape[1]), np.float32), inten, basis, above_arkit=emotion_above_arkit())
+    assert c.emotion_jaw[1] == pytest.approx(c.emotion_jaw[0], abs=1e-6) and c.emotion_jaw[0] > 0
+    for name in ("mouthStretchLeft", "browInnerUp", "eyeWideRight"):
+        assert c.final[1, ARKIT_INDEX[name]] == pytest.approx(1.5 * c.final[0, ARKIT_INDEX[name]], rel=1e-5), name
