@@ -13,7 +13,9 @@ Expression and emotion names are taken from the file (or from the server's ``/he
 
 A track is held as :class:`TrackData`: plain nested lists (T frames):
 expression (T, E), pose (T, 5, 3) axis-angle radians, translation (T, 3) metres, emotion (T, C)
-intensities 0..MAX_INTENSITY, optional expression_base (T, E) and emotion_basis (C, E).
+intensities 0..MAX_INTENSITY, optional expression_base (T, E), emotion_basis (C, E) and emotion_basis_above
+(C, E): a category's emotion expression at intensity w is ``w * emotion_basis + max(0, w - 1) *
+emotion_basis_above`` (absent: linear).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from .track_spec import (ARRAY_SHAPES, JOINT_NAMES, check_emotions, check_header, check_meta_and_frames, check_size,
-                         decode_json, expected_shapes, parse_fields, track_dict)
+from .track_spec import (ARRAY_SHAPES, JOINT_NAMES, check_emotions, check_header, check_meta_and_frames,
+                         check_present, check_size, decode_json, expected_shapes, parse_fields, track_dict)
 
 
 class TrackFormatError(ValueError):
@@ -36,7 +38,8 @@ class TrackFormatError(ValueError):
 @dataclass
 class TrackData:
     """A track as plain lists. Shapes: expression (T, E), pose (T, J, 3), translation (T, 3),
-    emotion (T, C), expression_base (T, E) or None, emotion_basis (C, E) or None."""
+    emotion (T, C), expression_base (T, E) or None, emotion_basis (C, E) or None, emotion_basis_above (C, E) or
+    None."""
 
     fps: float
     head_model: str
@@ -49,6 +52,7 @@ class TrackData:
     emotion: list[list[float]]
     expression_base: list[list[float]] | None = None
     emotion_basis: list[list[float]] | None = None
+    emotion_basis_above: list[list[float]] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -130,8 +134,25 @@ def _check(t: TrackData) -> None:
     T = t.num_frames
     check_size(t.fps, T, TrackFormatError)
     present = {key for key in ARRAY_SHAPES if getattr(t, key) is not None}
+    check_present(present, TrackFormatError)
     for key, shape in expected_shapes(T, len(t.expression_names), len(t.emotion_names), present).items():
         if not _has_shape(getattr(t, key), shape):
             raise TrackFormatError(f"track field {key!r}: expected shape {shape}")
     values = [x for row in t.emotion for x in row] or [0.0]
     check_emotions(t.emotion_names, min(values), max(values), TrackFormatError)
+
+
+def emotion_term(weights: list[float], basis: list[list[float]], above: list[list[float]] | None = None) -> list[float]:
+    """(E,) the emotion part of one frame's expression, ``w @ basis + max(0, w - 1) @ above``, for (C,)
+    intensities ``weights``, (C, E) ``basis`` and (C, E) ``above`` (None: linear); the backend's
+    ``emotion_vectors.emotion_response`` for one frame."""
+    out = [0.0] * (len(basis[0]) if basis else 0)
+    for c, w in enumerate(weights):
+        if not w:
+            continue
+        rows = [(w, basis[c])] + ([(w - 1.0, above[c])] if above is not None and w > 1.0 else [])
+        for k, row in rows:
+            for e, b in enumerate(row):
+                if b:
+                    out[e] += k * b
+    return out

@@ -38,8 +38,9 @@ ARRAY_SHAPES = {'expression': ('T', 'E'),
                 'translation': ('T', 3),
                 'emotion': ('T', 'C'),
                 'expression_base': ('T', 'E'),
-                'emotion_basis': ('C', 'E')}
-OPTIONAL_ARRAYS = ('expression_base', 'emotion_basis')
+                'emotion_basis': ('C', 'E'),
+                'emotion_basis_above': ('C', 'E')}
+OPTIONAL_ARRAYS = ('expression_base', 'emotion_basis', 'emotion_basis_above')
 
 
 def fps_in_range(fps: float) -> bool:
@@ -168,6 +169,14 @@ def expected_shapes(T: int, E: int, C: int, present: set[str]) -> dict[str, tupl
     sizes = {"T": T, "E": E, "C": C, "J": NUM_JOINTS}
     return {key: tuple(sizes.get(s, s) for s in symbols) for key, symbols in ARRAY_SHAPES.items()
             if key in present or key not in OPTIONAL_ARRAYS}
+
+
+def check_present(present: set[str], error: type[Exception]) -> None:
+    """Raise ``error`` when an optional array is given without the one it belongs to (``emotion_basis_above``
+    is the change of ``emotion_basis`` above intensity 1)."""
+    if "emotion_basis_above" in present and "emotion_basis" not in present:
+        raise error("track field 'emotion_basis_above': given without 'emotion_basis' (it is that basis's change "
+                    "above intensity 1)")
 
 
 def check_emotions(names: list[str], lowest: float, highest: float, error: type[Exception]) -> None:

@@ -48,7 +48,7 @@ def grid_track(head, emotions: tuple[str, ...]):
     each of INTENSITIES. The expression goes through the animator's composition (no speech) and the head's
     limits, as ``emodiffhead animate/render --emotion`` builds it."""
     from emodiffhead.animate.compose import compose
-    from emodiffhead.animate.emotion_vectors import emotion_basis_arkit
+    from emodiffhead.animate.emotion_vectors import emotion_above_arkit, emotion_basis_arkit
     from emodiffhead.animate.retarget import build_retarget
     from emodiffhead.emotion import EMOTIONS
     from emodiffhead.head.model import Joint
@@ -59,7 +59,7 @@ def grid_track(head, emotions: tuple[str, ...]):
     for k, (e, a) in enumerate(labels):
         inten[k, EMOTIONS.index(e)] = a
     basis = emotion_basis_arkit()
-    comp = compose(np.zeros((len(labels), basis.shape[1]), np.float32), inten, basis)
+    comp = compose(np.zeros((len(labels), basis.shape[1]), np.float32), inten, basis, above_arkit=emotion_above_arkit())
     rt = build_retarget(head)
     expr = rt.expression(comp.final)
     if head.expression_limits is not None:

@@ -233,3 +233,25 @@ def test_fps_range_is_the_one_the_format_checks(fps, ok):
     else:
         with pytest.raises(TrackError, match="fps"):
             t.validate()
+
+
+def test_emotion_basis_above_round_trips_and_needs_the_basis(tmp_path):
+    t = make_track()
+    C, E = len(t.emotion_names), len(t.expression_names)
+    rng = np.random.default_rng(3)
+    t.emotion_basis = rng.normal(size=(C, E)).astype(np.float32)
+    t.emotion_basis_above = rng.normal(size=(C, E)).astype(np.float32)
+    for suffix in (".json", ".npz"):
+        back = load_track(save_track(t, tmp_path / f"t{suffix}"))
+        np.testing.assert_allclose(back.emotion_basis_above, t.emotion_basis_above, atol=1e-6)
+    no_basis = t.replace(emotion_basis=None)
+    with pytest.raises(TrackError, match="emotion_basis_above.*without 'emotion_basis'"):
+        no_basis.validate()
+    d = t.to_dict()
+    del d["emotion_basis"]
+    with pytest.raises(TrackError, match="without 'emotion_basis'"):
+        Track.from_dict(d)
+    d = t.to_dict()
+    d["emotion_basis_above"] = d["emotion_basis_above"][:-1]
+    with pytest.raises(TrackError, match="emotion_basis_above"):
+        Track.from_dict(d)

@@ -1,7 +1,8 @@
 """Read the evaluated animation back into a track (after the artist's edits).
 
 Per frame: expression_base[e] = value of shape key e; emotion[c] = value of ``emotion_<c>``;
-expression = expression_base + emotion @ emotion_basis (the same linear model the backend uses);
+expression = expression_base + emotion @ emotion_basis + max(0, emotion - 1) @ emotion_basis_above (the
+backend's emotion response, ``track_io.emotion_term``);
 pose = each joint bone's ``matrix_basis`` rotation, translation = the root bone's location (head space).
 
 Two ways to sample, same numbers:
@@ -15,7 +16,8 @@ Two ways to sample, same numbers:
 
 The F-curve path is used only when nothing else can change those properties while the frame changes; the
 scene is sampled with ``frame_set`` when any of these holds (see :func:`fast_path_blockers`):
-drivers on the shape keys or on the armature; NLA tracks, tweak mode, or an active action with influence
+drivers on the shape keys (other than the add-on's own above-1 emotion keys, whose values are not read) or on
+the armature; NLA tracks, tweak mode, or an active action with influence
 != 1, a blend mode other than Replace or extrapolation other than Hold; an action with a manual frame
 range, more than one layer or strip; a muted F-curve or group, an empty F-curve or two curves for one
 channel; an F-curve on any other property (e.g. ``eval_time``, ``slider_max``, the armature object's
@@ -33,7 +35,7 @@ import bpy
 import numpy as np
 from mathutils import Euler, Matrix, Vector
 
-from ..track_io import TrackData
+from ..track_io import TrackData, emotion_term
 from . import head as head_scene
 from . import keyframes, mapping
 from . import rig
@@ -58,7 +60,7 @@ def _anim_blockers(id_data, label: str, pattern: re.Pattern) -> list[str]:
     if ad is None:
         return []
     out = []
-    if len(ad.drivers):
+    if any(not head_scene.is_above_key_driver(d.data_path) for d in ad.drivers):  # its own: emotions above 1
         out.append(f"{label} has drivers")
     if len(ad.nla_tracks) or ad.use_tweak_mode:
         out.append(f"{label} uses NLA tracks")
@@ -129,6 +131,7 @@ def evaluate_track(context, mesh_obj, frame_range: tuple[int, int] | None = None
     names = head_scene.expression_names(mesh_obj)
     emo_names = head_scene.emotion_names(mesh_obj)
     basis = head_scene.emotion_basis(mesh_obj)
+    above = head_scene.emotion_basis_above(mesh_obj)
     blocks = key.key_blocks
     emo_blocks = [blocks.get(head_scene.EMOTION_PREFIX + n) for n in emo_names]
     if basis is None or any(b is None for b in emo_blocks):
@@ -153,10 +156,7 @@ def evaluate_track(context, mesh_obj, frame_range: tuple[int, int] | None = None
     expr, emotion = [], []
     for b, w in zip(base, raw_w):
         w = [min(head_scene.MAX_INTENSITY, max(0.0, x)) for x in w]
-        if basis is not None:
-            e = [b[i] + sum(w[c] * basis[c][i] for c in range(len(w)) if w[c]) for i in range(len(names))]
-        else:
-            e = list(b)
+        e = [x + t for x, t in zip(b, emotion_term(w, basis, above))] if basis is not None else list(b)
         expr.append(e)
         emotion.append(w)
     model = head_scene.recall(mesh_obj, "head_model", "builtin")
@@ -164,7 +164,7 @@ def evaluate_track(context, mesh_obj, frame_range: tuple[int, int] | None = None
     return TrackData(fps=fps, head_model=model, expression_names=list(names), expression=expr,
                      joint_names=joints, pose=pose, translation=trans, emotion_names=list(emo_names),
                      emotion=emotion, expression_base=base if basis is not None else None,
-                     emotion_basis=basis, meta=m)
+                     emotion_basis=basis, emotion_basis_above=above if basis is not None else None, meta=m)
 
 
 def _sample_frame_set(scene, frames, blocks, names, emo_blocks, basis, arm, joints, mats):

@@ -6,11 +6,15 @@ What the add-on remembers about a head lives as custom properties on its shape-k
 - ``emodiffhead_expression_names``: JSON list of the expression components (shape keys, E).
 - ``emodiffhead_emotion_names``: JSON list of emotion categories (C), from the track / server.
 - ``emodiffhead_emotion_basis``: JSON (C, E) expression vector of each emotion at intensity 1.
+- ``emodiffhead_emotion_basis_above``: JSON (C, E) its change per unit of intensity above 1, or null (linear).
 - ``emodiffhead_head_model``: the model id written into exported tracks.
 - ``emodiffhead_range``: [first, last] scene frame of the last animation.
 
 Emotions are shape keys named ``emotion_<name>`` whose offsets are the emotion's expression vector
-(sum_e basis[c, e] * offset_e); their value is the intensity (0..1.5). See docs/blender.md.
+(sum_e basis[c, e] * offset_e); their value is the intensity (0..1.5). Where a category's expression changes
+its slope above intensity 1 (the lids and gaze it holds there), a second key ``emotion_<name> above 1`` carries
+that change (sum_e above[c, e] * offset_e), its value driven by ``max(0, intensity - 1)``: the viewport shows
+what the backend renders at any intensity the artist keys. See docs/blender.md.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import bpy
 from ..track_spec import JOINT_NAMES, MAX_INTENSITY
 
 EMOTION_PREFIX = "emotion_"
+#: Suffix of an emotion's above-1 shape key (``emotion_<name> above 1``, driven by its emotion key).
+ABOVE_SUFFIX = " above 1"
 #: glTF joint names written by the backend, and emotion intensities' upper limit: the track format's own
 #: definitions (``emodiffhead.track``), through the generated ``track_spec``.
 JOINTS = JOINT_NAMES
@@ -88,6 +94,16 @@ def emotion_basis(mesh_obj) -> list[list[float]] | None:
     return _get_json(key_of(mesh_obj), "emodiffhead_emotion_basis", None)
 
 
+def emotion_basis_above(mesh_obj) -> list[list[float]] | None:
+    """(C, E) change of the emotion vectors above intensity 1 stored on the head, or None (linear)."""
+    return _get_json(key_of(mesh_obj), "emodiffhead_emotion_basis_above", None)
+
+
+def above_key_name(emotion: str) -> str:
+    """The name of ``emotion``'s above-1 shape key."""
+    return EMOTION_PREFIX + emotion + ABOVE_SUFFIX
+
+
 def remember(mesh_obj, **values) -> None:
     """Store ``values`` (JSON-able) as ``emodiffhead_<name>`` custom properties of the head's shape keys."""
     key = key_of(mesh_obj)
@@ -100,10 +116,13 @@ def recall(mesh_obj, name: str, default=None):
     return _get_json(key_of(mesh_obj), f"emodiffhead_{name}", default)
 
 
-def ensure_emotion_keys(mesh_obj, names: list[str], basis: list[list[float]], expr_names: list[str]) -> list:
-    """Create or update one shape key per emotion: offsets = sum_e basis[c][e] * offset of key e.
+def ensure_emotion_keys(mesh_obj, names: list[str], basis: list[list[float]], expr_names: list[str],
+                        above: list[list[float]] | None = None) -> list:
+    """Create or update one shape key per emotion: offsets = sum_e basis[c][e] * offset of key e; where
+    ``above`` (C, E) has a non-zero row, also the emotion's above-1 key (offsets from ``above``, value driven by
+    ``max(0, emotion - 1)``); above-1 keys of rows that are now zero are removed.
 
-    names: C emotion names; basis: (C, E) rows in ``expr_names`` order. Returns the key blocks.
+    names: C emotion names; basis, above: (C, E) rows in ``expr_names`` order. Returns the emotion key blocks.
     Keys of expression names missing on the mesh are skipped.
     """
     import numpy as np  # ships with Blender's Python
@@ -120,26 +139,58 @@ def ensure_emotion_keys(mesh_obj, names: list[str], basis: list[list[float]], ex
             co = np.empty(n * 3, np.float32)
             kb.data.foreach_get("co", co)
             offsets[e] = co - ref
-    out = []
-    for c, name in enumerate(names):
+
+    def set_key(kname: str, row: list[float], top: float):
         delta = np.zeros(n * 3, np.float32)
-        for e, w in zip(expr_names, basis[c]):
+        for e, w in zip(expr_names, row):
             if w and e in offsets:
                 delta += np.float32(w) * offsets[e]
-        kname = EMOTION_PREFIX + name
         kb = blocks.get(kname)
         if kb is None:
             kb = mesh_obj.shape_key_add(name=kname, from_mix=False)
-        kb.slider_min, kb.slider_max = 0.0, MAX_INTENSITY
+        kb.slider_min, kb.slider_max = 0.0, top
         kb.relative_key = key.reference_key
         kb.data.foreach_set("co", ref + delta)
-        out.append(kb)
+        return kb
+
+    out = []
+    for c, name in enumerate(names):
+        kname = EMOTION_PREFIX + name
+        out.append(set_key(kname, basis[c], MAX_INTENSITY))
+        aname = above_key_name(name)
+        if above is not None and any(above[c]):
+            set_key(aname, above[c], max(0.0, MAX_INTENSITY - 1.0))
+            _drive_above_key(key, aname, kname)
+        elif blocks.get(aname) is not None:
+            key.driver_remove(f'key_blocks["{aname}"].value')
+            mesh_obj.shape_key_remove(blocks[aname])
     mesh_obj.data.update()
     return out
 
 
+def _drive_above_key(key, above_name: str, emotion_key_name: str) -> None:
+    """Drive ``key_blocks[above_name].value`` by ``max(0, w - 1)`` of the emotion key ``emotion_key_name`` (a
+    simple expression: Blender evaluates it without running Python, even with auto-run scripts off)."""
+    path = f'key_blocks["{above_name}"].value'
+    key.driver_remove(path)
+    drv = key.driver_add(path).driver
+    drv.type = "SCRIPTED"
+    var = drv.variables.new()
+    var.name, var.type = "w", "SINGLE_PROP"
+    var.targets[0].id_type = "KEY"
+    var.targets[0].id = key
+    var.targets[0].data_path = f'key_blocks["{emotion_key_name}"].value'
+    drv.expression = "max(0.0, w - 1.0)"
+
+
+def is_above_key_driver(data_path: str) -> bool:
+    """True for the F-curve path of an above-1 key's driver (the add-on's own, see :func:`ensure_emotion_keys`)."""
+    return data_path.startswith(f'key_blocks["{EMOTION_PREFIX}') and data_path.endswith(f'{ABOVE_SUFFIX}"].value')
+
+
 def set_expression_slider_ranges(mesh_obj, lo: float = -1.0, hi: float = 1.5) -> None:
-    """Let expression sliders go a little past [0, 1] (FLAME-style components can be negative)."""
+    """Let expression sliders go a little past [0, 1] (FLAME-style components can be negative); emotion keys
+    (and their above-1 keys) keep their own ranges."""
     for kb in key_of(mesh_obj).key_blocks[1:]:
         if not kb.name.startswith(EMOTION_PREFIX):
             kb.slider_min, kb.slider_max = lo, hi

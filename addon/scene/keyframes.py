@@ -1,6 +1,6 @@
 """Write a track as keyframes, and the F-curve helpers (Blender 5.0 layered actions).
 
-- Expression (the speech and idle motion: ``expression - emotion @ emotion_basis``) -> shape-key F-curves
+- Expression (the speech and idle motion: ``expression`` less the emotion term) -> shape-key F-curves
   ``key_blocks["<component>"].value`` in the shape keys' action, one key per frame (linear).
 - Emotion intensities -> ``key_blocks["emotion_<name>"].value`` F-curves in the same action, thinned to
   the points where the curve bends (so an artist can grab and move a handful of keys).
@@ -17,7 +17,7 @@ from __future__ import annotations
 import bpy
 from bpy_extras import anim_utils
 
-from ..track_io import TrackData
+from ..track_io import TrackData, emotion_term
 from . import head as head_scene
 from . import rig
 
@@ -119,22 +119,18 @@ def thin(values: list[float], tol: float, chunk: int = 500) -> list[int]:
 
 
 def speech_curves(track: TrackData) -> list[list[float]]:
-    """(T, E) what the expression shape keys carry: expression - emotion @ emotion_basis.
+    """(T, E) what the expression shape keys carry: expression - the emotion term (``emotion @ emotion_basis``
+    plus ``max(0, emotion - 1) @ emotion_basis_above``).
 
     The backend's composition adjusts the emotion term frame by frame (a /p/ still closes the lips
     under a smile); keying this residual instead of ``expression_base`` keeps those corrections, so
-    shape keys + emotion keys reproduce the track's final ``expression`` exactly.
+    shape keys + emotion keys (with their above-1 keys) reproduce the track's final ``expression`` exactly.
     """
     B = track.emotion_basis or []
     out = []
     for x, w in zip(track.expression, track.emotion):
-        row = list(x)
-        for c, wc in enumerate(w):
-            if wc:
-                bc = B[c]
-                for e in range(len(row)):
-                    row[e] -= wc * bc[e]
-        out.append(row)
+        term = emotion_term(w, B, track.emotion_basis_above)
+        out.append([v - t for v, t in zip(x, term)] if term else list(x))
     return out
 
 
@@ -231,8 +227,9 @@ def _remember_track(mesh_obj, track: TrackData, frames: list[float]) -> None:
     head_scene.remember(mesh_obj, expression_names=names, emotion_names=track.emotion_names,
                         head_model=track.head_model)
     if track.emotion_basis is not None:
-        head_scene.remember(mesh_obj, emotion_basis=track.emotion_basis)
-        head_scene.ensure_emotion_keys(mesh_obj, track.emotion_names, track.emotion_basis, names)
+        head_scene.remember(mesh_obj, emotion_basis=track.emotion_basis, emotion_basis_above=track.emotion_basis_above)
+        head_scene.ensure_emotion_keys(mesh_obj, track.emotion_names, track.emotion_basis, names,
+                                       track.emotion_basis_above)
     old = head_scene.recall(mesh_obj, "range", None)
     span = [frames[0], frames[-1]] if old is None else [min(old[0], frames[0]), max(old[1], frames[-1])]
     head_scene.remember(mesh_obj, range=[int(round(span[0])), int(round(span[1]))])

@@ -78,7 +78,8 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: surprise 1+2+5+27 (the jaw dropped well open: about 16 mm of lip gap at 1.0, 24 mm at 1.5);
 #: fear 1+2+4+5+7+20+25+26 (+16); anger 4+5+7+10+16+25 (+23: bared, tense lips; not 22, see below);
 #: disgust 9+10+25 (+4, 6, 15, 17); contempt unilateral 12+14.
-#: The prototypes stay linear (tracks and the Blender add-on recombine ``emotion @ emotion_basis``), so the
+#: The prototypes are linear up to intensity 1 (above it the AUs of ``HELD_ABOVE_ONE`` stop growing; tracks and the
+#: Blender add-on recombine ``emotion @ emotion_basis + max(0, emotion - 1) @ emotion_basis_above``), so the
 #: lips part with intensity (AU25, AU26, AU16, AU10 against the smile's and AU17's closing): at 0.5 half as
 #: far (a mild smile's lips just apart), at 1.0 the teeth show, as in posed faces; speech still closes them
 #: (``animate.compose`` scales every lip-parting channel at /p b m/).
@@ -116,6 +117,22 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
 }
 
 
+#: AUs that stop growing above emotion intensity 1 in every category: the lids' closure (43) and the gaze (64)
+#: are a resting state and a direction, not a muscle's strength. A sad face at 1.5 then keeps its eyes visible
+#: under the lids instead of reading as sleep (the animator's former "rule 5", now part of the prototypes, so
+#: the Blender add-on and every track carry it).
+HELD_ABOVE_ONE: frozenset[str] = frozenset({"43", "64"})
+#: Per category, further AUs held above intensity 1 (see ``HELD_ABOVE_ONE``): the movement past a clearly posed
+#: expression is carried by the category's other AUs. Happy: a stronger smile is the corners pulled further up
+#: and back and the cheeks higher (AU12, AU6); the lips' parting over the upper teeth and the slight jaw drop
+#: (AU25, AU16, AU26) are the posed smile's state at 1.0, and opening them further turned the 1.5 smile into an
+#: open "ha" (a dark gap under floating upper teeth, read as a laugh or a gasp). Fear: its mouth is the lips
+#: stretched sideways and tense (AU20, AU16) over a small jaw drop; dropping the jaw further (AU25, AU26) made the
+#: 1.5 face a second surprise (a dark open mouth), so past the posed level fear grows in the brows, lids and stretch.
+HELD_ABOVE_ONE_BY_EMOTION: dict[str, frozenset[str]] = {"happy": frozenset({"25", "16", "26"}),
+                                                       "fearful": frozenset({"25", "26"})}
+
+
 def au_to_arkit(code: str | int, intensity: float = 1.0) -> np.ndarray:
     """ARKit weights (52,) float32 of one AU code (``12``, ``"12"``, ``"R12"``) at ``intensity``."""
     s = str(code).strip().upper()
@@ -150,3 +167,30 @@ def prototypes_arkit(emotions: tuple[str, ...] | list[str] | None = None) -> np.
 
     names = EMOTIONS if emotions is None else emotions
     return np.stack([prototype_arkit(e) for e in names]).astype(np.float32)
+
+
+def held_above_one(emotion: str) -> frozenset[str]:
+    """AU codes of ``emotion``'s prototype that stop growing above intensity 1."""
+    return frozenset(c for c in EMOTION_PROTOTYPES[emotion]
+                     if c in HELD_ABOVE_ONE or c in HELD_ABOVE_ONE_BY_EMOTION.get(emotion, frozenset()))
+
+
+def above_one_arkit(emotion: str) -> np.ndarray:
+    """ARKit weights (52,) float32 that ``emotion``'s expression changes by per unit of intensity above 1, on top
+    of its prototype's slope: the held AUs' part of the prototype, negated (zeros when nothing is held).
+
+    The expression at intensity ``w`` is ``w * prototype + max(0, w - 1) * above_one`` (see
+    :func:`emodiffhead.animate.emotion_vectors.emotion_response`).
+    """
+    w = np.zeros(NUM_ARKIT, np.float32)
+    for code in held_above_one(emotion):
+        w -= au_to_arkit(code, EMOTION_PROTOTYPES[emotion][code])
+    return w
+
+
+def above_ones_arkit(emotions: tuple[str, ...] | list[str] | None = None) -> np.ndarray:
+    """(C, 52) float32 :func:`above_one_arkit` rows for ``emotions`` (default: emotion.EMOTIONS order)."""
+    from .emotion import EMOTIONS
+
+    names = EMOTIONS if emotions is None else emotions
+    return np.stack([above_one_arkit(e) for e in names]).astype(np.float32)

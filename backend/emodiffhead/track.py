@@ -18,7 +18,8 @@ JSON layout (version 1)::
       "emotion_names": [C names],            # emotion.EMOTIONS
       "emotion": [[C floats] * T],           # intensity per category, 0..1.5
       "expression_base": [[E floats] * T],   # optional: speech + idle motion before emotion
-      "emotion_basis": [[E floats] * C],     # optional: the emotion vectors used
+      "emotion_basis": [[E floats] * C],     # optional: the emotion vectors used (per unit of intensity)
+      "emotion_basis_above": [[E floats] * C],  # optional: their change per unit of intensity above 1
       "meta": {"audio": {"file": "...", "duration_s": 3.1}, "generator": "...", "generator_version": "..."}
     }
 
@@ -66,9 +67,10 @@ ARRAY_SHAPES: dict[str, tuple[str | int, ...]] = {
     "emotion": ("T", "C"),
     "expression_base": ("T", "E"),
     "emotion_basis": ("C", "E"),
+    "emotion_basis_above": ("C", "E"),
 }
 #: Array fields that may be absent.
-OPTIONAL_ARRAYS: tuple[str, ...] = ("expression_base", "emotion_basis")
+OPTIONAL_ARRAYS: tuple[str, ...] = ("expression_base", "emotion_basis", "emotion_basis_above")
 
 
 def fps_in_range(fps: float) -> bool:
@@ -83,7 +85,9 @@ class Track:
     expression: (T, E) float32; pose: (T, 5, 3) float32 axis-angle (JOINT_NAMES order);
     translation: (T, 3) float32 metres; emotion: (T, C) float32 intensities (names in
     ``emotion_names``); expression_base: optional (T, E) motion before emotion was added;
-    emotion_basis: optional (C, E) emotion vectors; fps: frames per second.
+    emotion_basis: optional (C, E) emotion vectors; emotion_basis_above: optional (C, E) their change per unit
+    of intensity above 1 (a category's emotion expression at intensity w is
+    ``w * emotion_basis + max(0, w - 1) * emotion_basis_above``; absent: linear); fps: frames per second.
     """
 
     fps: float
@@ -96,6 +100,7 @@ class Track:
     emotion: np.ndarray
     expression_base: np.ndarray | None = None
     emotion_basis: np.ndarray | None = None
+    emotion_basis_above: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -218,6 +223,7 @@ def _validate(t: Track) -> None:
     T = t.expression.shape[0] if np.ndim(t.expression) == 2 else -1
     check_size(t.fps, T, TrackError)
     present = {key for key in ARRAY_SHAPES if getattr(t, key) is not None}
+    check_present(present, TrackError)
     for key, shape in expected_shapes(T, len(t.expression_names), len(t.emotion_names), present).items():
         a = np.asarray(getattr(t, key))
         if a.shape != shape:
@@ -361,6 +367,14 @@ def expected_shapes(T: int, E: int, C: int, present: set[str]) -> dict[str, tupl
             if key in present or key not in OPTIONAL_ARRAYS}
 
 
+def check_present(present: set[str], error: type[Exception]) -> None:
+    """Raise ``error`` when an optional array is given without the one it belongs to (``emotion_basis_above``
+    is the change of ``emotion_basis`` above intensity 1)."""
+    if "emotion_basis_above" in present and "emotion_basis" not in present:
+        raise error("track field 'emotion_basis_above': given without 'emotion_basis' (it is that basis's change "
+                    "above intensity 1)")
+
+
 def check_emotions(names: list[str], lowest: float, highest: float, error: type[Exception]) -> None:
     """Raise ``error`` unless every emotion name is known and intensities (lowest .. highest) lie in
     [0, MAX_INTENSITY]."""
@@ -419,6 +433,9 @@ def json_schema() -> dict[str, Any]:
                                 "description": "(T, E) optional: speech and idle motion before emotion"},
             "emotion_basis": {"type": "array", "items": row,
                               "description": "(C, E) optional: the expression vector of each emotion at intensity 1"},
+            "emotion_basis_above": {"type": "array", "items": row,
+                                    "description": "(C, E) optional: the change of each emotion's expression vector "
+                                                   "per unit of intensity above 1 (needs emotion_basis)"},
             "meta": {"type": "object"},
         },
     }

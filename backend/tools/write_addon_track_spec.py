@@ -39,7 +39,7 @@ from typing import Any
 '''
 #: emodiffhead.track's stdlib-only conversion and checks, copied in this order.
 SHARED_CHECKS = ("fps_in_range", "track_dict", "decode_json", "check_header", "parse_fields", "check_meta_and_frames", "parse_number",
-                 "parse_string", "parse_names", "check_size", "expected_shapes", "check_emotions")
+                 "parse_string", "parse_names", "check_size", "expected_shapes", "check_present", "check_emotions")
 
 
 def spec_values() -> dict[str, object]:

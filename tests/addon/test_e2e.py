@@ -86,15 +86,19 @@ def check_export(r: dict, ref, path):
 
 
 def check_emotion_edit(r: dict, ref, exported, edited_path):
-    """Editing the happy intensity key moved the evaluated shape keys by exactly delta * emotion shape."""
+    """Editing the happy intensity key (0.8 -> 1.4) moved the evaluated shape keys by exactly delta * emotion shape
+    plus delta max(0, intensity - 1) * its above-1 shape (happy's lip parting holds above 1), and the export
+    says the same as the backend's emotion response."""
     before, after = r["emotion_values"]
     assert r["emotion_key"][0] == "FINISHED"
     assert before == pytest.approx(0.8, abs=0.01) and after == pytest.approx(EDIT["value"], abs=1e-6)
+    assert r["edit_above_key"] and ref.emotion_basis_above is not None
     assert r["edit_max_move"] > 5e-4 and r["edit_max_error"] < 1e-5
     edited = load_track(edited_path)
     i, c = EDIT["frame"] - 1, EMOTIONS.index("happy")
     np.testing.assert_allclose(edited.expression[i] - exported.expression[i],
-                               (after - before) * np.asarray(ref.emotion_basis[c]), atol=1e-4)
+                               (after - before) * np.asarray(ref.emotion_basis[c])
+                               + max(0.0, after - 1) * np.asarray(ref.emotion_basis_above[c]), atol=1e-4)
 
 
 def check_crossfade_and_reanimate(r: dict):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from helpers import run_blender_script
 
+from emodiffhead.animate.emotion_vectors import emotion_response
 from emodiffhead.emotion import EMOTIONS
 from emodiffhead.track import Track, load_track, save_track
 
@@ -32,9 +33,11 @@ def _synthetic_track(head, T=40):
     basis = np.zeros((len(EMOTIONS), len(names)), np.float32)
     basis[EMOTIONS.index("happy"), [names.index("mouthSmileLeft"), names.index("mouthSmileRight")]] = 0.8
     basis[EMOTIONS.index("sad"), names.index("mouthFrownLeft")] = 0.6
+    above = np.zeros_like(basis)  # above intensity 1 the left corner stops growing (an above-1 key)
+    above[EMOTIONS.index("happy"), names.index("mouthSmileLeft")] = -0.8
     t.emotion[:, EMOTIONS.index("happy")] = np.linspace(0.0, 1.0, T)
-    t.expression_base, t.emotion_basis = base, basis
-    t.expression = base + t.emotion @ basis
+    t.expression_base, t.emotion_basis, t.emotion_basis_above = base, basis, above
+    t.expression = base + emotion_response(t.emotion, basis, above)
     t.pose[10:21, 2, 0] = np.sin(np.linspace(0, np.pi, 11)) * 0.2   # jaw
     t.pose[:, 1, 1] = np.linspace(-0.1, 0.1, T)                    # neck turn
     t.pose[:, 3, 1] = t.pose[:, 4, 1] = 0.05                         # gaze
@@ -50,7 +53,8 @@ def test_track_keys_edit_and_export(tmp_path, addon_zip, blender_user, head_glb,
     edit_frame = F0 + 20
     second = _synthetic_track(builtin_head)
     second.expression_base[:, builtin_head.expression_names.index("jawOpen")] = 0.5
-    second.expression = second.expression_base + second.emotion @ second.emotion_basis
+    second.expression = second.expression_base + emotion_response(second.emotion, second.emotion_basis,
+                                                                   second.emotion_basis_above)
     region = [F0 + 10, F0 + 20]
     params = {"frame_start": F0, "edit_frame": edit_frame, "edit_emotion": "happy", "edit_value": 1.4,
               "track2": str(save_track(second, tmp_path / "second.json")), "region": region}
@@ -79,13 +83,19 @@ def test_track_keys_edit_and_export(tmp_path, addon_zip, blender_user, head_glb,
     assert r["emotion_before"] == pytest.approx(20 / 39, abs=1e-4)
     assert r["emotion_after"] == pytest.approx(1.4, abs=1e-6)
     assert r["max_move"] > 1e-3 and r["max_error"] < 1e-5
+    # happy's above-1 key follows its emotion key (driven: 1.4 -> 0.4), and the add-on's own driver does not
+    # force the slow frame_set export
+    assert r["above_key"] and r["above_value_after"] == pytest.approx(0.4, abs=1e-6)
+    assert r["above_drivers"] == ['key_blocks["emotion_happy above 1"].value'] and r["blockers"] == []
     edited = load_track(str(out_path) + ".edited.json")
     i, c = edit_frame - F0, EMOTIONS.index("happy")
     assert edited.emotion[i, c] == pytest.approx(1.4, abs=1e-5)
-    np.testing.assert_allclose(edited.expression[i], src.expression_base[i] + edited.emotion[i] @ src.emotion_basis,
-                               atol=1e-5)
+    np.testing.assert_allclose(edited.emotion_basis_above, src.emotion_basis_above, atol=1e-6)
+    np.testing.assert_allclose(edited.expression[i], src.expression_base[i] + emotion_response(
+        edited.emotion[i:i + 1], src.emotion_basis, src.emotion_basis_above)[0], atol=1e-5)
     np.testing.assert_allclose(edited.expression[i] - back.expression[i],
-                               (1.4 - r["emotion_before"]) * src.emotion_basis[c], atol=1e-4)
+                               (1.4 - r["emotion_before"]) * src.emotion_basis[c] + 0.4 * src.emotion_basis_above[c],
+                               atol=1e-4)
     # re-keying a region replaced only that region's keys; the hand edit outside survived
     jaw = {int(k): v for k, v in r["jaw_after_region"].items()}
     assert sorted(jaw) == list(range(F0, last + 1))

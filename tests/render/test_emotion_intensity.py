@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from emodiffhead.animate.emotion_vectors import emotion_basis
 from emodiffhead.emotion import EMOTIONS
@@ -86,15 +87,15 @@ def test_unfolder_saturates_compressed_skin_instead_of_restoring_it():
 
 def test_sad_lids_and_gaze_hold_at_intensity_1_while_brows_and_mouth_grow():
     from emodiffhead.animate.compose import compose
-    from emodiffhead.animate.emotion_vectors import emotion_basis_arkit
+    from emodiffhead.animate.emotion_vectors import emotion_above_arkit, emotion_basis_arkit
     from emodiffhead.facs import ARKIT_INDEX
 
     basis = emotion_basis_arkit()
     inten = np.zeros((2, len(EMOTIONS)), np.float32)
     inten[:, EMOTIONS.index("sad")] = (1.0, 1.5)
-    f = compose(np.zeros((2, basis.shape[1]), np.float32), inten, basis).final
+    f = compose(np.zeros((2, basis.shape[1]), np.float32), inten, basis, above_arkit=emotion_above_arkit()).final
     for name in ("eyeBlinkLeft", "eyeLookDownRight"):  # the eyes stay visible: no sleepy face at 1.5
-        assert f[1, ARKIT_INDEX[name]] == f[0, ARKIT_INDEX[name]] > 0, name
+        assert f[1, ARKIT_INDEX[name]] == pytest.approx(f[0, ARKIT_INDEX[name]], abs=1e-6) and f[0, ARKIT_INDEX[name]] > 0, name
     for name in ("browInnerUp", "mouthFrownLeft", "mouthShrugLower"):
         assert f[1, ARKIT_INDEX[name]] > 1.4 * f[0, ARKIT_INDEX[name]], name
 
@@ -110,3 +111,38 @@ def test_builtin_upper_lip_raiser_spares_the_mouth_corners(builtin_head):
         dy = builtin_head.forward(expression=e).landmarks[0][:, 1] - lm0[:, 1]  # y up in the head's frame
         peak = dy[upper].max()
         assert peak > 0 and max(dy[list(corners)]) < 0.2 * peak, (side, dy[list(corners)], peak)
+
+
+def test_a_stronger_smile_pulls_the_corners_further_without_opening_the_mouth_further():
+    # above intensity 1 happy's lip parting and jaw drop (AU25, AU16, AU26) hold: the 1.5 smile is wider and
+    # higher, not an open "ha"; the linear response (no above-1 term) still opens them
+    from emodiffhead.animate.compose import compose
+    from emodiffhead.animate.emotion_vectors import emotion_above_arkit, emotion_basis_arkit
+    from emodiffhead.facs import ARKIT_INDEX, JAW_OPEN
+
+    basis = emotion_basis_arkit()
+    inten = np.zeros((2, len(EMOTIONS)), np.float32)
+    inten[:, EMOTIONS.index("happy")] = (1.0, 1.5)
+    zero = np.zeros((2, basis.shape[1]), np.float32)
+    c = compose(zero, inten, basis, above_arkit=emotion_above_arkit())
+    assert c.emotion_jaw[1] == pytest.approx(c.emotion_jaw[0], abs=1e-6) and c.emotion_jaw[0] > 0
+    for name in ("mouthLowerDownLeft", "mouthUpperUpRight"):
+        assert c.final[1, ARKIT_INDEX[name]] == pytest.approx(c.final[0, ARKIT_INDEX[name]], abs=1e-6), name
+    for name in ("mouthSmileLeft", "cheekSquintRight"):
+        assert c.final[1, ARKIT_INDEX[name]] == pytest.approx(1.5 * c.final[0, ARKIT_INDEX[name]], rel=1e-5), name
+    linear = compose(zero, inten, basis)
+    assert linear.final[1, JAW_OPEN] > 1.4 * linear.final[0, JAW_OPEN]
+
+
+def test_fear_above_1_stretches_the_lips_without_dropping_the_jaw_into_a_surprise():
+    from emodiffhead.animate.compose import compose
+    from emodiffhead.animate.emotion_vectors import emotion_above_arkit, emotion_basis_arkit
+    from emodiffhead.facs import ARKIT_INDEX
+
+    basis = emotion_basis_arkit()
+    inten = np.zeros((2, len(EMOTIONS)), np.float32)
+    inten[:, EMOTIONS.index("fearful")] = (1.0, 1.5)
+    c = compose(np.zeros((2, basis.shape[1]), np.float32), inten, basis, above_arkit=emotion_above_arkit())
+    assert c.emotion_jaw[1] == pytest.approx(c.emotion_jaw[0], abs=1e-6) and c.emotion_jaw[0] > 0
+    for name in ("mouthStretchLeft", "browInnerUp", "eyeWideRight"):
+        assert c.final[1, ARKIT_INDEX[name]] == pytest.approx(1.5 * c.final[0, ARKIT_INDEX[name]], rel=1e-5), name

@@ -161,9 +161,9 @@ def test_track_byte_and_frame_limits(tmp_path, job_files):
         assert len(long) < 0.5 * 2**20
         _refused(srv, "POST", "/jobs", files=job_upload(job_files, track=("t.json", long, "application/json")),
                  status=413, names=("'track'", "500 frames", "482"))  # counted exactly after parsing
-        longer = neutral_track_json(700)  # 4 x 700 rows > 5 x 482 + 8: refused from a scan, before parsing
+        longer = neutral_track_json(700)  # 4 x 700 rows > 5 x 482 + 2 x 8: refused from a scan, before parsing
         _refused(srv, "POST", "/jobs", files=job_upload(job_files, track=("t.json", longer, "application/json")),
-                 status=413, names=("'track'", "at least 559 frames", "482"))
+                 status=413, names=("'track'", "at least 557 frames", "482"))
     finally:
         srv.stop()
 

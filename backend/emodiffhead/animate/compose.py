@@ -15,14 +15,17 @@ modify the *emotion* term (never the speech term) before adding, frame by frame:
    mouthSmile / mouthStretch / mouthDimple are scaled by (1 - 0.6 r), so /u/ and /w/ still pucker.
 4. **Blinks close wide eyes.** eyeWide (surprise, fear) is scaled by (1 - blink), and the eyelid
    closure is ``min(1, blink + emotion blink)``.
-5. **Gaze and lid closure stop growing at intensity 1.** An emotion's downcast eyes (eyeLook*) and heavy lids
-   (eyeBlink) are a direction and a resting state, not a muscle's strength: past the value the strongest
-   category gives at intensity 1 they are held (``GAZE_AND_LIDS``), while brows and mouth keep growing. A
-   sad face at 1.5 then keeps its eyes visible under the lids instead of reading as sleep.
-6. Everything is clipped to the ARKit range [0, 1] (before retargeting).
+5. Everything is clipped to the ARKit range [0, 1] (before retargeting).
+
+The emotion term itself is each category's response to its intensity
+(:func:`~emodiffhead.animate.emotion_vectors.emotion_response`): linear up to 1, and above 1 the AUs a
+category holds (``facs.HELD_ABOVE_ONE``: the lids' closure and the gaze, which are a state and a direction,
+not a muscle's strength) stop growing while brows and mouth go on. That response is part of the emotion
+vectors the track carries (``emotion_basis`` and ``emotion_basis_above``), so the Blender add-on previews and
+exports the same face for any intensity the artist keys.
 
 ``compose`` returns the final and base canonical weights; the track keeps the intensities and the
-emotion basis separately, so a renderer or the add-on can recombine them.
+emotion vectors separately, so a renderer or the add-on can recombine them.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numpy as np
 
 from ..facs import ARKIT_INDEX, JAW_OPEN
 from .coarticulation import LIP_OPENING
+from .emotion_vectors import emotion_response
 
 _I = ARKIT_INDEX
 CORNER_PULLERS = tuple(_I[n] for n in ("mouthSmileLeft", "mouthSmileRight", "mouthDimpleLeft", "mouthDimpleRight",
@@ -40,8 +44,6 @@ CORNER_PULLERS = tuple(_I[n] for n in ("mouthSmileLeft", "mouthSmileRight", "mou
 SPREADERS = tuple(_I[n] for n in ("mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
                                   "mouthDimpleLeft", "mouthDimpleRight"))
 BLINK = (_I["eyeBlinkLeft"], _I["eyeBlinkRight"])
-#: Emotion channels held at their intensity-1 level (rule 5): lid closure and gaze.
-GAZE_AND_LIDS = tuple(i for n, i in _I.items() if n.startswith(("eyeBlink", "eyeLook")))
 WIDE = (_I["eyeWideLeft"], _I["eyeWideRight"])
 
 
@@ -58,8 +60,10 @@ class Composition:
 
 
 def compose(base: np.ndarray, intensities: np.ndarray, basis_arkit: np.ndarray,
-            closure: np.ndarray | None = None, rounding: np.ndarray | None = None) -> Composition:
-    """Combine (T, 52) ``base`` (speech + idle) with (T, C) ``intensities`` x (C, 52) ``basis_arkit``.
+            closure: np.ndarray | None = None, rounding: np.ndarray | None = None,
+            above_arkit: np.ndarray | None = None) -> Composition:
+    """Combine (T, 52) ``base`` (speech + idle) with the emotion of (T, C) ``intensities``: (C, 52)
+    ``basis_arkit`` per unit of intensity, plus (C, 52) ``above_arkit`` per unit above 1 (None: linear).
 
     closure, rounding: (T,) 0..1 speech constraint weights (from coarticulation); None = zeros.
     """
@@ -67,7 +71,8 @@ def compose(base: np.ndarray, intensities: np.ndarray, basis_arkit: np.ndarray,
     T = base.shape[0]
     k = np.zeros(T, np.float32) if closure is None else np.asarray(closure, np.float32)
     r = np.zeros(T, np.float32) if rounding is None else np.asarray(rounding, np.float32)
-    emo = (np.asarray(intensities, np.float32) @ np.asarray(basis_arkit, np.float32)).astype(np.float32)
+    emo = emotion_response(intensities, basis_arkit, above_arkit)
+    emo_jaw_raw = emo[:, JAW_OPEN].copy()
 
     # 1. bilabial closure wins
     lip = np.array(LIP_OPENING)
@@ -77,12 +82,9 @@ def compose(base: np.ndarray, intensities: np.ndarray, basis_arkit: np.ndarray,
     emo[:, np.array(SPREADERS)] *= (1.0 - 0.6 * r)[:, None]
     # 2. jaw: screen blend, speech keeps its modulation
     s = np.clip(base[:, JAW_OPEN], 0.0, 1.0)
-    e = np.clip(np.asarray(intensities, np.float32) @ np.asarray(basis_arkit, np.float32)[:, JAW_OPEN], 0.0, 0.9) * (1 - k)
+    e = np.clip(emo_jaw_raw, 0.0, 0.9) * (1 - k)
     emo_jaw = (e * (1.0 - s)).astype(np.float32)
     emo[:, JAW_OPEN] = emo_jaw
-    # 5. gaze and lid closure held at the strongest category's intensity-1 level
-    held = np.array(GAZE_AND_LIDS)
-    emo[:, held] = np.minimum(emo[:, held], np.asarray(basis_arkit, np.float32)[:, held].max(0))
     # 4. blinks close wide eyes
     blink = np.clip(base[:, BLINK[0]], 0, 1)
     for w in WIDE:

@@ -27,7 +27,7 @@ from .breath import add_breaths, breath_intakes, breath_opening
 from .coarticulation import PAUSE_S, MouthMotion, coarticulate
 from .prominence import phone_prominence
 from .emotion_timeline import EmotionTimeline
-from .emotion_vectors import emotion_basis_arkit
+from .emotion_vectors import emotion_above_arkit, emotion_basis_arkit
 from .compose import compose
 from .idle import idle_motion
 from .retarget import build_retarget
@@ -209,8 +209,9 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     base = motion.weights + idle.weights
     tl = emotion if emotion is not None else EmotionTimeline.neutral()
     inten = tl.sample(times)
-    basis_arkit = emotion_basis_arkit()
-    comp = compose(base, inten, basis_arkit, closure=motion.closure, rounding=motion.rounding)
+    basis_arkit, above_arkit = emotion_basis_arkit(), emotion_above_arkit()
+    comp = compose(base, inten, basis_arkit, closure=motion.closure, rounding=motion.rounding,
+                   above_arkit=above_arkit)
 
     rt = build_retarget(head)
     final = comp.final.copy()
@@ -224,14 +225,14 @@ def animate(audio: str | os.PathLike | AudioClip, head: HeadModel, *, transcript
     pose[:, Joint.JAW, 0] = jaw_angle
     expr = rt.expression(final)
     expr_base = rt.expression(base_c)
-    basis = rt.expression(basis_arkit)
+    basis, above = rt.expression(basis_arkit), rt.expression(above_arkit)
     if head.expression_limits is not None:
         lim = np.asarray(head.expression_limits, np.float32)
         expr = np.clip(expr, lim[:, 0], lim[:, 1])
     track = Track(
         fps=float(fps), head_model=head.name, expression_names=list(head.expression_names),
         expression=expr, pose=pose, translation=np.zeros((T, 3), np.float32), emotion_names=list(EMOTIONS),
-        emotion=inten, expression_base=expr_base, emotion_basis=basis,
+        emotion=inten, expression_base=expr_base, emotion_basis=basis, emotion_basis_above=above,
         meta={
             "audio": {"file": Path(clip.source).name if clip.source else "", "duration_s": round(clip.duration_s, 4),
                       "original_rate": clip.original_rate, "original_channels": clip.original_channels},

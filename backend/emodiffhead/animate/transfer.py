@@ -48,7 +48,7 @@ def cached_expression_transfer(src: HeadModel, dst: HeadModel) -> np.ndarray:
 
 
 def transfer_track(track: Track, src: HeadModel, dst: HeadModel) -> Track:
-    """``track`` (made for ``src``) as a track of ``dst``: expression, expression_base and emotion_basis mapped
+    """``track`` (made for ``src``) as a track of ``dst``: expression, expression_base and the emotion vectors mapped
     by :func:`expression_transfer`; pose, translation and emotion intensities kept."""
     W = cached_expression_transfer(src, dst)
     order = [src.expression_index(n) for n in track.expression_names]  # the track's columns in src order
@@ -61,5 +61,5 @@ def transfer_track(track: Track, src: HeadModel, dst: HeadModel) -> Track:
                          expression=map_(track.expression), pose=np.asarray(track.pose, np.float32),
                          translation=np.asarray(track.translation, np.float32),
                          emotion=np.asarray(track.emotion, np.float32), expression_base=map_(track.expression_base),
-                         emotion_basis=map_(track.emotion_basis),
+                         emotion_basis=map_(track.emotion_basis), emotion_basis_above=map_(track.emotion_basis_above),
                          meta={**track.meta, "transferred_from": track.head_model}).validate()

@@ -179,6 +179,7 @@ def resample_track(track: Track, fps: float) -> Track:
                  expression=pick(track.expression), pose=pick(track.pose), translation=pick(track.translation),
                  emotion_names=list(track.emotion_names), emotion=pick(track.emotion),
                  expression_base=pick(track.expression_base), emotion_basis=track.emotion_basis,
+                 emotion_basis_above=track.emotion_basis_above,
                  meta=dict(track.meta)).validate()
 
 

@@ -265,11 +265,12 @@ def parse_track_bytes(data: bytes, *, max_bytes: int, max_frames: int):
 
     too_many = ("is over the limit of {} frames (the longest audio the server takes, at the highest frame rate)"
                 .format(max_frames))
-    # before parsing: a track of T frames has at most 5 T + C arrays at depth 3 (rows of expression, pose,
-    # translation, emotion, expression_base, and C emotion_basis rows); more means more than max_frames
+    # before parsing: a track of T frames has at most 5 T + 2 C arrays at depth 3 (rows of expression, pose,
+    # translation, emotion, expression_base, and C rows each of emotion_basis and emotion_basis_above); more
+    # means more than max_frames
     rows = jsonlimits.structure(data[:max_bytes + 1])[1]
-    if rows > 5 * max_frames + len(EMOTIONS):
-        raise UploadTooLarge(f"upload 'track': at least {(rows - len(EMOTIONS) + 4) // 5} frames {too_many}")
+    if rows > 5 * max_frames + 2 * len(EMOTIONS):
+        raise UploadTooLarge(f"upload 'track': at least {(rows - 2 * len(EMOTIONS) + 4) // 5} frames {too_many}")
     # floats by the fast C parser: Track.from_dict refuses non-finite values naming the field
     d = jsonlimits.loads(data, "track", max_bytes=max_bytes, check_floats=False)
     frames = d.get("expression") if isinstance(d, dict) else None

@@ -99,6 +99,11 @@ out["emotion_values"] = [values_before[kb.name], kb.value]
 ref = np.array([v.co[:] for v in mesh.data.shape_keys.reference_key.data], np.float32)
 emo = np.array([v.co[:] for v in kb.data], np.float32)
 expected = (kb.value - values_before[kb.name]) * (emo - ref)
+above_kb = mesh.data.shape_keys.key_blocks.get(head.above_key_name(e["emotion"]))  # its above-1 key, driven
+out["edit_above_key"] = above_kb is not None
+if above_kb is not None:
+    above = np.array([v.co[:] for v in above_kb.data], np.float32)
+    expected += (max(0.0, kb.value - 1) - max(0.0, values_before[kb.name] - 1)) * (above - ref)
 out["edit_max_move"] = float(np.abs(v_after - v_before).max())
 out["edit_max_error"] = float(np.abs(v_after - v_before - expected).max())
 out["export_edited"] = call(bpy.ops.emodiffhead.export_track,

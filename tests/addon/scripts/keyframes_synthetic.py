@@ -47,8 +47,17 @@ import numpy as np  # noqa: E402
 
 ref = np.array([v.co[:] for v in key.reference_key.data], np.float32)
 emo = np.array([v.co[:] for v in kb.data], np.float32)
-# expected motion of every vertex: delta intensity * the emotion key's offset (linear shape keys, no armature change)
+# expected motion of every vertex: delta intensity * the emotion key's offset (linear shape keys, no armature
+# change), plus, where the emotion has an above-1 key, delta max(0, intensity - 1) * that key's offset
 expected = (out["emotion_after"] - out["emotion_before"]) * (emo - ref)
+above_kb = key.key_blocks.get(head.above_key_name(name))
+out["above_key"] = above_kb is not None
+if above_kb is not None:
+    out["above_value_after"] = above_kb.value
+    out["above_drivers"] = [d.data_path for d in key.animation_data.drivers]
+    out["blockers"] = export.fast_path_blockers(mesh)
+    above = np.array([v.co[:] for v in above_kb.data], np.float32)
+    expected += (max(0.0, out["emotion_after"] - 1) - max(0.0, out["emotion_before"] - 1)) * (above - ref)
 got = v_after - v_before
 out["max_move"] = float(np.abs(got).max())
 out["max_expected_move"] = float(np.abs(expected).max())
