@@ -178,14 +178,15 @@ def corner_falloff(model: HeadModel) -> np.ndarray | None:
 
 #: The chin raiser (AU17, ``mouthShrugLower``) pushes the chin boss and with it the lower lip up. The lower lip is a
 #: continuous band (orbicularis oris) held at the corners by the modiolus, where the lip corner depressor (AU15) pulls:
-#: pushed up over its central span it bends as a smooth arch, so a sad mouth (15+17) is an inverted U. The raw target
-#: lifts the lip in a peak at the middle (5.2 mm per unit there, 2.6 mm a quarter mouth width out, nearly as a
-#: triangle), and added to the lip corner depressor's parabola-like lowering (corners -7.8 mm, middle -0.1 mm) the lower
-#: lip of sadness at 1.0-1.5 came to a point, a chevron. The target's motion is scaled across the face so that its lip
-#: lift follows the same parabola, 1 - u^2 (u: 0 at the lip's middle, 1 at either mouth corner), under its middle
-#: lift: any mix of the two targets is then a smooth arch. It is only raised (factor >= 1, up to about 1.5 half way to
-#: a corner); near the corners, where the raw lift is already above the parabola, it is kept. Chin and lip move
-#: together (the raw target's lateral profile is the same from the lip to the chin).
+#: the mentalis pushes its central span up as a whole and it bends toward the corners, so a sad mouth (15+17) is an
+#: inverted U (FACS: the lip line may take an inverted-U shape). The raw target lifts the lip in a peak at the middle
+#: (5.2 mm per unit there, 0.75-0.8 of that a quarter of the way to the corners), and added to the lip corner
+#: depressor's lowering (corners -7.8 mm, middle -0.1 mm) the lower lip of sadness at 1.0-1.5 came to a point, a
+#: chevron. The target's motion is scaled across the face (by the template's x) so that its lower-lip lift is flat
+#: over the middle CHIN_RAISER_SPAN of each half of the mouth (u = |x| / half width: 0 at the lip's middle, 1 at a
+#: corner) and falls off as cos^2 to the corners. It is only raised (factor >= 1, about 1.6 at most, half way to a
+#: corner); near the corners, where the raw lift is already above that profile, it is kept. Chin and lip move
+#: together (the raw target's lateral profile is the same from the lip down to the chin).
 #: mediapipe face-mesh indices of the lower lip's outer contour, corner to corner (the profile is measured there).
 CHIN_RAISER_SPAN = 0.4
 _LOWER_LIP_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
@@ -198,9 +199,8 @@ def _landmark_motion(model: HeadModel, motion: np.ndarray) -> np.ndarray:
 
 
 def chin_raiser_spread(model: HeadModel) -> np.ndarray | None:
-    """(V,) float32 factor >= 1 on the raw ``mouthShrugLower`` motion so that its lower-lip lift follows a parabola
-    across the mouth (see above), by the template's x; None when the model lacks the target or the mediapipe
-    embedding."""
+    """(V,) float32 factor >= 1 on the raw ``mouthShrugLower`` motion so that its lower-lip lift is flat-topped across
+    the mouth (see above), by the template's x; None when the model lacks the target or the mediapipe embedding."""
     if model.landmark_faces is None or model.num_landmarks < 478 or "mouthShrugLower" not in model.expression_names:
         return None
     lm = model.template_landmarks()
@@ -231,11 +231,11 @@ def chin_raiser_spread(model: HeadModel) -> np.ndarray | None:
 #: upper one it pushes it up (the sad "pout", the closed lip line arched as an inverted U). Without it the lower lip
 #: passed through the upper one (inner lips 0.5 mm crossed at sadness 1.0, 1.6-2.1 mm at 1.5; in the warp render
 #: specks along the closed lip line at the corners). A corrective (``HeadModel.expression_correctives``) carries the
-#: upper lip with ``mouthShrugUpper``'s motion (the upper lip and the skin above it up to the nose, which the raw
-#: target moves along the lip as the raw chin raiser moves the lower one), shaped by the same parabola and scaled so
-#: that the upper inner lip rises at least as fast as the lower: driven by ``mouthShrugLower`` from the weight at which
-#: the inner lips first touch (onset, from the head's own rest gap along the lip) to 1, and released as the jaw opens
-#: the lips apart (``jawOpen``: gone once the jaw alone parts the lips' middle by the chin raiser's whole lift).
+#: upper lip with ``mouthShrugUpper``'s motion (the upper lip and the skin above it, which the raw target raises along
+#: the lip much as the raw chin raiser raises the lower one), scaled along the lip (by x, between the inner-lip points)
+#: so that the upper inner lip rises as fast as the lower: driven by ``mouthShrugLower`` from the weight at which the
+#: inner lips first touch (onset, from the head's own rest gap along the lip) to 1, and released as the jaw opens the
+#: lips apart (``jawOpen``: gone once the jaw alone parts the lips' middle by the chin raiser's whole lift).
 #: mediapipe indices of the inner lip lines, corner to corner, point for point (upper, lower).
 _LIPS_INNER = ((78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308), (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308))
 
@@ -275,6 +275,7 @@ def lip_contact_corrective(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | 
     jaw_full = float(close[mid] / max(-closing(model.expression_basis[:, :, jaw_k])[mid], 1e-6))
     rule = np.array([[lower_k, 1.0, jaw_k, jaw_full, -1, onset]], np.float32)
     return motion[:, :, None].astype(np.float32), rule
+
 
 @lru_cache(maxsize=1)
 def _load() -> HeadModel:
