@@ -159,3 +159,79 @@ def test_anger_lowers_the_brows_into_a_v_and_only_anger(builtin_head, basis):
     plain.corrective_rules = plain.corrective_rules[keep]
     assert _brow_slant_mm(plain, basis, "angry", 1.0) > -0.5  # the raw target's even lowering
     _assert_same_poses(builtin_head, plain, basis, ("sad", "fearful", "surprised", "disgusted", "neutral"))
+
+
+def _inner_lip_gaps_mm(head, expression: np.ndarray) -> np.ndarray:
+    """(K,) mm how far each upper inner-lip point stands above its lower partner (corners excluded; negative: the
+    lips pass through each other) for (1, E) ``expression``."""
+    from emodiffhead.face import facemesh_topology as topo
+
+    mu, ml = topo.mouth_lines()
+    L = head.forward(expression=expression).landmarks[0]
+    return 1000.0 * (L[mu[1:-1], 1] - L[ml[1:-1], 1])
+
+
+@pytest.mark.parametrize("emotion", [
+    e if e != "contemptuous" else pytest.param(e, marks=pytest.mark.xfail(
+        strict=True, reason="the smile target's lower-lip lift (AU12 at 0.75 on one side) presses 0.9 mm into the "
+                            "upper lip near that corner at 1.5: docs/builtin_head.md, left for the smile's pass"))
+    for e in EMOTIONS])
+def test_the_lips_never_pass_through_each_other(builtin_head, basis, emotion):
+    # the chin raiser (AU17, sadness and disgust) pushes the lower lip up; once it reaches the upper lip it carries it
+    # (head.builtin.lip_contact_corrective). Before, the lower inner lip passed 0.5 mm through the upper one at sadness
+    # 1.0 and 1.6-2.1 mm at 1.5 (the warp drew specks along the closed lip line).
+    worst = min(_inner_lip_gaps_mm(builtin_head, _expression(basis, emotion, a)).min()
+                for a in np.linspace(0.0, 1.5, 16))
+    assert worst >= -0.05, (emotion, round(float(worst), 2))
+
+
+def test_the_chin_raiser_carries_the_upper_lip_only_once_the_lips_touch(builtin_head):
+    from emodiffhead.face import facemesh_topology as topo
+
+    mu, _ = topo.mouth_lines()
+    k, jaw = builtin_head.expression_index("mouthShrugLower"), builtin_head.expression_index("jawOpen")
+    rule = builtin_head.corrective_rules[builtin_head.corrective_rules[:, 0] == k]
+    assert len(rule) == 1
+    onset = float(rule[0, 5])
+    assert 0.05 < onset < 0.5  # the head's lips rest 0.5-1.9 mm apart (landmarks): they touch part way
+
+    def upper_rise(w: float, jaw_open: float = 0.0) -> float:
+        e = np.zeros((1, builtin_head.num_expression), np.float32)
+        e[0, jaw] = jaw_open
+        base = builtin_head.forward(expression=e).landmarks[0]
+        e[0, k] = w
+        return 1000.0 * float((builtin_head.forward(expression=e).landmarks[0] - base)[mu[1:-1], 1].max())
+
+    assert abs(upper_rise(0.9 * onset)) < 0.05  # apart: the upper lip stays (the raw target moves it 4-20 um)
+    assert upper_rise(0.75) > 1.5  # sadness 1.5: the pout
+    assert abs(upper_rise(0.75, jaw_open=0.2)) < 0.05  # the jaw holds the lips apart: nothing to push
+    assert np.all(_inner_lip_gaps_mm(builtin_head, np.eye(builtin_head.num_expression, dtype=np.float32)[[k]]) >= 0)
+
+
+def test_the_chin_raiser_lifts_the_lower_lip_as_an_arch(builtin_head):
+    # AU17 pushes the lower lip's central span up as a whole (the lip is a band held at the corners): its lift is
+    # flat over the middle and falls off toward the corners, and added to the lip corner depressor (sadness) the
+    # closed lip line is a smooth inverted U. The raw target lifted the lip in a peak (the points a quarter of the
+    # way to the corners rose 0.75-0.8 of the middle) and sadness's lower lip came to a point, a chevron.
+    lower_outer = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
+    e = np.zeros((1, builtin_head.num_expression), np.float32)
+    e[0, builtin_head.expression_index("mouthShrugLower")] = 1.0
+    lift = (builtin_head.forward(expression=e).landmarks[0] - builtin_head.forward().landmarks[0])[lower_outer, 1]
+    assert min(lift[4], lift[6]) >= 0.9 * lift[5], np.round(1000 * lift, 2)
+    assert max(lift[0], lift[-1]) < 0.2 * lift[5], np.round(1000 * lift, 2)  # the corners stay (AU15 holds them)
+
+
+@pytest.mark.parametrize("intensity", [1.0, 1.5])
+def test_the_sad_lip_line_bends_along_its_length_not_only_at_the_middle(builtin_head, basis, intensity):
+    # the closed lip line (the lower inner lip) of sadness: its bend (the change of slope per mm between landmark
+    # points) at the middle point is below the largest elsewhere along the line (a smooth arch). The chevron of the
+    # raw targets bent most at the middle (1.3 x the largest elsewhere at 1.0, 1.2 x at 1.5; now about 0.4-0.5 x).
+    from emodiffhead.face import facemesh_topology as topo
+
+    _, ml = topo.mouth_lines()
+    L, _ = _posed(builtin_head, basis, "sad", intensity)
+    x, y = 1000.0 * L[ml, 0], 1000.0 * L[ml, 1]
+    slope = np.diff(y) / np.diff(x)
+    bend = -np.diff(slope) / np.diff(0.5 * (x[1:] + x[:-1]))  # > 0: bending down toward the corners
+    mid = len(bend) // 2
+    assert bend[mid] < 0.8 * np.delete(bend, mid).max(), np.round(bend, 3)

@@ -18,7 +18,7 @@ Not representable in glTF and therefore left out: FLAME pose correctives and the
 locations with expression (FLAME regresses joints from the expressed mesh); both are millimetre effects. Morph
 targets are linear, so what ``HeadModel.forward`` adds on top is left out too: the anatomical soft limits
 (``expression_soft_limits``: the upper-lid raiser above 0.6), the combination correctives
-(``expression_correctives``: sadness's inner-lid lift, anger's V brows) and the upper lid following the eye
+(``expression_correctives``: sadness's inner-lid lift, anger's V brows, the upper lip carried by the chin raiser) and the upper lid following the eye
 joints' pitch (``head.lid_follow``); the renderers show them, Blender's shape-key preview does not
 (docs/blender.md).
 """

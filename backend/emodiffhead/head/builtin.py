@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HeadModelError
+from .lbs import barycentric_points
 from .model import HeadModel
 
 __all__ = ["ASSET_PATH", "load_builtin_head", "builtin_vertex_colors", "ANATOMICAL_SOFT_LIMITS"]
@@ -175,6 +176,107 @@ def corner_falloff(model: HeadModel) -> np.ndarray | None:
     return (1.0 - (1.0 - UPPER_LIP_CORNER_KEEP) * np.exp(-dist2 / (2 * sigma * sigma))).astype(np.float32)
 
 
+#: The chin raiser (AU17, ``mouthShrugLower``) pushes the chin boss and with it the lower lip up. The lower lip is a
+#: continuous band (orbicularis oris) held at the corners by the modiolus, where the lip corner depressor (AU15) pulls:
+#: the mentalis pushes its central span up as a whole and it bends toward the corners, so a sad mouth (15+17) is an
+#: inverted U (FACS: the lip line may take an inverted-U shape). The raw target lifts the lip in a peak at the middle
+#: (5.2 mm per unit there, 0.75-0.8 of that a quarter of the way to the corners), and added to the lip corner
+#: depressor's lowering (corners -7.8 mm, middle -0.1 mm) the lower lip of sadness at 1.0-1.5 came to a point, a
+#: chevron. The target's motion is scaled across the face (by the template's x) so that its lower-lip lift is flat
+#: over the middle CHIN_RAISER_SPAN of each half of the mouth (u = |x| / half width: 0 at the lip's middle, 1 at a
+#: corner) and falls off as cos^2 to the corners. It is only raised (factor >= 1, about 1.6 at most, half way to a
+#: corner); near the corners, where the raw lift is already above that profile, it is kept. Chin and lip move
+#: together (the raw target's lateral profile is the same from the lip down to the chin).
+#: mediapipe face-mesh indices of the lower lip's outer contour, corner to corner (the profile is measured there).
+CHIN_RAISER_SPAN = 0.4
+_LOWER_LIP_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
+
+
+def _landmark_motion(model: HeadModel, motion: np.ndarray) -> np.ndarray:
+    """(L, 3) float64 motion of the embedded landmarks under (V, 3) vertex ``motion`` at rest pose (linear)."""
+    return barycentric_points(np.asarray(motion, np.float32)[None], model.faces, model.landmark_faces,
+                              model.landmark_bary)[0].astype(np.float64)
+
+
+def chin_raiser_spread(model: HeadModel) -> np.ndarray | None:
+    """(V,) float32 factor >= 1 on the raw ``mouthShrugLower`` motion so that its lower-lip lift is flat-topped across
+    the mouth (see above), by the template's x; None when the model lacks the target or the mediapipe embedding."""
+    if model.landmark_faces is None or model.num_landmarks < 478 or "mouthShrugLower" not in model.expression_names:
+        return None
+    lm = model.template_landmarks()
+    corners = np.array([lm[list(c)].mean(0) for c in _MOUTH_CORNERS], np.float64)
+    mid_x, half = float(corners[:, 0].mean()), 0.5 * float(abs(corners[1, 0] - corners[0, 0]))
+    lip = list(_LOWER_LIP_OUTER)
+    lift = _landmark_motion(model, model.expression_basis[:, :, model.expression_index("mouthShrugLower")])[lip, 1]
+    u = (lm[lip, 0] - mid_x) / half
+    ux = np.abs((model.template[:, 0] - mid_x) / half)
+    # the raw lift across the mouth: each half of the lip (through the middle point) interpolated linearly in |u|,
+    # the two halves averaged
+    mid = int(np.argmin(np.abs(u)))
+    halves = []
+    for side in (-1.0, 1.0):
+        pick = (np.sign(u) == side) | (np.arange(len(u)) == mid)
+        order = np.argsort(np.abs(u[pick]))
+        halves.append((np.abs(u[pick])[order], lift[pick][order]))
+    peak = float(np.mean([np.interp(0.0, *h) for h in halves]))
+    if peak <= 0:
+        return None
+    raw = np.mean([np.interp(ux, *h) for h in halves], axis=0)
+    want = peak * np.cos(0.5 * np.pi * np.clip((ux - CHIN_RAISER_SPAN) / (1.0 - CHIN_RAISER_SPAN), 0.0, 1.0)) ** 2
+    out = np.where((ux < 1.0) & (raw > 1e-3 * peak), want / np.maximum(raw, 1e-3 * peak), 1.0)
+    return np.maximum(out, 1.0).astype(np.float32)
+
+
+#: Lip contact. The chin raiser lifts only the lower lip, but the lips rest together: once the lower lip reaches the
+#: upper one it pushes it up (the sad "pout", the closed lip line arched as an inverted U). Without it the lower lip
+#: passed through the upper one (inner lips 0.5 mm crossed at sadness 1.0, 1.6-2.1 mm at 1.5; in the warp render
+#: specks along the closed lip line at the corners). A corrective (``HeadModel.expression_correctives``) carries the
+#: upper lip with ``mouthShrugUpper``'s motion (the upper lip and the skin above it, which the raw target raises along
+#: the lip much as the raw chin raiser raises the lower one), scaled along the lip (by x, between the inner-lip points)
+#: so that the upper inner lip rises as fast as the lower: driven by ``mouthShrugLower`` from the weight at which the
+#: inner lips first touch (onset, from the head's own rest gap along the lip) to 1, and released as the jaw opens the
+#: lips apart (``jawOpen``: gone once the jaw alone parts the lips' middle by the chin raiser's whole lift).
+#: mediapipe indices of the inner lip lines, corner to corner, point for point (upper, lower).
+_LIPS_INNER = ((78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308), (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308))
+
+
+def lip_contact_corrective(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | None:
+    """((V, 3, 1) corrective motion, (1, 6) rule) of the upper lip carried by the chin raiser once the lips touch,
+    for ``model`` (its ``mouthShrugLower`` as it poses); None when the model lacks ``mouthShrugLower``,
+    ``mouthShrugUpper``, ``jawOpen`` or the mediapipe embedding, or its lips never close under the chin raiser."""
+    names = model.expression_names
+    need = ("mouthShrugLower", "mouthShrugUpper", "jawOpen")
+    if model.landmark_faces is None or model.num_landmarks < 478 or not all(n in names for n in need):
+        return None
+    lower_k, upper_k, jaw_k = (names.index(n) for n in need)
+    up, lo = (list(p[1:-1]) for p in _LIPS_INNER)  # the corners are shared points
+
+    def closing(m: np.ndarray) -> np.ndarray:
+        """(K,) how much (V, 3) motion ``m`` raises the lower inner lip over the upper one, metres per unit."""
+        d = _landmark_motion(model, m)
+        return d[lo, 1] - d[up, 1]
+
+    rest = model.template_landmarks().astype(np.float64)
+    gap = np.maximum(rest[up, 1] - rest[lo, 1], 0.0)
+    close = closing(model.expression_basis[:, :, lower_k])
+    carry = -closing(model.expression_basis[:, :, upper_k])
+    ok = (close > 0) & (carry > 1e-3 * np.max(np.abs(carry)))
+    if not np.any(ok):
+        return None
+    onset = float(np.min(gap[ok] / close[ok]))
+    if onset >= 1.0:
+        return None
+    # the upper lip's raise, scaled along the lip (by x, between the inner-lip points) to the lower lip's
+    x = rest[up, 0][ok]
+    order = np.argsort(x)
+    ratio = np.interp(model.template[:, 0], x[order], (close[ok] / carry[ok])[order])
+    motion = model.expression_basis[:, :, upper_k] * ratio[:, None]
+    mid = len(up) // 2
+    jaw_full = float(close[mid] / max(-closing(model.expression_basis[:, :, jaw_k])[mid], 1e-6))
+    rule = np.array([[lower_k, 1.0, jaw_k, jaw_full, -1, onset]], np.float32)
+    return motion[:, :, None].astype(np.float32), rule
+
+
 @lru_cache(maxsize=1)
 def _load() -> HeadModel:
     if not ASSET_PATH.is_file():
@@ -190,9 +292,13 @@ def _load() -> HeadModel:
             if name in model.expression_names:
                 k = model.expression_index(name)
                 basis[:, :, k] *= fall[:, None]
+    spread = chin_raiser_spread(model)  # of the raw target
+    if spread is not None:
+        basis[:, :, model.expression_index("mouthShrugLower")] *= spread[:, None]
     model = dataclasses.replace(model, expression_basis=basis.astype(np.float32),
                                 expression_soft_limits=soft_limit_table(model.expression_names))
-    corr = [c for c in (inner_lid_correctives(model), inner_brow_correctives(model)) if c is not None]
+    corr = [c for c in (inner_lid_correctives(model), inner_brow_correctives(model),
+                        lip_contact_corrective(model)) if c is not None]
     if corr:  # through the constructor, so its checks of the limits and rules run on the built-in head too
         model = dataclasses.replace(model, expression_correctives=np.concatenate([c[0] for c in corr], axis=2),
                                     corrective_rules=np.concatenate([c[1] for c in corr], axis=0))
