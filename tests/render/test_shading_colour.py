@@ -119,3 +119,21 @@ def test_marionette_fold_runs_from_the_lip_corner_towards_the_jaw(warp_renderer)
     down, out = p @ ey, -(p @ ex)  # the subject's right side is towards -x_face
     low, high = down > np.percentile(down, 80), down < np.percentile(down, 20)
     assert out[low].mean() > out[high].mean() + 0.02 * iod  # slants out towards the jaw
+
+
+def test_each_frame_is_shaded_from_the_photo_not_from_the_previous_frame(warp_renderer):
+    # only the rectangle the active maps reach is recomputed: what an earlier frame drew elsewhere is put back
+    r = warp_renderer
+    names = [f.name for f in FEATURES]
+    brows, mouth = np.zeros(len(FEATURES), np.float32), np.zeros(len(FEATURES), np.float32)
+    brows[[names.index("glabella_left"), names.index("forehead")]] = 1.5
+    mouth[[names.index("marionette_right"), names.index("chin_boss")]] = 1.0
+    mouth[names.index("nasolabial_left")] = -1.0  # a photo's own fold flattened
+    sh = ExpressionShading(r.photo, r.fit.landmarks)
+    first = sh.apply(brows).copy()
+    assert np.abs(first.astype(int) - r.photo).max() > 10
+    again = sh.apply(mouth).copy()
+    fresh = ExpressionShading(r.photo, r.fit.landmarks).apply(mouth)
+    assert np.array_equal(again, fresh)
+    assert sh.apply(np.zeros(len(FEATURES), np.float32)) is r.photo
+    assert np.array_equal(sh.apply(brows), first)

@@ -317,6 +317,17 @@ def shadow_slopes(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return np.clip(s, *SLOPE_RANGE).astype(np.float32)
 
 
+def _reach(maps: np.ndarray, eps: float = 2e-4) -> np.ndarray:
+    """(K, 4) int: for each of the (K, h, w) maps the rows r0:r1 and columns c0:c1 holding every value above
+    ``eps`` in magnitude (0, 0, 0, 0 for an empty map)."""
+    out = np.zeros((len(maps), 4), np.int64)
+    for k, m in enumerate(maps):
+        rows, cols = np.flatnonzero((np.abs(m) > eps).any(1)), np.flatnonzero((np.abs(m) > eps).any(0))
+        if rows.size:
+            out[k] = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    return out
+
+
 class ExpressionShading:
     """Per-photo wrinkle gain maps; ``apply(weights)`` gives the shaded photo for one frame.
 
@@ -348,6 +359,10 @@ class ExpressionShading:
         # (clipping red first turned bright skin blue-white: specks on the chin boss of a fair face)
         self._log_headroom = (np.log(255.0 / np.maximum(self._roi, 1.0)) / self.slopes).min(axis=2).astype(np.float32)
         self._buf = self.photo.copy()
+        self._dirty = np.s_[0:0, 0:0]
+        #: (K, 4) rows r0, r1 and columns c0, c1 (in the box) outside which a map / flatten map is ~0
+        self._map_reach = _reach(self.maps)
+        self._flatten_reach = _reach(self.flatten)
 
     @staticmethod
     def _points(points, lm, ex, ey, iod) -> np.ndarray:
@@ -442,22 +457,28 @@ class ExpressionShading:
 
     def apply(self, weights: np.ndarray) -> np.ndarray:
         """The photo (H, W, 3) uint8 shaded with (K,) feature weights (a view of an internal buffer, valid
-        until the next call); the photo itself when every weight is ~0."""
+        until the next call); the photo itself when every weight is ~0. Only the rectangle the active maps
+        reach is computed."""
         w = np.asarray(weights, np.float32)
         pos, neg = np.flatnonzero(w > 1e-3), np.flatnonzero(w < -1e-3)
-        if pos.size == 0 and neg.size == 0:
+        reach = np.concatenate([self._map_reach[pos], self._flatten_reach[neg]])
+        if len(reach) == 0 or not (reach[:, 0].min() < reach[:, 1].max() and reach[:, 2].min() < reach[:, 3].max()):
             return self.photo
-        x0, y0, x1, y1 = self.box
-        g = np.zeros(self.maps.shape[1:], np.float32)
+        r0, r1, c0, c1 = int(reach[:, 0].min()), int(reach[:, 1].max()), int(reach[:, 2].min()), int(reach[:, 3].max())
+        roi = self._roi[r0:r1, c0:c1]
+        g = np.zeros(roi.shape[:2], np.float32)
         if pos.size:  # the frame's expression beyond the photo's: drawn wrinkles and bulges
-            g += np.tensordot(w[pos], self.maps[pos], axes=1)
+            g += np.tensordot(w[pos], self.maps[pos, r0:r1, c0:c1], axes=1)
         np.clip(1.0 + g, *GAIN_RANGE, out=g)
         np.log(g, out=g)
-        np.minimum(g, self._log_headroom, out=g)
+        np.minimum(g, self._log_headroom[r0:r1, c0:c1], out=g)
         out = np.exp(g[..., None] * self.slopes)  # g ** s_c: the crease in the photo's own shadow colour
-        out *= self._roi
+        out *= roi
         if neg.size:  # the photo's expression the frame has not: its own creases filled with the skin around them
-            frac = np.clip(np.tensordot(-w[neg], self.flatten[neg], axes=1), 0.0, 1.0)
-            out += frac[..., None] * self._flat_colour
-        self._buf[y0:y1, x0:x1] = np.clip(out, 0, 255).astype(np.uint8)
+            frac = np.clip(np.tensordot(-w[neg], self.flatten[neg, r0:r1, c0:c1], axes=1), 0.0, 1.0)
+            out += frac[..., None] * self._flat_colour[r0:r1, c0:c1]
+        x0, y0 = self.box[:2]
+        self._buf[self._dirty] = self.photo[self._dirty]  # the previous call's rectangle back to the photo
+        self._dirty = np.s_[y0 + r0:y0 + r1, x0 + c0:x0 + c1]
+        self._buf[self._dirty] = np.clip(out, 0, 255).astype(np.uint8)
         return self._buf
