@@ -153,8 +153,8 @@ def _nose_wrinkler() -> list[Feature]:
     without AU9 is as before."""
     w = NOSE_LINE_WIDTH
     sides = _sided("nose_side", (
-        Line((_p(6, 197, 0.8, du=-0.02), _p(188, 174, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH),
-        Line((_p(197, 195, 0.4, du=-0.02), _p(174, 236, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH * 0.8),
+        Line((_p(6, 197, 0.8, du=-0.035), _p(188, 174, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH),
+        Line((_p(197, 195, 0.4, du=-0.035), _p(174, 236, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH * 0.8),
     ), {"noseSneerRight": 1.0})
     alar = _sided("alar_furrow", (
         Line((_p(198, 209, 0.5), _p(49, du=-0.012), _p(64, du=-0.012, dv=0.005), _p(98, dv=0.012)),
@@ -198,10 +198,10 @@ FEATURES: tuple[Feature, ...] = tuple(
     # AU9 nose wrinkler (and AU4's procerus, weaker): horizontal lines across the root of the nose
     + [Feature("nose_wrinkle", (
         Line((_p(168, du=-0.07, dv=0.03), _p(168, dv=0.0), _p(168, du=0.07, dv=0.03)), 0.012, -0.6),
-        Line((_p(6, du=-0.08, dv=0.01), _p(6, dv=0.0), _p(6, du=0.08, dv=0.01)), 0.012, -0.5),
-        # oblique lines on the sides of the nasal root, running down and out towards the inner eye corners
-        Line((_p(6, du=-0.05, dv=0.02), _p(6, 197, 0.5, du=-0.11, dv=0.05)), 0.012, -0.5),
-        Line((_p(6, du=0.05, dv=0.02), _p(6, 197, 0.5, du=0.11, dv=0.05)), 0.012, -0.5),
+        # oblique lines on the sides of the nasal root, running down and out towards the inner eye corners; the
+        # bony ridge of the nose between them stays smooth (a second crease across it made a ladder of dashes)
+        Line((_p(6, du=-0.035, dv=0.0), _p(6, 197, 0.5, du=-0.11, dv=0.05)), 0.012, -0.5),
+        Line((_p(6, du=0.035, dv=0.0), _p(6, 197, 0.5, du=0.11, dv=0.05)), 0.012, -0.5),
     ), {"noseSneerLeft": 0.5, "noseSneerRight": 0.5, "browDownLeft": 0.15, "browDownRight": 0.15})]
     # AU9 further down the nose (sides, wings): _nose_wrinkler
     + _nose_wrinkler()
