@@ -3,8 +3,8 @@
 A warp only moves the photo's pixels, so the shading that real expressions put on the skin never appears:
 the vertical furrows between lowered brows (AU4), horizontal forehead lines (AU1/AU2), nasolabial folds
 and raised cheeks with crow's feet (AU12/AU6), the nose wrinkle (AU9), the chin boss (AU17) and the
-marionette shadow under a depressed lip corner (AU15). As face rigs in games and film do with animated
-wrinkle maps, each :data:`FEATURES` entry is a small height field (grooves < 0, bulges > 0) drawn once
+marionette fold from a depressed lip corner towards the jaw (AU15). As face rigs in games and film do with
+animated wrinkle maps, each :data:`FEATURES` entry is a small height field (grooves < 0, bulges > 0) drawn once
 per photo along the photo's own landmarks (so it sits on this face's anatomy), in the photo's pixel space
 (the warp then carries it with the skin). It is turned into a luminance gain map lit like the photo:
 
@@ -14,8 +14,10 @@ per photo along the photo's own landmarks (so it sits on this face's anatomy), i
 with ``l`` the image-plane direction of the photo's key light, estimated from the brightness gradient
 across the face (:func:`estimate_light`): the slope of a furrow that faces the light brightens, the other
 darkens, as in the photo's own wrinkles. Per frame the shaded photo is
-``photo * (1 + sum_k w_k gain_k)`` over the face box, with ``w_k`` from the frame's ARKit blendshape
-weights (:data:`FEATURES` ``activation``): a weighted sum of K precomputed maps, no drawing.
+``photo_c * g ** s_c`` with ``g = 1 + sum_k w_k gain_k`` over the face box, with ``w_k`` from the frame's ARKit
+blendshape weights (:data:`FEATURES` ``activation``): a weighted sum of K precomputed maps, no drawing;
+``s_c`` (:func:`shadow_slopes`) gives the creases the colour of the photo's own skin shadows (deeper in the
+skin's hue on warm skin, exactly grey on a greyscale photo).
 Weights are relative to the photo's own expression (the renderer subtracts the fitted photo expression,
 as it does for the geometry): a neutral frame of a neutral photo is the photo, untouched. A negative weight
 (the photo's own expression, absent from the frame: a smiling photo in a neutral frame) does not draw the
@@ -443,8 +445,7 @@ class ExpressionShading:
         mean = cv2.GaussianBlur(roi, (0, 0), FLATTEN_SCALE * iod)
         smooth = cv2.GaussianBlur(roi, (0, 0), max(0.6, FLATTEN_GRAIN * iod))
         d = mean - smooth
-        luma = np.array([0.299, 0.587, 0.114], np.float32)
-        dl, sl = d @ luma, np.maximum(smooth @ luma, 1.0)
+        dl, sl = d @ LUMA, np.maximum(smooth @ LUMA, 1.0)
         cap = np.minimum(1.0, FLATTEN_MAX * sl / np.maximum(np.abs(dl), 1e-3))
         return (d * cap[..., None]).astype(np.float32)
 
