@@ -3,8 +3,8 @@
 A warp only moves the photo's pixels, so the shading that real expressions put on the skin never appears:
 the vertical furrows between lowered brows (AU4), horizontal forehead lines (AU1/AU2), nasolabial folds
 and raised cheeks with crow's feet (AU12/AU6), the nose wrinkle (AU9), the chin boss (AU17) and the
-marionette shadow under a depressed lip corner (AU15). As face rigs in games and film do with animated
-wrinkle maps, each :data:`FEATURES` entry is a small height field (grooves < 0, bulges > 0) drawn once
+marionette fold from a depressed lip corner towards the jaw (AU15). As face rigs in games and film do with
+animated wrinkle maps, each :data:`FEATURES` entry is a small height field (grooves < 0, bulges > 0) drawn once
 per photo along the photo's own landmarks (so it sits on this face's anatomy), in the photo's pixel space
 (the warp then carries it with the skin). It is turned into a luminance gain map lit like the photo:
 
@@ -14,8 +14,10 @@ per photo along the photo's own landmarks (so it sits on this face's anatomy), i
 with ``l`` the image-plane direction of the photo's key light, estimated from the brightness gradient
 across the face (:func:`estimate_light`): the slope of a furrow that faces the light brightens, the other
 darkens, as in the photo's own wrinkles. Per frame the shaded photo is
-``photo * (1 + sum_k w_k gain_k)`` over the face box, with ``w_k`` from the frame's ARKit blendshape
-weights (:data:`FEATURES` ``activation``): a weighted sum of K precomputed maps, no drawing.
+``photo_c * g ** s_c`` with ``g = 1 + sum_k w_k gain_k`` over the face box, with ``w_k`` from the frame's ARKit
+blendshape weights (:data:`FEATURES` ``activation``): a weighted sum of K precomputed maps, no drawing;
+``s_c`` (:func:`shadow_slopes`) gives the creases the colour of the photo's own skin shadows (deeper in the
+skin's hue on warm skin, exactly grey on a greyscale photo).
 Weights are relative to the photo's own expression (the renderer subtracts the fitted photo expression,
 as it does for the geometry): a neutral frame of a neutral photo is the photo, untouched. A negative weight
 (the photo's own expression, absent from the frame: a smiling photo in a neutral frame) does not draw the
@@ -59,6 +61,19 @@ FLATTEN_REACH = 0.05
 OUTER_LIPS = tuple(int(i) for i in np.r_[LIPS_OUTER_UPPER, LIPS_OUTER_LOWER[-2:0:-1]])
 #: Segments of a drawn line (its depth tapers to 0 at both ends).
 TAPER_SEGMENTS = 16
+#: Per-channel shadow slopes (:func:`shadow_slopes`) are kept in this range: a crease may deepen the skin's hue,
+#: never invert it.
+SLOPE_RANGE = (0.5, 2.0)
+#: Skin pixels whose brightness lies outside these percentiles (specular highlights; brows, nostrils, stubble,
+#: hair over the face) are left out of the shadow-colour fit; so is skin within this many IOD of the eyes and lips.
+SKIN_PERCENTILES = (5.0, 95.0)
+SKIN_MARGIN = 0.075
+#: The face's skin colour is smoothed over this many IOD before the fit (sensor noise, skin grain).
+SKIN_SMOOTH = 0.01
+#: Rec. 601 luma weights of R, G, B.
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+#: Brows (mediapipe face mesh, subject's right and left): hair, not skin.
+_BROWS = ((46, 53, 52, 65, 55, 107, 66, 105, 63, 70), (276, 283, 282, 295, 285, 336, 296, 334, 293, 300))
 
 #: A point: (landmark a, landmark b, t, du, dv) = lerp(a, b, t) + IOD * (du * x_face + dv * y_face), with
 #: x_face the unit axis from the subject's right eye to the left (image right on a frontal face) and y_face
@@ -69,11 +84,13 @@ Point = tuple[int, int, float, float, float]
 @dataclass(frozen=True)
 class Line:
     """A polyline of :data:`Point` drawn as a ridge (height +1) or a groove (-1) of half-width ``width``
-    (IOD fraction) scaled by ``depth``."""
+    (IOD fraction) scaled by ``depth``, tapering to 0 at both ends from its deepest point at ``peak`` (fraction
+    of its length from the first point; 0.5: the middle)."""
 
     points: tuple[Point, ...]
     width: float
     depth: float
+    peak: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -110,7 +127,7 @@ _LR = {55: 285, 107: 336, 33: 263, 129: 358, 206: 426, 216: 436, 212: 432, 61: 2
 
 
 def _sided(name: str, lines_right: tuple[Line, ...], activation_right: dict[str, float]) -> list[Feature]:
-    left = tuple(Line(_mirror(ln.points, _LR), ln.width, ln.depth) for ln in lines_right)
+    left = tuple(Line(_mirror(ln.points, _LR), ln.width, ln.depth, ln.peak) for ln in lines_right)
     act_left = {k.replace("Right", "Left"): v for k, v in activation_right.items()}
     return [Feature(f"{name}_right", lines_right, activation_right), Feature(f"{name}_left", left, act_left)]
 
@@ -138,8 +155,8 @@ def _nose_wrinkler() -> list[Feature]:
     without AU9 is as before."""
     w = NOSE_LINE_WIDTH
     sides = _sided("nose_side", (
-        Line((_p(6, 197, 0.8, du=-0.02), _p(188, 174, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH),
-        Line((_p(197, 195, 0.4, du=-0.02), _p(174, 236, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH * 0.8),
+        Line((_p(6, 197, 0.8, du=-0.035), _p(188, 174, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH),
+        Line((_p(197, 195, 0.4, du=-0.035), _p(174, 236, 0.6, dv=0.02)), w, NOSE_SIDE_DEPTH * 0.8),
     ), {"noseSneerRight": 1.0})
     alar = _sided("alar_furrow", (
         Line((_p(198, 209, 0.5), _p(49, du=-0.012), _p(64, du=-0.012, dv=0.005), _p(98, dv=0.012)),
@@ -147,6 +164,15 @@ def _nose_wrinkler() -> list[Feature]:
     ), {"noseSneerRight": 1.0})
     return [*sides, *alar]
 
+
+#: AU15's fold (FACS Investigator's Guide: the depressed corner pouches and wrinkles the skin below it), on the
+#: subject's right: the groove from the lip corner down and slightly out to above the jaw line (IOD), deepest a
+#: third of the way down and fading out below, as a labiomandibular fold does; the skin lateral to it pushed out
+#: a little. One long soft line: a short one is squeezed into a dark dot when the warp pulls the corner down.
+MARIONETTE = (
+    Line((_p(61, du=-0.01, dv=0.0), _p(61, du=-0.04, dv=0.14), _p(61, du=-0.08, dv=0.34)), 0.03, -0.8, 0.3),
+    Line((_p(61, du=-0.10, dv=0.06), _p(61, du=-0.13, dv=0.16), _p(61, du=-0.16, dv=0.30)), 0.06, 0.4),
+)
 
 #: The wrinkle and bulge maps (FACS Investigator's Guide appearance changes per AU).
 FEATURES: tuple[Feature, ...] = tuple(
@@ -174,10 +200,10 @@ FEATURES: tuple[Feature, ...] = tuple(
     # AU9 nose wrinkler (and AU4's procerus, weaker): horizontal lines across the root of the nose
     + [Feature("nose_wrinkle", (
         Line((_p(168, du=-0.07, dv=0.03), _p(168, dv=0.0), _p(168, du=0.07, dv=0.03)), 0.012, -0.6),
-        Line((_p(6, du=-0.08, dv=0.01), _p(6, dv=0.0), _p(6, du=0.08, dv=0.01)), 0.012, -0.5),
-        # oblique lines on the sides of the nasal root, running down and out towards the inner eye corners
-        Line((_p(6, du=-0.05, dv=0.02), _p(6, 197, 0.5, du=-0.11, dv=0.05)), 0.012, -0.5),
-        Line((_p(6, du=0.05, dv=0.02), _p(6, 197, 0.5, du=0.11, dv=0.05)), 0.012, -0.5),
+        # oblique lines on the sides of the nasal root, running down and out towards the inner eye corners; the
+        # bony ridge of the nose between them stays smooth (a second crease across it made a ladder of dashes)
+        Line((_p(6, du=-0.035, dv=0.0), _p(6, 197, 0.5, du=-0.11, dv=0.05)), 0.012, -0.5),
+        Line((_p(6, du=0.035, dv=0.0), _p(6, 197, 0.5, du=0.11, dv=0.05)), 0.012, -0.5),
     ), {"noseSneerLeft": 0.5, "noseSneerRight": 0.5, "browDownLeft": 0.15, "browDownRight": 0.15})]
     # AU9 further down the nose (sides, wings): _nose_wrinkler
     + _nose_wrinkler()
@@ -186,10 +212,9 @@ FEATURES: tuple[Feature, ...] = tuple(
         Line((_p(18, 152, 0.5), _p(18, 152, 0.5)), 0.12, 0.9),
         Line((_p(17, 18, 0.7, du=-0.14), _p(17, 18, 0.9), _p(17, 18, 0.7, du=0.14)), 0.025, -0.8),
     ), {"mouthShrugLower": 1.0})]
-    # AU15 lip corner depressor: a shadow running down from the lip corner
-    + _sided("marionette", (
-        Line((_p(61, du=-0.03, dv=0.02), _p(61, du=-0.06, dv=0.20)), 0.025, -0.8),
-    ), {"mouthFrownRight": 1.0})
+    # AU15 lip corner depressor: a fold from the lip corner down and a little out towards the jaw line, deepest
+    # near the corner, the skin beside it bagging (marionette_fold)
+    + _sided("marionette", MARIONETTE, {"mouthFrownRight": 1.0})
 )
 
 
@@ -239,6 +264,72 @@ def estimate_light(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return g / np.hypot(*g) * float(np.clip(mag * 2.0, 0.3, 1.0))
 
 
+def skin_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the face's skin inside the face oval of (478, 2+) pixel landmarks, less the eyes, brows and
+    lips with a margin of ``SKIN_MARGIN`` IOD."""
+    import cv2
+
+    lm = np.asarray(landmarks, np.float64)[:, :2]
+    iod = face_axes(lm)[2]
+    loops = topo.loops()
+    poly = lambda idx: np.round(lm[list(idx)] * 16).astype(np.int32)  # noqa: E731
+    face = np.zeros(shape, np.uint8)
+    cv2.fillPoly(face, [poly(loops["face_oval"])], 1, cv2.LINE_8, 4)
+    holes = np.zeros_like(face)
+    for idx in (loops["eye_left"], loops["eye_right"], OUTER_LIPS, *_BROWS):
+        cv2.fillPoly(holes, [poly(idx)], 1, cv2.LINE_8, 4)
+    r = max(1, int(round(SKIN_MARGIN * iod)))
+    holes = cv2.dilate(holes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return (face > 0) & (holes == 0)
+
+
+def shadow_slopes(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(3,) float32 per-channel exponents ``s_c`` with which the photo's own face skin darkens: over the skin
+    pixels (:func:`skin_mask`, brightness within ``SKIN_PERCENTILES``) the least-squares slope of log(channel)
+    against log(luma). A shadow on skin is deeper in the skin's own hue (light that reaches a crease has
+    scattered under the skin and lost more green and blue than red), so on warm skin red falls slower than luma
+    (s_R < 1) and blue faster (s_B > 1); a greyscale photo gives exactly (1, 1, 1). A luminance gain ``g``
+    applied as ``g ** s_c`` per channel then gives a drawn crease the colour the photo's own shadows have.
+    The slopes are scaled so that the skin's mean luma still changes by ``g`` (the crease's depth is the
+    template's), and kept within ``SLOPE_RANGE``. The whole face is fitted, not only its fine detail: JPEG
+    stores colour at half resolution, so fine creases alone read too grey."""
+    import cv2
+
+    lm = np.asarray(landmarks, np.float64)[:, :2]
+    iod = face_axes(lm)[2]
+    rgb = cv2.GaussianBlur(np.asarray(photo, np.float32), (0, 0), max(0.6, SKIN_SMOOTH * iod))
+    mask = skin_mask(rgb.shape[:2], lm)
+    px = rgb[mask]
+    if len(px) < 50:
+        return np.ones(3, np.float32)
+    y = px @ LUMA
+    lo, hi = np.percentile(y, SKIN_PERCENTILES)
+    px = px[(y > lo) & (y < hi) & (px.min(1) > 2.0)]
+    if len(px) < 50:
+        return np.ones(3, np.float32)
+    logc = np.log(px.astype(np.float64))
+    logy = np.log(px.astype(np.float64) @ LUMA)
+    dy = logy - logy.mean()
+    var = float(dy @ dy)
+    if var < 1e-9 * len(dy):  # a flat face: nothing to learn from
+        return np.ones(3, np.float32)
+    s = (logc - logc.mean(0)).T @ dy / var
+    share = LUMA * np.exp(logc.mean(0))  # each channel's share of the skin's luma
+    s = s / float(share @ s / share.sum())
+    return np.clip(s, *SLOPE_RANGE).astype(np.float32)
+
+
+def _reach(maps: np.ndarray, eps: float = 2e-4) -> np.ndarray:
+    """(K, 4) int: for each of the (K, h, w) maps the rows r0:r1 and columns c0:c1 holding every value above
+    ``eps`` in magnitude (0, 0, 0, 0 for an empty map)."""
+    out = np.zeros((len(maps), 4), np.int64)
+    for k, m in enumerate(maps):
+        rows, cols = np.flatnonzero((np.abs(m) > eps).any(1)), np.flatnonzero((np.abs(m) > eps).any(0))
+        if rows.size:
+            out[k] = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    return out
+
+
 class ExpressionShading:
     """Per-photo wrinkle gain maps; ``apply(weights)`` gives the shaded photo for one frame.
 
@@ -264,10 +355,16 @@ class ExpressionShading:
         self.flatten = self._flatten_maps(lm, iod)
         self._roi = self.photo[y0:y1, x0:x1].astype(np.float32)
         self._flat_colour = self._flatten_colour(iod)
-        # the largest gain each pixel takes without clipping a channel: a brightened highlight keeps its hue
+        #: (3,) exponents of the gain per channel: the colour of this photo's own skin shadows
+        self.slopes = shadow_slopes(photo, lm)
+        # the largest log gain each pixel takes without clipping a channel: a brightened highlight keeps its hue
         # (clipping red first turned bright skin blue-white: specks on the chin boss of a fair face)
-        self._headroom = (255.0 / np.maximum(self._roi.max(axis=2), 1.0)).astype(np.float32)
+        self._log_headroom = (np.log(255.0 / np.maximum(self._roi, 1.0)) / self.slopes).min(axis=2).astype(np.float32)
         self._buf = self.photo.copy()
+        self._dirty = np.s_[0:0, 0:0]
+        #: (K, 4) rows r0, r1 and columns c0, c1 (in the box) outside which a map / flatten map is ~0
+        self._map_reach = _reach(self.maps)
+        self._flatten_reach = _reach(self.flatten)
 
     @staticmethod
     def _points(points, lm, ex, ey, iod) -> np.ndarray:
@@ -292,8 +389,9 @@ class ExpressionShading:
             else:  # tapered towards both ends, as real creases fade out
                 q = _resample(pts, TAPER_SEGMENTS + 1)
                 p = np.round((q - (x0, y0)) * 16).astype(np.int32)
+                skew = np.log(0.5) / np.log(np.clip(ln.peak, 0.05, 0.95))  # s = peak -> 0.5: the deepest point
                 for j in range(TAPER_SEGMENTS):
-                    s = (j + 0.5) / TAPER_SEGMENTS
+                    s = ((j + 0.5) / TAPER_SEGMENTS) ** skew
                     cv2.line(canvas, tuple(map(int, p[j])), tuple(map(int, p[j + 1])),
                              float(np.sin(np.pi * s) ** 0.6), 1, cv2.LINE_AA, 4)
             canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
@@ -347,8 +445,7 @@ class ExpressionShading:
         mean = cv2.GaussianBlur(roi, (0, 0), FLATTEN_SCALE * iod)
         smooth = cv2.GaussianBlur(roi, (0, 0), max(0.6, FLATTEN_GRAIN * iod))
         d = mean - smooth
-        luma = np.array([0.299, 0.587, 0.114], np.float32)
-        dl, sl = d @ luma, np.maximum(smooth @ luma, 1.0)
+        dl, sl = d @ LUMA, np.maximum(smooth @ LUMA, 1.0)
         cap = np.minimum(1.0, FLATTEN_MAX * sl / np.maximum(np.abs(dl), 1e-3))
         return (d * cap[..., None]).astype(np.float32)
 
@@ -361,20 +458,28 @@ class ExpressionShading:
 
     def apply(self, weights: np.ndarray) -> np.ndarray:
         """The photo (H, W, 3) uint8 shaded with (K,) feature weights (a view of an internal buffer, valid
-        until the next call); the photo itself when every weight is ~0."""
+        until the next call); the photo itself when every weight is ~0. Only the rectangle the active maps
+        reach is computed."""
         w = np.asarray(weights, np.float32)
         pos, neg = np.flatnonzero(w > 1e-3), np.flatnonzero(w < -1e-3)
-        if pos.size == 0 and neg.size == 0:
+        reach = np.concatenate([self._map_reach[pos], self._flatten_reach[neg]])
+        if len(reach) == 0 or not (reach[:, 0].min() < reach[:, 1].max() and reach[:, 2].min() < reach[:, 3].max()):
             return self.photo
-        x0, y0, x1, y1 = self.box
-        g = np.zeros(self.maps.shape[1:], np.float32)
+        r0, r1, c0, c1 = int(reach[:, 0].min()), int(reach[:, 1].max()), int(reach[:, 2].min()), int(reach[:, 3].max())
+        roi = self._roi[r0:r1, c0:c1]
+        g = np.zeros(roi.shape[:2], np.float32)
         if pos.size:  # the frame's expression beyond the photo's: drawn wrinkles and bulges
-            g += np.tensordot(w[pos], self.maps[pos], axes=1)
+            g += np.tensordot(w[pos], self.maps[pos, r0:r1, c0:c1], axes=1)
         np.clip(1.0 + g, *GAIN_RANGE, out=g)
-        np.minimum(g, self._headroom, out=g)
-        out = self._roi * g[..., None]
+        np.log(g, out=g)
+        np.minimum(g, self._log_headroom[r0:r1, c0:c1], out=g)
+        out = np.exp(g[..., None] * self.slopes)  # g ** s_c: the crease in the photo's own shadow colour
+        out *= roi
         if neg.size:  # the photo's expression the frame has not: its own creases filled with the skin around them
-            frac = np.clip(np.tensordot(-w[neg], self.flatten[neg], axes=1), 0.0, 1.0)
-            out += frac[..., None] * self._flat_colour
-        self._buf[y0:y1, x0:x1] = np.clip(out, 0, 255).astype(np.uint8)
+            frac = np.clip(np.tensordot(-w[neg], self.flatten[neg, r0:r1, c0:c1], axes=1), 0.0, 1.0)
+            out += frac[..., None] * self._flat_colour[r0:r1, c0:c1]
+        x0, y0 = self.box[:2]
+        self._buf[self._dirty] = self.photo[self._dirty]  # the previous call's rectangle back to the photo
+        self._dirty = np.s_[y0 + r0:y0 + r1, x0 + c0:x0 + c1]
+        self._buf[self._dirty] = np.clip(out, 0, 255).astype(np.uint8)
         return self._buf
