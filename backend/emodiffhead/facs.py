@@ -78,7 +78,8 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: surprise 1+2+5+27 (the jaw dropped well open: about 16 mm of lip gap at 1.0, 24 mm at 1.5);
 #: fear 1+2+4+5+7+20+25+26 (+16); anger 4+5+7+10+16+25 (+23: bared, tense lips; not 22, see below);
 #: disgust 9+10+25 (+4, 6, 15, 17); contempt unilateral 12+14 (+16).
-#: The prototypes are linear up to intensity 1 (above it the AUs of ``HELD_ABOVE_ONE`` stop growing; tracks and the
+#: The prototypes are linear up to intensity 1 (above it the AUs of ``HELD_ABOVE_ONE`` stop growing and those of
+#: ``RECRUITED_ABOVE_ONE`` join; tracks and the
 #: Blender add-on recombine ``emotion @ emotion_basis + max(0, emotion - 1) @ emotion_basis_above``), so the
 #: lips part with intensity (AU25, AU26, AU16, AU10 against the smile's and AU17's closing): at 0.5 half as
 #: far (a mild smile's lips just apart), at 1.0 the teeth show, as in posed faces; speech still closes them
@@ -134,6 +135,12 @@ HELD_ABOVE_ONE: frozenset[str] = frozenset({"43", "64"})
 #: 1.5 face a second surprise (a dark open mouth), so past the posed level fear grows in the brows, lids and stretch.
 HELD_ABOVE_ONE_BY_EMOTION: dict[str, frozenset[str]] = {"happy": frozenset({"25", "16", "26"}),
                                                        "fearful": frozenset({"25", "26"})}
+#: Per category, AUs recruited above intensity 1: AU intensity per unit of emotion intensity above 1. Anger: past
+#: the posed snarl the lip corners are drawn down (AU15, the depressor anguli oris; with the lower lip's AU16, the
+#: "square" mouth of a strong anger), so the wider bared teeth of 1.5 stay a snarl; without it their corners
+#: stayed level and the lower lip curved like a smile's (anger at 1.5 read as a grin: Mona Lisa angry 0.37 -> 0.25,
+#: "happy" 0.24 -> 0.44).
+RECRUITED_ABOVE_ONE: dict[str, dict[str, float]] = {"angry": {"15": 0.4}}
 
 
 def au_to_arkit(code: str | int, intensity: float = 1.0) -> np.ndarray:
@@ -180,7 +187,8 @@ def held_above_one(emotion: str) -> frozenset[str]:
 
 def above_one_arkit(emotion: str) -> np.ndarray:
     """ARKit weights (52,) float32 that ``emotion``'s expression changes by per unit of intensity above 1, on top
-    of its prototype's slope: the held AUs' part of the prototype, negated (zeros when nothing is held).
+    of its prototype's slope: the held AUs' part of the prototype, negated, plus the AUs it recruits there
+    (``RECRUITED_ABOVE_ONE``); zeros when it has neither.
 
     The expression at intensity ``w`` is ``w * prototype + max(0, w - 1) * above_one`` (see
     :func:`emodiffhead.animate.emotion_vectors.emotion_response`).
@@ -188,6 +196,8 @@ def above_one_arkit(emotion: str) -> np.ndarray:
     w = np.zeros(NUM_ARKIT, np.float32)
     for code in held_above_one(emotion):
         w -= au_to_arkit(code, EMOTION_PROTOTYPES[emotion][code])
+    for code, slope in RECRUITED_ABOVE_ONE.get(emotion, {}).items():
+        w += au_to_arkit(code, slope)
     return w
 
 

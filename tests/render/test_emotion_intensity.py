@@ -154,3 +154,18 @@ def test_fear_above_1_stretches_the_lips_without_dropping_the_jaw_into_a_surpris
     assert c.emotion_jaw[1] == pytest.approx(c.emotion_jaw[0], abs=1e-6) and c.emotion_jaw[0] > 0
     for name in ("mouthStretchLeft", "browInnerUp", "eyeWideRight"):
         assert c.final[1, ARKIT_INDEX[name]] == pytest.approx(1.5 * c.final[0, ARKIT_INDEX[name]], rel=1e-5), name
+
+
+def test_a_stronger_anger_draws_the_lip_corners_down_instead_of_widening_into_a_grin():
+    from emodiffhead.animate.compose import compose
+    from emodiffhead.animate.emotion_vectors import emotion_above_arkit, emotion_basis_arkit
+    from emodiffhead.facs import ARKIT_INDEX
+
+    basis = emotion_basis_arkit()
+    inten = np.zeros((3, len(EMOTIONS)), np.float32)
+    inten[:, EMOTIONS.index("angry")] = (0.5, 1.0, 1.5)
+    f = compose(np.zeros((3, basis.shape[1]), np.float32), inten, basis, above_arkit=emotion_above_arkit()).final
+    frown = f[:, ARKIT_INDEX["mouthFrownLeft"]]
+    assert frown[0] == frown[1] == 0 and frown[2] > 0.1  # recruited only past the posed level
+    for name in ("browDownLeft", "mouthUpperUpRight", "eyeSquintLeft"):  # the rest keeps growing linearly
+        assert f[2, ARKIT_INDEX[name]] == pytest.approx(1.5 * f[1, ARKIT_INDEX[name]], rel=1e-5), name
