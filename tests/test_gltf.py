@@ -258,10 +258,15 @@ def test_export_file_atomic_and_same_bytes(head, tmp_path):
 
 
 def test_builtin_head_exports_52_targets(builtin_head, tmp_path):
+    from emodiffhead.head.driven import driven_targets
+
     out = export_glb(builtin_head, tmp_path / "builtin.glb")
     g = Glb(out.read_bytes())
     names = g.doc.meshes[0].extras["targetNames"]
-    assert len(names) == 52 and "jawOpen" in names and names == builtin_head.expression_names
+    driven = [t.name for t in driven_targets(builtin_head)]  # 7 correctives, 2 soft limits after the 52
+    assert len(driven) == 9 and names == builtin_head.expression_names + driven and "jawOpen" in names
+    assert [t["name"] for t in g.doc.extras["emodiffhead"]["driven_targets"]] == driven
+    assert g.doc.extras["emodiffhead"]["expression_names"] == builtin_head.expression_names
     assert out.stat().st_size < 12_000_000
     from emodiffhead.head.builtin import builtin_vertex_colors
 
@@ -274,3 +279,32 @@ def test_builtin_head_exports_52_targets(builtin_head, tmp_path):
     rots = {2: rotvec_quat(pose[0, 2])}
     ref = builtin_head.forward(pose=pose).vertices[0][src]
     assert np.abs(evaluate(g, rots) - ref).max() < 1e-5 + (0.0 if builtin_head.posedirs is None else 5e-3)
+
+
+def test_builtin_head_driven_targets_pose_like_forward(builtin_head, tmp_path):
+    """The glb's driven targets with the weights its formulas give (and the animation's weights channel) pose the
+    built-in head as ``HeadModel.forward``: soft limits and correctives included (sad 1.5, angry 1.0,
+    surprised 1.5)."""
+    from emodiffhead.animate.emotion_vectors import emotion_above, emotion_basis, emotion_response
+    from emodiffhead.emotion import EMOTIONS
+
+    head = builtin_head
+    intens = np.zeros((3, len(EMOTIONS)), np.float32)
+    for i, (n, v) in enumerate((("sad", 1.5), ("angry", 1.0), ("surprised", 1.5))):
+        intens[i, EMOTIONS.index(n)] = v
+    expr = emotion_response(intens, emotion_basis(head), emotion_above(head))
+    tr = Track.neutral(3, 25.0, head.name, head.expression_names)
+    tr.expression[:] = expr
+    g = Glb(export_glb_bytes(head, track=tr))
+    src, _, _ = gltf_vertex_map(head)
+    want = head.forward(expression=expr).vertices[:, src]
+    anim = g.doc.animations[0]
+    ch = next(c for c in anim.channels if c.target.path == "weights")
+    weights = g.accessor(anim.samplers[ch.sampler].output).reshape(3, -1)
+    env = {"__builtins__": {}, "min": np.minimum, "max": np.maximum}
+    for t in range(3):
+        formulas = [eval(d["expression"], env, {v: expr[t, head.expression_index(c)] for v, c in d["variables"].items()})
+                    for d in g.doc.extras["emodiffhead"]["driven_targets"]]
+        np.testing.assert_allclose(weights[t], np.r_[expr[t], formulas], atol=1e-6)
+        assert np.abs(evaluate(g, weights=weights[t]) - want[t]).max() < 1e-6
+        assert np.abs(evaluate(g, weights=np.r_[expr[t], np.zeros(len(formulas))]) - want[t]).max() > 1e-3
