@@ -52,7 +52,7 @@ def test_export_builtin(tmp_path, capsys):
     assert main(["export-head", "-o", str(out)]) == 0
     doc = glb_json(out)
     names = doc["meshes"][0]["extras"]["targetNames"]  # 52 expressions, then the driven soft limits / correctives
-    assert names[:52] == doc["extras"]["emodiffhead"]["expression_names"] and len(names) == 52 + 9
+    assert names[:52] == doc["extras"]["emodiffhead"]["expression_names"] and len(names) == 52 + 13
     assert [t["name"] for t in doc["extras"]["emodiffhead"]["driven_targets"]] == names[52:]
     assert [n["name"] for n in doc["nodes"][:5]] == ["root", "neck", "jaw", "eye_left", "eye_right"]
     assert "wrote" in capsys.readouterr().out

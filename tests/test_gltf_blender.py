@@ -52,8 +52,8 @@ def imported(builtin_head, tmp_path_factory):
 def test_shape_keys_and_bones(builtin_head, imported):
     info, _ = imported
     assert info["result"] == ["FINISHED"] and len(info["meshes"]) == 1 and len(info["armatures"]) == 1
-    driven = [t.name for t in driven_targets(builtin_head)]   # the soft limits and correctives, after the 52
-    assert info["shape_keys"] == builtin_head.expression_names + driven and len(driven) == 9
+    driven = [t.name for t in driven_targets(builtin_head)]   # soft limits, correctives, lid follow, after the 52
+    assert info["shape_keys"] == builtin_head.expression_names + driven and len(driven) == 13
     assert info["bones"] == {"root": None, "neck": "root", "jaw": "neck", "eye_left": "neck", "eye_right": "neck"}
     assert info["armature_modifier"] == info["armatures"]
     assert set(info["vertex_groups"]) <= set(JOINT_NAMES) and "jaw" in info["vertex_groups"]

@@ -18,16 +18,17 @@ Coordinates: the head model's space (metres, y up, face toward +z) is glTF's spa
 Morph targets are linear; what ``HeadModel.forward`` adds on top of the linear expression basis travels as
 **driven targets** (:mod:`.head.driven`): one morph target per combination corrective
 (``expression_correctives``: sadness's inner-lid lift, anger's V brows, the upper lip carried by the chin raiser;
-named ``corrective_<k> <driver component>``) and one per soft-limited component (``expression_soft_limits``: the
-upper-lid raiser above 0.6; named ``soft_limit <component>``, the component's offsets negated), after the E
-expression targets. ``extras.emodiffhead.driven_targets`` lists them in that order with their weight formula
-(``expression``, a Blender simple expression), its ``variables`` (variable -> expression component, valued at the
-component's whole coefficient) and the weight's ``range``; the Blender add-on drives shape keys with them
-(docs/blender.md). The animation's weights channel carries the driven targets' weights too (computed by
-:func:`.head.driven.driven_weights`), so a glTF player shows the expression as ``forward`` poses it. Not representable and left
-out: FLAME pose correctives, the small shift of joint locations with expression (FLAME regresses joints from the
-expressed mesh), both millimetre effects, and the upper lid following the eye joints' pitch (``head.lid_follow``);
-the renderers show them, Blender's viewport does not.
+named ``corrective_<k> <driver component>``), one per soft-limited component (``expression_soft_limits``: the
+upper-lid raiser above 0.6; named ``soft_limit <component>``, the component's offsets negated) and one per eye and
+direction of the upper lid following the eye joint's pitch (``head.lid_follow``; named ``lid_follow <shape>``),
+after the E expression targets. ``extras.emodiffhead.driven_targets`` lists them in that order with their weight
+formula (``expression``, a Blender simple expression), its ``variables`` (variable -> expression component, valued
+at the component's whole coefficient), ``joints`` (variable -> joint, valued at its pitch in radians) and the
+weight's ``range``; the Blender add-on drives shape keys with them (docs/blender.md). The animation's weights
+channel carries the driven targets' weights too (computed by :func:`.head.driven.driven_weights`), so a glTF
+player shows the expression as ``forward`` poses it. Not representable and left out: FLAME pose correctives and
+the small shift of joint locations with expression (FLAME regresses joints from the expressed mesh), both
+millimetre effects.
 """
 
 from __future__ import annotations
@@ -267,7 +268,7 @@ def _animation(b: _Builder, head: HeadModel, track: Track, joints: np.ndarray, m
 
     if E:  # every target's weight per frame: the expression, then the driven targets' (head.driven)
         w = np.asarray(track.expression, np.float32)
-        w = np.concatenate([w, driven_weights(head, w)], axis=1)
+        w = np.concatenate([w, driven_weights(head, w, track.pose)], axis=1)
         add(mesh_node, "weights", w.reshape(-1), "SCALAR")
     for j in range(len(JOINT_NAMES)):
         q = _continuous(Rotation.from_rotvec(np.asarray(track.pose[:, j], np.float64)).as_quat())  # (x, y, z, w)
