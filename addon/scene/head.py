@@ -198,7 +198,7 @@ def update_drivers(mesh_obj, names: list[str] | None = None, basis: list[list[fl
         names, basis, above = emotion_names(mesh_obj), emotion_basis(mesh_obj), emotion_basis_above(mesh_obj)
     expr_names = expr_names or expression_names(mesh_obj)
     keys = [(EMOTION_PREFIX + n, above_key_name(n)) for n in (names or [])]
-    return driven.build(key, expr_names, keys, basis, above)
+    return driven.build(key, expr_names, keys, basis, above, find_armature(mesh_obj))
 
 
 def _drive_above_key(key, above_name: str, emotion_key_name: str) -> None:

@@ -2,8 +2,9 @@
 
 argv: ZIP GLB PARAMS_JSON OUT_NPZ   (no backend needed)
 PARAMS: {"expression_names": [E], "emotion_names": [C], "basis": (C, E), "above": (C, E),
-         "poses": [{"emotion": {name: intensity}, "expression": {component: value}}, ...]}
-Writes OUT_NPZ: ``after`` (P, N, 3) evaluated vertices per pose in glTF axes (armature off: shape keys alone),
+         "poses": [{"emotion": {name: intensity}, "expression": {component: value},
+                    "eyes": {joint: [x, y, z] head-space rotation vector, radians}}, ...]}
+Writes OUT_NPZ: ``after`` (P, N, 3) evaluated vertices per pose in glTF axes (shape keys and armature),
 ``before`` the same with the driven keys muted (the linear shape keys the viewport showed before them).
 """
 
@@ -17,7 +18,7 @@ from _common import emit, evaluated_vertices, install, scene_at_25_fps, subs
 zip_path, glb, params, out_npz = sys.argv[1:5]
 params = json.loads(params)
 install(zip_path)
-head, driven, export = subs("scene.head", "scene.driven", "scene.export")
+head, driven, export, rig = subs("scene.head", "scene.driven", "scene.export", "scene.rig")
 ctx, scene = scene_at_25_fps()
 mesh, arm = head.import_glb(ctx, glb)
 ctx.scene.emodiffhead.head = mesh
@@ -35,9 +36,7 @@ out["not_simple"] = [d.data_path for d in drivers if not d.driver.is_simple_expr
 out["invalid"] = [d.data_path for d in drivers if not d.driver.is_valid]
 out["blockers"] = export.fast_path_blockers(mesh)
 out["slider_ranges"] = {n: [key.key_blocks[n].slider_min, key.key_blocks[n].slider_max] for n in out["driven"]}
-for m in mesh.modifiers:
-    if m.type == "ARMATURE":
-        m.show_viewport = False
+mats = {j: rig.head_to_bone_matrix(arm, j) for j in ("eye_left", "eye_right")}
 
 
 def to_gltf(co):
@@ -52,6 +51,11 @@ for pose in params["poses"]:
         key.key_blocks[head.EMOTION_PREFIX + n].value = v
     for n, v in pose["expression"].items():
         key.key_blocks[n].value = v
+    for pb in arm.pose.bones:
+        pb.rotation_mode = "XYZ"
+        pb.rotation_euler = (0.0, 0.0, 0.0)
+    for j, v in pose.get("eyes", {}).items():
+        arm.pose.bones[j].rotation_euler = rig.axis_angle_to_euler(mats[j], v)
     bpy.context.view_layer.update()
     after.append(to_gltf(evaluated_vertices(mesh)))
     values.append({n: key.key_blocks[n].value for n in out["driven"]})
