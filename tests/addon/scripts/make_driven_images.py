@@ -4,8 +4,8 @@
 
 Exports the built-in head's glb, installs the built extension into a temporary Blender user folder, imports the
 head with the add-on, adds the emotion keys from the backend's emotion basis and renders (Workbench, zoomed) sad 1.5
-(the lips), angry 1.0 (the brows) and surprised 1.5 (the lids) with the driven soft-limit and corrective keys muted
-(what the viewport showed before them) and on.
+(the lips), angry 1.0 (the brows), surprised 1.5 (the lids) and the eye bones looking down (the lids) with the
+driven keys muted (what the viewport showed before them) and on.
 """
 
 import json
@@ -50,7 +50,7 @@ from mathutils import Vector  # noqa: E402
 
 params = json.loads(Path(os.environ["EMODIFFHEAD_PARAMS"]).read_text())
 install(params["zip"])
-head, driven = sub("scene.head"), sub("scene.driven")
+head, driven, rig = sub("scene.head"), sub("scene.driven"), sub("scene.rig")
 ctx, scene = bpy.context, bpy.context.scene
 mesh, arm = head.import_glb(ctx, params["glb"])
 head.set_expression_slider_ranges(mesh)
@@ -72,19 +72,24 @@ scene.world = scene.world or bpy.data.worlds.new("world")
 scene.world.color = (0.18, 0.2, 0.23)
 scene.render.resolution_x, scene.render.resolution_y = 400, 300
 scene.render.image_settings.file_format = "PNG"
-for ob in bpy.data.objects:
+for ob in bpy.data.objects:  # the armature deforms the eyes but is not drawn
     if ob.type in ("MESH", "ARMATURE") and ob != mesh:
         ob.hide_render = True
 TMP = Path(os.environ["TMPDIR"])
-VIEWS = [("sad 1.5: lips", {"sad": 1.5}, "mouth", 0.045, (0.35, -1.0, 0.05)),
-         ("angry 1.0: brows", {"angry": 1.0}, "brows", 0.085, (0.0, -1.0, 0.15)),
-         ("surprised 1.5: lids", {"surprised": 1.5}, "eye", 0.04, (0.0, -1.0, 0.0))]
+VIEWS = [("sad 1.5: lips", {"sad": 1.5}, "mouth", 0.045, (0.35, -1.0, 0.05), 0.0),
+         ("angry 1.0: brows", {"angry": 1.0}, "brows", 0.085, (0.0, -1.0, 0.15), 0.0),
+         ("surprised 1.5: lids", {"surprised": 1.5}, "eye", 0.04, (0.0, -1.0, 0.0), 0.0),
+         ("eye bones down 0.3 rad: lids", {}, "eye", 0.04, (0.0, -1.0, 0.0), 0.3)]
+for pb in arm.pose.bones:
+    pb.rotation_mode = "XYZ"
 tiles = []
-for title, emo, where, scale, direction in VIEWS:
+for title, emo, where, scale, direction, pitch in VIEWS:
     for kb in key.key_blocks[1:]:
         kb.value = 0.0
     for n, v in emo.items():
         key.key_blocks[head.EMOTION_PREFIX + n].value = v
+    for j in ("eye_left", "eye_right"):
+        arm.pose.bones[j].rotation_euler = rig.axis_angle_to_euler(rig.head_to_bone_matrix(arm, j), (pitch, 0, 0))
     target = Vector(params[where])
     cam.location = target + Vector(direction).normalized() * 0.5
     cam.rotation_euler = (target - cam.location).to_track_quat("-Z", "Y").to_euler()
@@ -93,7 +98,7 @@ for title, emo, where, scale, direction in VIEWS:
     for muted in (True, False):
         for n in names:
             key.key_blocks[n].mute = muted
-        scene.render.filepath = str(TMP / f"{where}_{int(muted)}.png")
+        scene.render.filepath = str(TMP / f"{where}_{pitch}_{int(muted)}.png")
         bpy.ops.render.render(write_still=True)
         row.append(scene.render.filepath)
     tiles.append((title, row))
@@ -103,7 +108,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-fig, axes = plt.subplots(2, len(tiles), figsize=(4 * len(tiles), 6.4))
+fig, axes = plt.subplots(2, len(tiles), figsize=(3.6 * len(tiles), 6.0))
 for c, (title, row) in enumerate(tiles):
     for r, p in enumerate(row):
         axes[r, c].imshow(plt.imread(p))
