@@ -145,31 +145,32 @@ def _total_terms(component: str, emotion_keys: list[tuple[str, str]], basis, abo
 
 
 def _drive_sum(key, prop: str, terms: list[tuple[str, str]]) -> None:
-    """Drive custom property ``prop`` of ``key`` with ``sum coefficient * value``; split over helper properties
-    ``<prop> #<i>`` when one expression would be too long for Blender."""
-    chunks, cur, length = [], [], 0
+    """Drive custom property ``prop`` of ``key`` with ``sum coefficient * value`` of ``terms`` (coefficient literal,
+    data path on ``key``); split over helper properties ``<prop> #<i>`` (summed the same way) when one expression
+    would be too long for Blender."""
+
+    def term(coef: str, var: str) -> str:
+        return var if coef == "1" else f"{coef}*{var}"
+
+    chunks, cur, length = [], [], -3
     for coef, target in terms:
-        piece = len(coef) + 3
+        piece = len(term(coef, "v")) + 3  # one-letter variables, joined by " + "
         if cur and (length + piece > _MAX_CHARS or len(cur) == len(_VAR_NAMES)):
             chunks.append(cur)
-            cur, length = [], 0
+            cur, length = [], -3
         cur.append((coef, target))
         length += piece
     chunks.append(cur)
-
-    def drive(p: str, chunk: list[tuple[str, str]]) -> None:
-        key[p] = 0.0
-        names = _VAR_NAMES[:len(chunk)]
-        expr = " + ".join(v if c == "1" else f"{c}*{v}" for v, (c, _) in zip(names, chunk)) or "0"
-        _new_driver(key, _prop_path(p), expr.replace("+ -", "- "), list(zip(names, (t for _, t in chunk))))
-
-    if len(chunks) == 1:
-        drive(prop, chunks[0])
+    if len(chunks) > 1:
+        parts = [f"{prop} #{i}" for i in range(len(chunks))]
+        for p, chunk in zip(parts, chunks):
+            _drive_sum(key, p, chunk)
+        _drive_sum(key, prop, [("1", _prop_path(p)) for p in parts])
         return
-    parts = [f"{prop} #{i}" for i in range(len(chunks))]
-    for p, chunk in zip(parts, chunks):
-        drive(p, chunk)
-    drive(prop, [("1", _prop_path(p)) for p in parts])
+    key[prop] = 0.0
+    names = _VAR_NAMES[:len(cur)]
+    expr = " + ".join(term(c, v) for v, (c, _) in zip(names, cur)) or "0"
+    _new_driver(key, _prop_path(prop), expr.replace("+ -", "- "), list(zip(names, (t for _, t in cur))))
 
 
 def _drive_pitch(key, prop: str, arm, joint: str) -> None:

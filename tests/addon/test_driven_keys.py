@@ -48,6 +48,7 @@ def viewport(tmp_path_factory, builtin_head, addon_zip):
     r = run_blender_script("driven_keys.py", addon_zip, glb, json.dumps(params), npz, user_dir=user)
     with np.load(npz) as z:
         after, before = z["after"], z["before"]
+        r["split_vertices"] = z["split"]
     intens = np.zeros((len(POSES), len(EMOTIONS)), np.float32)
     expr = np.zeros((len(POSES), head.num_expression), np.float32)
     pose = np.zeros((len(POSES), 5, 3), np.float32)
@@ -75,6 +76,14 @@ def test_driven_keys_are_set_up(builtin_head, viewport):
     assert [b for b in r["blockers"] if "shape keys" in b] == [] and r["drivers"] > r["drivers_at_import"]
     for t in targets:
         assert r["slider_ranges"][t.name] == pytest.approx(list(t.value_range), abs=1e-6)
+    assert r["longest_expression"] <= 255   # Blender keeps 256 bytes
+
+
+def test_long_sums_are_split(viewport):
+    """A component's total too long for one expression is summed over helper properties: same mesh."""
+    r, after, *_ = viewport
+    assert r["split_parts"] > 5 and r["split_invalid"] == []
+    assert np.abs(r["split_vertices"] - after[-1]).max() < 1e-7
 
 
 def test_viewport_matches_backend_forward(builtin_head, viewport):

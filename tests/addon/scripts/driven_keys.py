@@ -66,5 +66,14 @@ for pose in params["poses"]:
     for n in out["driven"]:
         key.key_blocks[n].mute = False
 out["driven_values"] = values
-np.savez(out_npz, after=np.array(after), before=np.array(before))
+out["longest_expression"] = max(len(d.driver.expression) for d in key.animation_data.drivers)
+# the same with every total split over several helper properties (as a longer emotion list would need)
+driven._MAX_CHARS = 24
+head.update_drivers(mesh)
+drivers = key.animation_data.drivers
+out["split_parts"] = len([p for p in key.keys() if p.startswith(driven.TOTAL_PREFIX) and "#" in p])
+out["split_invalid"] = [d.data_path for d in drivers if not d.driver.is_valid or not d.driver.is_simple_expression]
+bpy.context.view_layer.update()
+split = to_gltf(evaluated_vertices(mesh))  # the last pose
+np.savez(out_npz, after=np.array(after), before=np.array(before), split=split)
 emit(out)
