@@ -304,11 +304,15 @@ def test_builtin_head_driven_targets_pose_like_forward(builtin_head):
     weights = by_path[(5, "weights")].reshape(3, -1)
     env = {"__builtins__": {}, "min": np.minimum, "max": np.maximum}
     eyes = np.isin(src, np.r_[head.regions["eye_left"], head.regions["eye_right"]])
+    driven = g.doc.extras["emodiffhead"]["driven_targets"]
+
+    def values(t: int, d: dict) -> dict:
+        """A driven target's variables at frame t: components' coefficients, joints' pitch."""
+        return {**{v: expr[t, head.expression_index(c)] for v, c in d["variables"].items()},
+                **{v: tr.pose[t, JOINT_NAMES.index(j), 0] for v, j in d["joints"].items()}}
+
     for t in range(3):
-        values = [{**{v: expr[t, head.expression_index(c)] for v, c in d["variables"].items()},
-                   **{v: tr.pose[t, JOINT_NAMES.index(j), 0] for v, j in d["joints"].items()}}
-                  for d in g.doc.extras["emodiffhead"]["driven_targets"]]
-        formulas = [eval(d["expression"], env, v) for d, v in zip(g.doc.extras["emodiffhead"]["driven_targets"], values)]
+        formulas = [eval(d["expression"], env, values(t, d)) for d in driven]
         np.testing.assert_allclose(weights[t], np.r_[expr[t], formulas], atol=1e-6)
         rots = {j: by_path[(j, "rotation")][t] for j in range(5)}
         err = np.linalg.norm(evaluate(g, rots, weights=weights[t]) - want[t], axis=1)

@@ -1,4 +1,4 @@
-"""Driven shape keys: the head model's soft limits and combination correctives in the viewport.
+"""Driven shape keys: the head model's soft limits, combination correctives and lid-eye coordination in the viewport.
 
 The backend's glb carries, after the expression morph targets, one morph target per nonlinear term of its head
 model (``emodiffhead/head/driven.py``): combination correctives (``corrective_<k> <driver>``), soft limits
@@ -12,11 +12,12 @@ coefficient, as the backend poses it: its shape key's value plus what the emotio
 ``head.py``), because an emotion key moves the expression keys' *shapes*, not their values. That sum is kept in
 one driven custom property per component on the shape-key datablock, ``emodiffhead total <component>`` (rebuilt
 whenever the emotion keys change), and the driven keys read those; likewise ``emodiffhead pitch <joint>``, an eye
-bone's pitch as the exported track has it (from the bone's local rotation). Every driver is a simple expression (min, max,
-arithmetic): Blender evaluates it without Python, so it runs with script auto-run off.
+bone's pitch as the exported track has it (from the bone's local rotation). Every driver is a simple expression
+(min, max, abs, sqrt, atan2, arithmetic, ``a if c else b``): Blender evaluates it without Python, so it runs with
+script auto-run off.
 
 What the add-on remembers (custom properties of the shape-key datablock, saved in the .blend):
-``emodiffhead_driven_targets``: JSON list of ``{"name", "kind", "expression", "variables", "range"}``.
+``emodiffhead_driven_targets``: JSON list of ``{"name", "kind", "expression", "variables", "joints", "range"}``.
 """
 
 from __future__ import annotations
