@@ -72,10 +72,14 @@ class EMODIFFHEAD_PT_expression(_HeadSubPanel, bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         key = context.scene.emodiffhead.head.data.shape_keys
+        skip = head_scene.driven.driven_names(key)
         col = self.layout.column(align=True)
         for kb in key.key_blocks[1:]:
-            if not kb.name.startswith(head_scene.EMOTION_PREFIX):  # emotions are in the Emotion panel
+            # emotions are in the Emotion panel; driven keys (soft limits, correctives) follow these sliders
+            if not kb.name.startswith(head_scene.EMOTION_PREFIX) and kb.name not in skip:
                 col.prop(kb, "value", text=kb.name, slider=True)
+        if skip:
+            self.layout.label(text=f"{len(skip)} driven keys (soft limits, correctives) follow", icon="DRIVER")
 
 
 class EMODIFFHEAD_PT_animate(_Panel, bpy.types.Panel):

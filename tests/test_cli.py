@@ -51,7 +51,9 @@ def test_export_builtin(tmp_path, capsys):
     out = tmp_path / "head.glb"
     assert main(["export-head", "-o", str(out)]) == 0
     doc = glb_json(out)
-    assert len(doc["meshes"][0]["extras"]["targetNames"]) == 52
+    names = doc["meshes"][0]["extras"]["targetNames"]  # 52 expressions, then the driven soft limits / correctives
+    assert names[:52] == doc["extras"]["emodiffhead"]["expression_names"] and len(names) == 52 + 13
+    assert [t["name"] for t in doc["extras"]["emodiffhead"]["driven_targets"]] == names[52:]
     assert [n["name"] for n in doc["nodes"][:5]] == ["root", "neck", "jaw", "eye_left", "eye_right"]
     assert "wrote" in capsys.readouterr().out
 
@@ -68,6 +70,7 @@ def test_export_flame_with_shape_and_track(tmp_path):
     assert rc == 0
     doc = glb_json(out)
     assert doc["meshes"][0]["extras"]["targetNames"] == [f"exp{i:03d}" for i in range(5)]
+    assert doc["extras"]["emodiffhead"]["driven_targets"] == []   # FLAME is linear
     assert doc["extras"]["emodiffhead"]["shape"] == [0.0, 1.5, 0.0, 0.0]
     assert doc["animations"][0]["name"] == "track"
     pos = doc["accessors"][doc["meshes"][0]["primitives"][0]["attributes"]["POSITION"]]

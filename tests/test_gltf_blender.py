@@ -14,6 +14,7 @@ import pytest
 
 from emodiffhead.head import JOINT_NAMES
 from emodiffhead.gltf import export_glb, gltf_vertex_map
+from emodiffhead.head.driven import driven_targets
 from emodiffhead.track import Track
 
 if importlib.util.find_spec("bpy") is None:  # bpy==5.0.1 is a test dependency; not imported here
@@ -51,7 +52,8 @@ def imported(builtin_head, tmp_path_factory):
 def test_shape_keys_and_bones(builtin_head, imported):
     info, _ = imported
     assert info["result"] == ["FINISHED"] and len(info["meshes"]) == 1 and len(info["armatures"]) == 1
-    assert info["shape_keys"] == builtin_head.expression_names and len(info["shape_keys"]) == 52
+    driven = [t.name for t in driven_targets(builtin_head)]   # soft limits, correctives, lid follow, after the 52
+    assert info["shape_keys"] == builtin_head.expression_names + driven and len(driven) == 13
     assert info["bones"] == {"root": None, "neck": "root", "jaw": "neck", "eye_left": "neck", "eye_right": "neck"}
     assert info["armature_modifier"] == info["armatures"]
     assert set(info["vertex_groups"]) <= set(JOINT_NAMES) and "jaw" in info["vertex_groups"]

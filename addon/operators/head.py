@@ -65,16 +65,17 @@ class EMODIFFHEAD_OT_create_head(BackgroundRequest, bpy.types.Operator):
         mesh.name = "emodiffhead_head"
         head_scene.set_expression_slider_ranges(mesh)
         head_scene.remember(mesh, head_model="builtin" if prepared["source"] != "FLAME" else os.path.basename(model),
-                            model_spec=model,
-                            expression_names=[kb.name for kb in mesh.data.shape_keys.key_blocks[1:]])
+                            model_spec=model, expression_names=head_scene.expression_names(mesh))
         mesh.emodiffhead_rig.preset = "FLAME" if prepared["source"] == "FLAME" else "BUILTIN"
         s.head = mesh
         context.view_layer.objects.active = mesh
         beside = head_scene.place_clear_of_others(context, mesh)
-        n = len(mesh.data.shape_keys.key_blocks) - 1
+        n = len(head_scene.expression_names(mesh))
+        n_driven = len(head_scene.driven.driven_names(mesh.data.shape_keys))
         bones = len(arm.data.bones) if arm is not None else 0
-        self.report({"INFO"}, f"head imported: {n} expression shape keys, {bones} bones"
-                              + (f"; placed beside '{beside}'" if beside else ""))
+        self.report({"INFO"}, f"head imported: {n} expression shape keys"
+                              + (f" (+{n_driven} driven: soft limits, correctives)" if n_driven else "")
+                              + f", {bones} bones" + (f"; placed beside '{beside}'" if beside else ""))
         return {"FINISHED"}
 
 

@@ -16,7 +16,8 @@ Two ways to sample, same numbers:
 
 The F-curve path is used only when nothing else can change those properties while the frame changes; the
 scene is sampled with ``frame_set`` when any of these holds (see :func:`fast_path_blockers`):
-drivers on the shape keys (other than the add-on's own above-1 emotion keys, whose values are not read) or on
+drivers on the shape keys (other than the add-on's own: the above-1 emotion keys, the driven soft-limit and
+corrective keys and their totals, whose values are not read) or on
 the armature; NLA tracks, tweak mode, or an active action with influence
 != 1, a blend mode other than Replace or extrapolation other than Hold; an action with a manual frame
 range, more than one layer or strip; a muted F-curve or group, an empty F-curve or two curves for one
@@ -54,13 +55,14 @@ def head_frame_range(scene, mesh_obj) -> tuple[int, int]:
     return (int(r[0]), int(r[1])) if r else (scene.frame_start, scene.frame_end)
 
 
-def _anim_blockers(id_data, label: str, pattern: re.Pattern) -> list[str]:
-    """Why ``id_data``'s animation cannot be replaced by evaluating its action's F-curves (empty: it can)."""
+def _anim_blockers(id_data, label: str, pattern: re.Pattern, own_driver=lambda path: False) -> list[str]:
+    """Why ``id_data``'s animation cannot be replaced by evaluating its action's F-curves (empty: it can).
+    ``own_driver(data_path)``: True for the add-on's own drivers, which drive nothing the export reads."""
     ad = id_data.animation_data if id_data is not None else None
     if ad is None:
         return []
     out = []
-    if any(not head_scene.is_above_key_driver(d.data_path) for d in ad.drivers):  # its own: emotions above 1
+    if any(not own_driver(d.data_path) for d in ad.drivers):
         out.append(f"{label} has drivers")
     if len(ad.nla_tracks) or ad.use_tweak_mode:
         out.append(f"{label} uses NLA tracks")
@@ -99,7 +101,8 @@ def fast_path_blockers(mesh_obj) -> list[str]:
     foreign = [f for f in (*h.frame_change_pre, *h.frame_change_post) if not getattr(f, "emodiffhead_readonly", False)]
     if foreign:  # the add-on's own preview handler only reads the scene
         out.append("frame-change handlers are registered")
-    out += _anim_blockers(head_scene.key_of(mesh_obj), "the shape keys", _KEY_PATH)
+    key = head_scene.key_of(mesh_obj)
+    out += _anim_blockers(key, "the shape keys", _KEY_PATH, lambda path: head_scene.is_own_driver(key, path))
     arm = mapping.armature(mesh_obj)
     if arm is not None:
         out += _anim_blockers(arm, "the armature", _BONE_PATH)

@@ -9,12 +9,16 @@ What the add-on remembers about a head lives as custom properties on its shape-k
 - ``emodiffhead_emotion_basis_above``: JSON (C, E) its change per unit of intensity above 1, or null (linear).
 - ``emodiffhead_head_model``: the model id written into exported tracks.
 - ``emodiffhead_range``: [first, last] scene frame of the last animation.
+- ``emodiffhead_driven_targets``: the head model's soft limits and correctives as driven shape keys
+  (``driven.py``).
 
 Emotions are shape keys named ``emotion_<name>`` whose offsets are the emotion's expression vector
 (sum_e basis[c, e] * offset_e); their value is the intensity (0..1.5). Where a category's expression changes
 its slope above intensity 1 (the lids and gaze it holds there), a second key ``emotion_<name> above 1`` carries
 that change (sum_e above[c, e] * offset_e), its value driven by ``max(0, intensity - 1)``: the viewport shows
-what the backend renders at any intensity the artist keys. See docs/blender.md.
+what the backend renders at any intensity the artist keys. The head model's nonlinear terms (soft limits,
+combination correctives) are driven shape keys (``driven.py``), their drivers rebuilt here whenever the emotion
+keys change, since they read the emotion keys too. See docs/blender.md.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import bpy
 
 from ..track_spec import JOINT_NAMES, MAX_INTENSITY
+from . import driven
 
 EMOTION_PREFIX = "emotion_"
 #: Suffix of an emotion's above-1 shape key (``emotion_<name> above 1``, driven by its emotion key).
@@ -35,7 +40,10 @@ JOINTS = JOINT_NAMES
 
 
 def import_glb(context, path: str):
-    """Import a head glb; returns (mesh_object, armature_object or None). Leaves the mesh active."""
+    """Import a head glb; returns (mesh_object, armature_object or None). Leaves the mesh active.
+
+    A glb from the backend names its expression components and carries its driven targets
+    (``extras.emodiffhead``): both are remembered on the head and the driven keys get their drivers."""
     if not os.path.isfile(path):
         raise FileNotFoundError(path)
     before = set(bpy.data.objects)
@@ -48,6 +56,14 @@ def import_glb(context, path: str):
         raise RuntimeError(f"{os.path.basename(path)} has no mesh")
     mesh = max(meshes, key=lambda o: len(o.data.vertices))
     arm = find_armature(mesh)
+    extras = driven.glb_extras(path)
+    key = mesh.data.shape_keys
+    if key is not None and extras.get("expression_names"):
+        remember(mesh, expression_names=list(extras["expression_names"]))
+    if key is not None and extras.get("driven_targets"):
+        driven.remember(key, extras["driven_targets"])
+        driven.set_slider_ranges(key)
+        update_drivers(mesh)
     return mesh, arm
 
 
@@ -77,7 +93,8 @@ def expression_names(mesh_obj) -> list[str]:
     key = key_of(mesh_obj)
     names = _get_json(key, "emodiffhead_expression_names", None)
     if names is None:
-        names = [kb.name for kb in key.key_blocks[1:] if not kb.name.startswith(EMOTION_PREFIX)]
+        skip = driven.driven_names(key)
+        names = [kb.name for kb in key.key_blocks[1:] if not kb.name.startswith(EMOTION_PREFIX) and kb.name not in skip]
     return names
 
 
@@ -164,8 +181,24 @@ def ensure_emotion_keys(mesh_obj, names: list[str], basis: list[list[float]], ex
         elif blocks.get(aname) is not None:
             key.driver_remove(f'key_blocks["{aname}"].value')
             mesh_obj.shape_key_remove(blocks[aname])
+    update_drivers(mesh_obj, names, basis, expr_names, above)
     mesh_obj.data.update()
     return out
+
+
+def update_drivers(mesh_obj, names: list[str] | None = None, basis: list[list[float]] | None = None,
+                   expr_names: list[str] | None = None, above: list[list[float]] | None = None) -> int:
+    """(Re)build the drivers of the head's driven keys (soft limits, correctives; ``driven.py``) for emotion
+    categories ``names`` with (C, E) ``basis`` / ``above`` rows in ``expr_names`` order (default: what the head
+    remembers). Returns the number of driven keys."""
+    key = key_of(mesh_obj)
+    if not driven.targets(key):
+        return 0
+    if basis is None:
+        names, basis, above = emotion_names(mesh_obj), emotion_basis(mesh_obj), emotion_basis_above(mesh_obj)
+    expr_names = expr_names or expression_names(mesh_obj)
+    keys = [(EMOTION_PREFIX + n, above_key_name(n)) for n in (names or [])]
+    return driven.build(key, expr_names, keys, basis, above, find_armature(mesh_obj))
 
 
 def _drive_above_key(key, above_name: str, emotion_key_name: str) -> None:
@@ -183,16 +216,22 @@ def _drive_above_key(key, above_name: str, emotion_key_name: str) -> None:
     drv.expression = "max(0.0, w - 1.0)"
 
 
-def is_above_key_driver(data_path: str) -> bool:
-    """True for the F-curve path of an above-1 key's driver (the add-on's own, see :func:`ensure_emotion_keys`)."""
-    return data_path.startswith(f'key_blocks["{EMOTION_PREFIX}') and data_path.endswith(f'{ABOVE_SUFFIX}"].value')
+def is_own_driver(key, data_path: str) -> bool:
+    """True for the F-curve path of one of the add-on's own drivers on the shape-key datablock ``key``: an above-1
+    key's (:func:`ensure_emotion_keys`), a driven key's or a total's (``driven.py``). They drive only keys and
+    properties that the export does not read."""
+    if data_path.startswith(f'key_blocks["{EMOTION_PREFIX}') and data_path.endswith(f'{ABOVE_SUFFIX}"].value'):
+        return True
+    return driven.is_own_driver(key, data_path)
 
 
 def set_expression_slider_ranges(mesh_obj, lo: float = -1.0, hi: float = 1.5) -> None:
     """Let expression sliders go a little past [0, 1] (FLAME-style components can be negative); emotion keys
-    (and their above-1 keys) keep their own ranges."""
-    for kb in key_of(mesh_obj).key_blocks[1:]:
-        if not kb.name.startswith(EMOTION_PREFIX):
+    (and their above-1 keys) and driven keys keep their own ranges."""
+    key = key_of(mesh_obj)
+    skip = driven.driven_names(key)
+    for kb in key.key_blocks[1:]:
+        if not kb.name.startswith(EMOTION_PREFIX) and kb.name not in skip:
             kb.slider_min, kb.slider_max = lo, hi
 
 

@@ -14,13 +14,21 @@ read it back in the tests):
   rotations as quaternions and the track's translation on the root joint (LINEAR interpolation).
 
 Coordinates: the head model's space (metres, y up, face toward +z) is glTF's space, so no conversion.
-Not representable in glTF and therefore left out: FLAME pose correctives and the small shift of joint
-locations with expression (FLAME regresses joints from the expressed mesh); both are millimetre effects. Morph
-targets are linear, so what ``HeadModel.forward`` adds on top is left out too: the anatomical soft limits
-(``expression_soft_limits``: the upper-lid raiser above 0.6), the combination correctives
-(``expression_correctives``: sadness's inner-lid lift, anger's V brows, the upper lip carried by the chin raiser) and the upper lid following the eye
-joints' pitch (``head.lid_follow``); the renderers show them, Blender's shape-key preview does not
-(docs/blender.md).
+
+Morph targets are linear; what ``HeadModel.forward`` adds on top of the linear expression basis travels as
+**driven targets** (:mod:`.head.driven`): one morph target per combination corrective
+(``expression_correctives``: sadness's inner-lid lift, anger's V brows, the upper lip carried by the chin raiser;
+named ``corrective_<k> <driver component>``), one per soft-limited component (``expression_soft_limits``: the
+upper-lid raiser above 0.6; named ``soft_limit <component>``, the component's offsets negated) and one per eye and
+direction of the upper lid following the eye joint's pitch (``head.lid_follow``; named ``lid_follow <shape>``),
+after the E expression targets. ``extras.emodiffhead.driven_targets`` lists them in that order with their weight
+formula (``expression``, a Blender simple expression), its ``variables`` (variable -> expression component, valued
+at the component's whole coefficient), ``joints`` (variable -> joint, valued at its pitch in radians) and the
+weight's ``range``; the Blender add-on drives shape keys with them (docs/blender.md). The animation's weights
+channel carries the driven targets' weights too (computed by :func:`.head.driven.driven_weights`), so a glTF
+player shows the expression as ``forward`` poses it. Not representable and left out: FLAME pose correctives and
+the small shift of joint locations with expression (FLAME regresses joints from the expressed mesh), both
+millimetre effects.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from . import __version__
 from .errors import InputFileError
 from .fileio import atomic_write_bytes
 from .head.builtin import builtin_vertex_colors
+from .head.driven import DrivenTarget, driven_targets, driven_weights
 from .head.mesh import vertex_normals
 from .head.model import JOINT_NAMES, HeadModel
 from .track import Track, check_compatible
@@ -156,9 +165,9 @@ def _identity(head: HeadModel, shape: np.ndarray | None) -> tuple[np.ndarray, np
 
 
 def _mesh(b: _Builder, head: HeadModel, verts: np.ndarray, with_uv: bool,
-          vertex_colors: np.ndarray | None) -> tuple[dict, bool]:
-    """The glTF mesh (one skinned primitive with a morph target per expression component); and whether it
-    carries vertex colours."""
+          vertex_colors: np.ndarray | None, driven: list[DrivenTarget]) -> tuple[dict, bool]:
+    """The glTF mesh (one skinned primitive with a morph target per expression component, then one per driven
+    target); and whether it carries vertex colours."""
     src, tris, uv = gltf_vertex_map(head, with_uv)
     normals = vertex_normals(verts.astype(np.float64), head.faces)[src]
     pos = verts[src].astype(np.float32)
@@ -179,14 +188,15 @@ def _mesh(b: _Builder, head: HeadModel, verts: np.ndarray, with_uv: bool,
     idx_type = _USHORT if len(pos) <= 65535 else _UINT
     indices = b.accessor(tris.reshape(-1), "SCALAR", component=idx_type, target=_ELEMENT_ARRAY_BUFFER)
     targets = [{"POSITION": b.morph_accessor(head.expression_basis[src, :, e])} for e in range(head.num_expression)]
+    targets += [{"POSITION": b.morph_accessor(t.offsets[src])} for t in driven]
 
     primitive = {"attributes": attrs, "indices": indices, "material": 0, "mode": 4}
     if targets:
         primitive["targets"] = targets
     mesh: dict[str, Any] = {"name": head.name, "primitives": [primitive]}
     if targets:  # glTF: weights and target names only with at least one target
-        mesh["weights"] = [0.0] * head.num_expression
-        mesh["extras"] = {"targetNames": list(head.expression_names)}
+        mesh["weights"] = [0.0] * len(targets)
+        mesh["extras"] = {"targetNames": list(head.expression_names) + [t.name for t in driven]}
     return mesh, colors is not None
 
 
@@ -214,7 +224,8 @@ def _build(head: HeadModel, shape: np.ndarray | None, track: Track | None, with_
     """The glTF JSON document and its binary buffer."""
     shape, verts, joints = _identity(head, shape)
     b = _Builder()
-    mesh, colored = _mesh(b, head, verts, with_uv, vertex_colors)
+    driven = driven_targets(head)
+    mesh, colored = _mesh(b, head, verts, with_uv, vertex_colors, driven)
     nodes, skin = _skeleton(b, head, joints)
     mesh_node = len(nodes) - 1
     gltf: dict[str, Any] = {
@@ -228,7 +239,8 @@ def _build(head: HeadModel, shape: np.ndarray | None, track: Track | None, with_
             "baseColorFactor": [1.0, 1.0, 1.0, 1.0] if colored else _SKIN_RGBA, "metallicFactor": 0.0,
                                                                 "roughnessFactor": 0.6}}],
         "extras": {"emodiffhead": {"head_model": head.name, "expression_names": list(head.expression_names),
-                                   "shape": [float(x) for x in shape], "joint_names": list(JOINT_NAMES)}},
+                                   "shape": [float(x) for x in shape], "joint_names": list(JOINT_NAMES),
+                                   "driven_targets": [t.to_json() for t in driven]}},
     }
     if track is not None:
         gltf["animations"] = [_animation(b, head, track, joints, mesh_node)]
@@ -254,8 +266,10 @@ def _animation(b: _Builder, head: HeadModel, track: Track, joints: np.ndarray, m
         samplers.append({"input": times, "output": b.accessor(values, kind), "interpolation": "LINEAR"})
         channels.append({"sampler": len(samplers) - 1, "target": {"node": node, "path": path}})
 
-    if E:
-        add(mesh_node, "weights", np.asarray(track.expression, np.float32).reshape(-1), "SCALAR")
+    if E:  # every target's weight per frame: the expression, then the driven targets' (head.driven)
+        w = np.asarray(track.expression, np.float32)
+        w = np.concatenate([w, driven_weights(head, w, track.pose)], axis=1)
+        add(mesh_node, "weights", w.reshape(-1), "SCALAR")
     for j in range(len(JOINT_NAMES)):
         q = _continuous(Rotation.from_rotvec(np.asarray(track.pose[:, j], np.float64)).as_quat())  # (x, y, z, w)
         add(j, "rotation", q.astype(np.float32), "VEC4")

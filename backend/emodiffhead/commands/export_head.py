@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import InputFileError
 
 NAME = "export-head"
-HELP = "write the head model as glTF 2.0 (.glb) with named expression morph targets and a 5-joint skin"
+HELP = "write the head model as glTF 2.0 (.glb) with named expression morph targets (then its driven soft-limit, corrective and lid-follow targets) and a 5-joint skin"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
