@@ -77,7 +77,7 @@ AU_TO_ARKIT: dict[int, dict[str, float]] = {
 #: teeth by a slight jaw drop); sad 1+4+15+17 with the eyes cast down (64) under slightly heavy lids (43);
 #: surprise 1+2+5+27 (the jaw dropped well open: about 16 mm of lip gap at 1.0, 24 mm at 1.5);
 #: fear 1+2+4+5+7+20+25+26 (+16); anger 4+5+7+10+16+25 (+23: bared, tense lips; not 22, see below);
-#: disgust 9+10+25 (+4, 6, 15, 17); contempt unilateral 12+14 (+16).
+#: disgust 9+10+25 (+4, 6, 15); contempt unilateral 12+14 (+16).
 #: The prototypes are linear up to intensity 1 (above it the AUs of ``HELD_ABOVE_ONE`` stop growing and those of
 #: ``RECRUITED_ABOVE_ONE`` join; tracks and the
 #: Blender add-on recombine ``emotion @ emotion_basis + max(0, emotion - 1) @ emotion_basis_above``), so the
@@ -111,9 +111,11 @@ EMOTION_PROTOTYPES: dict[str, dict[str, float]] = {
     # riding on the lower teeth, a surprise-sized jaw drop without it made fear a second surprise)
     "fearful": {"1": 0.66, "2": 0.4, "4": 0.35, "5": 0.66, "7": 0.2, "20": 0.66, "25": 0.4, "26": 0.4, "16": 0.46},
     # disgust: nose wrinkle and upper lip raised off the upper teeth (9+10+25), brows slightly lowered and
-    # cheeks raised (4, 6), the lip corners held down (15: bared teeth without it read as a grin) and the
-    # lower lip pushed up a little (17)
-    "disgusted": {"9": 0.66, "10": 0.44, "25": 0.3, "4": 0.2, "6": 0.3, "15": 0.35, "17": 0.2},
+    # cheeks raised (4, 6), the lip corners held down (15: bared teeth without it read as a grin). No chin raiser:
+    # EMFACS pairs AU17 with disgust's closed-mouth variants (9+17, 10+17); in this open variant it pushed the lower
+    # lip up over the bared teeth, and once the chin raiser lifts the lip's whole middle (head.builtin
+    # chin_raiser_spread) it half closed them (held-out real frames, disgust at 1.0: 0.35 / 0.48 -> 0.13 / 0.35)
+    "disgusted": {"9": 0.66, "10": 0.44, "25": 0.3, "4": 0.2, "6": 0.3, "15": 0.35},
     # contempt: one lip corner tightened and raised (R12+R14); the smile target lifts the lower lip too, which at 1.0
     # pressed it 0.45 mm (1.5: 0.94 mm) into the upper lip near that corner: a little of that side's lower-lip
     # depressor (R16, as happy's AU16) keeps the closed lips meeting (0.34 / 0.24 mm apart at 1.0 / 1.5)
