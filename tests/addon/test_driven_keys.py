@@ -15,10 +15,11 @@ from emodiffhead.gltf import export_glb, gltf_vertex_map
 from emodiffhead.head import JOINT_NAMES
 from emodiffhead.head.driven import driven_targets
 
-#: (emotion intensities, expression key values, eye bones' head-space rotation vectors) posed in the viewport: the
+#: (emotion intensities, expression key values, eye and jaw bones' head-space rotation vectors) posed in the viewport: the
 #: emotions whose faces the nonlinear terms shape (sadness's lids and lips, anger's V brows, surprise's lid limit),
 #: expression keys that switch the correctives off again (a blink closes sadness's lid lift, the jaw releases the
-#: lips, the inner brow raiser damps the V), and the eye bones looking down and up (the lids follow them).
+#: lips, the inner brow raiser damps the V), the eye bones looking down and up (the lids follow them) and the jaw bone
+#: opening as speech opens it (the lips' contact fades).
 POSES = [
     ({"sad": 1.5}, {}, {}),
     ({"angry": 1.0}, {}, {}),
@@ -29,6 +30,7 @@ POSES = [
     ({}, {}, {"eye_left": [0.3, 0.0, 0.0], "eye_right": [0.3, 0.0, 0.0]}),
     ({"sad": 1.0}, {"eyeBlinkRight": 0.4}, {"eye_left": [0.25, 0.2, 0.0], "eye_right": [0.2, 0.2, 0.0]}),
     ({"surprised": 1.0}, {}, {"eye_left": [-0.25, -0.1, 0.0], "eye_right": [-0.2, -0.1, 0.0]}),
+    ({"sad": 1.5}, {}, {"jaw": [0.03, 0.0, 0.0]}),  # the jaw bone opening for speech releases the lips' contact
 ]
 
 

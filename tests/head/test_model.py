@@ -283,18 +283,38 @@ def test_a_corrective_with_an_onset_starts_there(head):
     np.testing.assert_allclose(m.corrective_coefficients(w), [[0, 0.2], [0, 0.3], [0.2, 0.5], [0.5, 0.8]],
                                atol=1e-6)
     five = HeadModel(**{**head.__dict__, "expression_correctives": corr[:, :, 1:], "corrective_rules": rules[1:, :5]})
-    assert five.corrective_rules.shape == (1, 6) and five.corrective_rules[0, 5] == 0
+    assert five.corrective_rules.shape == (1, 7) and five.corrective_rules[0, 5] == five.corrective_rules[0, 6] == 0
     back = HeadModel.from_npz_dict(m.to_npz_dict())
-    np.testing.assert_array_equal(back.corrective_rules, rules)
+    np.testing.assert_array_equal(back.corrective_rules, np.pad(rules, ((0, 0), (0, 7 - rules.shape[1]))))
     with pytest.raises(HeadModelError, match="onset"):  # an onset at or past driver_full never drives
         HeadModel(**{**head.__dict__, "expression_correctives": corr[:, :, :1],
                      "corrective_rules": np.array([[0, 0.5, -1, 1.0, -1, 0.5]], np.float32)})
 
 
 def test_malformed_corrective_rules_are_refused_not_misread(head):
-    # six 6-column rules flattened to 36 numbers are not read as (something, 5) rows, nor is a 7-column row
+    # six 6-column rules flattened to 36 numbers are not read as (something, 5) rows, nor is an 8-column row
     V = head.num_vertices
-    for rules in (np.zeros(36, np.float32), np.zeros((2, 7), np.float32)):
+    for rules in (np.zeros(36, np.float32), np.zeros((2, 8), np.float32)):
         with pytest.raises(HeadModelError, match="corrective_rules must be"):
             HeadModel(**{**head.__dict__, "expression_correctives": np.zeros((V, 3, 6), np.float32),
                          "corrective_rules": rules})
+
+
+def test_a_corrective_fades_as_the_jaw_joint_opens(head):
+    # a rule's 7th column: the jaw joint's pitch (radians) that, with its damper component, takes it away; rules
+    # without it ignore the jaw joint (5- and 6-column rules read as before)
+    V, E = head.num_vertices, head.num_expression
+    corr = np.zeros((V, 3, 2), np.float32)
+    rules = np.array([[0, 1.0, 1, 0.5, -1, 0.0, 0.2], [0, 1.0, 1, 0.5, -1, 0.0, 0.0]], np.float32)
+    m = HeadModel(**{**head.__dict__, "expression_correctives": corr, "corrective_rules": rules})
+    w = np.zeros((4, E), np.float32)
+    w[:, 0] = 0.8
+    w[3, 1] = 0.25  # the damper half way
+    pitch = np.array([0.0, 0.1, 0.3, 0.05], np.float32)
+    c = m.corrective_coefficients(w, pitch)
+    np.testing.assert_allclose(c[:, 0], [0.8, 0.4, 0.0, 0.8 * (1 - 0.5 - 0.25)], atol=1e-6)
+    np.testing.assert_allclose(c[:, 1], [0.8, 0.8, 0.8, 0.4], atol=1e-6)
+    np.testing.assert_allclose(m.corrective_coefficients(w)[:, 0], [0.8, 0.8, 0.8, 0.4], atol=1e-6)  # no pose: rest
+    with pytest.raises(HeadModelError, match="jaw_pitch_full >= 0"):
+        HeadModel(**{**head.__dict__, "expression_correctives": corr[:, :, :1],
+                     "corrective_rules": np.array([[0, 1.0, 1, 0.5, -1, 0.0, -0.1]], np.float32)})

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import HeadModelError
 from .lbs import barycentric_points
-from .model import HeadModel
+from .model import HeadModel, Joint
 
 __all__ = ["ASSET_PATH", "load_builtin_head", "builtin_vertex_colors", "ANATOMICAL_SOFT_LIMITS"]
 
@@ -235,9 +235,15 @@ def chin_raiser_spread(model: HeadModel) -> np.ndarray | None:
 #: the lip much as the raw chin raiser raises the lower one), scaled along the lip (by x, between the inner-lip points)
 #: so that the upper inner lip rises as fast as the lower: driven by ``mouthShrugLower`` from the weight at which the
 #: inner lips first touch (onset, from the head's own rest gap along the lip) to 1, and released as the jaw opens the
-#: lips apart (``jawOpen``: gone once the jaw alone parts the lips' middle by the chin raiser's whole lift).
+#: lips apart (``jawOpen``, or the jaw joint's pitch with which the animator opens the mouth for speech: gone once
+#: the jaw alone parts the lips' middle by the chin raiser's whole lift).
 #: mediapipe indices of the inner lip lines, corner to corner, point for point (upper, lower).
 _LIPS_INNER = ((78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308), (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308))
+#: The contact rule keeps carrying the upper lip up to this chin-raiser weight (the expression sliders reach 1.5;
+#: emotions alone reach 0.75): the lower lip's lift is linear in the weight, so is the carried upper lip's.
+CONTACT_DRIVER_FULL = 1.5
+#: Jaw pitch (radians) at which the lips' opening per radian of the jaw joint is measured (small: linear there).
+JAW_PROBE_RAD = 0.02
 
 
 def lip_contact_corrective(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | None:
@@ -273,8 +279,22 @@ def lip_contact_corrective(model: HeadModel) -> tuple[np.ndarray, np.ndarray] | 
     motion = model.expression_basis[:, :, upper_k] * ratio[:, None]
     mid = len(up) // 2
     jaw_full = float(close[mid] / max(-closing(model.expression_basis[:, :, jaw_k])[mid], 1e-6))
-    rule = np.array([[lower_k, 1.0, jaw_k, jaw_full, -1, onset]], np.float32)
+    # the animator opens the jaw for speech with the jaw joint, not with jawOpen: the rule fades out as much with
+    # the joint's pitch (radians) that parts the lips' middle by the chin raiser's whole lift
+    pose = np.zeros((1, len(model.joint_names), 3), np.float32)
+    pose[0, Joint.JAW, 0] = JAW_PROBE_RAD
+    opened = model.forward(pose=pose).landmarks[0].astype(np.float64)
+    per_rad = float((opened[up[mid], 1] - opened[lo[mid], 1]) - (rest[up[mid], 1] - rest[lo[mid], 1])) / JAW_PROBE_RAD
+    pitch_full = float(close[mid] / max(per_rad, 1e-6))
+    rule = np.array([[lower_k, CONTACT_DRIVER_FULL, jaw_k, jaw_full, -1, onset, pitch_full]], np.float32)
     return motion[:, :, None].astype(np.float32), rule
+
+
+def _full_rules(rules: np.ndarray) -> np.ndarray:
+    """(K, 7) float32 corrective rules: shorter rows padded with zeros (no onset, no jaw pitch), as HeadModel reads
+    them."""
+    rules = np.asarray(rules, np.float32)
+    return np.pad(rules, ((0, 0), (0, 7 - rules.shape[1])))
 
 
 @lru_cache(maxsize=1)
@@ -301,7 +321,7 @@ def _load() -> HeadModel:
                         lip_contact_corrective(model)) if c is not None]
     if corr:  # through the constructor, so its checks of the limits and rules run on the built-in head too
         model = dataclasses.replace(model, expression_correctives=np.concatenate([c[0] for c in corr], axis=2),
-                                    corrective_rules=np.concatenate([c[1] for c in corr], axis=0))
+                                    corrective_rules=np.concatenate([_full_rules(c[1]) for c in corr], axis=0))
     return model
 
 

@@ -81,25 +81,33 @@ def _limited(head: HeadModel, var: str, e: int) -> str:
 
 
 def _corrective(head: HeadModel, k: int) -> DrivenTarget:
-    """Corrective k: ``clip(w[drv] - onset, 0, full - onset) * clip(1 - w[dmp] / dmp_full, 0, 1) *
-    (1 - clip(w[closer], 0, 1))`` on the limited coefficients (``HeadModel.corrective_coefficients``)."""
-    drv, full, dmp, dmp_full, cls, onset = (float(x) for x in head.corrective_rules[k])
+    """Corrective k: ``clip(w[drv] - onset, 0, full - onset) * clip(1 - w[dmp] / dmp_full - max(jaw, 0) /
+    jaw_full, 0, 1) * (1 - clip(w[closer], 0, 1))`` on the limited coefficients and the jaw joint's pitch
+    (``HeadModel.corrective_coefficients``)."""
+    drv, full, dmp, dmp_full, cls, onset, jaw_full = (float(x) for x in head.corrective_rules[k])
     names = head.expression_names
     variables = {"d": names[int(drv)]}
+    joints = {}
     d = _limited(head, "d", int(drv))
     span = full - onset
     drive = f"{d} - {_num(onset)}" if onset else d
     terms = [f"max(0, min({drive}, {_num(span)}))"]
+    opened = []
     if dmp >= 0:
         variables["p"] = names[int(dmp)]
-        terms.append(f"max(0, min(1, 1 - {_limited(head, 'p', int(dmp))} / {_num(dmp_full)}))")
+        opened.append(f"{_limited(head, 'p', int(dmp))} / {_num(dmp_full)}")
+    if jaw_full > 0:
+        joints["j"] = JOINT_NAMES[Joint.JAW]
+        opened.append(f"max(0, j) / {_num(jaw_full)}")
+    if opened:
+        terms.append(f"max(0, min(1, 1 - {' - '.join(opened)}))")
     if cls >= 0:
         variables["c"] = names[int(cls)]
         terms.append(f"(1 - max(0, min(1, {_limited(head, 'c', int(cls))})))")
     return DrivenTarget(name=f"{CORRECTIVE_PREFIX}{k} {names[int(drv)]}", kind="corrective",
                         offsets=np.asarray(head.expression_correctives[:, :, k], np.float32),
                         expression=" * ".join(terms), variables=variables,
-                        value_range=(0.0, float(np.float32(span))))
+                        value_range=(0.0, float(np.float32(span))), joints=joints)
 
 
 def _soft_limit(head: HeadModel, e: int) -> DrivenTarget:
@@ -164,13 +172,14 @@ def driven_weights(head: HeadModel, expression: np.ndarray, pose: np.ndarray | N
     w = np.asarray(expression, np.float32).reshape(-1, head.num_expression)
     limited = head.limit_expression(w)
     parts = []
-    corr = head.corrective_coefficients(limited)
+    pose = np.zeros((len(w), len(JOINT_NAMES), 3), np.float32) if pose is None else np.asarray(pose, np.float32)
+    pose = pose.reshape(len(w), len(JOINT_NAMES), 3)
+    corr = head.corrective_coefficients(limited, pose[:, Joint.JAW, 0])
     if corr is not None:
         parts.append(corr)
     cols = _limited_columns(head)
     parts.append((w - limited)[:, cols])
     lf = lid_follow(head, _EYES)
     if lf is not None:
-        pose = np.zeros((len(w), len(JOINT_NAMES), 3), np.float32) if pose is None else np.asarray(pose, np.float32)
         parts.append(lid_follow_coefficients(lf, limited, pose.reshape(len(w), len(JOINT_NAMES), 3)))
     return np.concatenate(parts, axis=1).astype(np.float32)

@@ -88,10 +88,12 @@ class HeadModel:
             (the renderers, whatever made the track) sees the same movement; linear shape keys (the glTF export,
             Blender's viewport) do not.
         expression_correctives: (V, 3, K) motion one component makes only while another is at rest (a FACS
-            combination rule), or None; ``corrective_rules`` (K, 6) says how each is driven:
-            (driver, driver_full, damper, damper_full, closer, driver_onset): component indices (-1: none) and the
-            weights at which the driver starts and stops adding and the damper has taken it away, see
-            :meth:`corrective_coefficients` (5-column rules are read with onset 0). :meth:`forward` adds them.
+            combination rule), or None; ``corrective_rules`` (K, 7) says how each is driven:
+            (driver, driver_full, damper, damper_full, closer, driver_onset, jaw_pitch_full): component indices
+            (-1: none), the weights at which the driver starts and stops adding and the damper has taken it away,
+            and the jaw joint's opening pitch (radians) that takes it away with the damper (0: the jaw joint does
+            not damp it), see :meth:`corrective_coefficients` (5- and 6-column rules are read with onset 0 and no
+            jaw pitch). :meth:`forward` adds them.
         meta: provenance and licence text.
     """
 
@@ -161,13 +163,13 @@ class HeadModel:
         if self.expression_correctives is not None or self.corrective_rules is not None:
             self.expression_correctives = np.asarray(self.expression_correctives, dtype=np.float32)
             rules = np.atleast_2d(np.asarray(self.corrective_rules, dtype=np.float32))
-            if rules.ndim != 2 or rules.shape[1] not in (5, 6):
+            if rules.ndim != 2 or rules.shape[1] not in (5, 6, 7):
                 from ..errors import HeadModelError
 
-                raise HeadModelError(f"head model {self.name!r}: corrective_rules must be (K, 5) or (K, 6) rows, "
-                                     f"got shape {rules.shape}")
-            if rules.shape[1] == 5:  # rules without an onset start at 0
-                rules = np.concatenate([rules, np.zeros((len(rules), 1), np.float32)], axis=1)
+                raise HeadModelError(f"head model {self.name!r}: corrective_rules must be (K, 5), (K, 6) or (K, 7) "
+                                     f"rows, got shape {rules.shape}")
+            if rules.shape[1] < 7:  # rules without an onset start at 0; without a jaw pitch the jaw joint does not damp
+                rules = np.concatenate([rules, np.zeros((len(rules), 7 - rules.shape[1]), np.float32)], axis=1)
             self.corrective_rules = rules
             K, E = self.corrective_rules.shape[0], self.expression_basis.shape[2]
             idx = self.corrective_rules[:, [0, 2, 4]]
@@ -175,10 +177,11 @@ class HeadModel:
             onset = self.corrective_rules[:, 5]
             checks.append((self.expression_correctives.shape == (V, 3, K) and bool(np.all(idx[:, 0] >= 0))
                            and bool(np.all((idx >= -1) & (idx < E))) and bool(np.all(fulls > 0))
-                           and bool(np.all((onset >= 0) & (onset < fulls[:, 0]))),
-                           "expression_correctives must be (V, 3, K) with corrective_rules (K, 6) rows "
+                           and bool(np.all((onset >= 0) & (onset < fulls[:, 0])))
+                           and bool(np.all(self.corrective_rules[:, 6] >= 0)),
+                           "expression_correctives must be (V, 3, K) with corrective_rules (K, 7) rows "
                            "(driver, driver_full > 0, damper, damper_full > 0, closer, 0 <= driver_onset < "
-                           "driver_full) of valid component indices"))
+                           "driver_full, jaw_pitch_full >= 0) of valid component indices"))
         for ok, msg in checks:
             if not ok:
                 from ..errors import HeadModelError
@@ -239,20 +242,27 @@ class HeadModel:
                     out[int(driver)] = min(out[int(driver)], onset)
         return out
 
-    def corrective_coefficients(self, expression: np.ndarray) -> np.ndarray | None:
-        """(T, K) float32 weights of ``expression_correctives`` for (T, E) coefficients (after the soft limits), or
-        None: ``clip(w[driver] - driver_onset, 0, driver_full - driver_onset) * clip(1 - w[damper] / damper_full, 0,
-        1) * (1 - clip(w[closer], 0, 1))``: the motion starts once the driver passes its onset (a muscle that takes
-        over only in a stronger movement), holds once the driver passes driver_full (a lid's shape is a state, as the
-        animator holds lids and gaze above intensity 1), fades out as the damper takes over and as the closer (a
-        blink) shuts."""
+    def corrective_coefficients(self, expression: np.ndarray, jaw_pitch: np.ndarray | None = None) -> np.ndarray | None:
+        """(T, K) float32 weights of ``expression_correctives`` for (T, E) coefficients (after the soft limits) and
+        (T,) jaw joint pitch (radians, ``pose[:, Joint.JAW, 0]``; None: 0), or None:
+        ``clip(w[driver] - driver_onset, 0, driver_full - driver_onset) * clip(1 - w[damper] / damper_full -
+        max(jaw_pitch, 0) / jaw_pitch_full, 0, 1) * (1 - clip(w[closer], 0, 1))``: the motion starts once the driver
+        passes its onset (a muscle that takes over only in a stronger movement), holds once the driver passes
+        driver_full (a lid's shape is a state, as the animator holds lids and gaze above intensity 1), fades out as
+        the damper takes over and as the jaw joint opens (a term left out where the rule has no damper or no jaw
+        pitch), and as the closer (a blink) shuts."""
         if self.expression_correctives is None:
             return None
         w = np.asarray(expression, np.float32)
         rules = self.corrective_rules
         drv, dmp, cls = rules[:, 0].astype(int), rules[:, 2].astype(int), rules[:, 4].astype(int)
         c = np.clip(w[:, drv] - rules[:, 5], 0.0, rules[:, 1] - rules[:, 5])
-        c = c * np.where(dmp >= 0, np.clip(1.0 - w[:, np.maximum(dmp, 0)] / rules[:, 3], 0.0, 1.0), 1.0)
+        opened = np.where(dmp >= 0, w[:, np.maximum(dmp, 0)] / rules[:, 3], 0.0)
+        jaw_full = rules[:, 6]
+        if jaw_pitch is not None and np.any(jaw_full > 0):
+            pitch = np.maximum(np.asarray(jaw_pitch, np.float32).reshape(-1, 1), 0.0)
+            opened = opened + np.where(jaw_full > 0, pitch / np.where(jaw_full > 0, jaw_full, 1.0), 0.0)
+        c = c * np.where((dmp >= 0) | (jaw_full > 0), np.clip(1.0 - opened, 0.0, 1.0), 1.0)
         c = c * np.where(cls >= 0, 1.0 - np.clip(w[:, np.maximum(cls, 0)], 0.0, 1.0), 1.0)
         return c.astype(np.float32)
 
@@ -295,7 +305,7 @@ class HeadModel:
         expression = self.limit_expression(expression)
         coeffs = np.concatenate([np.repeat(shape[None], T, axis=0), expression], axis=1)
         basis = np.concatenate([self.shape_basis, self.expression_basis], axis=2)
-        corr = self.corrective_coefficients(expression)
+        corr = self.corrective_coefficients(expression, pose[:, Joint.JAW, 0])
         if corr is not None:
             coeffs = np.concatenate([coeffs, corr], axis=1)
             basis = np.concatenate([basis, self.expression_correctives], axis=2)

@@ -3,7 +3,7 @@
 argv: ZIP GLB PARAMS_JSON OUT_NPZ   (no backend needed)
 PARAMS: {"expression_names": [E], "emotion_names": [C], "basis": (C, E), "above": (C, E),
          "poses": [{"emotion": {name: intensity}, "expression": {component: value},
-                    "eyes": {joint: [x, y, z] head-space rotation vector, radians}}, ...]}
+                    "eyes": {joint (eyes, jaw): [x, y, z] head-space rotation vector, radians}}, ...]}
 Writes OUT_NPZ: ``after`` (P, N, 3) evaluated vertices per pose in glTF axes (shape keys and armature),
 ``before`` the same with the driven keys muted (the linear shape keys the viewport showed before them).
 """
@@ -36,7 +36,7 @@ out["not_simple"] = [d.data_path for d in drivers if not d.driver.is_simple_expr
 out["invalid"] = [d.data_path for d in drivers if not d.driver.is_valid]
 out["blockers"] = export.fast_path_blockers(mesh)
 out["slider_ranges"] = {n: [key.key_blocks[n].slider_min, key.key_blocks[n].slider_max] for n in out["driven"]}
-mats = {j: rig.head_to_bone_matrix(arm, j) for j in ("eye_left", "eye_right")}
+mats = {j: rig.head_to_bone_matrix(arm, j) for j in ("eye_left", "eye_right", "jaw")}
 
 
 def to_gltf(co):
