@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from emodiffhead.animate import EmotionTimeline, animate
-from emodiffhead.animate.emotion_vectors import emotion_basis
+from emodiffhead.animate.emotion_vectors import emotion_above, emotion_basis, emotion_response
 from emodiffhead.animate.retarget import JAW_RAD_PER_UNIT
 from emodiffhead.animate.visemes import BILABIALS as BILABIAL, LABIODENTALS, OPEN_VOWELS as OPEN
 from emodiffhead.animate.metrics import EXPECTED_EFFECTS, face_measures, lip_gap, track_vertices
@@ -746,14 +746,16 @@ def bench_modeltracks(head):
 
 
 def bench_emotions(head):
-    B = emotion_basis(head)
-    steps = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5])
+    B, A = emotion_basis(head), emotion_above(head)
+    steps = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5], np.float32)
     rows = []
     for c, name in enumerate(EMOTIONS):
         if name == "neutral":
             rows.append((name, "all measures", "0 (zero vector)", "yes"))
             continue
-        lm = head.forward(expression=np.outer(steps, B[c]).astype(np.float32)).landmarks
+        w = np.zeros((len(steps), len(EMOTIONS)), np.float32)
+        w[:, c] = steps
+        lm = head.forward(expression=emotion_response(w, B, A)).landmarks  # as the animator renders it
         m = face_measures(lm)
         for key, sign in EXPECTED_EFFECTS[name].items():
             d = m[key] - m[key][0]

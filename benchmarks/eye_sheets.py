@@ -50,18 +50,18 @@ def frames_of_set(name: str) -> list[tuple[str, dict]]:
 
 def spec_track(head, specs: list[dict]):
     """A track with one frame per spec (see :func:`frames_of_set`)."""
-    from emodiffhead.animate.emotion_vectors import emotion_basis
+    from emodiffhead.animate.emotion_vectors import emotion_above, emotion_basis, emotion_response
     from emodiffhead.emotion import EMOTIONS
     from emodiffhead.head.model import Joint
     from emodiffhead.track import Track
 
     tr = Track.neutral(len(specs), 25.0, head.name, list(head.expression_names))
-    B = emotion_basis(head)
+    B, A = emotion_basis(head), emotion_above(head)
     for k, s in enumerate(specs):
         if "emotion" in s:
             e, a = s["emotion"]
-            tr.expression[k] += a * B[EMOTIONS.index(e)]
             tr.emotion[k, EMOTIONS.index(e)] = a
+            tr.expression[k] += emotion_response(tr.emotion[k:k + 1], B, A)[0]  # as the animator renders it
         if "blink" in s:
             for side in ("Left", "Right"):
                 tr.expression[k, head.expression_index(f"eyeBlink{side}")] += s["blink"]

@@ -255,3 +255,23 @@ def test_emotion_basis_above_round_trips_and_needs_the_basis(tmp_path):
     d["emotion_basis_above"] = d["emotion_basis_above"][:-1]
     with pytest.raises(TrackError, match="emotion_basis_above"):
         Track.from_dict(d)
+
+
+def test_transfer_and_resample_keep_the_emotion_response_above_1(builtin_head):
+    # a track's response above intensity 1 travels with it through a frame-rate change and a head transfer: without
+    # it the other head (or the resampled clip) would pose 1.5 linearly
+    from emodiffhead.animate.emotion_vectors import emotion_above, emotion_basis
+    from emodiffhead.animate.transfer import cached_expression_transfer, transfer_track
+    from emodiffhead.face.extract import resample_track
+
+    h = builtin_head
+    t = Track.neutral(10, 25.0, h.name, list(h.expression_names))
+    t.emotion_basis, t.emotion_basis_above = emotion_basis(h), emotion_above(h)
+    assert np.abs(t.emotion_basis_above).max() > 0
+    r = resample_track(t, 30.0)
+    assert r.num_frames == 12
+    np.testing.assert_array_equal(r.emotion_basis_above, t.emotion_basis_above)
+    moved = transfer_track(t, h, h)
+    W = cached_expression_transfer(h, h)
+    assert moved.emotion_basis_above is not None and moved.meta["transferred_from"] == h.name
+    np.testing.assert_allclose(moved.emotion_basis_above, t.emotion_basis_above @ W.T, atol=1e-6)  # mapped as the basis

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import struct
+from collections.abc import Sequence
 
 import bpy
 
@@ -97,7 +98,8 @@ def set_slider_ranges(key) -> None:
             kb.slider_min, kb.slider_max = max(-10.0, float(lo)), min(10.0, float(hi))
 
 
-def _new_driver(key, path: str, expression: str, variables: list[tuple[str, str]], bone=None):
+def new_driver(key: bpy.types.Key, path: str, expression: str, variables: list[tuple[str, str]],
+               bone: tuple[bpy.types.Object, str] | None = None) -> bpy.types.Driver:
     """(Re)create the driver of ``key``'s property ``path``: a scripted ``expression`` of SINGLE_PROP variables
     (name, data path on ``key``), or with ``bone`` = (armature object, bone name), of that bone's local rotation
     as a quaternion (variables W, X, Y, Z: the rotation as keyed, ``matrix_basis``)."""
@@ -127,8 +129,9 @@ def _coef(x: float) -> str:
     return format(float(x), ".7g")
 
 
-def _total_terms(component: str, emotion_keys: list[tuple[str, str]], basis, above, expr_names: list[str],
-                 blocks) -> list[tuple[str, str]]:
+def _total_terms(component: str, emotion_keys: list[tuple[str, str]], basis: Sequence[Sequence[float]] | None,
+                 above: Sequence[Sequence[float]] | None, expr_names: list[str],
+                 blocks: bpy.types.bpy_prop_collection) -> list[tuple[str, str]]:
     """(coefficient, data path) terms of the component's whole coefficient: its key's value plus the emotion
     response (``above``: read from the above-1 keys, whose values are ``max(0, emotion - 1)``)."""
     terms = [("1", _path(component))] if component in blocks else []
@@ -171,7 +174,7 @@ def _drive_sum(key, prop: str, terms: list[tuple[str, str]]) -> None:
     key[prop] = 0.0
     names = _VAR_NAMES[:len(cur)]
     expr = " + ".join(term(c, v) for v, (c, _) in zip(names, cur)) or "0"
-    _new_driver(key, _prop_path(prop), expr.replace("+ -", "- "), list(zip(names, (t for _, t in cur))))
+    new_driver(key, _prop_path(prop), expr.replace("+ -", "- "), list(zip(names, (t for _, t in cur))))
 
 
 def _drive_pitch(key, prop: str, arm, joint: str) -> None:
@@ -183,18 +186,19 @@ def _drive_pitch(key, prop: str, arm, joint: str) -> None:
     key[prop] = 0.0
     if arm is None or joint not in arm.data.bones:
         log.warning("no bone %r: the lids do not follow it in the viewport", joint)
-        _new_driver(key, _prop_path(prop), "0", [])
+        new_driver(key, _prop_path(prop), "0", [])
         return
     m = rig.head_to_bone_matrix(arm, joint)
     along = " + ".join(f"{_coef(m[i][0])}*{a}" for i, a in enumerate("XYZ")).replace("+ -", "- ")
     s = "sqrt(X*X + Y*Y + Z*Z)"
     # rotation vector = angle * axis, angle = 2 atan2(|v|, |W|) on the short way round (q and -q are one rotation)
     expr = f"2 * atan2({s}, abs(W)) * (1 if W >= 0 else -1) * ({along}) / max({s}, 0.000000001)"
-    _new_driver(key, _prop_path(prop), expr, [], bone=(arm, joint))
+    new_driver(key, _prop_path(prop), expr, [], bone=(arm, joint))
 
 
-def build(key, expr_names: list[str], emotion_keys: list[tuple[str, str]], basis=None, above=None,
-          arm=None) -> int:
+def build(key: bpy.types.Key, expr_names: list[str], emotion_keys: list[tuple[str, str]],
+          basis: Sequence[Sequence[float]] | None = None, above: Sequence[Sequence[float]] | None = None,
+          arm: bpy.types.Object | None = None) -> int:
     """(Re)build every driver of the driven keys of ``key`` and the totals they read.
 
     expr_names: the E expression components (order of ``basis`` / ``above`` columns); emotion_keys: per emotion
@@ -217,7 +221,7 @@ def build(key, expr_names: list[str], emotion_keys: list[tuple[str, str]], basis
     for joint in sorted({j for t in driven for j in t.get("joints", {}).values()}):
         _drive_pitch(key, PITCH_PREFIX + joint, arm, joint)
     for t in driven:
-        _new_driver(key, _path(t["name"]), t["expression"],
+        new_driver(key, _path(t["name"]), t["expression"],
                     [(v, _prop_path(TOTAL_PREFIX + c)) for v, c in t["variables"].items()]
                     + [(v, _prop_path(PITCH_PREFIX + j)) for v, j in t.get("joints", {}).items()])
     return len(driven)

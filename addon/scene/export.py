@@ -31,6 +31,7 @@ not ``value``/``matrix_basis``) need no fallback: both paths export the same num
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import bpy
 import numpy as np
@@ -55,14 +56,16 @@ def head_frame_range(scene, mesh_obj) -> tuple[int, int]:
     return (int(r[0]), int(r[1])) if r else (scene.frame_start, scene.frame_end)
 
 
-def _anim_blockers(id_data, label: str, pattern: re.Pattern, own_driver=lambda path: False) -> list[str]:
+def _anim_blockers(id_data, label: str, pattern: re.Pattern,
+                   own_driver: Callable[[str], bool] | None = None) -> list[str]:
     """Why ``id_data``'s animation cannot be replaced by evaluating its action's F-curves (empty: it can).
-    ``own_driver(data_path)``: True for the add-on's own drivers, which drive nothing the export reads."""
+    ``own_driver(data_path)``: True for the add-on's own drivers, which drive nothing the export reads (None: no
+    driver is the add-on's)."""
     ad = id_data.animation_data if id_data is not None else None
     if ad is None:
         return []
     out = []
-    if any(not own_driver(d.data_path) for d in ad.drivers):
+    if any(own_driver is None or not own_driver(d.data_path) for d in ad.drivers):
         out.append(f"{label} has drivers")
     if len(ad.nla_tracks) or ad.use_tweak_mode:
         out.append(f"{label} uses NLA tracks")

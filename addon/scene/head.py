@@ -204,16 +204,8 @@ def update_drivers(mesh_obj, names: list[str] | None = None, basis: list[list[fl
 def _drive_above_key(key, above_name: str, emotion_key_name: str) -> None:
     """Drive ``key_blocks[above_name].value`` by ``max(0, w - 1)`` of the emotion key ``emotion_key_name`` (a
     simple expression: Blender evaluates it without running Python, even with auto-run scripts off)."""
-    path = f'key_blocks["{above_name}"].value'
-    key.driver_remove(path)
-    drv = key.driver_add(path).driver
-    drv.type = "SCRIPTED"
-    var = drv.variables.new()
-    var.name, var.type = "w", "SINGLE_PROP"
-    var.targets[0].id_type = "KEY"
-    var.targets[0].id = key
-    var.targets[0].data_path = f'key_blocks["{emotion_key_name}"].value'
-    drv.expression = "max(0.0, w - 1.0)"
+    driven.new_driver(key, f'key_blocks["{above_name}"].value', "max(0.0, w - 1.0)",
+                      [("w", f'key_blocks["{emotion_key_name}"].value')])
 
 
 def is_own_driver(key, data_path: str) -> bool:

@@ -131,11 +131,13 @@ HELD_ABOVE_ONE: frozenset[str] = frozenset({"43", "64"})
 #: Per category, further AUs held above intensity 1 (see ``HELD_ABOVE_ONE``): the movement past a clearly posed
 #: expression is carried by the category's other AUs. Happy: a stronger smile is the corners pulled further up
 #: and back and the cheeks higher (AU12, AU6); the lips' parting over the upper teeth and the slight jaw drop
-#: (AU25, AU16, AU26) are the posed smile's state at 1.0, and opening them further turned the 1.5 smile into an
-#: open "ha" (a dark gap under floating upper teeth, read as a laugh or a gasp). Fear: its mouth is the lips
+#: (AU25, AU26) are the posed smile's state at 1.0, and opening them further turned the 1.5 smile into an open
+#: "ha" (a dark gap under floating upper teeth, read as a laugh or a gasp). The lower lip's depressor (AU16) goes
+#: on growing with AU12: the stronger smile also lifts the lower lip, and with AU16 held the lips closed in by 14 %
+#: of their 1.0 gap at 1.5 (with it growing, 8 %). Fear: its mouth is the lips
 #: stretched sideways and tense (AU20, AU16) over a small jaw drop; dropping the jaw further (AU25, AU26) made the
 #: 1.5 face a second surprise (a dark open mouth), so past the posed level fear grows in the brows, lids and stretch.
-HELD_ABOVE_ONE_BY_EMOTION: dict[str, frozenset[str]] = {"happy": frozenset({"25", "16", "26"}),
+HELD_ABOVE_ONE_BY_EMOTION: dict[str, frozenset[str]] = {"happy": frozenset({"25", "26"}),
                                                        "fearful": frozenset({"25", "26"})}
 #: Per category, AUs recruited above intensity 1: AU intensity per unit of emotion intensity above 1. Anger: past
 #: the posed snarl the lip corners are drawn down (AU15, the depressor anguli oris; with the lower lip's AU16, the

@@ -143,6 +143,22 @@ def test_compose_conflict_rules():
     assert np.allclose(c2.final[0], np.clip(lin, 0, 1), atol=1e-6)
 
 
+def test_the_emotion_jaw_up_to_intensity_1_has_the_digits_of_the_linear_jaw():
+    # mixed emotions at or below 1: the above-1 term adds exact zeros, and the jaw is the jaw column's vector
+    # product as before the response existed (the full matrix product's column differed by 1 ulp on mixed tracks)
+    from emodiffhead.animate.emotion_vectors import emotion_above_arkit
+
+    rng = np.random.default_rng(0)
+    B = emotion_basis_arkit()
+    inten = rng.uniform(0.0, 1.0, (64, len(EMOTIONS))).astype(np.float32)
+    base = np.zeros((64, 52), np.float32)
+    with_above = compose(base, inten, B, above_arkit=emotion_above_arkit())
+    linear = compose(base, inten, B)
+    jaw = np.clip(inten @ B[:, JAW], 0.0, 0.9)
+    assert with_above.final.tobytes() == linear.final.tobytes()
+    assert with_above.emotion_jaw.tobytes() == jaw.astype(np.float32).tobytes()
+
+
 def test_lips_part_before_voice_onset_after_a_pause():
     ph = _phones([("sil", 0.6), ("aa", 0.2), ("t", 0.08), ("aa", 0.2), ("sil", 0.6)])
     t = np.arange(int(1.68 * FPS)) / FPS

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emodiffhead.animate.emotion_vectors import emotion_basis
+from emodiffhead.animate.compose import Composition, compose
+from emodiffhead.animate.emotion_vectors import (emotion_above, emotion_above_arkit, emotion_basis, emotion_basis_arkit,
+                                                 emotion_response)
 from emodiffhead.emotion import EMOTIONS
 from emodiffhead.render.unfold import LIFT, MIN_AREA_RATIO, Unfolder, signed_area
 
@@ -36,9 +38,10 @@ def smile(L) -> tuple[float, float]:
 def _drawn(renderer, head, emotion):
     from emodiffhead.track import Track
 
-    B = emotion_basis(head)[EMOTIONS.index(emotion)]
+    w = np.zeros((len(LEVELS), len(EMOTIONS)), np.float32)
+    w[:, EMOTIONS.index(emotion)] = LEVELS
     tr = Track.neutral(len(LEVELS), 25.0, head.name, head.expression_names)
-    tr.expression[:] = LEVELS[:, None] * B[None]
+    tr.expression[:] = emotion_response(w, emotion_basis(head), emotion_above(head))  # as the animator renders it
     lm = renderer.drive(tr).landmarks
     return [renderer.frame_landmarks(lm[k]) for k in range(len(LEVELS))]  # as the warp draws them
 
@@ -51,7 +54,8 @@ def _grows(series, sign):
 #: How far (IOD) one 0.25 step of the knit may fall back: the fold repair saturates there (anger's knit grows 0.002 IOD
 #: from 1.25 to 1.5), and its iteration count, which sets how much of the step it takes back, follows the fit's last
 #: digits (a 1e-5 change of the fitted shape moved anger's 1.5 knit by 0.007 IOD either way); the old repair undid
-#: several times this.
+#: several times this. Still needed with the response above 1 (anger's brows grow linearly there: its 1.25 -> 1.5
+#: step is -0.0068 IOD, disgust's +0.025).
 KNIT_STEP_NOISE = 0.01
 
 
@@ -93,15 +97,20 @@ def test_unfolder_saturates_compressed_skin_instead_of_restoring_it():
     assert widths[-1] < 0.7 * widths[0]  # the squeeze holds near the floor (the old repair: 0.76), not undone
 
 
+def _composed(emotion: str, levels: tuple[float, ...], above: bool = True) -> Composition:
+    """The composition of ``emotion`` alone at each of ``levels`` (one frame each, no speech), with the response
+    above intensity 1 (``above=False``: linear, as tracks written before it)."""
+    basis = emotion_basis_arkit()
+    inten = np.zeros((len(levels), len(EMOTIONS)), np.float32)
+    inten[:, EMOTIONS.index(emotion)] = levels
+    return compose(np.zeros((len(levels), basis.shape[1]), np.float32), inten, basis,
+                   above_arkit=emotion_above_arkit() if above else None)
+
+
 def test_sad_lids_and_gaze_hold_at_intensity_1_while_brows_and_mouth_grow():
-    from emodiffhead.animate.compose import compose
-    from emodiffhead.animate.emotion_vectors import emotion_above_arkit, emotion_basis_arkit
     from emodiffhead.facs import ARKIT_INDEX
 
-    basis = emotion_basis_arkit()
-    inten = np.zeros((2, len(EMOTIONS)), np.float32)
-    inten[:, EMOTIONS.index("sad")] = (1.0, 1.5)
-    f = compose(np.zeros((2, basis.shape[1]), np.float32), inten, basis, above_arkit=emotion_above_arkit()).final
+    f = _composed("sad", (1.0, 1.5)).final
     for name in ("eyeBlinkLeft", "eyeLookDownRight"):  # the eyes stay visible: no sleepy face at 1.5
         assert f[1, ARKIT_INDEX[name]] == pytest.approx(f[0, ARKIT_INDEX[name]], abs=1e-6) and f[0, ARKIT_INDEX[name]] > 0, name
     for name in ("browInnerUp", "mouthFrownLeft", "mouthShrugLower"):
@@ -122,49 +131,36 @@ def test_builtin_upper_lip_raiser_spares_the_mouth_corners(builtin_head):
 
 
 def test_a_stronger_smile_pulls_the_corners_further_without_opening_the_mouth_further():
-    # above intensity 1 happy's lip parting and jaw drop (AU25, AU16, AU26) hold: the 1.5 smile is wider and
-    # higher, not an open "ha"; the linear response (no above-1 term) still opens them
-    from emodiffhead.animate.compose import compose
-    from emodiffhead.animate.emotion_vectors import emotion_above_arkit, emotion_basis_arkit
-    from emodiffhead.facs import ARKIT_INDEX, JAW_OPEN
+    # above intensity 1 happy's lip parting and jaw drop (AU25, AU26) hold: the 1.5 smile is wider and higher, not
+    # an open "ha"; only the lower lip's depressor (AU16) goes on with the smile; the linear response (no above-1
+    # term) still opens them
+    from emodiffhead.facs import ARKIT_INDEX, EMOTION_PROTOTYPES, JAW_OPEN
 
-    basis = emotion_basis_arkit()
-    inten = np.zeros((2, len(EMOTIONS)), np.float32)
-    inten[:, EMOTIONS.index("happy")] = (1.0, 1.5)
-    zero = np.zeros((2, basis.shape[1]), np.float32)
-    c = compose(zero, inten, basis, above_arkit=emotion_above_arkit())
+    c = _composed("happy", (1.0, 1.5))
     assert c.emotion_jaw[1] == pytest.approx(c.emotion_jaw[0], abs=1e-6) and c.emotion_jaw[0] > 0
-    for name in ("mouthLowerDownLeft", "mouthUpperUpRight"):
-        assert c.final[1, ARKIT_INDEX[name]] == pytest.approx(c.final[0, ARKIT_INDEX[name]], abs=1e-6), name
+    assert c.final[1, ARKIT_INDEX["mouthUpperUpRight"]] == pytest.approx(c.final[0, ARKIT_INDEX["mouthUpperUpRight"]],
+                                                                         abs=1e-6)
+    lower = c.final[:, ARKIT_INDEX["mouthLowerDownLeft"]]  # AU16 is mouthLowerDown at 1 per unit
+    assert lower[1] - lower[0] == pytest.approx(0.5 * EMOTION_PROTOTYPES["happy"]["16"], abs=1e-5)
     for name in ("mouthSmileLeft", "cheekSquintRight"):
         assert c.final[1, ARKIT_INDEX[name]] == pytest.approx(1.5 * c.final[0, ARKIT_INDEX[name]], rel=1e-5), name
-    linear = compose(zero, inten, basis)
+    linear = _composed("happy", (1.0, 1.5), above=False)
     assert linear.final[1, JAW_OPEN] > 1.4 * linear.final[0, JAW_OPEN]
 
 
 def test_fear_above_1_stretches_the_lips_without_dropping_the_jaw_into_a_surprise():
-    from emodiffhead.animate.compose import compose
-    from emodiffhead.animate.emotion_vectors import emotion_above_arkit, emotion_basis_arkit
     from emodiffhead.facs import ARKIT_INDEX
 
-    basis = emotion_basis_arkit()
-    inten = np.zeros((2, len(EMOTIONS)), np.float32)
-    inten[:, EMOTIONS.index("fearful")] = (1.0, 1.5)
-    c = compose(np.zeros((2, basis.shape[1]), np.float32), inten, basis, above_arkit=emotion_above_arkit())
+    c = _composed("fearful", (1.0, 1.5))
     assert c.emotion_jaw[1] == pytest.approx(c.emotion_jaw[0], abs=1e-6) and c.emotion_jaw[0] > 0
     for name in ("mouthStretchLeft", "browInnerUp", "eyeWideRight"):
         assert c.final[1, ARKIT_INDEX[name]] == pytest.approx(1.5 * c.final[0, ARKIT_INDEX[name]], rel=1e-5), name
 
 
 def test_a_stronger_anger_draws_the_lip_corners_down_instead_of_widening_into_a_grin():
-    from emodiffhead.animate.compose import compose
-    from emodiffhead.animate.emotion_vectors import emotion_above_arkit, emotion_basis_arkit
     from emodiffhead.facs import ARKIT_INDEX
 
-    basis = emotion_basis_arkit()
-    inten = np.zeros((3, len(EMOTIONS)), np.float32)
-    inten[:, EMOTIONS.index("angry")] = (0.5, 1.0, 1.5)
-    f = compose(np.zeros((3, basis.shape[1]), np.float32), inten, basis, above_arkit=emotion_above_arkit()).final
+    f = _composed("angry", (0.5, 1.0, 1.5)).final
     frown = f[:, ARKIT_INDEX["mouthFrownLeft"]]
     assert frown[0] == frown[1] == 0 and frown[2] > 0.1  # recruited only past the posed level
     for name in ("browDownLeft", "mouthUpperUpRight", "eyeSquintLeft"):  # the rest keeps growing linearly

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from emodiffhead.face import facemesh_topology as topo
+from emodiffhead.face.image import LUMA as _LUMA
 from emodiffhead.head.model import Joint
 from emodiffhead.render.lip_crease import draw_crease, lift_crease, measure_crease
 from emodiffhead.render.mouth import LIPS_OUTER_LOWER, LIPS_OUTER_UPPER, smooth_line
 
 UPPER_RGB, LOWER_RGB, CREASE_RGB = (120, 60, 65), (190, 110, 115), (25, 15, 15)
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _creased(photo: np.ndarray, lm: np.ndarray) -> np.ndarray:

@@ -137,3 +137,21 @@ def test_each_frame_is_shaded_from_the_photo_not_from_the_previous_frame(warp_re
     assert np.array_equal(again, fresh)
     assert sh.apply(np.zeros(len(FEATURES), np.float32)) is r.photo
     assert np.array_equal(sh.apply(brows), first)
+
+
+def test_an_active_map_that_reaches_nothing_does_not_stretch_the_shaded_rectangle(warp_renderer):
+    # a feature whose map is empty (reach 0, 0, 0, 0) but whose weight is on: the rectangle computed (and put back
+    # to the photo on the next call) stays that of the other active maps instead of reaching row and column 0
+    r = warp_renderer
+    sh = ExpressionShading(r.photo, r.fit.landmarks)
+    k_empty, k_other = 0, 1
+    sh.maps[k_empty] = 0.0
+    sh._map_reach[k_empty] = 0
+    w = np.zeros(len(FEATURES), np.float32)
+    w[k_other] = 1.0
+    alone = sh.apply(w).copy()
+    rect = sh._dirty
+    w[k_empty] = 1.0
+    both = sh.apply(w)
+    assert sh._dirty == rect and rect[0].start > 0 and rect[1].start > 0
+    assert np.array_equal(both, alone)

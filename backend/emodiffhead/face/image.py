@@ -15,6 +15,8 @@ MAX_PHOTO_SIDE = 4096
 #: alpha, and the pixels under a transparent area are often garbage.
 ALPHA_BACKGROUND = (255, 255, 255)
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+#: Rec. 601 luma weights of R, G, B (``rgb @ LUMA``: the luma of RGB pixels, same units).
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def load_photo(path: str | os.PathLike) -> np.ndarray:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..face import facemesh_topology as topo
+from ..face.image import LUMA
 from .eyes import lid_gap
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def _inside(opening: np.ndarray) -> np.ndarray:
 
 
 def _lum(rgb: np.ndarray) -> np.ndarray:
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    return rgb @ LUMA
 
 
 def lid_polygon(landmarks: np.ndarray, side: str) -> np.ndarray:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..face.image import LUMA
 from .mouth import mouth_frame, smooth_line, smoothstep
 
 #: Half height (mouth widths) of the band across the lip line that the crease table covers.
@@ -38,7 +39,6 @@ SIDE_REACH = 0.07
 CORNER_KEEP = 0.2
 #: Lips further apart than in the photo by this many px show no crease (it fades in linearly below).
 PART_PX = 2.0
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def measure_crease(photo: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> L
     prof = cv2.remap(np.asarray(photo, np.float32), px.astype(np.float32), py.astype(np.float32),
                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # (U, V, 3)
     prof = cv2.GaussianBlur(prof, (1, 0), sigmaX=0, sigmaY=1.0)  # along the mouth (1 px) only
-    lum = prof @ _LUMA
+    lum = prof @ LUMA
     reach_c = max(1.5, CENTRE_REACH * w)
     reach_s = max(2.0, SIDE_REACH * w)
     lift = np.zeros((U, V, 3), np.float32)

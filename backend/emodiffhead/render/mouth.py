@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..face.image import LUMA
 from ..head.model import Joint
 
 #: Arc length (mm) from the midline to each tooth boundary along the dental arch (upper: central incisor 8.5,
@@ -396,8 +397,7 @@ def mouth_style(photo: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     # flesh of the mouth: the photo's lips, pulled toward a default pink (moustaches and lipstick mislead)
     flesh = 0.5 * lip + 0.5 * np.array([178, 96, 98], np.float32) * gain
     if grey:
-        to_grey = lambda c: np.full(3, float(np.asarray(c) @ np.array([0.299, 0.587, 0.114])), np.float32)  # noqa: E731
-        teeth, flesh = to_grey(teeth), to_grey(flesh)
+        teeth, flesh = (np.full(3, float(np.asarray(c, np.float32) @ LUMA), np.float32) for c in (teeth, flesh))
     shadow = teeth if grey else _lab_shift(teeth, TEETH_SHADOW_AB)
     return MouthStyle(cavity=np.clip(flesh * 0.28, 0, 255), teeth=np.clip(teeth, 0, 255),
                       tongue=np.clip(flesh * 0.8, 0, 255), gum=np.clip(flesh * 0.95, 0, 255),
@@ -441,8 +441,7 @@ def _lab_shift(rgb: np.ndarray, ab: tuple[float, float], at: float = 0.55) -> np
     scaled back up (it may exceed 255: it is only used darkened)."""
     lab = _lab(rgb)[0]
     dark = _rgb(np.array([at * lab[0], lab[1] + ab[0], lab[2] + ab[1]], np.float32))[0]
-    luma = np.array([0.299, 0.587, 0.114], np.float32)
-    return (dark * float(np.asarray(rgb, np.float32) @ luma) / max(float(dark @ luma), 1e-3)).astype(np.float32)
+    return (dark * float(np.asarray(rgb, np.float32) @ LUMA) / max(float(dark @ LUMA), 1e-3)).astype(np.float32)
 
 
 def sclera_colour(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..face import facemesh_topology as topo
+from ..face.image import LUMA
 from ..facs import ARKIT_INDEX, NUM_ARKIT
 from .mouth import LIPS_OUTER_LOWER, LIPS_OUTER_UPPER
 
@@ -70,8 +71,6 @@ SKIN_PERCENTILES = (5.0, 95.0)
 SKIN_MARGIN = 0.075
 #: The face's skin colour is smoothed over this many IOD before the fit (sensor noise, skin grain).
 SKIN_SMOOTH = 0.01
-#: Rec. 601 luma weights of R, G, B.
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 #: Brows (mediapipe face mesh, subject's right and left): hair, not skin.
 _BROWS = ((46, 53, 52, 65, 55, 107, 66, 105, 63, 70), (276, 283, 282, 295, 285, 336, 296, 334, 293, 300))
 
@@ -272,7 +271,10 @@ def skin_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
     lm = np.asarray(landmarks, np.float64)[:, :2]
     iod = face_axes(lm)[2]
     loops = topo.loops()
-    poly = lambda idx: np.round(lm[list(idx)] * 16).astype(np.int32)  # noqa: E731
+
+    def poly(idx) -> np.ndarray:  # a landmark loop as cv2 polygon points (4 bits of subpixel)
+        return np.round(lm[list(idx)] * 16).astype(np.int32)
+
     face = np.zeros(shape, np.uint8)
     cv2.fillPoly(face, [poly(loops["face_oval"])], 1, cv2.LINE_8, 4)
     holes = np.zeros_like(face)
@@ -463,7 +465,8 @@ class ExpressionShading:
         w = np.asarray(weights, np.float32)
         pos, neg = np.flatnonzero(w > 1e-3), np.flatnonzero(w < -1e-3)
         reach = np.concatenate([self._map_reach[pos], self._flatten_reach[neg]])
-        if len(reach) == 0 or not (reach[:, 0].min() < reach[:, 1].max() and reach[:, 2].min() < reach[:, 3].max()):
+        reach = reach[(reach[:, 0] < reach[:, 1]) & (reach[:, 2] < reach[:, 3])]  # an empty map reaches nothing
+        if len(reach) == 0:
             return self.photo
         r0, r1, c0, c1 = int(reach[:, 0].min()), int(reach[:, 1].max()), int(reach[:, 2].min()), int(reach[:, 3].max())
         roi = self._roi[r0:r1, c0:c1]
