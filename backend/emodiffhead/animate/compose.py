@@ -74,10 +74,8 @@ def compose(base: np.ndarray, intensities: np.ndarray, basis_arkit: np.ndarray,
     emo = emotion_response(intensities, basis_arkit, above_arkit)
     # the emotion's own jaw, from the jaw column alone (a vector product, not the matrix product's column: the
     # same digits as before the response above 1 existed, so tracks with intensities <= 1 are unchanged)
-    w = np.asarray(intensities, np.float32)
-    emo_jaw_raw = w @ np.asarray(basis_arkit, np.float32)[:, JAW_OPEN]
-    if above_arkit is not None:
-        emo_jaw_raw = emo_jaw_raw + np.maximum(w - 1.0, 0.0) @ np.asarray(above_arkit, np.float32)[:, JAW_OPEN]
+    emo_jaw_raw = emotion_response(intensities, np.asarray(basis_arkit, np.float32)[:, JAW_OPEN],
+                                   None if above_arkit is None else np.asarray(above_arkit, np.float32)[:, JAW_OPEN])
 
     # 1. bilabial closure wins
     lip = np.array(LIP_OPENING)
