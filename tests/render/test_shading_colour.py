@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from emodiffhead.facs import ARKIT_INDEX
 from emodiffhead.render.shading import (FEATURES, LUMA, SLOPE_RANGE, ExpressionShading, face_axes, shadow_slopes,
                                         skin_mask)
 
@@ -155,3 +156,28 @@ def test_an_active_map_that_reaches_nothing_does_not_stretch_the_shaded_rectangl
     both = sh.apply(w)
     assert sh._dirty == rect and rect[0].start > 0 and rect[1].start > 0
     assert np.array_equal(both, alone)
+
+
+def test_inner_brow_raiser_wrinkles_the_middle_of_the_forehead_only(warp_renderer):
+    # FACS: AU1 alone (sadness) wrinkles the centre of the forehead; with AU2 (surprise, fear) the lines run across
+    # the whole forehead. Lines over the brows' outer halves on a sad face read as fear.
+    r = warp_renderer
+    sh = ExpressionShading(r.photo, r.fit.landmarks)
+    lm = r.fit.landmarks
+    x0, y0 = sh.box[:2]
+
+    def depth(weights: np.ndarray, x: float, brow: int) -> float:
+        """Darkest gain change (< 0) of ``weights`` (K,) in a 5-pixel column at ``x`` from landmark 10's row (the
+        top of the forehead) down to the brow landmark ``brow``."""
+        g = np.tensordot(weights, sh.maps, 1)
+        c = int(round(x)) - x0
+        top, bottom = int(lm[10, 1]) - y0, int(lm[brow, 1]) - y0
+        return float(g[max(top, 0):bottom, max(c - 2, 0):c + 3].min())
+
+    inner_up = sh.matrix[ARKIT_INDEX["browInnerUp"]]  # (K,) feature weights of AU1 at weight 1
+    outer_up = sh.matrix[ARKIT_INDEX["browOuterUpLeft"]] + sh.matrix[ARKIT_INDEX["browOuterUpRight"]]
+    for mid, head in ((105, 107), (334, 336)):  # brow middle, brow head
+        x = 0.75 * lm[mid, 0] + 0.25 * lm[head, 0]  # over the brow, a quarter of the way from its middle
+        assert depth(outer_up, x, mid) < -0.02
+        assert depth(inner_up, x, mid) > 0.2 * depth(outer_up, x, mid)
+    assert depth(inner_up, lm[9, 0], 9) < -0.08  # the midline

@@ -131,10 +131,25 @@ def _sided(name: str, lines_right: tuple[Line, ...], activation_right: dict[str,
     return [Feature(f"{name}_right", lines_right, activation_right), Feature(f"{name}_left", left, act_left)]
 
 
+#: Forehead rows (brow landmark, hairline-side landmark) from the subject's right to left: a line at height ``t``
+#: runs through ``lerp(brow, upper, t)`` of each row.
+_FOREHEAD_ROWS = ((105, 67), (107, 109), (9, 10), (336, 338), (334, 297))
+#: Half-span (IOD, from the midline) of AU1's central lines beyond the brow heads' column.
+FOREHEAD_CENTRE_REACH = 0.12
+
+
 def _forehead_line(t: float, depth: float) -> Line:
-    row = ((70, 103), (105, 67), (107, 109), (9, 10), (336, 338), (334, 297), (300, 332))
-    pts = tuple(_p(a, b, t) for a, b in row[1:-1])
-    return Line(pts, 0.018, depth)
+    """A horizontal forehead line at height ``t`` across both brows' middles (AU1+2: the whole frontalis)."""
+    return Line(tuple(_p(a, b, t) for a, b in _FOREHEAD_ROWS), 0.018, depth)
+
+
+def _forehead_centre_line(t: float, depth: float) -> Line:
+    """A horizontal line at height ``t`` over the middle of the forehead only, a little past the brow heads (AU1
+    alone: the frontalis' medial part lifts the inner brows, and its wrinkles do not reach the brow tails)."""
+    (ra, rb), (ca, cb), (la, lb) = _FOREHEAD_ROWS[1], _FOREHEAD_ROWS[2], _FOREHEAD_ROWS[3]
+    r = FOREHEAD_CENTRE_REACH
+    return Line((_p(ra, rb, t, du=-r), _p(ra, rb, t), _p(ca, cb, t), _p(la, lb, t), _p(la, lb, t, du=r)),
+                0.018, depth)
 
 
 #: Nose wrinkler (AU9) depths and line width (IOD) below the root of the nose (``nose_wrinkle`` draws the
@@ -180,9 +195,14 @@ FEATURES: tuple[Feature, ...] = tuple(
         Line((_p(55, 285, 0.36, 0, 0.02), _p(107, 336, 0.34, 0, -0.10)), 0.022, -1.3),
         Line((_p(55, 285, 0.5, 0, 0.0), _p(107, 336, 0.5, 0, -0.08)), 0.05, 0.35),
     ), {"browDownRight": 1.0})
-    # AU1+2 brow raisers: horizontal forehead lines
+    # AU1 inner brow raiser: horizontal lines in the middle of the forehead only (FACS Investigator's Guide: they
+    # do not run across the whole forehead; with AU4, sadness's oblique brows, they stay central and short). Drawn
+    # across the whole forehead they made a sad face at 1.5 read as a frightened one
+    + [Feature("forehead_centre", (_forehead_centre_line(0.28, -0.8), _forehead_centre_line(0.5, -0.7),
+                                   _forehead_centre_line(0.7, -0.45)), {"browInnerUp": 0.7})]
+    # AU1+2 (surprise, fear): the lines run across the whole forehead; AU2 alone wrinkles its sides
     + [Feature("forehead", (_forehead_line(0.28, -0.8), _forehead_line(0.5, -0.7), _forehead_line(0.7, -0.45)),
-               {"browInnerUp": 0.7, "browOuterUpLeft": 0.15, "browOuterUpRight": 0.15})]
+               {"browOuterUpLeft": 0.3, "browOuterUpRight": 0.3})]
     # AU12/AU10/AU6: the nasolabial fold deepens, the cheek above it bulges
     + _sided("nasolabial", (
         Line((_p(129, du=-0.03, dv=0.0), _p(206, du=-0.03), _p(216, du=-0.02), _p(212, du=-0.0, dv=0.04)),
