@@ -119,6 +119,53 @@ def test_eyes_without_white_are_refused_and_stone_eyes_accepted(example_photo):
     assert detect_face(stone).landmarks.shape == (478, 3)
 
 
+def _paint_irises(img, landmarks, colour, scale=1.0):
+    import cv2
+
+    from emodiffhead.face import facemesh_topology as topo
+
+    out = img.copy()
+    for c in (topo.IRIS_RIGHT, topo.IRIS_LEFT):
+        r = scale * float(np.mean(np.linalg.norm(landmarks[c + 1:c + 5, :2] - landmarks[c, :2], axis=1)))
+        cv2.circle(out, tuple(int(v) for v in np.round(landmarks[c, :2])), max(1, int(round(r))),
+                   tuple(int(v) for v in colour), -1)
+    return out
+
+
+def test_eyes_in_shadow_with_a_white_beside_the_iris_are_a_human_face(example_photo):
+    # eyes deep in shadow (behind glasses, under heavy brows): the white is dim against the cheek but still far
+    # brighter than the iris; a monkey's eye (brown throughout, a dark pupil) is not
+    from emodiffhead.face.detect import MIN_SCLERA_RATIO, sclera_iris_contrast, sclera_ratio
+
+    img = load_photo(example_photo)
+    lm = detect_face(img).landmarks
+    skin = img[int(lm[205, 1]), int(lm[205, 0])].astype(float)
+    shadowed = _paint_irises(_paint_eyes(img, lm, 0.25 * skin), lm, 0.05 * skin)
+    assert sclera_ratio(shadowed, lm) < MIN_SCLERA_RATIO
+    assert sclera_iris_contrast(shadowed, lm) > 2.5
+    assert detect_face(shadowed).landmarks.shape == (478, 3)
+    monkey = _paint_irises(_paint_eyes(img, lm, (50, 32, 20)), lm, (12, 8, 6), scale=0.5)
+    assert sclera_iris_contrast(monkey, lm) < 1.2
+    with pytest.raises(FaceNotFoundError, match="no face found.*white of the eye"):
+        detect_face(monkey)
+
+
+def test_an_elderly_face_with_narrow_eyes_behind_glasses_is_accepted():
+    # a real photo the eye-white check once refused (eyes 0.38 of the cheek's brightness): Grace Hopper, 1984 (US
+    # Navy, public domain), as matplotlib ships it
+    cbook = pytest.importorskip("matplotlib.cbook")
+    from emodiffhead.face.detect import MIN_SCLERA_RATIO, sclera_ratio
+
+    try:
+        path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    except (OSError, ValueError):
+        pytest.skip("matplotlib's sample data is not installed")
+    img = load_photo(path)
+    d = detect_face(img)
+    assert d.landmarks.shape == (478, 3)
+    assert sclera_ratio(img, d.landmarks) < MIN_SCLERA_RATIO  # the case the iris contrast admits
+
+
 def test_blinking_and_squinting_frames_of_a_real_speaker_are_accepted(shared_data):
     """The sclera check judges only clearly open eyes: half-closed lids (blinks) of a real person are never
     taken for a non-human face (frames of the shared clip that the first version of the check refused)."""

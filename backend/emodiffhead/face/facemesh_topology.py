@@ -25,6 +25,8 @@ EYE_RIGHT_OUTER, EYE_RIGHT_INNER = 33, 133
 EYE_LEFT_OUTER, EYE_LEFT_INNER = 263, 362
 EYE_RIGHT_UPPER, EYE_RIGHT_LOWER = 159, 145
 EYE_LEFT_UPPER, EYE_LEFT_LOWER = 386, 374
+#: Each iris: its centre, then four points on its rim (refine_landmarks=True).
+IRIS_RIGHT, IRIS_LEFT = 468, 473
 
 
 def _edges(name: str) -> list[tuple[int, int]]:
