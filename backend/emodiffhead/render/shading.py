@@ -202,7 +202,7 @@ FEATURES: tuple[Feature, ...] = tuple(
                                    _forehead_centre_line(0.7, -0.45)), {"browInnerUp": 0.7})]
     # AU1+2 (surprise, fear): the lines run across the whole forehead; AU2 alone wrinkles its sides
     + [Feature("forehead", (_forehead_line(0.28, -0.8), _forehead_line(0.5, -0.7), _forehead_line(0.7, -0.45)),
-               {"browOuterUpLeft": 0.3, "browOuterUpRight": 0.3})]
+               {"browOuterUpLeft": 0.5, "browOuterUpRight": 0.5})]
     # AU12/AU10/AU6: the nasolabial fold deepens, the cheek above it bulges
     + _sided("nasolabial", (
         Line((_p(129, du=-0.03, dv=0.0), _p(206, du=-0.03), _p(216, du=-0.02), _p(212, du=-0.0, dv=0.04)),
