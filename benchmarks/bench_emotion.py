@@ -1,12 +1,15 @@
 """Emotion legibility of the warp renderer, judged by an independent classifier, printed as tables.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_emotion.py [--photos DIR] [--sheets docs/images]
+    nice -n 10 .venv/bin/python benchmarks/bench_emotion.py [--photos DIR_OR_FILE ...] [--sizes 448,512,576]
+        [--sheets docs/images]
 
 For every photo in ../shared/data/photos the face is fitted once (photos without a human face are listed with
 the error they give) and one frame per (emotion, intensity) is rendered at 512 px: neutral, then each of the
 seven emotions at 0.5 / 1.0 / 1.5 (the expression is built as the animator builds it, without speech). The frames go, as PNG files, to the facial-expression classifier of
 ``../shared/tools/emotion_eval.py`` (FER2013 mini-Xception, run by its own Python as a separate process: the
-product never imports it). Each render is compared with the neutral render of the same photo.
+product never imports it). Each render is compared with the neutral render of the same photo. ``--sizes
+448,512,576`` renders the grid at each size and averages the classifier's probabilities over them (the issue's
+targets are at 512 px; single cells move by up to 0.1 when a few pixels change, and the mean damps that).
 
 Tables: (0) the face gate per photo, as given and as a close-up, and folded warp triangles (seams); (1) per photo and emotion the intended-class probability at 0 / 0.5 / 1.0 / 1.5 and the top class at
 1.0; (2) the issue's figures: top-1 at 1.0, rise >= 0.05 over the neutral render, monotonic 0.5 < 1.0 < 1.5,
@@ -191,7 +194,12 @@ def run_classifier(paths: list[Path], python: Path, script: Path) -> dict[str, d
 
 def _parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--photos", default=str(SHARED / "data" / "photos"))
+    ap.add_argument("--photos", nargs="+", default=[str(SHARED / "data" / "photos")],
+                    help="folders of photos and/or photo files")
+    ap.add_argument("--sizes", default="512",
+                    help="render sizes (px, comma-separated): the first gives the frames, sheets and geometry "
+                         "tables; the classifier figures are its probabilities averaged over all sizes (the "
+                         "classifier's cells move by up to 0.1 on few-pixel changes: more sizes damp that)")
     ap.add_argument("--eval-python", default=str(EVAL_PYTHON))
     ap.add_argument("--eval-script", default=str(EVAL_SCRIPT))
     ap.add_argument("--sheets", help="write one contact sheet per emotion into this folder")
@@ -203,23 +211,25 @@ def _parse_args(argv):
     return ap.parse_args(argv)
 
 
-def render_grid(photos: list[Path], head, labels, track, work: Path) -> dict[str, dict]:
-    """Render the grid track on every photo (PNG files in ``work``); stem -> photo, frames, landmarks, files,
-    folds. Prints a row per photo (rendered or refused)."""
+def render_grid(photos: list[Path], head, labels, track, work: Path, size: int = 512,
+                quiet: bool = False) -> dict[str, dict]:
+    """Render the grid track on every photo at ``size`` px (PNG files in ``work``); stem -> photo, frames,
+    landmarks, files, folds. Prints a row per photo (rendered or refused) unless ``quiet``."""
     import cv2
 
     from emodiffhead.errors import FaceNotFoundError
     from emodiffhead.face.image import load_photo
     from emodiffhead.render.warp_renderer import WarpRenderer
 
+    say = (lambda *a: None) if quiet else print
     renders: dict[str, dict] = {}
-    print("| photo | result |\n|---|---|")
+    say("| photo | result |\n|---|---|")
     for p in photos:
         r = WarpRenderer()
         try:
-            fit = r.prepare(load_photo(p), head, size=512)
+            fit = r.prepare(load_photo(p), head, size=size)
         except FaceNotFoundError as e:
-            print(f"| {p.name} | refused: {e} |")
+            say(f"| {p.name} | refused: {e} |")
             continue
         frames = list(r.frames(track))
         files = []
@@ -230,7 +240,7 @@ def render_grid(photos: list[Path], head, labels, track, work: Path) -> dict[str
             files.append(dst)
         renders[p.stem] = {"photo": r.photo, "frames": dict(zip(labels, frames)), "landmarks": fit.landmarks,
                            "files": dict(zip(labels, files)), "folds": folded_triangles(r, track)}
-        print(f"| {p.name} | rendered {len(frames)} frames |")
+        say(f"| {p.name} | rendered {len(frames)} frames |")
     return renders
 
 
@@ -313,13 +323,13 @@ def main(argv=None) -> int:
     labels, track = grid_track(head, emotions)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_emotion_"))
     work.mkdir(parents=True, exist_ok=True)
-    photos = [p for p in sorted(Path(args.photos).iterdir()) if p.suffix.lower() in PHOTO_SUFFIXES
-              and (not args.only or args.only in p.name)]
+    photos = [p for p in find_photos(args.photos) if not args.only or args.only in p.name]
     if not photos:
-        print(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in {args.photos}", file=sys.stderr)
+        print(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in {' '.join(args.photos)}", file=sys.stderr)
         return 2
+    sizes = [int(v) for v in str(args.sizes).split(",") if v.strip()]
     t0, c0 = time.perf_counter(), time.process_time()
-    renders = render_grid(photos, head, labels, track, work)
+    renders = render_grid(photos, head, labels, track, work, sizes[0])
     t_render, c_render = time.perf_counter() - t0, time.process_time() - c0
     gate_table(photos)
     print(f"\nrender: {t_render:.1f} s wall, {c_render:.1f} s CPU for {len(renders)} photos x {len(labels)} frames")
@@ -332,9 +342,43 @@ def main(argv=None) -> int:
     if not (py.exists() and script.exists()):
         print(f"\nclassifier not available ({py} / {script}): no classifier tables")
         return 0
-    paths = [work / f"{s}__photo.png" for s in renders] + [f for d in renders.values() for f in d["files"].values()]
-    classifier_tables(renders, run_classifier(paths, py, script), work)
+    more = []  # the same grid at the other sizes: only their classifier probabilities are used
+    for size in sizes[1:]:
+        (work / f"size_{size}").mkdir(exist_ok=True)
+        more.append(render_grid(photos, head, labels, track, work / f"size_{size}", size, quiet=True))
+    paths = [work / f"{s}__photo.png" for s in renders] + [f for d in [renders, *more] for r in d.values()
+                                                           for f in r["files"].values()]
+    probs = run_classifier(paths, py, script)
+    if more:
+        print(f"\nclassifier figures: probabilities averaged over {len(sizes)} render sizes "
+              f"({', '.join(map(str, sizes))} px)")
+        probs = mean_over_sizes(renders, more, probs)
+    classifier_tables(renders, probs, work)
     return 0
+
+
+def find_photos(sources: list[str]) -> list[Path]:
+    """Photo files (``PHOTO_SUFFIXES``) named in ``sources`` or inside the folders named there, sorted per folder."""
+    out: list[Path] = []
+    for src in sources:
+        p = Path(src)
+        found = sorted(p.iterdir()) if p.is_dir() else [p]
+        out += [f for f in found if f.suffix.lower() in PHOTO_SUFFIXES and f.is_file()]
+    return out
+
+
+def mean_over_sizes(renders: dict[str, dict], more: list[dict[str, dict]], probs: dict) -> dict:
+    """``probs`` ({file: {class: p}}) with each main-size frame's probabilities replaced by their mean over that
+    frame at every size where the photo rendered (``more``: the other sizes' :func:`render_grid` results)."""
+    out = dict(probs)
+    for stem, d in renders.items():
+        for label, f in d["files"].items():
+            rows = [probs[str(f)]] if str(f) in probs else []
+            rows += [probs[str(m[stem]["files"][label])] for m in more
+                     if stem in m and str(m[stem]["files"][label]) in probs]
+            if rows:
+                out[str(f)] = {c: float(np.mean([r[c] for r in rows])) for c in rows[0]}
+    return out
 
 
 def write_sheets(renders: dict, emotions: tuple[str, ...], out: Path, tile: int = 150, fmt: str = "jpg") -> None:
