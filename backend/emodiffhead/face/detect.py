@@ -225,9 +225,9 @@ def detect_boxes_tiled(image_rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:
     return sorted(kept, key=lambda b: -float((b[0][2] - b[0][0]) * (b[0][3] - b[0][1])))
 
 
-def _open_eyes(grey: np.ndarray, lm: np.ndarray) -> Iterator[tuple[str, np.ndarray, np.ndarray, float]]:
-    """Each eye open enough to judge (``MIN_EYE_OPENING``): (side, (h, w) bool mask of its opening in ``grey``'s
-    pixels (H, W), (K,) lower-lid landmark indices, eye width in pixels)."""
+def _open_eyes(grey: np.ndarray, lm: np.ndarray) -> Iterator[tuple[str, tuple[int, int], np.ndarray, np.ndarray, float]]:
+    """Each eye open enough to judge (``MIN_EYE_OPENING``): (side, (y0, x0) corner of its box in ``grey`` (H, W),
+    (h, w) bool mask of the opening in that box, (K,) lower-lid landmark indices, eye width in pixels)."""
     import cv2
 
     H, W = grey.shape
@@ -238,10 +238,12 @@ def _open_eyes(grey: np.ndarray, lm: np.ndarray) -> Iterator[tuple[str, np.ndarr
         if width < 4 or gap < MIN_EYE_OPENING * width:
             continue
         poly = np.concatenate([lm[up], lm[lo[::-1]]])
-        mask = np.zeros((H, W), np.uint8)
-        cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+        x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 2, (W, H))
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
         inner = cv2.erode(mask, np.ones((3, 3), np.uint8))
-        yield side, (inner if inner.sum() >= 8 else mask) > 0, lo, width
+        yield side, (int(y0), int(x0)), (inner if inner.sum() >= 8 else mask) > 0, lo, width
 
 
 def sclera_ratio(image_rgb: np.ndarray, landmarks: np.ndarray) -> float | None:
@@ -254,11 +256,12 @@ def sclera_ratio(image_rgb: np.ndarray, landmarks: np.ndarray) -> float | None:
     H, W = grey.shape
     lm = np.asarray(landmarks, np.float32)[:, :2]
     best = None
-    for _side, opening, lo, width in _open_eyes(grey, lm):
+    for _side, (y0, x0), opening, lo, width in _open_eyes(grey, lm):
+        eye = grey[y0:y0 + opening.shape[0], x0:x0 + opening.shape[1]][opening]
         skin_pts = lm[lo[1:-1]] + np.array([0.0, 0.25 * width], np.float32)
         sx = np.clip(np.round(skin_pts[:, 0]).astype(int), 0, W - 1)
         sy = np.clip(np.round(skin_pts[:, 1]).astype(int), 0, H - 1)
-        r = float(np.percentile(grey[opening], 75)) / max(float(np.median(grey[sy, sx])), 1.0)
+        r = float(np.percentile(eye, 75)) / max(float(np.median(grey[sy, sx])), 1.0)
         best = r if best is None else max(best, r)
     return best
 
@@ -275,18 +278,19 @@ def sclera_iris_contrast(image_rgb: np.ndarray, landmarks: np.ndarray) -> float 
         return None
     grey = cv2.cvtColor(as_rgb_uint8(image_rgb), cv2.COLOR_RGB2GRAY)
     best = None
-    for side, opening, _lo, _width in _open_eyes(grey, lm):
+    for side, (y0, x0), opening, _lo, _width in _open_eyes(grey, lm):
         c = topo.IRIS_LEFT if side == "left" else topo.IRIS_RIGHT
-        centre = lm[c]
-        radius = float(np.mean(np.linalg.norm(lm[c + 1:c + 5] - centre, axis=1)))
-        iris, widened = np.zeros(grey.shape, np.uint8), np.zeros(grey.shape, np.uint8)
+        centre = lm[c] - (x0, y0)
+        radius = float(np.mean(np.linalg.norm(lm[c + 1:c + 5] - lm[c], axis=1)))
+        iris, widened = np.zeros(opening.shape, np.uint8), np.zeros(opening.shape, np.uint8)
         at = (int(round(centre[0] * 16)), int(round(centre[1] * 16)))
         cv2.circle(iris, at, int(round(radius * 16)), 1, -1, cv2.LINE_8, 4)
         cv2.circle(widened, at, int(round(IRIS_MARGIN * radius * 16)), 1, -1, cv2.LINE_8, 4)
         sclera, inside = opening & (widened == 0), opening & (iris > 0)
         if sclera.sum() < 4 or inside.sum() < 4:
             continue
-        r = float(np.percentile(grey[sclera], 75)) / max(float(np.median(grey[inside])), 1.0)
+        box = grey[y0:y0 + opening.shape[0], x0:x0 + opening.shape[1]]
+        r = float(np.percentile(box[sclera], 75)) / max(float(np.median(box[inside])), 1.0)
         best = r if best is None else max(best, r)
     return best
 
