@@ -87,7 +87,7 @@ def test_close_up_filling_the_frame_is_found(example_photo):
     assert 150 < d.landmarks[1, 0] < 362 and 150 < d.landmarks[1, 1] < 400  # nose tip near the middle
 
 
-def _paint_eyes(img, landmarks, colour):
+def _paint_eyes(img, landmarks, colour, grow=1.1):
     import cv2
 
     from emodiffhead.face import facemesh_topology as topo
@@ -97,7 +97,7 @@ def _paint_eyes(img, landmarks, colour):
         up, lo = topo.eye_lines(side)
         poly = np.concatenate([landmarks[up, :2], landmarks[lo[::-1], :2]])
         centre = poly.mean(0)
-        poly = centre + 1.1 * (poly - centre)  # cover the whole opening, not the lids
+        poly = centre + grow * (poly - centre)  # cover the whole opening (grow 1.1: not the lids)
         cv2.fillPoly(out, [np.round(poly).astype(np.int32)], tuple(int(c) for c in colour))
     return out
 
@@ -144,10 +144,12 @@ def test_eyes_in_shadow_with_a_white_beside_the_iris_are_a_human_face(example_ph
     assert sclera_ratio(shadowed, lm) < MIN_SCLERA_RATIO
     assert sclera_iris_contrast(shadowed, lm) > 2.5
     assert detect_face(shadowed).landmarks.shape == (478, 3)
-    monkey = _paint_irises(_paint_eyes(img, lm, (50, 32, 20)), lm, (12, 8, 6), scale=0.5)
-    assert sclera_iris_contrast(monkey, lm) < 1.2
-    with pytest.raises(FaceNotFoundError, match="no face found.*white of the eye"):
-        detect_face(monkey)
+    for pupil in (0.5, 0.8):  # a wide pupil is not an iris against a white
+        # the eye dark out to the lids, as a monkey's (the mesh finds its lids a little apart on the painted eye)
+        monkey = _paint_irises(_paint_eyes(img, lm, (50, 32, 20), grow=1.4), lm, (12, 8, 6), scale=pupil)
+        assert sclera_iris_contrast(monkey, lm) < 1.2
+        with pytest.raises(FaceNotFoundError, match="no face found.*white of the eye"):
+            detect_face(monkey)
 
 
 def test_an_elderly_face_with_narrow_eyes_behind_glasses_is_accepted():
