@@ -162,10 +162,15 @@ def test_an_elderly_face_with_narrow_eyes_behind_glasses_is_accepted():
         path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     except (OSError, ValueError):
         pytest.skip("matplotlib's sample data is not installed")
+    import cv2
+
     img = load_photo(path)
     d = detect_face(img)
     assert d.landmarks.shape == (478, 3)
     assert sclera_ratio(img, d.landmarks) < MIN_SCLERA_RATIO  # the case the iris contrast admits
+    for scale in (0.6, 0.87, 1.5):  # at any size (her whites are slivers a few pixels wide)
+        scaled = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        assert detect_face(scaled).landmarks.shape == (478, 3), scale
 
 
 def test_blinking_and_squinting_frames_of_a_real_speaker_are_accepted(shared_data):

@@ -50,12 +50,15 @@ MIN_SCLERA_RATIO = 0.45
 #: ... or whose eye opening, outside the iris, is no brighter than this multiple of the iris itself: the white of a
 #: human eye is the brightest part of the eye (Kobayashi and Kohshima 1997: of the primates only humans show a
 #: white sclera beside a darker iris), even where the eyes lie in shadow. An elderly woman's narrow eyes behind
-#: glasses (matplotlib's Grace Hopper photo) read 0.38 against the skin below them but 1.70 against the iris; the
-#: other human photos 1.38 (blue eyes) to 10; an eye brown throughout, its pupil up to 0.8 of the iris wide, 1.0.
-MIN_SCLERA_IRIS_CONTRAST = 1.5
-#: The iris is measured on its outer ring, from this fraction of its radius out (the pupil left out: a wide pupil
-#: in a brown eye would otherwise pass for an iris against a white), and the sclera from IRIS_MARGIN x its radius
-#: (the limbus and the lids' shadow over it left out).
+#: glasses (matplotlib's Grace Hopper photo) read 0.38 against the skin below them but 2.4-3.1 against the iris
+#: (the photo scaled 0.6-2 x); the other human photos 1.6 (blue eyes) to 13; an eye brown throughout, its dark
+#: pupil up to 0.8 of the iris wide, 1.0.
+MIN_SCLERA_IRIS_CONTRAST = 1.8
+#: The white is the opening's brightest tenth outside IRIS_MARGIN x the iris radius (the limbus and the lids'
+#: shadow over it left out: a white in shadow is a thin sliver at the corners); the iris is the median of its
+#: outer ring, from IRIS_RING_INNER of its radius out (the pupil left out: a wide pupil in a brown eye would
+#: otherwise pass for an iris beside a white).
+SCLERA_PERCENTILE = 90
 IRIS_RING_INNER = 0.6
 IRIS_MARGIN = 1.25
 #: Eyes opened less than this fraction of their width are not judged (closed, blinking, squinting or
@@ -270,9 +273,9 @@ def sclera_ratio(image_rgb: np.ndarray, landmarks: np.ndarray) -> float | None:
 
 
 def sclera_iris_contrast(image_rgb: np.ndarray, landmarks: np.ndarray) -> float | None:
-    """Brightness of the white of the eye relative to the iris: the larger over the two eyes of (upper quartile
-    of the luminance in the eye opening outside the iris disk widened by ``IRIS_MARGIN``) / (median luminance
-    of the iris's outer ring, from ``IRIS_RING_INNER`` of its radius out), from (478, 2+) pixel landmarks
+    """Brightness of the white of the eye relative to the iris: the larger over the two eyes of (the
+    ``SCLERA_PERCENTILE`` of the luminance in the eye opening outside the iris disk widened by ``IRIS_MARGIN``)
+    / (median luminance of the iris's outer ring, from ``IRIS_RING_INNER`` of its radius out), from (478, 2+) pixel landmarks
     (468..477: the irises). None when no eye is open enough to judge or the landmarks have no irises."""
     import cv2
 
@@ -292,7 +295,7 @@ def sclera_iris_contrast(image_rgb: np.ndarray, landmarks: np.ndarray) -> float 
         if sclera.sum() < 4 or ring.sum() < 4:
             continue
         box = grey[y0:y0 + opening.shape[0], x0:x0 + opening.shape[1]]
-        r = float(np.percentile(box[sclera], 75)) / max(float(np.median(box[ring])), 1.0)
+        r = float(np.percentile(box[sclera], SCLERA_PERCENTILE)) / max(float(np.median(box[ring])), 1.0)
         best = r if best is None else max(best, r)
     return best
 
