@@ -137,8 +137,14 @@ HELD_ABOVE_ONE: frozenset[str] = frozenset({"43", "64"})
 #: of their 1.0 gap at 1.5 (with it growing, 8 %). Fear: its mouth is the lips
 #: stretched sideways and tense (AU20, AU16) over a small jaw drop; dropping the jaw further (AU25, AU26) made the
 #: 1.5 face a second surprise (a dark open mouth), so past the posed level fear grows in the brows, lids and stretch.
+#: Sadness: the lip corners' depression (AU15) is the posed frown's at 1.0; deepened further while the chin raiser
+#: (AU17) keeps lifting the lower lip's middle, the 1.5 mouth became a cartoon's arch (corners far below a pushed-up
+#: middle) that read as a pout or a sulk (man_open_mouth anger 0.18 -> 0.27 at 1.5), so past the posed level
+#: sadness grows in the brows, the chin raiser and the forehead. At 512 px, sad monotonic 0.5 < 1.0 < 1.5: shared
+#: photos 3 -> 4 of 5, three held-out video frames 0 -> 2 of 3 (Grace Hopper and the astronaut stay monotonic).
 HELD_ABOVE_ONE_BY_EMOTION: dict[str, frozenset[str]] = {"happy": frozenset({"25", "26"}),
-                                                       "fearful": frozenset({"25", "26"})}
+                                                       "fearful": frozenset({"25", "26"}),
+                                                       "sad": frozenset({"15"})}
 #: Per category, AUs recruited above intensity 1: AU intensity per unit of emotion intensity above 1. Anger: past
 #: the posed snarl the lip corners are drawn down (AU15, the depressor anguli oris; with the lower lip's AU16, the
 #: "square" mouth of a strong anger), so the wider bared teeth of 1.5 stay a snarl; without it their corners
