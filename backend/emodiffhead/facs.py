@@ -141,7 +141,8 @@ HELD_ABOVE_ONE: frozenset[str] = frozenset({"43", "64"})
 #: (AU17) keeps lifting the lower lip's middle, the 1.5 mouth became a cartoon's arch (corners far below a pushed-up
 #: middle) that read as a pout or a sulk (man_open_mouth anger 0.18 -> 0.27 at 1.5), so past the posed level
 #: sadness grows in the brows, the chin raiser and the forehead. At 512 px, sad monotonic 0.5 < 1.0 < 1.5: shared
-#: photos 3 -> 4 of 5, three held-out video frames 0 -> 2 of 3 (Grace Hopper and the astronaut stay monotonic).
+#: photos 3 -> 4 of 5, three held-out video frames 0 -> 2 of 3 (unchanged: the astronaut monotonic either way,
+#: Grace Hopper neither way; docs/animator.md).
 HELD_ABOVE_ONE_BY_EMOTION: dict[str, frozenset[str]] = {"happy": frozenset({"25", "26"}),
                                                        "fearful": frozenset({"25", "26"}),
                                                        "sad": frozenset({"15"})}
