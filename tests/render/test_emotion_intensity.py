@@ -114,7 +114,8 @@ def test_sad_lids_gaze_and_lip_corners_hold_at_intensity_1_while_brows_and_chin_
     # the eyes stay visible (no sleepy face at 1.5); the corners keep the posed frown's depression (deepened under
     # the rising chin raiser the mouth became a cartoon's arch)
     for name in ("eyeBlinkLeft", "eyeLookDownRight", "mouthFrownLeft", "mouthFrownRight"):
-        assert f[1, ARKIT_INDEX[name]] == pytest.approx(f[0, ARKIT_INDEX[name]], abs=1e-6) and f[0, ARKIT_INDEX[name]] > 0, name
+        k = ARKIT_INDEX[name]
+        assert f[1, k] == pytest.approx(f[0, k], abs=1e-6) and f[0, k] > 0, name
     for name in ("browInnerUp", "browDownLeft", "mouthShrugLower"):
         assert f[1, ARKIT_INDEX[name]] > 1.4 * f[0, ARKIT_INDEX[name]], name
 

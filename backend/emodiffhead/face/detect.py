@@ -231,7 +231,8 @@ def detect_boxes_tiled(image_rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:
     return sorted(kept, key=lambda b: -float((b[0][2] - b[0][0]) * (b[0][3] - b[0][1])))
 
 
-def _open_eyes(grey: np.ndarray, lm: np.ndarray) -> Iterator[tuple[str, tuple[int, int], np.ndarray, np.ndarray, float]]:
+def _open_eyes(grey: np.ndarray, lm: np.ndarray
+               ) -> Iterator[tuple[str, tuple[int, int], np.ndarray, np.ndarray, float]]:
     """Each eye open enough to judge (``MIN_EYE_OPENING``): (side, (y0, x0) corner of its box in ``grey`` (H, W),
     (h, w) bool mask of the opening in that box, (K,) lower-lid landmark indices, eye width in pixels)."""
     import cv2
@@ -249,7 +250,9 @@ def _open_eyes(grey: np.ndarray, lm: np.ndarray) -> Iterator[tuple[str, tuple[in
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
         inner = cv2.erode(mask, np.ones((3, 3), np.uint8))
-        yield side, (int(y0), int(x0)), (inner if inner.sum() >= 8 else mask) > 0, lo, width
+        opening = (inner if inner.sum() >= 8 else mask) > 0
+        if opening.any():
+            yield side, (int(y0), int(x0)), opening, lo, width
 
 
 def sclera_ratio(image_rgb: np.ndarray, landmarks: np.ndarray) -> float | None:
@@ -275,8 +278,9 @@ def sclera_ratio(image_rgb: np.ndarray, landmarks: np.ndarray) -> float | None:
 def sclera_iris_contrast(image_rgb: np.ndarray, landmarks: np.ndarray) -> float | None:
     """Brightness of the white of the eye relative to the iris: the larger over the two eyes of (the
     ``SCLERA_PERCENTILE`` of the luminance in the eye opening outside the iris disk widened by ``IRIS_MARGIN``)
-    / (median luminance of the iris's outer ring, from ``IRIS_RING_INNER`` of its radius out), from (478, 2+) pixel landmarks
-    (468..477: the irises). None when no eye is open enough to judge or the landmarks have no irises."""
+    / (median luminance of the iris's outer ring, from ``IRIS_RING_INNER`` of its radius out), from (478, 2+)
+    pixel landmarks (468..477: the irises). None when no eye is open enough to judge or the landmarks have no
+    irises."""
     import cv2
 
     lm = np.asarray(landmarks, np.float32)[:, :2]
