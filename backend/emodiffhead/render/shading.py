@@ -197,10 +197,11 @@ FEATURES: tuple[Feature, ...] = tuple(
     ), {"browDownRight": 1.0})
     # AU1 inner brow raiser: horizontal lines in the middle of the forehead only (FACS Investigator's Guide: they
     # do not run across the whole forehead; with AU4, sadness's oblique brows, they stay central and short). Drawn
-    # across the whole forehead they made a sad face at 1.5 read as a frightened one
+    # across the whole forehead, sadness wore surprise's and fear's lines
     + [Feature("forehead_centre", (_forehead_centre_line(0.28, -0.8), _forehead_centre_line(0.5, -0.7),
                                    _forehead_centre_line(0.7, -0.45)), {"browInnerUp": 0.7})]
-    # AU1+2 (surprise, fear): the lines run across the whole forehead; AU2 alone wrinkles its sides
+    # AU1+2 (surprise, fear): the lines run across the whole forehead, as deep at the sides as before the split (no
+    # category raises the outer brows without the inner ones, so AU2 drives the full width)
     + [Feature("forehead", (_forehead_line(0.28, -0.8), _forehead_line(0.5, -0.7), _forehead_line(0.7, -0.45)),
                {"browOuterUpLeft": 0.5, "browOuterUpRight": 0.5})]
     # AU12/AU10/AU6: the nasolabial fold deepens, the cheek above it bulges
