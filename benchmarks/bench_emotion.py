@@ -3,8 +3,9 @@
     nice -n 10 .venv/bin/python benchmarks/bench_emotion.py [--photos DIR_OR_FILE ...] [--sizes 448,512,576]
         [--sheets docs/images]
 
-For every photo in ../shared/data/photos the face is fitted once (photos without a human face are listed with
-the error they give) and one frame per (emotion, intensity) is rendered at 512 px: neutral, then each of the
+For every photo in ../shared/data/photos (or ``--photos``) the face is fitted once (photos without a human face are
+listed with the error they give) and one frame per (emotion, intensity) is rendered at 512 px (the first of
+``--sizes``): neutral, then each of the
 seven emotions at 0.5 / 1.0 / 1.5 (the expression is built as the animator builds it, without speech). The frames go, as PNG files, to the facial-expression classifier of
 ``../shared/tools/emotion_eval.py`` (FER2013 mini-Xception, run by its own Python as a separate process: the
 product never imports it). Each render is compared with the neutral render of the same photo. ``--sizes
