@@ -4,8 +4,8 @@
         [--sheets docs/images]
 
 For every photo in ../shared/data/photos (or ``--photos``) the face is fitted once (photos without a human face are
-listed with the error they give) and one frame per (emotion, intensity) is rendered at 512 px (the first of
-``--sizes``): neutral, then each of the
+listed with the error they give) and one frame per (emotion, intensity) is rendered at the first of ``--sizes``
+(default 512 px): neutral, then each of the
 seven emotions at 0.5 / 1.0 / 1.5 (the expression is built as the animator builds it, without speech). The frames go, as PNG files, to the facial-expression classifier of
 ``../shared/tools/emotion_eval.py`` (FER2013 mini-Xception, run by its own Python as a separate process: the
 product never imports it). Each render is compared with the neutral render of the same photo. ``--sizes
@@ -324,11 +324,19 @@ def main(argv=None) -> int:
     labels, track = grid_track(head, emotions)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_emotion_"))
     work.mkdir(parents=True, exist_ok=True)
-    photos = [p for p in find_photos(args.photos) if not args.only or args.only in p.name]
+    try:
+        photos = [p for p in find_photos(args.photos) if not args.only or args.only in p.name]
+        sizes = [int(v) for v in str(args.sizes).split(",") if v.strip()]
+    except ValueError as e:
+        print(f"bench_emotion: {e}", file=sys.stderr)
+        return 2
     if not photos:
         print(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in {' '.join(args.photos)}", file=sys.stderr)
         return 2
-    sizes = [int(v) for v in str(args.sizes).split(",") if v.strip()]
+    if not sizes or min(sizes) < 64:
+        print(f"bench_emotion: --sizes needs one or more sizes of at least 64 px, got {args.sizes!r}",
+              file=sys.stderr)
+        return 2
     t0, c0 = time.perf_counter(), time.process_time()
     renders = render_grid(photos, head, labels, track, work, sizes[0])
     t_render, c_render = time.perf_counter() - t0, time.process_time() - c0
@@ -347,6 +355,9 @@ def main(argv=None) -> int:
     for size in sizes[1:]:
         (work / f"size_{size}").mkdir(exist_ok=True)
         more.append(render_grid(photos, head, labels, track, work / f"size_{size}", size, quiet=True))
+        for stem in renders:
+            if stem not in more[-1]:
+                print(f"note: {stem} is refused at {size} px: its figures average the other sizes")
     paths = [work / f"{s}__photo.png" for s in renders] + [f for d in [renders, *more] for r in d.values()
                                                            for f in r["files"].values()]
     probs = run_classifier(paths, py, script)
@@ -359,26 +370,38 @@ def main(argv=None) -> int:
 
 
 def find_photos(sources: list[str]) -> list[Path]:
-    """Photo files (``PHOTO_SUFFIXES``) named in ``sources`` or inside the folders named there, sorted per folder."""
+    """Photo files (``PHOTO_SUFFIXES``) named in ``sources`` or inside the folders named there, sorted per folder.
+    ValueError for a path that does not exist, a named file that is not a photo, or two photos with the same name
+    stem (the frames are filed by stem)."""
     out: list[Path] = []
     for src in sources:
         p = Path(src)
-        found = sorted(p.iterdir()) if p.is_dir() else [p]
-        out += [f for f in found if f.suffix.lower() in PHOTO_SUFFIXES and f.is_file()]
+        if p.is_dir():
+            out += [f for f in sorted(p.iterdir()) if f.suffix.lower() in PHOTO_SUFFIXES and f.is_file()]
+        elif p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES:
+            out.append(p)
+        else:
+            raise ValueError(f"{src}: not a folder or a photo ({', '.join(PHOTO_SUFFIXES)})")
+    stems = [f.stem for f in out]
+    twins = sorted({s for s in stems if stems.count(s) > 1})
+    if twins:
+        raise ValueError(f"several photos named {', '.join(twins)} (the frames are filed by name)")
     return out
 
 
-def mean_over_sizes(renders: dict[str, dict], more: list[dict[str, dict]], probs: dict) -> dict:
+def mean_over_sizes(renders: dict[str, dict], more: list[dict[str, dict]],
+                    probs: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     """``probs`` ({file: {class: p}}) with each main-size frame's probabilities replaced by their mean over that
-    frame at every size where the photo rendered (``more``: the other sizes' :func:`render_grid` results)."""
+    frame at every size where the photo rendered and the classifier found the face (``more``: the other sizes'
+    :func:`render_grid` results). A main-size frame without a result stays without one."""
     out = dict(probs)
     for stem, d in renders.items():
         for label, f in d["files"].items():
-            rows = [probs[str(f)]] if str(f) in probs else []
-            rows += [probs[str(m[stem]["files"][label])] for m in more
-                     if stem in m and str(m[stem]["files"][label]) in probs]
-            if rows:
-                out[str(f)] = {c: float(np.mean([r[c] for r in rows])) for c in rows[0]}
+            if str(f) not in probs:
+                continue
+            rows = [probs[str(f)]] + [probs[str(m[stem]["files"][label])] for m in more
+                                      if stem in m and str(m[stem]["files"][label]) in probs]
+            out[str(f)] = {c: float(np.mean([r[c] for r in rows])) for c in rows[0]}
     return out
 
 

@@ -144,6 +144,10 @@ def test_eyes_in_shadow_with_a_white_beside_the_iris_are_a_human_face(example_ph
     assert sclera_ratio(shadowed, lm) < MIN_SCLERA_RATIO
     assert sclera_iris_contrast(shadowed, lm) > 2.5
     assert detect_face(shadowed).landmarks.shape == (478, 3)
+    # a light (blue, grey) iris is closest to its white: 0.25 against 0.15 of the skin still reads human
+    light = _paint_irises(_paint_eyes(img, lm, 0.25 * skin), lm, 0.15 * skin)
+    assert sclera_ratio(light, lm) < MIN_SCLERA_RATIO
+    assert detect_face(light).landmarks.shape == (478, 3)
     for pupil in (0.5, 0.8):  # a wide pupil is not an iris against a white
         # the eye dark out to the lids, as a monkey's (the mesh finds its lids a little apart on the painted eye)
         monkey = _paint_irises(_paint_eyes(img, lm, (50, 32, 20), grow=1.4), lm, (12, 8, 6), scale=pupil)
@@ -156,7 +160,7 @@ def test_an_elderly_face_with_narrow_eyes_behind_glasses_is_accepted():
     # a real photo the eye-white check once refused (eyes 0.38 of the cheek's brightness): Grace Hopper, 1984 (US
     # Navy, public domain), as matplotlib ships it
     cbook = pytest.importorskip("matplotlib.cbook")
-    from emodiffhead.face.detect import MIN_SCLERA_RATIO, sclera_ratio
+    from emodiffhead.face.detect import MIN_SCLERA_IRIS_CONTRAST, MIN_SCLERA_RATIO, sclera_iris_contrast, sclera_ratio
 
     try:
         path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
@@ -170,7 +174,8 @@ def test_an_elderly_face_with_narrow_eyes_behind_glasses_is_accepted():
     assert sclera_ratio(img, d.landmarks) < MIN_SCLERA_RATIO  # the case the iris contrast admits
     for scale in (0.6, 0.87, 1.5):  # at any size (her whites are slivers a few pixels wide)
         scaled = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        assert detect_face(scaled).landmarks.shape == (478, 3), scale
+        lm = detect_face(scaled).landmarks
+        assert sclera_iris_contrast(scaled, lm) >= MIN_SCLERA_IRIS_CONTRAST + 0.5, scale  # with a margin
 
 
 def test_blinking_and_squinting_frames_of_a_real_speaker_are_accepted(shared_data):

@@ -51,9 +51,9 @@ MIN_SCLERA_RATIO = 0.45
 #: human eye is the brightest part of the eye (Kobayashi and Kohshima 1997: of the primates only humans show a
 #: white sclera beside a darker iris), even where the eyes lie in shadow. An elderly woman's narrow eyes behind
 #: glasses (matplotlib's Grace Hopper photo) read 0.38 against the skin below them but 2.4-3.1 against the iris
-#: (the photo scaled 0.6-2 x); the other human photos 1.6 (blue eyes) to 13; an eye brown throughout, its dark
-#: pupil up to 0.8 of the iris wide, 1.0.
-MIN_SCLERA_IRIS_CONTRAST = 1.8
+#: (the photo scaled 0.6-2 x); the other human photos 1.67 (blue eyes: a light iris is closest to its white) to
+#: 12; an eye brown throughout, its dark pupil up to 0.8 of the iris wide, 1.0.
+MIN_SCLERA_IRIS_CONTRAST = 1.4
 #: The white is the opening's brightest tenth outside IRIS_MARGIN x the iris radius (the limbus and the lids'
 #: shadow over it left out: a white in shadow is a thin sliver at the corners); the iris is the median of its
 #: outer ring, from IRIS_RING_INNER of its radius out (the pupil left out: a wide pupil in a brown eye would
@@ -247,6 +247,8 @@ def _open_eyes(grey: np.ndarray, lm: np.ndarray
         poly = np.concatenate([lm[up], lm[lo[::-1]]])
         x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 1, 0)
         x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 2, (W, H))
+        if x1 - x0 < 3 or y1 - y0 < 3:  # the eye (nearly) outside the image
+            continue
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
         inner = cv2.erode(mask, np.ones((3, 3), np.uint8))
@@ -279,8 +281,8 @@ def sclera_iris_contrast(image_rgb: np.ndarray, landmarks: np.ndarray) -> float 
     """Brightness of the white of the eye relative to the iris: the larger over the two eyes of (the
     ``SCLERA_PERCENTILE`` of the luminance in the eye opening outside the iris disk widened by ``IRIS_MARGIN``)
     / (median luminance of the iris's outer ring, from ``IRIS_RING_INNER`` of its radius out), from (478, 2+)
-    pixel landmarks (468..477: the irises). None when no eye is open enough to judge or the landmarks have no
-    irises."""
+    pixel landmarks (468..477: the irises). None when no eye is open enough to judge, the landmarks have no
+    irises, or no eye shows 4 pixels of white and 4 of iris ring."""
     import cv2
 
     lm = np.asarray(landmarks, np.float32)[:, :2]
@@ -307,7 +309,8 @@ def sclera_iris_contrast(image_rgb: np.ndarray, landmarks: np.ndarray) -> float 
 def shows_eye_white(image_rgb: np.ndarray, landmarks: np.ndarray) -> bool:
     """False when the face's open eyes show no white: darker than ``MIN_SCLERA_RATIO`` of the skin below them
     (:func:`sclera_ratio`) and, outside the iris, no brighter than ``MIN_SCLERA_IRIS_CONTRAST`` times the iris
-    (:func:`sclera_iris_contrast`: eyes in shadow, behind glasses). True when no eye is open enough to judge."""
+    (:func:`sclera_iris_contrast`: eyes in shadow, behind glasses), or too dark against the skin where the iris
+    measure has nothing to judge (None). True when no eye is open enough to judge."""
     ratio = sclera_ratio(image_rgb, landmarks)
     if ratio is None or ratio >= MIN_SCLERA_RATIO:
         return True

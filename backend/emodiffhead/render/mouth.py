@@ -446,8 +446,8 @@ def _lab_shift(rgb: np.ndarray, ab: tuple[float, float], at: float = 0.55) -> np
 
 def sclera_colour(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
     """(3,) float32 median RGB of the lit white of both eyes of ``photo`` (H, W, 3) uint8 ((478, 2+) landmarks,
-    irises included: the white is the eye opening less 1.25 iris radii around each iris centre; its brighter
-    half), or None where fewer than 24 such pixels show (closed or tiny eyes)."""
+    irises included: the white is the eye opening less ``face.detect.IRIS_MARGIN`` iris radii around each iris
+    centre; its brighter half), or None where fewer than 24 such pixels show (closed or tiny eyes)."""
     import cv2
 
     from ..face import facemesh_topology as topo
@@ -458,7 +458,10 @@ def sclera_colour(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None
     img = np.asarray(photo)
     H, W = img.shape[:2]
     pix = []
-    for side, iris in (("right", lm[468:473]), ("left", lm[473:478])):
+    from ..face.detect import IRIS_MARGIN
+
+    for side, c in (("right", topo.IRIS_RIGHT), ("left", topo.IRIS_LEFT)):
+        iris = lm[c:c + 5]
         up, lo = topo.eye_lines(side)
         poly = np.concatenate([lm[up], lm[lo][::-1]])
         x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 1, 0)
@@ -469,7 +472,7 @@ def sclera_colour(photo: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None
         m = cv2.erode(m.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)
         r = float(np.linalg.norm(iris[1:] - iris[0], axis=1).mean())
         yy, xx = np.mgrid[y0:y1, x0:x1]
-        m &= np.hypot(xx - iris[0, 0], yy - iris[0, 1]) > 1.25 * r
+        m &= np.hypot(xx - iris[0, 0], yy - iris[0, 1]) > IRIS_MARGIN * r
         pix.append(img[y0:y1, x0:x1][m].astype(np.float32))
     px = np.concatenate(pix) if pix else np.zeros((0, 3), np.float32)
     if len(px) < 24:

@@ -200,8 +200,9 @@ FEATURES: tuple[Feature, ...] = tuple(
     # across the whole forehead, sadness wore surprise's and fear's lines
     + [Feature("forehead_centre", (_forehead_centre_line(0.28, -0.8), _forehead_centre_line(0.5, -0.7),
                                    _forehead_centre_line(0.7, -0.45)), {"browInnerUp": 0.7})]
-    # AU1+2 (surprise, fear): the lines run across the whole forehead, as deep at the sides as before the split (no
-    # category raises the outer brows without the inner ones, so AU2 drives the full width)
+    # AU1+2 (surprise, fear): the lines run across the whole forehead (surprise's sides as deep as before the split,
+    # fear's, with less AU2, about 30 % shallower; no category raises the outer brows without the inner ones, so AU2
+    # drives the full width)
     + [Feature("forehead", (_forehead_line(0.28, -0.8), _forehead_line(0.5, -0.7), _forehead_line(0.7, -0.45)),
                {"browOuterUpLeft": 0.5, "browOuterUpRight": 0.5})]
     # AU12/AU10/AU6: the nasolabial fold deepens, the cheek above it bulges
