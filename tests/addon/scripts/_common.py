@@ -67,6 +67,15 @@ def backend_scenario() -> tuple[dict, "bpy.types.Context", "bpy.types.Scene"]:
     return (params, *scene_at_25_fps())
 
 
+def head_scenario(zip_path: str, glb: str):
+    """The start of a scenario without a backend: installs the add-on from ``zip_path``, sets the scene to 25 fps
+    and imports the head ``glb``. Returns (context, scene, head mesh, armature)."""
+    install(zip_path)
+    ctx, scene = scene_at_25_fps()
+    mesh, arm = sub("scene.head").import_glb(ctx, glb)
+    return ctx, scene, mesh, arm
+
+
 def artist_nod(arm, name: str, keys: tuple[tuple[float, float], ...]):
     """The artist's own head nod on ``arm``: a new active action ``name`` in Add mode keying the neck's X
     rotation at ``keys`` ((frame, radians), ...). Returns (its F-curve, its channel bag)."""

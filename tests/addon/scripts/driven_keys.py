@@ -13,14 +13,12 @@ import sys
 
 import bpy
 import numpy as np
-from _common import emit, evaluated_vertices, install, scene_at_25_fps, subs
+from _common import emit, evaluated_vertices, head_scenario, subs
 
 zip_path, glb, params, out_npz = sys.argv[1:5]
 params = json.loads(params)
-install(zip_path)
+ctx, scene, mesh, arm = head_scenario(zip_path, glb)
 head, driven, export, rig = subs("scene.head", "scene.driven", "scene.export", "scene.rig")
-ctx, scene = scene_at_25_fps()
-mesh, arm = head.import_glb(ctx, glb)
 ctx.scene.emodiffhead.head = mesh
 head.set_expression_slider_ranges(mesh)  # as Create head does (expression keys -1..1.5; driven keys keep theirs)
 key = mesh.data.shape_keys

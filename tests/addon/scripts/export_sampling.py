@@ -10,14 +10,12 @@ pi, frames outside the keys), the fast-path blockers, and the exports after a dr
 import json
 import sys
 
-from _common import emit, install, scene_at_25_fps, subs
+from _common import emit, head_scenario, subs
 
 zip_path, glb, track_in, params = sys.argv[1:5]
 params = json.loads(params)
-install(zip_path)
+ctx, scene, mesh, arm = head_scenario(zip_path, glb)
 head, keyframes, export, track_io = subs("scene.head", "scene.keyframes", "scene.export", "track_io")
-ctx, scene = scene_at_25_fps()
-mesh, arm = head.import_glb(ctx, glb)
 f0 = params["frame_start"]
 track = track_io.read_track(track_in)
 keyframes.apply_track(ctx, mesh, track, f0)

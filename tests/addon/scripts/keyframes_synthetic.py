@@ -9,16 +9,14 @@ import json
 import sys
 
 import bpy
-from _common import emit, evaluated_vertices, install, scene_at_25_fps, subs
+from _common import emit, evaluated_vertices, head_scenario, subs
 
 zip_path, glb, track_in, track_out, params = sys.argv[1:6]
 params = json.loads(params)
-install(zip_path)
+ctx, scene, mesh, arm = head_scenario(zip_path, glb)
 head, keyframes, export, track_io, emotion_ops = subs("scene.head", "scene.keyframes", "scene.export", "track_io",
                                                       "operators.emotion")
 out = {}
-ctx, scene = scene_at_25_fps()
-mesh, arm = head.import_glb(ctx, glb)
 ctx.scene.emodiffhead.head = mesh
 f0 = params["frame_start"]
 # the Import track operator keys the file at its meta.frame_start
